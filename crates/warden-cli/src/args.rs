@@ -1,0 +1,119 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run sandboxed WebAssembly plugins.
+#[derive(Parser)]
+#[command(name = "warden", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args)]
+pub struct Global {
+    /// Show plugin logs, metadata and timings on stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/warden or ~/.cache/warden].
+    #[arg(long, global = true, env = "WARDEN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use the on-disk compile cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build plugin sources into components and place them in an output directory.
+    Build(BuildArgs),
+    /// Call a plugin's `process` with an input and print its output.
+    Call(CallArgs),
+    /// List the plugins in a directory.
+    List(ListArgs),
+    /// Show a component's imports, exports and metadata.
+    Inspect(InspectArgs),
+    /// Deliver an event to every event-handler plugin in a directory.
+    Event(EventArgs),
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Plugin source directories, or directories of them [default: .].
+    pub dirs: Vec<PathBuf>,
+    /// Where to place the built plugins.
+    #[arg(long, short, default_value = "dist")]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CallArgs {
+    /// A plugin name (looked up in --dir), a plugin directory, or a .wasm file.
+    pub plugin: String,
+    /// The input, as text.
+    #[arg(long, short, conflicts_with = "input_file")]
+    pub input: Option<String>,
+    /// Read the input from this file [default: stdin, when it is not a terminal].
+    #[arg(long, short = 'f')]
+    pub input_file: Option<PathBuf>,
+    /// An option for the plugin, as key=value (repeatable).
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+    /// The content type of the input.
+    #[arg(long, short = 't', default_value = "")]
+    pub content_type: String,
+    /// Where plugins are looked up by name.
+    #[arg(long, short, default_value = "dist", env = "WARDEN_PLUGIN_DIR")]
+    pub dir: PathBuf,
+    /// Write the output to this file instead of stdout.
+    #[arg(long = "output-file", short = 'O')]
+    pub output_file: Option<PathBuf>,
+    /// Print a JSON object (output, content type, items, timings) instead of raw output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// The directory of built plugins.
+    #[arg(long, short, default_value = "dist", env = "WARDEN_PLUGIN_DIR")]
+    pub dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The component (.wasm) or plugin directory.
+    pub path: PathBuf,
+    /// Print JSON instead of WIT.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EventArgs {
+    /// The event type, e.g. `order.created`.
+    pub event_type: String,
+    /// The payload (usually JSON).
+    pub payload: String,
+    /// The directory of built plugins.
+    #[arg(long, short, default_value = "dist", env = "WARDEN_PLUGIN_DIR")]
+    pub dir: PathBuf,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}

@@ -1,0 +1,56 @@
+//! `warden inspect`: a component's imports and exports as WIT, plus the
+//! metadata it reports when loaded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::args::{Global, InspectArgs};
+use crate::host;
+
+pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
+    let wasm = component_file(&args.path)?;
+    let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let inspection = warden::inspect::inspect(&bytes, &wasm.display().to_string())?;
+    let host = host::host(global)?;
+    let metadata = host.load_blocking(&args.path).and_then(|p| p.metadata_blocking());
+    if args.json {
+        let doc = serde_json::json!({
+            "file": wasm.display().to_string(),
+            "inspection": inspection,
+            "metadata": metadata.as_ref().ok(),
+            "load_error": metadata.as_ref().err().map(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("file:    {}", wasm.display());
+    println!("size:    {} bytes", inspection.size);
+    println!("sha256:  {}", inspection.sha256);
+    println!("world:   {}", inspection.world.map_or("none (not a warden plugin)".to_string(), |w| w.to_string()));
+    match &metadata {
+        Ok(m) => {
+            println!("name:    {} {}", m.name, m.version);
+            println!("author:  {}", m.author);
+            println!("about:   {}", m.description);
+        }
+        Err(e) => println!("metadata unavailable: {}", e.to_string().lines().next().unwrap_or("")),
+    }
+    println!("imports: {}", inspection.imports.join(", "));
+    println!("exports: {}", inspection.exports.join(", "));
+    println!();
+    println!("{}", inspection.wit.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `.wasm` for `path`: the file itself, or the component a plugin
+/// directory's manifest names.
+fn component_file(path: &std::path::Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        let manifest = warden::Manifest::from_file(&path.join(warden::MANIFEST_FILE))?;
+        Ok(manifest.component_path(path))
+    } else {
+        Ok(path.to_path_buf())
+    }
+}

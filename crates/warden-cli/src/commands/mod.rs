@@ -1,0 +1,7 @@
+//! One module per `warden` subcommand.
+
+pub mod build;
+pub mod call;
+pub mod event;
+pub mod inspect;
+pub mod list;

@@ -1,0 +1,52 @@
+//! Creating the host for a command and finding plugins by name or path.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use warden::{Plugin, Warden};
+
+use crate::args::Global;
+
+/// A host with the command line's cache settings.
+pub fn host(global: &Global) -> Result<Warden> {
+    let mut builder = Warden::builder();
+    if !global.no_cache
+        && let Some(dir) = global.cache_dir.clone().or_else(default_cache_dir)
+    {
+        builder = builder.cache_dir(dir);
+    }
+    Ok(builder.build()?)
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("warden"))
+}
+
+/// Loads `plugin`: an existing path, or a name looked up in `dir`.
+pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
+    let as_path = Path::new(plugin);
+    if as_path.exists() {
+        return Ok(host.load_blocking(as_path)?);
+    }
+    let by_dir = dir.join(plugin);
+    if by_dir.join(warden::MANIFEST_FILE).is_file() {
+        return Ok(host.load_blocking(&by_dir)?);
+    }
+    let sources = warden::discover(dir).with_context(|| {
+        format!("`{plugin}` is not a file, and there is no plugin directory {}; build plugins with `warden build`", dir.display())
+    })?;
+    for source in sources {
+        let manifest = warden::Manifest::from_file(&source.join(warden::MANIFEST_FILE))?;
+        if manifest.name == plugin {
+            return Ok(host.load_blocking(&source)?);
+        }
+    }
+    anyhow::bail!(
+        "no plugin named `{plugin}` in {}; `warden list --dir {}` shows what is there",
+        dir.display(),
+        dir.display()
+    )
+}

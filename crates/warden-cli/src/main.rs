@@ -1,0 +1,61 @@
+//! The `warden` command: build, call, list, inspect plugins and send them
+//! events. Exit codes: 0 success, 1 the plugin failed (returned an error or
+//! trapped), 2 a usage or input error.
+
+mod args;
+mod commands;
+mod host;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = match &cli.command {
+        Command::Build(a) => commands::build::run(a),
+        Command::Call(a) => commands::call::run(&cli.global, a),
+        Command::List(a) => commands::list::run(&cli.global, a),
+        Command::Inspect(a) => commands::inspect::run(&cli.global, a),
+        Command::Event(a) => commands::event::run(&cli.global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err, cli.global.verbose);
+            exit_code_for(&err)
+        }
+    }
+}
+
+/// Prints `err` as one line (the first line of its message); `--verbose`
+/// adds the rest (guest backtraces, build output).
+fn report(err: &anyhow::Error, verbose: bool) {
+    let text = format!("{err:#}");
+    let mut lines = text.lines();
+    eprintln!("error: {}", lines.next().unwrap_or("unknown error"));
+    let rest: Vec<&str> = lines.collect();
+    let is_build = matches!(err.downcast_ref::<warden::Error>(), Some(warden::Error::Build { .. }));
+    if !rest.is_empty() && (verbose || is_build) {
+        eprintln!("{}", rest.join("\n"));
+    } else if !rest.is_empty() {
+        eprintln!("(run with --verbose for details)");
+    }
+}
+
+fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    match err.downcast_ref::<warden::Error>() {
+        Some(e) if e.is_plugin_failure() => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
+}
+
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose { "info,warden::plugin=trace" } else { "warn,warden::plugin=warn" };
+    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

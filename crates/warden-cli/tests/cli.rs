@@ -1,0 +1,189 @@
+//! The `warden` binary end to end: build the example plugins, call each one,
+//! list, inspect, send an event, and check exit codes and error lines.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The example plugins, built once by `warden build` itself.
+fn dist() -> &'static Path {
+    static DIST: OnceLock<PathBuf> = OnceLock::new();
+    DIST.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-dist");
+        let result = warden(&["build", "plugins", "--out", out.to_str().expect("utf-8 path")], None);
+        assert!(result.status.success(), "warden build failed: {}", String::from_utf8_lossy(&result.stderr));
+        out
+    })
+}
+
+fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.args(args).current_dir(repo()).env("WARDEN_CACHE_DIR", cache).env_remove("WARDEN_PLUGIN_DIR");
+    match stdin {
+        Some(bytes) => {
+            use std::io::Write;
+            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().expect("spawn warden");
+            child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
+            child.wait_with_output().expect("wait")
+        }
+        None => cmd.output().expect("run warden"),
+    }
+}
+
+fn call(args: &[&str]) -> Output {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let mut full = vec!["call"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--dir", &dir]);
+    warden(&full, None)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn build_places_every_example_plugin() {
+    for name in ["text-transform", "json-transform", "image-processor", "risk-rules", "audit-logger"] {
+        assert!(dist().join(name).join("plugin.toml").is_file(), "{name} manifest");
+        assert!(dist().join(name).join(format!("{name}.wasm")).is_file(), "{name} component");
+    }
+}
+
+#[test]
+fn call_text_transform() {
+    let o = call(&["text-transform", "--input", "hello world", "--option", "op=title"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Hello World");
+    let o = call(&["text-transform", "-i", "a b c", "-o", "op=word-count", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["output"], "3");
+    assert_eq!(doc["items_processed"], 3);
+    assert_eq!(doc["plugin"], "text-transform");
+}
+
+#[test]
+fn call_reads_stdin() {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let o = warden(&["call", "text-transform", "-o", "op=slugify", "--dir", &dir], Some(b"Hello, Stdin World!"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello-stdin-world");
+}
+
+#[test]
+fn call_json_transform() {
+    let o = call(&["json-transform", "--input", r#"{"first_name":"Ada","age":36}"#, "--option", "case=camel"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v, serde_json::json!({"firstName":"Ada","age":36}));
+}
+
+#[test]
+fn call_image_processor_with_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = tmp.path().join("in.png");
+    let output = tmp.path().join("out.png");
+    let img = image::RgbImage::from_pixel(64, 32, image::Rgb([10, 200, 30]));
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
+    std::fs::write(&input, &png).expect("write input");
+    let o = call(&[
+        "image-processor",
+        "--input-file", input.to_str().expect("utf-8"),
+        "-o", "width=16", "-o", "rotate=90",
+        "--output-file", output.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let result = image::open(&output).expect("decodable output").to_rgb8();
+    assert_eq!(result.dimensions(), (8, 16));
+    assert_eq!(result.get_pixel(4, 8).0, [10, 200, 30]);
+}
+
+#[test]
+fn call_risk_rules() {
+    let o = call(&["risk-rules", "--input", r#"{"id":"t9","amount":25000,"country":"KP","hour":3}"#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["id"], "t9");
+    assert_eq!(v["level"], "high");
+    assert_eq!(v["score"], 100);
+}
+
+#[test]
+fn event_reaches_the_audit_logger() {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let o = warden(&["event", "order.created", r#"{"order":1}"#, "--dir", &dir, "--json"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let delivered = v["delivered"].as_array().expect("delivered");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["plugin"], "audit-logger");
+    assert_eq!(delivered[0]["ok"], true);
+}
+
+#[test]
+fn list_shows_every_plugin_ready() {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let o = warden(&["list", "--dir", &dir, "--json"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        assert_eq!(row["status"], "ready", "{row}");
+    }
+    let o = warden(&["list", "--dir", &dir], None);
+    let table = stdout(&o);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("image-processor") && table.contains("event-handler"), "{table}");
+}
+
+#[test]
+fn inspect_renders_the_world_and_metadata() {
+    let wasm = dist().join("text-transform/text-transform.wasm");
+    let o = warden(&["inspect", wasm.to_str().expect("utf-8")], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("world:   processor"), "{text}");
+    assert!(text.contains("export warden:plugin/processing@0.1.0;"), "{text}");
+    assert!(text.contains("import warden:plugin/logging@0.1.0;"), "{text}");
+    assert!(text.contains("author:  Warden contributors"), "{text}");
+}
+
+#[test]
+fn exit_codes_tell_plugin_failures_from_usage_errors() {
+    let o = call(&["text-transform", "--input", "x", "--option", "op=shout"]);
+    assert_eq!(o.status.code(), Some(1), "plugin error exits 1");
+    let err = stderr(&o);
+    assert!(err.starts_with("error: plugin `text-transform` returned an error: unsupported"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    let o = call(&["no-such-plugin", "--input", "x"]);
+    assert_eq!(o.status.code(), Some(2), "unknown plugin exits 2");
+    assert!(stderr(&o).contains("no plugin named `no-such-plugin`"), "{}", stderr(&o));
+
+    let o = warden(&["call"], None);
+    assert_eq!(o.status.code(), Some(2), "usage error exits 2");
+
+    let o = call(&["text-transform", "--option", "novalue"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let core = tmp.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    let o = warden(&["call", core.to_str().expect("utf-8"), "--input", "x"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,172 @@
+//! Compile once: compiled components cached in memory and on disk, keyed by
+//! the component's sha256 and the engine's compatibility hash.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomically;
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheOutcome {
+    /// Already compiled in this process.
+    Memory,
+    /// Loaded from the on-disk cache.
+    Disk,
+    /// Compiled now (and written to the disk cache if there is one).
+    Compiled,
+}
+
+/// Counters of the compiled-artifact cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStats {
+    /// Loads served from memory.
+    pub memory_hits: u64,
+    /// Loads served from disk.
+    pub disk_hits: u64,
+    /// Loads that had to compile.
+    pub compiled: u64,
+}
+
+pub(crate) struct ArtifactCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+    memory: Mutex<HashMap<String, Component>>,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    compiled: AtomicU64,
+}
+
+impl ArtifactCache {
+    pub(crate) fn new(engine: &wasmtime::Engine, dir: Option<PathBuf>) -> Result<Self> {
+        if let Some(dir) = &dir {
+            create_private_dir(dir)?;
+        }
+        let mut hasher = Sha256Hasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex::encode(&hasher.0.finalize()[..8]);
+        Ok(ArtifactCache {
+            dir,
+            engine_key,
+            memory: Mutex::new(HashMap::new()),
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            compiled: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            compiled: self.compiled.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The compiled form of `bytes` (whose sha256 is `sha256`), compiling
+    /// only when neither cache has it.
+    pub(crate) fn get_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+        sha256: &str,
+        source_name: &str,
+    ) -> Result<(Component, CacheOutcome)> {
+        if let Some(c) = self.lock_memory().get(sha256) {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((c.clone(), CacheOutcome::Memory));
+        }
+        let file = self.dir.as_ref().map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)));
+        let (component, outcome) = match file.as_deref().and_then(|f| load_from_disk(engine, f)) {
+            Some(c) => {
+                self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                (c, CacheOutcome::Disk)
+            }
+            None => {
+                let c = self.compile(engine, bytes, file.as_deref(), source_name)?;
+                self.compiled.fetch_add(1, Ordering::Relaxed);
+                (c, CacheOutcome::Compiled)
+            }
+        };
+        self.lock_memory().insert(sha256.to_string(), component.clone());
+        Ok((component, outcome))
+    }
+
+    fn compile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+        file: Option<&Path>,
+        source_name: &str,
+    ) -> Result<Component> {
+        let invalid = |e: wasmtime::Error| Error::InvalidComponent {
+            source_name: source_name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let Some(file) = file else {
+            return Component::new(engine, bytes).map_err(invalid);
+        };
+        let serialized = engine.precompile_component(bytes).map_err(invalid)?;
+        if let Err(e) = write_atomically(file, &serialized) {
+            tracing::warn!(file = %file.display(), error = %e, "could not write the compiled-plugin cache");
+        }
+        // SAFETY: `serialized` was produced by this engine just now.
+        unsafe { Component::deserialize(engine, &serialized) }
+            .map_err(|e| Error::host("loading a freshly compiled component", e))
+    }
+
+    fn lock_memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
+        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn load_from_disk(engine: &wasmtime::Engine, file: &Path) -> Option<Component> {
+    if !file.is_file() {
+        return None;
+    }
+    // SAFETY: the cache directory is private to this host (created 0700)
+    // and only ever holds files this host wrote with `precompile_component`;
+    // the name binds the content hash and the engine's compatibility hash.
+    match unsafe { Component::deserialize_file(engine, file) } {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "discarding unusable cache entry");
+            let _ = std::fs::remove_file(file);
+            None
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// The sha256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Feeds `Hash` output into sha256, so the key is stable across processes
+/// (unlike `DefaultHasher`'s seeded output).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

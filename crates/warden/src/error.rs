@@ -1,0 +1,223 @@
+//! The library's one error type, with variants a caller can match on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Result alias used throughout Warden.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when loading or calling a plugin.
+///
+/// Errors caused by a plugin, a manifest or a file name that plugin, file or
+/// field; none of them is ever raised as a panic in the host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No plugin of that name is loaded.
+    #[error("plugin `{name}` is not loaded (loaded: {})", list_or_none(loaded))]
+    NotFound {
+        /// The name that was asked for.
+        name: String,
+        /// The names that are loaded, to help spot a typo.
+        loaded: Vec<String>,
+    },
+
+    /// The bytes are not a WebAssembly component Warden can run.
+    #[error("{source_name}: not a valid plugin component: {reason}")]
+    InvalidComponent {
+        /// The file (or `<bytes>`) the component came from.
+        source_name: String,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
+    /// The component does not export what its declared world requires.
+    #[error(
+        "plugin `{plugin}` does not implement world `{world}`: missing export{} {}",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", ")
+    )]
+    WrongWorld {
+        /// The plugin's name.
+        plugin: String,
+        /// The world the manifest declares.
+        world: String,
+        /// The interfaces or functions the component lacks.
+        missing: Vec<String>,
+    },
+
+    /// The component imports something the host does not provide.
+    #[error(
+        "plugin `{plugin}` imports `{import}`, which this host does not provide; \
+         build it against the warden:plugin worlds or add that interface to the host"
+    )]
+    UnsatisfiedImport {
+        /// The plugin's name.
+        plugin: String,
+        /// The import that cannot be satisfied.
+        import: String,
+    },
+
+    /// A `plugin.toml` is missing, unreadable or invalid.
+    #[error("{}: {message}", file.display())]
+    Manifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// The key that is wrong (empty when the whole file is), what was
+        /// found, and what is allowed.
+        message: String,
+    },
+
+    /// Every instance of the plugin stayed busy for longer than the call may wait.
+    #[error(
+        "plugin `{plugin}` is busy: all {max_instances} instances stayed in use for {waited:?}; \
+         retry later or raise `limits.max-instances`"
+    )]
+    Busy {
+        /// The plugin's name.
+        plugin: String,
+        /// Its instance limit.
+        max_instances: u32,
+        /// How long the call waited for an instance.
+        waited: Duration,
+    },
+
+    /// The plugin trapped: it crashed, ran out of time or memory. The host is
+    /// unaffected and the instance has been discarded.
+    #[error("plugin `{plugin}` trapped ({kind}): {message}")]
+    Trap {
+        /// The plugin's name.
+        plugin: String,
+        /// Why it trapped.
+        kind: TrapKind,
+        /// The trap message and guest backtrace, when there is one.
+        message: String,
+    },
+
+    /// The plugin ran and returned its own error for this call.
+    #[error("plugin `{plugin}` returned an error: {error}")]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// The error the plugin returned.
+        error: PluginError,
+    },
+
+    /// The plugin does not export the interface this call needs (for example
+    /// `process` on an event-handler plugin).
+    #[error("plugin `{plugin}` (world `{world}`) cannot {operation}")]
+    Unsupported {
+        /// The plugin's name.
+        plugin: String,
+        /// Its world.
+        world: String,
+        /// What was asked of it.
+        operation: String,
+    },
+
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Building a plugin from source failed.
+    #[error("building {}: {message}", dir.display())]
+    Build {
+        /// The plugin source directory.
+        dir: PathBuf,
+        /// What failed, including the toolchain's own output where useful.
+        message: String,
+    },
+
+    /// A blocking method was called from inside an async runtime, where it
+    /// would stall the runtime's thread.
+    #[error("`{method}` blocks and cannot run inside an async runtime; use the async method instead")]
+    BlockingInAsync {
+        /// The method that was called.
+        method: &'static str,
+    },
+
+    /// The host's own configuration or the wasm engine failed.
+    #[error("host error: {0}")]
+    Host(String),
+}
+
+/// Why a plugin trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// The call ran past its deadline and was interrupted.
+    Timeout,
+    /// The plugin tried to use more memory than its limit allows.
+    OutOfMemory,
+    /// The plugin overflowed its wasm stack.
+    StackOverflow,
+    /// The plugin panicked (a Rust panic, an `unreachable` instruction).
+    GuestPanic,
+    /// Any other trap (out-of-bounds access, division by zero, ...).
+    Other,
+}
+
+impl TrapKind {
+    /// The kind as a short kebab-case word, as used in logs and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrapKind::Timeout => "timeout",
+            TrapKind::OutOfMemory => "out-of-memory",
+            TrapKind::StackOverflow => "stack-overflow",
+            TrapKind::GuestPanic => "guest-panic",
+            TrapKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error a plugin returns for one call (the WIT `plugin-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum PluginError {
+    /// The input or options are wrong.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The plugin does not do what was asked.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Something failed inside the plugin.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether this error came from the plugin itself (its own error or a
+    /// trap) rather than from the request, the host or the set-up.
+    pub fn is_plugin_failure(&self) -> bool {
+        matches!(self, Error::Trap { .. } | Error::Plugin { .. })
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn host(context: &str, err: impl std::fmt::Display) -> Self {
+        Error::Host(format!("{context}: {err}"))
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}

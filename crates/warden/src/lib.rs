@@ -1,0 +1,55 @@
+//! # Warden
+//!
+//! A sandboxed WebAssembly plugin host for Rust applications. Plugins are
+//! WebAssembly components built against the `warden:plugin` WIT contract
+//! (the `wit/` directory); the host runs them with wasmtime, each call in its
+//! own instance with a deadline and a memory limit, and a plugin that traps
+//! never harms the host or other calls.
+//!
+//! ```no_run
+//! use warden::{ProcessRequest, Warden};
+//!
+//! # fn main() -> warden::Result<()> {
+//! let host = Warden::new()?;
+//! let plugin = host.load_blocking("plugins/text-transform")?;
+//! let out = plugin.process_blocking(ProcessRequest::new("hello").option("op", "upper"))?;
+//! assert_eq!(out.output, b"HELLO");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The core is async (`Warden::load`, `Plugin::process`, ...) so it fits
+//! tokio servers; every such method has a `_blocking` twin.
+
+#![warn(missing_docs)]
+
+pub mod build;
+mod cache;
+mod call;
+mod contract;
+mod core;
+mod engine;
+mod error;
+mod events;
+mod fsutil;
+pub mod inspect;
+mod limits;
+mod loader;
+mod manifest;
+mod plugin;
+mod registry;
+mod sandbox;
+mod services;
+mod warden;
+
+pub use cache::{CacheOutcome, CacheStats, sha256_hex};
+pub use call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
+pub use contract::{CONTRACT_PACKAGE, World};
+pub use engine::{Allocator, EngineConfig, PoolingConfig};
+pub use error::{Error, PluginError, Result, TrapKind};
+pub use events::Event;
+pub use limits::Limits;
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
+pub use plugin::{Plugin, PluginInfo, PluginStats};
+pub use registry::discover;
+pub use warden::{Warden, WardenBuilder};

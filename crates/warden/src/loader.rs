@@ -1,0 +1,244 @@
+//! Turning a file, a directory or bytes into a checked, compiled and
+//! pre-linked plugin: component header, declared world, imports.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, InstancePre};
+
+use crate::cache::{CacheOutcome, sha256_hex};
+use crate::contract::World;
+use crate::contract::bindings::{event_handler, plugin, processor};
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
+use crate::sandbox::HostState;
+
+/// Where a plugin's bytes and manifest came from.
+pub(crate) struct Source {
+    pub(crate) manifest: Manifest,
+    /// The manifest file, or the component path when there is no manifest.
+    pub(crate) manifest_file: PathBuf,
+    pub(crate) component_file: Option<PathBuf>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Source {
+    /// Reads a plugin from `path`: a directory holding `plugin.toml`, a
+    /// `plugin.toml` itself, or a `.wasm` file (with a `plugin.toml` beside
+    /// it naming that file, or none, in which case the world is inferred).
+    pub(crate) fn from_path(path: &Path) -> Result<Source> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let manifest_file = if meta.is_dir() {
+            Some(path.join(MANIFEST_FILE))
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            Some(path.to_path_buf())
+        } else {
+            let beside = path.with_file_name(MANIFEST_FILE);
+            beside
+                .is_file()
+                .then(|| Manifest::from_file(&beside).map(|m| (m, beside)))
+                .transpose()?
+                .filter(|(m, beside)| same_file(&m.component_path(parent(beside)), path))
+                .map(|(_, beside)| beside)
+        };
+        match manifest_file {
+            Some(manifest_file) => {
+                let manifest = Manifest::from_file(&manifest_file)?;
+                let component_file = manifest.component_path(parent(&manifest_file));
+                let bytes = read(&component_file, &manifest.name)?;
+                Ok(Source { manifest, manifest_file, component_file: Some(component_file), bytes })
+            }
+            None => {
+                let bytes = read(path, "")?;
+                let name = name_from_file(path)?;
+                let manifest = Manifest::implicit(&name, World::Minimal);
+                Ok(Source { manifest, manifest_file: path.to_path_buf(), component_file: Some(path.to_path_buf()), bytes })
+            }
+        }
+    }
+
+    /// Whether the manifest was made up because the component had none.
+    pub(crate) fn is_implicit(&self) -> bool {
+        self.component_file.as_deref() == Some(self.manifest_file.as_path())
+    }
+
+    pub(crate) fn display_name(&self) -> String {
+        self.component_file
+            .as_ref()
+            .map_or_else(|| format!("<bytes of {}>", self.manifest.name), |p| p.display().to_string())
+    }
+}
+
+/// A plugin ready to instantiate: compiled, checked against its world, and
+/// linked against the host.
+pub(crate) struct Prepared {
+    pub(crate) manifest: Manifest,
+    pub(crate) limits: Limits,
+    pub(crate) sha256: String,
+    pub(crate) size: usize,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) cache: CacheOutcome,
+    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) exports: ExportIndices,
+}
+
+/// Where each plugin interface lives in the component, looked up once.
+#[derive(Clone)]
+pub(crate) struct ExportIndices {
+    pub(crate) plugin: plugin::GuestIndices,
+    pub(crate) processor: Option<processor::GuestIndices>,
+    pub(crate) event_handler: Option<event_handler::GuestIndices>,
+}
+
+pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> {
+    let display = source.display_name();
+    check_header(&source.bytes, &display)?;
+    let sha256 = sha256_hex(&source.bytes);
+    let (component, cache) = core.cache.get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
+    let exports = export_names(&component, &core.engine);
+    if source.is_implicit() {
+        source.manifest.world = World::infer(exports.iter().map(String::as_str)).ok_or_else(|| {
+            Error::WrongWorld {
+                plugin: source.manifest.name.clone(),
+                world: "minimal".into(),
+                missing: World::Minimal.required_exports().iter().map(|s| s.to_string()).collect(),
+            }
+        })?;
+    }
+    let manifest = source.manifest;
+    let missing: Vec<String> = manifest
+        .world
+        .required_exports()
+        .iter()
+        .filter(|needed| !exports.iter().any(|e| e == *needed))
+        .map(|s| s.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::WrongWorld { plugin: manifest.name, world: manifest.world.to_string(), missing });
+    }
+    let pre = core.linker.instantiate_pre(&component).map_err(|e| unsatisfied_import(&manifest.name, &e))?;
+    let exports = ExportIndices::new(&pre, manifest.world, &manifest.name)?;
+    let limits = core.defaults.resolve(&manifest.limits, core.memory_ceiling, &source.manifest_file)?;
+    Ok(Prepared {
+        manifest,
+        limits,
+        sha256,
+        size: source.bytes.len(),
+        path: source.component_file,
+        cache,
+        pre,
+        exports,
+    })
+}
+
+impl ExportIndices {
+    fn new(pre: &InstancePre<HostState>, world: World, name: &str) -> Result<Self> {
+        // The interfaces are present (checked above); a failure here means a
+        // function inside one is missing or has the wrong type.
+        let wrong = |e: wasmtime::Error| Error::WrongWorld {
+            plugin: name.to_string(),
+            world: world.to_string(),
+            missing: vec![format!("{e:#}")],
+        };
+        Ok(ExportIndices {
+            plugin: plugin::GuestIndices::new(pre).map_err(wrong)?,
+            processor: match world {
+                World::Processor => Some(processor::GuestIndices::new(pre).map_err(wrong)?),
+                _ => None,
+            },
+            event_handler: match world {
+                World::EventHandler => Some(event_handler::GuestIndices::new(pre).map_err(wrong)?),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Tells a component from a core module (or from anything else) by its
+/// header, so the error can say what to do.
+pub(crate) fn check_header(bytes: &[u8], source: &str) -> Result<()> {
+    let invalid = |reason: &str| Error::InvalidComponent { source_name: source.to_string(), reason: reason.to_string() };
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(invalid("not a WebAssembly binary (it does not start with the `\\0asm` header)"));
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(invalid(
+            "this is a core WebAssembly module, not a component; build the plugin for the \
+             `wasm32-wasip2` target (or wrap it with `wasm-tools component new`)",
+        )),
+        _ => Err(invalid("unsupported WebAssembly version or layer; expected a component (layer 1)")),
+    }
+}
+
+pub(crate) fn export_names(component: &Component, engine: &wasmtime::Engine) -> Vec<String> {
+    component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect()
+}
+
+fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {
+    let message = format!("{err:#}");
+    // wasmtime names the import between the first pair of backticks.
+    let import = message
+        .split('`')
+        .nth(1)
+        .map_or_else(|| message.clone(), str::to_string);
+    Error::UnsatisfiedImport { plugin: plugin.to_string(), import }
+}
+
+fn read(path: &Path, plugin: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound if !plugin.is_empty() => Error::io(
+            path,
+            std::io::Error::new(
+                e.kind(),
+                format!("component of plugin `{plugin}` not found; build it with `warden build`"),
+            ),
+        ),
+        _ => Error::io(path, e),
+    })
+}
+
+fn parent(file: &Path) -> &Path {
+    file.parent().unwrap_or(Path::new("."))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `text_transform.wasm` → `text-transform`.
+fn name_from_file(path: &Path) -> Result<String> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = stem.to_ascii_lowercase().replace('_', "-");
+    validate_name(&name).map_err(|reason| Error::InvalidComponent {
+        source_name: path.display().to_string(),
+        reason: format!("cannot name the plugin after its file: {reason}; add a {MANIFEST_FILE}"),
+    })?;
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_modules_from_components() {
+        let core_module = b"\0asm\x01\0\0\0";
+        let err = check_header(core_module, "m.wasm").unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+        assert!(check_header(b"\0asm\x0d\0\x01\0", "c.wasm").is_ok());
+        let err = check_header(b"PK\x03\x04zip", "z.wasm").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly binary"), "{err}");
+    }
+
+    #[test]
+    fn names_come_from_file_stems() {
+        assert_eq!(name_from_file(Path::new("x/text_transform.wasm")).unwrap(), "text-transform");
+        assert!(name_from_file(Path::new("x/9lives.wasm")).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! `plugin.toml`: the manifest that sits beside a plugin's `.wasm`.
+//!
+//! Parsing is strict: unknown keys and out-of-range values are rejected with
+//! the file, the key and what is allowed, so a typo never silently changes
+//! how a plugin runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::World;
+use crate::error::{Error, Result};
+
+/// The file name Warden looks for in a plugin directory.
+pub const MANIFEST_FILE: &str = "plugin.toml";
+
+/// A parsed and validated `plugin.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// The plugin's name: lowercase ASCII letters, digits and `-`.
+    pub name: String,
+    /// The plugin's version.
+    pub version: semver::Version,
+    /// One sentence saying what the plugin does.
+    #[serde(default)]
+    pub description: String,
+    /// The contract world the component implements.
+    pub world: World,
+    /// The component file, relative to the manifest (default `<name>.wasm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<PathBuf>,
+    /// Values served to the plugin by `initialize` and `config.get-config`.
+    #[serde(default, deserialize_with = "config_table")]
+    pub config: BTreeMap<String, String>,
+    /// Resource limits requested by the plugin; unset ones take host defaults.
+    #[serde(default)]
+    pub limits: ManifestLimits,
+}
+
+/// The `[limits]` table of a manifest. Every field is optional; the host's
+/// defaults fill the gaps (see [`crate::Limits`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestLimits {
+    /// Wall-clock deadline of one call, in milliseconds (1..=600000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Linear memory per instance, in MiB (1..=4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// Most instances alive at once, i.e. concurrent calls (1..=1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    /// `true` (default): keep instances and reuse them across calls.
+    /// `false`: a fresh instance for every call, no state kept between calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<bool>,
+    /// Bytes a plugin may log (host logging plus stdout/stderr) per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_bytes: Option<u64>,
+}
+
+impl Manifest {
+    /// A manifest for a component that came without one: the world is
+    /// inferred from its exports and everything else takes defaults.
+    pub fn implicit(name: &str, world: World) -> Self {
+        Manifest {
+            name: name.to_string(),
+            version: semver::Version::new(0, 0, 0),
+            description: String::new(),
+            world,
+            component: None,
+            config: BTreeMap::new(),
+            limits: ManifestLimits::default(),
+        }
+    }
+
+    /// Reads and validates the manifest at `path`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Manifest {
+                file: path.to_path_buf(),
+                message: format!("not found; every plugin needs a {MANIFEST_FILE} beside its .wasm"),
+            },
+            _ => Error::io(path, e),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text; `file` is only used in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| Error::Manifest {
+            file: file.to_path_buf(),
+            message: describe_toml_error(text, &e),
+        })?;
+        manifest.validate().map_err(|message| Error::Manifest {
+            file: file.to_path_buf(),
+            message,
+        })?;
+        Ok(manifest)
+    }
+
+    /// The component file this manifest points at, resolved against `dir`.
+    pub fn component_path(&self, dir: &Path) -> PathBuf {
+        match &self.component {
+            Some(p) => dir.join(p),
+            None => dir.join(format!("{}.wasm", self.name)),
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        validate_name(&self.name).map_err(|m| format!("key `name`: {m}"))?;
+        let l = &self.limits;
+        check_range("limits.timeout-ms", l.timeout_ms, 1, 600_000)?;
+        check_range("limits.memory-mb", l.memory_mb, 1, 4096)?;
+        check_range("limits.max-instances", l.max_instances.map(u64::from), 1, 1024)?;
+        check_range("limits.max-log-bytes", l.max_log_bytes, 0, 64 << 20)?;
+        if let Some(c) = &self.component
+            && (c.is_absolute() || c.components().any(|p| p == std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "key `component`: `{}` must be a relative path inside the plugin directory",
+                c.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a plugin name: 1-64 of `a-z`, `0-9`, `-`, starting with a letter.
+pub fn validate_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid plugin name; use 1-64 lowercase letters, digits and `-`, starting with a letter"
+        ))
+    }
+}
+
+fn check_range(key: &str, value: Option<u64>, min: u64, max: u64) -> std::result::Result<(), String> {
+    match value {
+        Some(v) if v < min || v > max => {
+            Err(format!("key `{key}`: {v} is out of range; allowed {min} to {max}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `[config]` values are strings; numbers and booleans are accepted and
+/// turned into their text so that `port = 8080` works as expected.
+fn config_table<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "config `{k}` is a {}; config values must be strings, numbers or booleans",
+                        other.type_str()
+                    )));
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim_end();
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(text, Path::new("plugin.toml"))
+    }
+
+    const GOOD: &str = r#"
+name = "text-transform"
+version = "1.2.3"
+description = "Transforms text"
+world = "processor"
+[config]
+greeting = "hi"
+port = 8080
+[limits]
+timeout-ms = 100
+max-instances = 2
+"#;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = parse(GOOD).expect("valid manifest");
+        assert_eq!(m.name, "text-transform");
+        assert_eq!(m.version, semver::Version::new(1, 2, 3));
+        assert_eq!(m.world, World::Processor);
+        assert_eq!(m.config["port"], "8080");
+        assert_eq!(m.limits.timeout_ms, Some(100));
+        assert_eq!(m.component_path(Path::new("d")), Path::new("d/text-transform.wasm"));
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_line() {
+        let err = parse(&GOOD.replace("max-instances", "max-instance")).unwrap_err().to_string();
+        assert!(err.contains("plugin.toml"), "{err}");
+        assert!(err.contains("max-instance"), "{err}");
+        assert!(err.contains("line 11"), "{err}");
+        assert!(err.contains("max-instances"), "lists allowed keys: {err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_key() {
+        let cases = [
+            (GOOD.replace("\"1.2.3\"", "\"one\""), "version"),
+            (GOOD.replace("\"processor\"", "\"transformer\""), "unknown world"),
+            (GOOD.replace("\"text-transform\"", "\"Text Transform\""), "`name`"),
+            (GOOD.replace("timeout-ms = 100", "timeout-ms = 0"), "limits.timeout-ms"),
+            (GOOD.replace("port = 8080", "port = [1]"), "config `port`"),
+            (GOOD.replace("world = \"processor\"\n", ""), "missing field `world`"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(&text).expect_err(needle);
+            assert!(matches!(err, Error::Manifest { .. }), "{err:?}");
+            assert!(err.to_string().contains(needle), "`{needle}` not in: {err}");
+        }
+    }
+
+    #[test]
+    fn component_path_may_not_escape() {
+        let err = parse(&format!("{GOOD}\n")
+            .replace("[config]", "component = \"../x.wasm\"\n[config]"))
+        .unwrap_err();
+        assert!(err.to_string().contains("key `component`"), "{err}");
+    }
+}

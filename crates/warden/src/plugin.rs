@@ -1,0 +1,523 @@
+//! A loaded plugin: its pool of instances and every call into it.
+//!
+//! Instances are created on demand up to `max-instances`, `initialize`d once
+//! and reused (or, with `instance-reuse = false`, made fresh for each call).
+//! Any trap discards the instance and its store: one bad call never poisons
+//! the next.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+
+use crate::cache::CacheOutcome;
+use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
+use crate::contract::World;
+use crate::contract::bindings::{event_handler, plugin, processor, types};
+use crate::core::Core;
+use crate::engine::ticks_for;
+use crate::error::{Error, Result, TrapKind};
+use crate::events::Event;
+use crate::limits::Limits;
+use crate::loader::{ExportIndices, Prepared};
+use crate::sandbox::{CallScope, HostState, lock};
+use crate::services::{ServiceContext, Services};
+
+/// Extra time past a call's deadline before the host abandons the call even
+/// if the guest is stuck in a host function, where epochs cannot interrupt it.
+const HOST_CALL_GRACE: Duration = Duration::from_secs(1);
+
+/// A loaded plugin. Cheap to clone; every clone is the same plugin. Calls
+/// from many threads or tasks run in parallel, one instance each.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    info: PluginInfo,
+    pre: wasmtime::component::InstancePre<HostState>,
+    exports: ExportIndices,
+    config: Arc<BTreeMap<String, String>>,
+    config_list: Vec<types::KeyValue>,
+    idle: Mutex<Vec<Instance>>,
+    permits: Arc<Semaphore>,
+    supported_events: OnceLock<Vec<String>>,
+    unloaded: AtomicBool,
+    stats: Counters,
+}
+
+/// What is known about a loaded plugin without calling it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginInfo {
+    /// The plugin's name.
+    pub name: String,
+    /// Its version, from the manifest.
+    pub version: semver::Version,
+    /// Its description, from the manifest.
+    pub description: String,
+    /// The world it implements.
+    pub world: World,
+    /// The sha256 of the component, hex.
+    pub sha256: String,
+    /// The component's size in bytes.
+    pub size: usize,
+    /// The component file, when it was loaded from one.
+    pub path: Option<PathBuf>,
+    /// Whether loading compiled the component or found it in a cache.
+    pub cache: CacheOutcome,
+    /// The effective limits.
+    pub limits: Limits,
+}
+
+/// Call counters of a plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PluginStats {
+    /// Calls made (successful or not).
+    pub calls: u64,
+    /// Calls where the plugin returned its own error.
+    pub plugin_errors: u64,
+    /// Calls where the plugin trapped.
+    pub traps: u64,
+    /// Calls refused because every instance stayed busy.
+    pub busy: u64,
+    /// Instances created so far.
+    pub instances_created: u64,
+    /// Instances idle in the pool right now.
+    pub instances_idle: u64,
+    /// The largest linear memory any instance reached, in bytes.
+    pub peak_memory: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    plugin_errors: AtomicU64,
+    traps: AtomicU64,
+    busy: AtomicU64,
+    instances_created: AtomicU64,
+    peak_memory: AtomicU64,
+}
+
+/// One live instance and the store that owns it.
+struct Instance {
+    store: Store<HostState>,
+    scope: Arc<CallScope>,
+    plugin: plugin::Guest,
+    processor: Option<processor::Guest>,
+    event_handler: Option<event_handler::Guest>,
+}
+
+/// One call into the guest.
+enum Op {
+    Process(types::ProcessRequest),
+    Validate(Vec<u8>),
+    OnEvent(types::Event),
+    Metadata,
+    Status,
+    SupportedEvents,
+}
+
+/// What the guest returned for an [`Op`].
+enum Out {
+    Process(std::result::Result<types::ProcessResponse, types::PluginError>),
+    Validate(bool),
+    OnEvent(std::result::Result<(), types::PluginError>),
+    Metadata(types::PluginMetadata),
+    Status(types::PluginStatus),
+    SupportedEvents(Vec<String>),
+}
+
+static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let info = &self.inner.info;
+        f.debug_struct("Plugin")
+            .field("name", &info.name)
+            .field("version", &info.version.to_string())
+            .field("world", &info.world)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub(crate) fn new(core: Arc<Core>, p: Prepared) -> Self {
+        let config = Arc::new(p.manifest.config.clone());
+        let config_list = config
+            .iter()
+            .map(|(key, value)| types::KeyValue { key: key.clone(), value: value.clone() })
+            .collect();
+        let info = PluginInfo {
+            name: p.manifest.name,
+            version: p.manifest.version,
+            description: p.manifest.description,
+            world: p.manifest.world,
+            sha256: p.sha256,
+            size: p.size,
+            path: p.path,
+            cache: p.cache,
+            limits: p.limits,
+        };
+        let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
+        Plugin {
+            inner: Arc::new(Inner {
+                core,
+                info,
+                pre: p.pre,
+                exports: p.exports,
+                config,
+                config_list,
+                idle: Mutex::new(Vec::new()),
+                permits,
+                supported_events: OnceLock::new(),
+                unloaded: AtomicBool::new(false),
+                stats: Counters::default(),
+            }),
+        }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    /// What is known about the plugin without calling it.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// The plugin's call counters.
+    pub fn stats(&self) -> PluginStats {
+        let s = &self.inner.stats;
+        PluginStats {
+            calls: s.calls.load(Ordering::Relaxed),
+            plugin_errors: s.plugin_errors.load(Ordering::Relaxed),
+            traps: s.traps.load(Ordering::Relaxed),
+            busy: s.busy.load(Ordering::Relaxed),
+            instances_created: s.instances_created.load(Ordering::Relaxed),
+            instances_idle: lock(&self.inner.idle).len() as u64,
+            peak_memory: s.peak_memory.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `processor.process`.
+    pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
+        self.require(World::Processor, "process input")?;
+        match self.call(Op::Process(request.to_wit()), request.call_id.as_deref()).await? {
+            Out::Process(Ok(r)) => Ok(r.into()),
+            Out::Process(Err(e)) => Err(self.plugin_error(e)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Runs `processor.validate`.
+    pub async fn validate(&self, input: impl Into<Vec<u8>>) -> Result<bool> {
+        self.require(World::Processor, "validate input")?;
+        match self.call(Op::Validate(input.into()), None).await? {
+            Out::Validate(ok) => Ok(ok),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Delivers `event` through `event-handler.on-event`.
+    pub async fn on_event(&self, event: &Event) -> Result<()> {
+        self.require(World::EventHandler, "handle events")?;
+        match self.call(Op::OnEvent(event_to_wit(event)), None).await? {
+            Out::OnEvent(Ok(())) => Ok(()),
+            Out::OnEvent(Err(e)) => Err(self.plugin_error(e)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The event types the plugin subscribes to (asked once, then remembered).
+    pub async fn supported_events(&self) -> Result<Vec<String>> {
+        self.require(World::EventHandler, "handle events")?;
+        if let Some(events) = self.inner.supported_events.get() {
+            return Ok(events.clone());
+        }
+        match self.call(Op::SupportedEvents, None).await? {
+            Out::SupportedEvents(events) => Ok(self.inner.supported_events.get_or_init(|| events).clone()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Runs `plugin.get-metadata`.
+    pub async fn metadata(&self) -> Result<PluginMetadata> {
+        match self.call(Op::Metadata, None).await? {
+            Out::Metadata(m) => Ok(m.into()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Runs `plugin.get-status`.
+    pub async fn status(&self) -> Result<PluginStatus> {
+        match self.call(Op::Status, None).await? {
+            Out::Status(s) => Ok(s.into()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Blocking form of [`Plugin::process`].
+    pub fn process_blocking(&self, request: ProcessRequest) -> Result<ProcessResponse> {
+        self.inner.core.block_on("process_blocking", self.process(request))
+    }
+
+    /// Blocking form of [`Plugin::validate`].
+    pub fn validate_blocking(&self, input: impl Into<Vec<u8>>) -> Result<bool> {
+        self.inner.core.block_on("validate_blocking", self.validate(input))
+    }
+
+    /// Blocking form of [`Plugin::on_event`].
+    pub fn on_event_blocking(&self, event: &Event) -> Result<()> {
+        self.inner.core.block_on("on_event_blocking", self.on_event(event))
+    }
+
+    /// Blocking form of [`Plugin::metadata`].
+    pub fn metadata_blocking(&self) -> Result<PluginMetadata> {
+        self.inner.core.block_on("metadata_blocking", self.metadata())
+    }
+
+    /// Blocking form of [`Plugin::status`].
+    pub fn status_blocking(&self) -> Result<PluginStatus> {
+        self.inner.core.block_on("status_blocking", self.status())
+    }
+
+    /// Creates the first instance (running `initialize`) so that a plugin
+    /// that cannot start fails at load rather than on its first call.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        let call_id = next_call_id();
+        let instance = self.instantiate(&call_id).await?;
+        if self.inner.info.limits.instance_reuse {
+            lock(&self.inner.idle).push(instance);
+        }
+        if self.inner.info.world == World::EventHandler {
+            self.supported_events().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops new calls, waits (up to the call timeout) for running ones, and
+    /// runs `shutdown` on every instance.
+    pub(crate) async fn unload(&self) {
+        let inner = &self.inner;
+        if inner.unloaded.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let all = inner.info.limits.max_instances;
+        let drained = tokio::time::timeout(inner.info.limits.timeout + HOST_CALL_GRACE, inner.permits.acquire_many(all)).await;
+        if drained.is_err() {
+            tracing::warn!(plugin = %inner.info.name, "calls still running at unload; abandoning them");
+        }
+        inner.permits.close();
+        let idle = std::mem::take(&mut *lock(&inner.idle));
+        for mut instance in idle {
+            let call_id = next_call_id();
+            instance.begin(&call_id, inner.info.limits.timeout, inner.core.epoch_tick);
+            let result = tokio::time::timeout(
+                inner.info.limits.timeout + HOST_CALL_GRACE,
+                instance.plugin.call_shutdown(&mut instance.store),
+            )
+            .await;
+            match result {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => {
+                    let error = crate::error::PluginError::from(e);
+                    tracing::warn!(plugin = %inner.info.name, %error, "shutdown returned an error")
+                }
+                Ok(Err(trap)) => tracing::warn!(plugin = %inner.info.name, error = %trap, "shutdown trapped"),
+                Err(_) => tracing::warn!(plugin = %inner.info.name, "shutdown timed out"),
+            }
+        }
+        tracing::info!(plugin = %inner.info.name, "unloaded");
+    }
+
+    fn require(&self, world: World, operation: &str) -> Result<()> {
+        let info = &self.inner.info;
+        if info.world == world {
+            Ok(())
+        } else {
+            Err(Error::Unsupported {
+                plugin: info.name.clone(),
+                world: info.world.to_string(),
+                operation: operation.to_string(),
+            })
+        }
+    }
+
+    fn plugin_error(&self, e: types::PluginError) -> Error {
+        self.inner.stats.plugin_errors.fetch_add(1, Ordering::Relaxed);
+        Error::Plugin { plugin: self.inner.info.name.clone(), error: e.into() }
+    }
+
+    fn unloaded_error(&self) -> Error {
+        Error::NotFound { name: self.inner.info.name.clone(), loaded: Vec::new() }
+    }
+
+    async fn call(&self, op: Op, call_id: Option<&str>) -> Result<Out> {
+        let inner = &self.inner;
+        if inner.unloaded.load(Ordering::Relaxed) {
+            return Err(self.unloaded_error());
+        }
+        inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let limits = &inner.info.limits;
+        let started = Instant::now();
+        let _permit = match tokio::time::timeout(limits.max_wait, inner.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(self.unloaded_error()),
+            Err(_) => {
+                inner.stats.busy.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Busy {
+                    plugin: inner.info.name.clone(),
+                    max_instances: limits.max_instances,
+                    waited: started.elapsed(),
+                });
+            }
+        };
+        let call_id: Arc<str> = call_id.map_or_else(next_call_id, Arc::from);
+        let reused = if limits.instance_reuse { lock(&inner.idle).pop() } else { None };
+        let mut instance = match reused {
+            Some(i) => i,
+            None => self.instantiate(&call_id).await?,
+        };
+        instance.begin(&call_id, limits.timeout, inner.core.epoch_tick);
+        let outcome = tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, instance.run(op)).await;
+        self.note_memory(&instance);
+        match outcome {
+            Ok(Ok(out)) => {
+                if limits.instance_reuse {
+                    lock(&inner.idle).push(instance);
+                }
+                Ok(out)
+            }
+            Ok(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
+            Err(_) => Err(self.timeout_trap()),
+        }
+    }
+
+    /// A new instance, `initialize`d with the plugin's config.
+    async fn instantiate(&self, call_id: &Arc<str>) -> Result<Instance> {
+        let inner = &self.inner;
+        let limits = &inner.info.limits;
+        let scope = CallScope::new(&inner.info.name, &inner.info.version.to_string(), limits.max_log_bytes);
+        let services = Services::new(&ServiceContext {
+            scope: scope.clone(),
+            config: inner.config.clone(),
+            bus: inner.core.bus.clone(),
+        });
+        let mut store = Store::new(&inner.core.engine, HostState::new(scope.clone(), services, limits.memory_bytes));
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        scope.begin(call_id.clone());
+        store.set_epoch_deadline(ticks_for(limits.timeout, inner.core.epoch_tick));
+        let start = async {
+            let instance = inner.pre.instantiate_async(&mut store).await?;
+            let plugin = inner.exports.plugin.load(&mut store, &instance)?;
+            let processor = inner.exports.processor.as_ref().map(|i| i.load(&mut store, &instance)).transpose()?;
+            let event_handler =
+                inner.exports.event_handler.as_ref().map(|i| i.load(&mut store, &instance)).transpose()?;
+            let init = plugin.call_initialize(&mut store, &inner.config_list).await?;
+            wasmtime::Result::Ok((plugin, processor, event_handler, init))
+        };
+        let started = tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, start).await;
+        inner.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        match started {
+            Ok(Ok((plugin, processor, event_handler, Ok(())))) => {
+                let instance = Instance { store, scope, plugin, processor, event_handler };
+                self.note_memory(&instance);
+                Ok(instance)
+            }
+            Ok(Ok((.., Err(e)))) => Err(self.plugin_error(e)),
+            Ok(Err(trap)) => Err(self.trap(&store, &scope, &trap)),
+            Err(_) => Err(self.timeout_trap()),
+        }
+    }
+
+    fn note_memory(&self, instance: &Instance) {
+        let peak = instance.store.data().limiter.peak_memory() as u64;
+        self.inner.stats.peak_memory.fetch_max(peak, Ordering::Relaxed);
+    }
+
+    fn trap(&self, store: &Store<HostState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
+        self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
+        let memory_denied = store.data().limiter.memory_denied;
+        let kind = classify_trap(err, memory_denied);
+        let mut message = format!("{err:#}");
+        let stderr = scope.last_stderr();
+        if !stderr.is_empty() {
+            message = format!("{stderr}\n{message}");
+        }
+        if kind == TrapKind::OutOfMemory {
+            message = format!(
+                "the instance needed more than its {} MiB memory limit (raise `limits.memory-mb`)\n{message}",
+                self.inner.info.limits.memory_bytes >> 20
+            );
+        }
+        tracing::warn!(plugin = %self.inner.info.name, call_id = %scope.call_id(), %kind, "plugin trapped; instance discarded");
+        Error::Trap { plugin: self.inner.info.name.clone(), kind, message }
+    }
+
+    fn timeout_trap(&self) -> Error {
+        self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
+        Error::Trap {
+            plugin: self.inner.info.name.clone(),
+            kind: TrapKind::Timeout,
+            message: format!(
+                "the call did not finish within {:?} (raise `limits.timeout-ms` if it needs longer)",
+                self.inner.info.limits.timeout
+            ),
+        }
+    }
+}
+
+impl Instance {
+    fn begin(&mut self, call_id: &Arc<str>, timeout: Duration, tick: Duration) {
+        self.scope.begin(call_id.clone());
+        self.store.set_epoch_deadline(ticks_for(timeout, tick));
+        self.store.data_mut().limiter.memory_denied = false;
+    }
+
+    async fn run(&mut self, op: Op) -> wasmtime::Result<Out> {
+        let store = &mut self.store;
+        Ok(match op {
+            Op::Process(request) => Out::Process(guest(&self.processor)?.call_process(store, &request).await?),
+            Op::Validate(input) => Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?),
+            Op::OnEvent(event) => Out::OnEvent(guest(&self.event_handler)?.call_on_event(store, &event).await?),
+            Op::SupportedEvents => {
+                Out::SupportedEvents(guest(&self.event_handler)?.call_supported_events(store).await?)
+            }
+            Op::Metadata => Out::Metadata(self.plugin.call_get_metadata(store).await?),
+            Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
+        })
+    }
+}
+
+fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
+    g.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin does not export the interface this call needs"))
+}
+
+fn mismatch() -> Error {
+    Error::Host("the guest answered a different call than the one made".into())
+}
+
+fn next_call_id() -> Arc<str> {
+    format!("c{:x}", NEXT_CALL.fetch_add(1, Ordering::Relaxed)).into()
+}
+
+/// Names the cause of a trap. A failed allocation shows up as a guest abort
+/// (`unreachable`); the limiter's record tells it apart from a real panic.
+fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapKind {
+    use wasmtime::Trap;
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => TrapKind::Timeout,
+        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+        _ if memory_denied => TrapKind::OutOfMemory,
+        Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
+        _ => TrapKind::Other,
+    }
+}

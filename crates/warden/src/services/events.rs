@@ -1,0 +1,35 @@
+//! Host service `warden:plugin/events`: plugins publish events onto the
+//! host's event bus.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::{HostService, ServiceContext};
+use crate::contract::bindings::warden::plugin::events;
+use crate::events::{Event, EventBus};
+use crate::sandbox::{CallScope, HostState};
+
+pub(crate) struct Events {
+    bus: Arc<EventBus>,
+    scope: Arc<CallScope>,
+}
+
+impl HostService for Events {
+    fn new(ctx: &ServiceContext) -> Self {
+        Events { bus: ctx.bus.clone(), scope: ctx.scope.clone() }
+    }
+
+    fn add_to_linker(
+        linker: &mut Linker<HostState>,
+        get: fn(&mut HostState) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        events::add_to_linker::<_, HasSelf<Self>>(linker, get)
+    }
+}
+
+impl events::Host for Events {
+    async fn emit_event(&mut self, event_type: String, payload: Vec<u8>) {
+        self.bus.publish(Event::new(event_type, payload, &self.scope.plugin));
+    }
+}

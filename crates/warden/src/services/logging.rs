@@ -1,0 +1,60 @@
+//! Host service `warden:plugin/logging`: plugin log lines into `tracing`,
+//! attributed to plugin, version and call, and capped per call.
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::{HostService, ServiceContext};
+use crate::contract::bindings::types::LogLevel;
+use crate::contract::bindings::warden::plugin::logging;
+use crate::sandbox::{CallScope, HostState};
+
+pub(crate) struct Logging {
+    scope: std::sync::Arc<CallScope>,
+}
+
+impl HostService for Logging {
+    fn new(ctx: &ServiceContext) -> Self {
+        Logging { scope: ctx.scope.clone() }
+    }
+
+    fn add_to_linker(
+        linker: &mut Linker<HostState>,
+        get: fn(&mut HostState) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        logging::add_to_linker::<_, HasSelf<Self>>(linker, get)
+    }
+}
+
+impl logging::Host for Logging {
+    async fn log(&mut self, level: LogLevel, message: String) {
+        write_log(&self.scope, level, "log", &message);
+    }
+}
+
+/// Writes one plugin log line (from the logging service or from stdout or
+/// stderr, named by `stream`), if the call's log budget allows it.
+pub(crate) fn write_log(scope: &CallScope, level: LogLevel, stream: &'static str, message: &str) {
+    if !scope.charge_log(message.len()) {
+        return;
+    }
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "warden::plugin",
+                $level,
+                plugin = %scope.plugin,
+                version = %scope.version,
+                call_id = %scope.call_id(),
+                stream,
+                "{message}"
+            )
+        };
+    }
+    match level {
+        LogLevel::Trace => emit!(tracing::Level::TRACE),
+        LogLevel::Debug => emit!(tracing::Level::DEBUG),
+        LogLevel::Info => emit!(tracing::Level::INFO),
+        LogLevel::Warn => emit!(tracing::Level::WARN),
+        LogLevel::Error => emit!(tracing::Level::ERROR),
+    }
+}

@@ -1,0 +1,76 @@
+//! Host services: everything a plugin can reach goes through one of these.
+//!
+//! Every service has the same shape, so adding one means adding one module:
+//! a state struct kept per plugin instance, built from the plugin's
+//! [`ServiceContext`], which implements the bindings' `Host` trait for its
+//! WIT interface and links itself with [`HostService::add_to_linker`].
+//! Register the module in [`Services`] below and that is all.
+
+mod config;
+mod events;
+mod logging;
+mod stdio;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::Linker;
+
+use crate::events::EventBus;
+use crate::sandbox::{CallScope, HostState};
+
+pub(crate) use stdio::GuestOutput;
+
+/// What a service may know about the plugin it serves.
+pub(crate) struct ServiceContext {
+    /// Attribution and log budget of the call in progress.
+    pub(crate) scope: Arc<CallScope>,
+    /// The plugin's effective configuration.
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    /// Where emitted events go.
+    pub(crate) bus: Arc<EventBus>,
+}
+
+/// The shape every host service has.
+pub(crate) trait HostService: Send + Sized + 'static {
+    /// Builds the service's state for one new instance.
+    fn new(ctx: &ServiceContext) -> Self;
+
+    /// Adds the service's WIT interface to the linker, reaching the service's
+    /// state through `get`.
+    fn add_to_linker(
+        linker: &mut Linker<HostState>,
+        get: fn(&mut HostState) -> &mut Self,
+    ) -> wasmtime::Result<()>;
+}
+
+/// The state of every host service for one plugin instance.
+pub(crate) struct Services {
+    logging: logging::Logging,
+    config: config::Config,
+    events: events::Events,
+}
+
+impl Services {
+    pub(crate) fn new(ctx: &ServiceContext) -> Self {
+        Services {
+            logging: HostService::new(ctx),
+            config: HostService::new(ctx),
+            events: HostService::new(ctx),
+        }
+    }
+
+    /// Links every host service and the standard WASI interfaces.
+    pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        // The shared-types interface has no functions, but components that
+        // use its types import it, so it must exist in the linker.
+        linker.instance("warden:plugin/types@0.1.0")?;
+        logging::Logging::add_to_linker(linker, |s| &mut s.services.logging)?;
+        config::Config::add_to_linker(linker, |s| &mut s.services.config)?;
+        events::Events::add_to_linker(linker, |s| &mut s.services.events)?;
+        Ok(())
+    }
+}
+
+pub(crate) use logging::write_log;

@@ -1,0 +1,221 @@
+//! [`Warden`], the host: configure it with [`WardenBuilder`], then load,
+//! find, call and unload plugins.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cache::CacheStats;
+use crate::core::Core;
+use crate::engine::{Allocator, EngineConfig};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::limits::Limits;
+use crate::loader::{Source, prepare};
+use crate::manifest::Manifest;
+use crate::plugin::Plugin;
+use crate::registry::{Registry, discover};
+
+/// A plugin host: one engine, any number of loaded plugins.
+///
+/// Every method that runs guest code is `async`; each has a `_blocking`
+/// twin for programs that do not use an async runtime.
+pub struct Warden {
+    core: Arc<Core>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Warden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warden").field("plugins", &self.registry.list()).finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Warden`].
+#[derive(Debug, Clone, Default)]
+pub struct WardenBuilder {
+    engine: EngineConfig,
+    limits: Limits,
+}
+
+impl WardenBuilder {
+    /// Caches compiled plugins in `dir` (created with owner-only access), so
+    /// later runs skip compilation. The directory must be this host's alone.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.engine.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The limits for plugins whose manifest leaves one unset.
+    pub fn default_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The instance allocator (pooling by default).
+    pub fn allocator(mut self, allocator: Allocator) -> Self {
+        self.engine.allocator = allocator;
+        self
+    }
+
+    /// Replaces the whole engine configuration.
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// Creates the host: builds the engine and starts its epoch ticker.
+    pub fn build(self) -> Result<Warden> {
+        Ok(Warden { core: Core::new(&self.engine, self.limits)?, registry: Registry::default() })
+    }
+}
+
+impl Warden {
+    /// A builder with the default settings.
+    pub fn builder() -> WardenBuilder {
+        WardenBuilder::default()
+    }
+
+    /// A host with the default settings.
+    pub fn new() -> Result<Warden> {
+        Self::builder().build()
+    }
+
+    /// Loads the plugin at `path`: a directory with a `plugin.toml`, a
+    /// `plugin.toml`, or a `.wasm` file. The component is checked, compiled
+    /// (or taken from the cache), linked, and one instance is initialized
+    /// before the plugin is registered.
+    pub async fn load(&self, path: impl AsRef<Path>) -> Result<Plugin> {
+        self.register(Source::from_path(path.as_ref())?).await
+    }
+
+    /// Loads a plugin from bytes with the given manifest.
+    pub async fn load_bytes(&self, manifest: Manifest, bytes: impl Into<Vec<u8>>) -> Result<Plugin> {
+        let name = manifest.name.clone();
+        let source = Source {
+            manifest,
+            manifest_file: PathBuf::from(format!("<manifest of {name}>")),
+            component_file: None,
+            bytes: bytes.into(),
+        };
+        self.register(source).await
+    }
+
+    /// Loads every plugin found in `dir` (see [`discover`]). Stops at the
+    /// first plugin that fails, naming it.
+    pub async fn load_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<Plugin>> {
+        let mut loaded = Vec::new();
+        for path in discover(dir.as_ref())? {
+            loaded.push(self.load(&path).await?);
+        }
+        Ok(loaded)
+    }
+
+    async fn register(&self, source: Source) -> Result<Plugin> {
+        if self.registry.contains(&source.manifest.name) {
+            return Err(Error::Host(format!(
+                "a plugin named `{}` is already loaded; unload it first",
+                source.manifest.name
+            )));
+        }
+        let core = self.core.clone();
+        // Compiling is CPU-bound; keep it off the async runtime's workers.
+        let prepared = match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::spawn_blocking(move || prepare(&core, source))
+                .await
+                .map_err(|e| Error::host("compiling the plugin", e))??,
+            Err(_) => prepare(&core, source)?,
+        };
+        let plugin = Plugin::new(self.core.clone(), prepared);
+        plugin.warm_up().await?;
+        self.registry.insert(plugin.clone())?;
+        tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
+        Ok(plugin)
+    }
+
+    /// The loaded plugin called `name`.
+    pub fn get(&self, name: &str) -> Result<Plugin> {
+        self.registry.get(name)
+    }
+
+    /// Every loaded plugin, sorted by name.
+    pub fn plugins(&self) -> Vec<Plugin> {
+        self.registry.list()
+    }
+
+    /// Unloads `name`: new calls are refused, running calls finish, then
+    /// every instance gets `shutdown`.
+    pub async fn unload(&self, name: &str) -> Result<()> {
+        let plugin = self.registry.remove(name)?;
+        plugin.unload().await;
+        Ok(())
+    }
+
+    /// Unloads every plugin.
+    pub async fn shutdown(&self) {
+        for plugin in self.registry.list() {
+            if let Ok(p) = self.registry.remove(plugin.name()) {
+                p.unload().await;
+            }
+        }
+    }
+
+    /// Delivers `event` to every event-handler plugin that subscribes to its
+    /// type, and to the host's subscribers. Returns each plugin's outcome.
+    pub async fn dispatch_event(&self, event: &Event) -> Vec<(String, Result<()>)> {
+        self.core.bus.publish(event.clone());
+        let mut outcomes = Vec::new();
+        for plugin in self.registry.list() {
+            if plugin.info().world != crate::World::EventHandler {
+                continue;
+            }
+            let wanted = match plugin.supported_events().await {
+                Ok(patterns) => patterns.iter().any(|p| event.matches(p)),
+                Err(e) => {
+                    outcomes.push((plugin.name().to_string(), Err(e)));
+                    continue;
+                }
+            };
+            if wanted {
+                outcomes.push((plugin.name().to_string(), plugin.on_event(event).await));
+            }
+        }
+        outcomes
+    }
+
+    /// Calls `f` for every event a plugin emits (and every event dispatched
+    /// through [`Warden::dispatch_event`]). `f` runs on the emitting thread;
+    /// keep it short.
+    pub fn subscribe(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
+        self.core.bus.subscribe(Arc::new(f));
+    }
+
+    /// Counters of the compiled-plugin cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.core.cache.stats()
+    }
+
+    /// Blocking form of [`Warden::load`].
+    pub fn load_blocking(&self, path: impl AsRef<Path>) -> Result<Plugin> {
+        self.core.block_on("load_blocking", self.load(path))
+    }
+
+    /// Blocking form of [`Warden::load_bytes`].
+    pub fn load_bytes_blocking(&self, manifest: Manifest, bytes: impl Into<Vec<u8>>) -> Result<Plugin> {
+        self.core.block_on("load_bytes_blocking", self.load_bytes(manifest, bytes))
+    }
+
+    /// Blocking form of [`Warden::load_dir`].
+    pub fn load_dir_blocking(&self, dir: impl AsRef<Path>) -> Result<Vec<Plugin>> {
+        self.core.block_on("load_dir_blocking", self.load_dir(dir))
+    }
+
+    /// Blocking form of [`Warden::unload`].
+    pub fn unload_blocking(&self, name: &str) -> Result<()> {
+        self.core.block_on("unload_blocking", self.unload(name))
+    }
+
+    /// Blocking form of [`Warden::dispatch_event`].
+    pub fn dispatch_event_blocking(&self, event: &Event) -> Result<Vec<(String, Result<()>)>> {
+        self.core.block_on("dispatch_event_blocking", async { Ok(self.dispatch_event(event).await) })
+    }
+}

@@ -1,0 +1,45 @@
+//! Compile once: the second load of the same bytes skips compilation, from
+//! memory within a host and from the disk cache across hosts.
+
+mod common;
+
+use warden::{CacheOutcome, Warden};
+
+#[test]
+fn the_second_load_is_a_cache_hit() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let dir = common::plugin_dir("text-transform");
+
+    let first = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let plugin = first.load_blocking(&dir).expect("load");
+    assert_eq!(plugin.info().cache, CacheOutcome::Compiled);
+    assert_eq!(first.cache_stats().compiled, 1);
+    let files: Vec<_> = std::fs::read_dir(cache.path()).expect("cache dir").collect();
+    assert_eq!(files.len(), 1, "one compiled artifact on disk");
+
+    first.unload_blocking("text-transform").expect("unload");
+    let again = first.load_blocking(&dir).expect("reload");
+    assert_eq!(again.info().cache, CacheOutcome::Memory);
+
+    let second = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let plugin = second.load_blocking(&dir).expect("load from disk cache");
+    assert_eq!(plugin.info().cache, CacheOutcome::Disk);
+    assert_eq!(second.cache_stats().compiled, 0, "no compilation on the second host");
+    let out = plugin
+        .process_blocking(warden::ProcessRequest::new("cached").option("op", "upper"))
+        .expect("call");
+    assert_eq!(out.output, b"CACHED");
+}
+
+#[test]
+fn a_damaged_cache_entry_is_recompiled() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let dir = common::plugin_dir("json-transform");
+    Warden::builder().cache_dir(cache.path()).build().expect("host").load_blocking(&dir).expect("load");
+    for entry in std::fs::read_dir(cache.path()).expect("cache dir") {
+        std::fs::write(entry.expect("entry").path(), b"garbage").expect("damage");
+    }
+    let host = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let plugin = host.load_blocking(&dir).expect("load despite damage");
+    assert_eq!(plugin.info().cache, CacheOutcome::Compiled);
+}

@@ -1,0 +1,67 @@
+//! Shared test set-up: the example and fixture plugins, built once per test
+//! binary with the library's own build step, and hosts with private caches.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use warden::{Manifest, Warden};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The built example plugins (`<dir>/<name>/plugin.toml`), from `plugins/`.
+pub fn plugins() -> &'static Path {
+    &built().0
+}
+
+/// The built test fixtures, from `plugins/testing/`.
+pub fn fixtures() -> &'static Path {
+    &built().1
+}
+
+fn built() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dirs = (out.join("examples"), out.join("fixtures"));
+        for (root, dest) in [("plugins", &dirs.0), ("plugins/testing", &dirs.1)] {
+            for source in warden::build::find_sources(&repo().join(root)).expect("plugin sources") {
+                if let Err(e) = warden::build::build_plugin(&source, dest) {
+                    panic!("building {}: {e}", source.display());
+                }
+            }
+        }
+        dirs
+    })
+}
+
+/// The built plugin directory of `name` (an example or a fixture).
+pub fn plugin_dir(name: &str) -> PathBuf {
+    let example = plugins().join(name);
+    if example.is_dir() { example } else { fixtures().join(name) }
+}
+
+/// The built component of `name`.
+pub fn wasm(name: &str) -> Vec<u8> {
+    let manifest = manifest(name);
+    std::fs::read(manifest.component_path(&plugin_dir(name))).expect("built component")
+}
+
+/// The manifest of `name`.
+pub fn manifest(name: &str) -> Manifest {
+    Manifest::from_file(&plugin_dir(name).join("plugin.toml")).expect("manifest")
+}
+
+/// A host with default settings and no disk cache.
+pub fn host() -> Warden {
+    Warden::new().expect("host")
+}
+
+/// Builds a manifest from TOML text (panics on bad test input).
+pub fn manifest_from(text: &str) -> Manifest {
+    Manifest::parse(text, Path::new("test.toml")).expect("test manifest")
+}

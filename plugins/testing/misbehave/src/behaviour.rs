@@ -1,0 +1,121 @@
+//! The bad behaviours of the `misbehave` test fixture that need no host: the
+//! operation names, the endless loop, the memory hog and the call counter.
+//!
+//! Free of WebAssembly bindings like the other plugins' logic files, so it
+//! builds and is unit-tested natively. Depends on `std` only.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The `op` option values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Echo,
+    Panic,
+    Loop,
+    Alloc,
+    Stdout,
+    Log,
+    Count,
+    Config,
+    Emit,
+}
+
+/// The accepted `op` values, for error messages.
+pub const OP_NAMES: &str = "echo, panic, loop, alloc, stdout, log, count, config, emit";
+
+impl Op {
+    /// Parses an `op` option value; the error is the message for `unsupported`.
+    pub fn parse(name: &str) -> Result<Op, String> {
+        Ok(match name {
+            "echo" => Op::Echo,
+            "panic" => Op::Panic,
+            "loop" => Op::Loop,
+            "alloc" => Op::Alloc,
+            "stdout" => Op::Stdout,
+            "log" => Op::Log,
+            "count" => Op::Count,
+            "config" => Op::Config,
+            "emit" => Op::Emit,
+            other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
+        })
+    }
+}
+
+/// Spins until the host interrupts it (epoch or fuel limit).
+pub fn spin_forever() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        // black_box hides the counter from the optimiser, so the loop stays a
+        // real loop that burns fuel and reaches epoch checks.
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+/// Allocates `limit` blocks of 1 MiB (forever when `None`), writing to every
+/// page so the memory is really used, and returns how many MiB it held. An
+/// unbounded run only ends when an allocation fails, which aborts: that trap
+/// is what the host's memory-limit tests look for.
+pub fn hog_memory(limit: Option<u64>) -> u64 {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut held: u64 = 0;
+    while limit.is_none_or(|l| held < l) {
+        let mut block = vec![0u8; MIB];
+        for i in (0..MIB).step_by(4096) {
+            block[i] = (held as u8).wrapping_add(1);
+        }
+        blocks.push(std::hint::black_box(block));
+        held += 1;
+    }
+    std::hint::black_box(&blocks);
+    held
+}
+
+/// Parses the `mb` option.
+pub fn parse_mb(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|e| format!("option `mb` must be a whole number of MiB, got `{value}`: {e}"))
+}
+
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Increments and returns the per-instance call counter: a fresh instance
+/// starts again from 1, which lets a test tell whether it was reused.
+pub fn next_count() -> u64 {
+    CALLS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_op() {
+        for name in OP_NAMES.split(", ") {
+            assert!(Op::parse(name).is_ok(), "{name}");
+        }
+        assert!(Op::parse("explode").is_err_and(|m| m.contains("explode")));
+    }
+
+    #[test]
+    fn bounded_hog_returns() {
+        assert_eq!(hog_memory(Some(3)), 3);
+        assert_eq!(hog_memory(Some(0)), 0);
+    }
+
+    #[test]
+    fn mb_option() {
+        assert_eq!(parse_mb("16"), Ok(16));
+        assert!(parse_mb("lots").is_err_and(|m| m.contains("`mb`")));
+    }
+
+    #[test]
+    fn counter_increases() {
+        let a = next_count();
+        let b = next_count();
+        assert!(b > a);
+    }
+}

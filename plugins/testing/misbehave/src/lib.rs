@@ -1,0 +1,173 @@
+//! `misbehave`: a processor plugin that misbehaves on request, as a fixture
+//! for the host's sandboxing tests (traps, timeouts, memory limits, stdio
+//! capture, host services, instance reuse). The host-free parts live in
+//! [`behaviour`]; this file is the component glue and the host calls.
+//!
+//! The bindings only exist on wasm32, so a native `cargo test` builds just the
+//! logic module and its tests.
+
+pub mod behaviour;
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use std::sync::Mutex;
+
+    use crate::behaviour::{self, Op};
+
+    wit_bindgen::generate!({ path: "../../../wit", world: "processor" });
+
+    use exports::warden::plugin::plugin::Guest as PluginGuest;
+    use exports::warden::plugin::processing::Guest as ProcessorGuest;
+    use warden::plugin::config::get_config;
+    use warden::plugin::events::emit_event;
+    use warden::plugin::logging::log;
+    use warden::plugin::types::{
+        KeyValue, LogLevel, PluginError, PluginMetadata, PluginStatus, ProcessRequest,
+        ProcessResponse,
+    };
+
+    struct State {
+        status: PluginStatus,
+        /// `op=config` asks the host instead, to test `get-config` itself.
+        #[allow(dead_code)]
+        config: Vec<(String, String)>,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        status: PluginStatus::Uninitialized,
+        config: Vec::new(),
+    });
+
+    fn state() -> std::sync::MutexGuard<'static, State> {
+        // After `op=panic` the instance is dead anyway, so poisoning never
+        // reaches a later call; recover rather than unwrap regardless.
+        STATE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn option<'a>(request: &'a ProcessRequest, key: &str) -> Option<&'a str> {
+        request
+            .options
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_str())
+    }
+
+    fn required<'a>(
+        request: &'a ProcessRequest,
+        key: &str,
+        op: &str,
+    ) -> Result<&'a str, PluginError> {
+        option(request, key)
+            .ok_or_else(|| PluginError::InvalidInput(format!("op `{op}` needs option `{key}`")))
+    }
+
+    /// What `stdout` and `log` write when the request has no `text` option.
+    const DEFAULT_TEXT: &str = "misbehave says hello";
+
+    fn text(output: impl Into<Vec<u8>>, items: u64) -> ProcessResponse {
+        ProcessResponse {
+            output: output.into(),
+            content_type: "text/plain; charset=utf-8".to_string(),
+            items_processed: items,
+        }
+    }
+
+    struct Component;
+
+    impl PluginGuest for Component {
+        fn get_metadata() -> PluginMetadata {
+            PluginMetadata {
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                description: env!("CARGO_PKG_DESCRIPTION").to_string(),
+                author: "Warden contributors".to_string(),
+            }
+        }
+
+        fn initialize(config: Vec<KeyValue>) -> Result<(), PluginError> {
+            let mut s = state();
+            s.config = config.into_iter().map(|kv| (kv.key, kv.value)).collect();
+            s.status = PluginStatus::Ready;
+            Ok(())
+        }
+
+        fn shutdown() -> Result<(), PluginError> {
+            state().status = PluginStatus::Stopped;
+            Ok(())
+        }
+
+        fn get_status() -> PluginStatus {
+            state().status
+        }
+    }
+
+    impl ProcessorGuest for Component {
+        fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
+            let name = option(&request, "op").ok_or_else(|| {
+                PluginError::InvalidInput(format!(
+                    "missing option `op`: one of {}",
+                    behaviour::OP_NAMES
+                ))
+            })?;
+            let op = Op::parse(name).map_err(PluginError::Unsupported)?;
+            match op {
+                Op::Echo => {
+                    let content_type = if request.content_type.is_empty() {
+                        "application/octet-stream".to_string()
+                    } else {
+                        request.content_type.clone()
+                    };
+                    let items = request.input.len() as u64;
+                    Ok(ProcessResponse {
+                        output: request.input,
+                        content_type,
+                        items_processed: items,
+                    })
+                }
+                Op::Panic => panic!("misbehave: panicking on purpose (op=panic)"),
+                Op::Loop => behaviour::spin_forever(),
+                Op::Alloc => {
+                    let limit = option(&request, "mb")
+                        .map(behaviour::parse_mb)
+                        .transpose()
+                        .map_err(PluginError::InvalidInput)?;
+                    let held = behaviour::hog_memory(limit);
+                    Ok(text(format!("allocated {held} MiB"), held))
+                }
+                Op::Stdout => {
+                    let msg = option(&request, "text").unwrap_or(DEFAULT_TEXT);
+                    println!("{msg}");
+                    eprintln!("{msg}");
+                    Ok(text("ok", 1))
+                }
+                Op::Log => {
+                    log(
+                        LogLevel::Info,
+                        option(&request, "text").unwrap_or(DEFAULT_TEXT),
+                    );
+                    Ok(text("ok", 1))
+                }
+                Op::Count => Ok(text(behaviour::next_count().to_string(), 1)),
+                Op::Config => {
+                    let key = required(&request, "key", "config")?;
+                    Ok(text(
+                        get_config(key).unwrap_or_else(|| "<none>".to_string()),
+                        1,
+                    ))
+                }
+                Op::Emit => {
+                    let event_type = required(&request, "type", "emit")?;
+                    emit_event(event_type, &request.input);
+                    Ok(text("ok", 1))
+                }
+            }
+        }
+
+        fn validate(_input: Vec<u8>) -> bool {
+            // Any bytes will do: `echo` takes anything.
+            true
+        }
+    }
+
+    export!(Component);
+}
