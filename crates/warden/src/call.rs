@@ -43,16 +43,14 @@ impl ProcessRequest {
         self
     }
 
-    pub(crate) fn to_wit(&self) -> wit::ProcessRequest {
-        wit::ProcessRequest {
-            input: self.input.clone(),
-            content_type: self.content_type.clone(),
-            options: self
-                .options
-                .iter()
-                .map(|(key, value)| wit::KeyValue { key: key.clone(), value: value.clone() })
-                .collect(),
-        }
+    /// The request as the bindings want it, and the call id apart.
+    pub(crate) fn into_wit(self) -> (wit::ProcessRequest, Option<String>) {
+        let request = wit::ProcessRequest {
+            input: self.input,
+            content_type: self.content_type,
+            options: self.options.into_iter().map(|(key, value)| wit::KeyValue { key, value }).collect(),
+        };
+        (request, self.call_id)
     }
 }
 
@@ -107,6 +105,25 @@ pub enum PluginStatus {
     Failed,
     /// Shut down.
     Stopped,
+}
+
+impl PluginStatus {
+    /// The status as a kebab-case word, as in the WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginStatus::Uninitialized => "uninitialized",
+            PluginStatus::Ready => "ready",
+            PluginStatus::Degraded => "degraded",
+            PluginStatus::Failed => "failed",
+            PluginStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl From<wit::PluginStatus> for PluginStatus {

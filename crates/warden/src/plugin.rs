@@ -24,7 +24,7 @@ use crate::error::{Error, Result, TrapKind};
 use crate::events::Event;
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
-use crate::sandbox::{CallScope, HostState, lock};
+use crate::sandbox::{CallId, CallScope, HostState, lock};
 use crate::services::{ServiceContext, Services};
 
 /// Extra time past a call's deadline before the host abandons the call even
@@ -133,8 +133,6 @@ enum Out {
     SupportedEvents(Vec<String>),
 }
 
-static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
-
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let info = &self.inner.info;
@@ -209,7 +207,8 @@ impl Plugin {
     /// Runs `processor.process`.
     pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
         self.require(World::Processor, "process input")?;
-        match self.call(Op::Process(request.to_wit()), request.call_id.as_deref()).await? {
+        let (request, call_id) = request.into_wit();
+        match self.call(Op::Process(request), call_id.as_deref()).await? {
             Out::Process(Ok(r)) => Ok(r.into()),
             Out::Process(Err(e)) => Err(self.plugin_error(e)),
             _ => Err(mismatch()),
@@ -291,7 +290,7 @@ impl Plugin {
     /// Creates the first instance (running `initialize`) so that a plugin
     /// that cannot start fails at load rather than on its first call.
     pub(crate) async fn warm_up(&self) -> Result<()> {
-        let call_id = next_call_id();
+        let call_id = CallId::next();
         let instance = self.instantiate(&call_id).await?;
         if self.inner.info.limits.instance_reuse {
             lock(&self.inner.idle).push(instance);
@@ -317,7 +316,7 @@ impl Plugin {
         inner.permits.close();
         let idle = std::mem::take(&mut *lock(&inner.idle));
         for mut instance in idle {
-            let call_id = next_call_id();
+            let call_id = CallId::next();
             instance.begin(&call_id, inner.info.limits.timeout, inner.core.epoch_tick);
             let result = tokio::time::timeout(
                 inner.info.limits.timeout + HOST_CALL_GRACE,
@@ -379,7 +378,7 @@ impl Plugin {
                 });
             }
         };
-        let call_id: Arc<str> = call_id.map_or_else(next_call_id, Arc::from);
+        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
         let reused = if limits.instance_reuse { lock(&inner.idle).pop() } else { None };
         let mut instance = match reused {
             Some(i) => i,
@@ -401,7 +400,7 @@ impl Plugin {
     }
 
     /// A new instance, `initialize`d with the plugin's config.
-    async fn instantiate(&self, call_id: &Arc<str>) -> Result<Instance> {
+    async fn instantiate(&self, call_id: &CallId) -> Result<Instance> {
         let inner = &self.inner;
         let limits = &inner.info.limits;
         let scope = CallScope::new(&inner.info.name, &inner.info.version.to_string(), limits.max_log_bytes);
@@ -476,7 +475,7 @@ impl Plugin {
 }
 
 impl Instance {
-    fn begin(&mut self, call_id: &Arc<str>, timeout: Duration, tick: Duration) {
+    fn begin(&mut self, call_id: &CallId, timeout: Duration, tick: Duration) {
         self.scope.begin(call_id.clone());
         self.store.set_epoch_deadline(ticks_for(timeout, tick));
         self.store.data_mut().limiter.memory_denied = false;
@@ -503,10 +502,6 @@ fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
 
 fn mismatch() -> Error {
     Error::Host("the guest answered a different call than the one made".into())
-}
-
-fn next_call_id() -> Arc<str> {
-    format!("c{:x}", NEXT_CALL.fetch_add(1, Ordering::Relaxed)).into()
 }
 
 /// Names the cause of a trap. A failed allocation shows up as a guest abort

@@ -95,7 +95,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub(crate) struct CallScope {
     pub(crate) plugin: Arc<str>,
     pub(crate) version: Arc<str>,
-    call_id: Mutex<Arc<str>>,
+    call_id: Mutex<CallId>,
     log_cap: u64,
     log_left: AtomicU64,
     log_dropped: AtomicBool,
@@ -110,7 +110,7 @@ impl CallScope {
         Arc::new(CallScope {
             plugin: plugin.into(),
             version: version.into(),
-            call_id: Mutex::new("-".into()),
+            call_id: Mutex::new(CallId::Seq(0)),
             log_cap,
             log_left: AtomicU64::new(log_cap),
             log_dropped: AtomicBool::new(false),
@@ -119,14 +119,14 @@ impl CallScope {
     }
 
     /// Starts a new call: new id, a full log budget, no stderr remembered.
-    pub(crate) fn begin(&self, call_id: Arc<str>) {
+    pub(crate) fn begin(&self, call_id: CallId) {
         *lock(&self.call_id) = call_id;
         self.log_left.store(self.log_cap, Ordering::Relaxed);
         self.log_dropped.store(false, Ordering::Relaxed);
         lock(&self.last_stderr).clear();
     }
 
-    pub(crate) fn call_id(&self) -> Arc<str> {
+    pub(crate) fn call_id(&self) -> CallId {
         lock(&self.call_id).clone()
     }
 
@@ -176,6 +176,30 @@ impl CallScope {
     /// (a panic message, typically), or an empty string.
     pub(crate) fn last_stderr(&self) -> String {
         lock(&self.last_stderr).clone()
+    }
+}
+
+/// The id logs of a call carry: the caller's (an HTTP request id, say) or
+/// a sequence number, which is only formatted when something is logged.
+#[derive(Clone, Debug)]
+pub(crate) enum CallId {
+    Seq(u64),
+    Given(Arc<str>),
+}
+
+impl CallId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        CallId::Seq(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallId::Seq(n) => write!(f, "c{n:x}"),
+            CallId::Given(id) => f.write_str(id),
+        }
     }
 }
 

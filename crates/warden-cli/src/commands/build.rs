@@ -30,14 +30,20 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
         let built = warden::build::build_plugin(source, &args.out);
         bar.inc(1);
         let built = built?;
-        bar.println(format!(
+        let line = format!(
             "built {} {} ({} KiB) in {:.1}s -> {}",
             built.name,
             built.version,
             built.size.div_ceil(1024),
             built.duration.as_secs_f64(),
             built.dir.display()
-        ));
+        );
+        // A hidden bar (stderr not a terminal) swallows println.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
     }
     bar.finish_and_clear();
     eprintln!("{} plugin(s) built into {}", sources.len(), args.out.display());

@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
             Ok(plugin) => {
                 let info = plugin.info();
                 let status = match plugin.status_blocking() {
-                    Ok(s) => serde_json::to_value(s)?.as_str().unwrap_or("unknown").to_string(),
+                    Ok(s) => s.to_string(),
                     Err(e) => format!("error: {e}"),
                 };
                 Row {

@@ -1,0 +1,173 @@
+//! Call overhead: Warden against raw wasmtime (same engine settings, same
+//! component, hand-wired) and against the same work done natively in Rust.
+//!
+//! `cargo bench -p warden --bench calls` — builds the text-transform plugin
+//! first if needed. Figures are reported as ratios in the README.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The plugin's own logic, compiled natively: the baseline for the work itself.
+#[path = "../../../plugins/text-transform/src/transform.rs"]
+#[allow(dead_code)]
+mod transform;
+
+mod raw {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "warden:plugin/processor",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use raw::warden::plugin::types::{LogLevel, ProcessRequest};
+
+struct RawState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for RawState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl raw::warden::plugin::types::Host for RawState {}
+impl raw::warden::plugin::logging::Host for RawState {
+    async fn log(&mut self, _: LogLevel, _: String) {}
+}
+impl raw::warden::plugin::config::Host for RawState {
+    async fn get_config(&mut self, _: String) -> Option<String> {
+        None
+    }
+}
+impl raw::warden::plugin::events::Host for RawState {
+    async fn emit_event(&mut self, _: String, _: Vec<u8>) {}
+}
+
+/// The same engine settings Warden uses by default.
+fn raw_engine() -> Engine {
+    let mut config = Config::new();
+    config.epoch_interruption(true).max_wasm_stack(1 << 20).async_stack_size(2 << 20);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(256)
+        .total_core_instances(2048)
+        .total_memories(1024)
+        .total_tables(2048)
+        .total_stacks(256)
+        .max_memory_size(1 << 30);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).expect("engine")
+}
+
+fn raw_store(engine: &Engine) -> Store<RawState> {
+    let mut store = Store::new(engine, RawState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    store.set_epoch_deadline(u64::MAX / 2);
+    store
+}
+
+fn built_plugin() -> std::path::PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = repo.join("target/bench-plugins");
+    warden::build::build_plugin(&repo.join("plugins/text-transform"), &out).expect("build text-transform");
+    out.join("text-transform")
+}
+
+fn inputs() -> Vec<(&'static str, String)> {
+    let text = |n: usize| "lorem ipsum dolor sit amet ".repeat(n / 27 + 1)[..n].to_string();
+    vec![("64B", text(64)), ("4KiB", text(4096)), ("1MiB", text(1 << 20))]
+}
+
+fn request(input: &str) -> ProcessRequest {
+    ProcessRequest {
+        input: input.as_bytes().to_vec(),
+        content_type: "text/plain".into(),
+        options: vec![raw::warden::plugin::types::KeyValue { key: "op".into(), value: "upper".into() }],
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let dir = built_plugin();
+    let wasm = std::fs::read(dir.join("text-transform.wasm")).expect("component");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+
+    // Raw wasmtime, wired by hand.
+    let engine = raw_engine();
+    let component = wasmtime::component::Component::new(&engine, &wasm).expect("compile");
+    let mut linker: Linker<RawState> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+    raw::Processor::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |s| s).expect("link");
+    let pre = raw::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre");
+    let engine_ticker = engine.clone();
+    std::thread::spawn(move || loop {
+        engine_ticker.increment_epoch();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    });
+
+    // Warden: one plugin reusing instances, one with a fresh instance per call.
+    let host = warden::Warden::new().expect("host");
+    let warm = host.load_blocking(&dir).expect("load");
+    let mut fresh_manifest = warden::Manifest::from_file(&dir.join("plugin.toml")).expect("manifest");
+    fresh_manifest.name = "text-transform-fresh".into();
+    fresh_manifest.limits.instance_reuse = Some(false);
+    let fresh = host.load_bytes_blocking(fresh_manifest, wasm.clone()).expect("load fresh");
+
+    let mut group = c.benchmark_group("fresh-instance");
+    group.bench_function("raw-wasmtime", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut store = raw_store(&engine);
+                let p = pre.instantiate_async(&mut store).await.expect("instantiate");
+                p.warden_plugin_plugin().call_initialize(&mut store, &[]).await.expect("init").expect("ok");
+                p.warden_plugin_processing().call_validate(&mut store, b"x").await.expect("validate")
+            })
+        })
+    });
+    group.bench_function("warden", |b| b.iter(|| fresh.validate_blocking(b"x".to_vec()).expect("validate")));
+    group.finish();
+
+    let mut group = c.benchmark_group("warm-process-upper");
+    let mut store = raw_store(&engine);
+    let instance = rt.block_on(async {
+        let p = pre.instantiate_async(&mut store).await.expect("instantiate");
+        p.warden_plugin_plugin().call_initialize(&mut store, &[]).await.expect("init").expect("ok");
+        p
+    });
+    let store = Arc::new(std::sync::Mutex::new(store));
+    for (label, input) in inputs() {
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_with_input(BenchmarkId::new("native", label), &input, |b, input| {
+            b.iter(|| transform::run(Some("upper"), input.as_bytes()).expect("native"))
+        });
+        group.bench_with_input(BenchmarkId::new("raw-wasmtime", label), &input, |b, input| {
+            let mut store = store.lock().expect("store");
+            b.iter(|| {
+                let req = request(input);
+                rt.block_on(instance.warden_plugin_processing().call_process(&mut *store, &req))
+                    .expect("call")
+                    .expect("ok")
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("warden", label), &input, |b, input| {
+            b.iter(|| {
+                warm.process_blocking(warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"))
+                    .expect("call")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = calls;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(calls);
