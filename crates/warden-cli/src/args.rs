@@ -74,7 +74,7 @@ pub struct CallArgs {
     #[arg(long = "output-file", short = 'O')]
     pub output_file: Option<PathBuf>,
     /// Print a JSON object (output, content type, items, timings) instead of raw output.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output_file")]
     pub json: bool,
 }
 

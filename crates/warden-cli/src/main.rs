@@ -38,7 +38,10 @@ fn report(err: &anyhow::Error, verbose: bool) {
     let mut lines = text.lines();
     eprintln!("error: {}", lines.next().unwrap_or("unknown error"));
     let rest: Vec<&str> = lines.collect();
-    let is_build = matches!(err.downcast_ref::<warden::Error>(), Some(warden::Error::Build { .. }));
+    let is_build = matches!(
+        err.downcast_ref::<warden::Error>(),
+        Some(warden::Error::Build { .. })
+    );
     if !rest.is_empty() && (verbose || is_build) {
         eprintln!("{}", rest.join("\n"));
     } else if !rest.is_empty() {
@@ -55,7 +58,11 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
 
 fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if verbose { "info,warden::plugin=trace" } else { "warn,warden::plugin=warn" };
+    let default = if verbose {
+        "info,warden::plugin=trace"
+    } else {
+        "warn,warden::plugin=warn"
+    };
     let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

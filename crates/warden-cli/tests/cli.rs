@@ -15,8 +15,20 @@ fn dist() -> &'static Path {
     static DIST: OnceLock<PathBuf> = OnceLock::new();
     DIST.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-dist");
-        let result = warden(&["build", "plugins", "--out", out.to_str().expect("utf-8 path")], None);
-        assert!(result.status.success(), "warden build failed: {}", String::from_utf8_lossy(&result.stderr));
+        let result = warden(
+            &[
+                "build",
+                "plugins",
+                "--out",
+                out.to_str().expect("utf-8 path"),
+            ],
+            None,
+        );
+        assert!(
+            result.status.success(),
+            "warden build failed: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
         out
     })
 }
@@ -24,13 +36,23 @@ fn dist() -> &'static Path {
 fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.args(args).current_dir(repo()).env("WARDEN_CACHE_DIR", cache).env_remove("WARDEN_PLUGIN_DIR");
+    cmd.args(args)
+        .current_dir(repo())
+        .env("WARDEN_CACHE_DIR", cache)
+        .env_remove("WARDEN_PLUGIN_DIR");
     match stdin {
         Some(bytes) => {
             use std::io::Write;
-            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
             let mut child = cmd.spawn().expect("spawn warden");
-            child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(bytes)
+                .expect("write stdin");
             child.wait_with_output().expect("wait")
         }
         None => cmd.output().expect("run warden"),
@@ -55,18 +77,43 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn build_places_every_example_plugin() {
-    for name in ["text-transform", "json-transform", "image-processor", "risk-rules", "audit-logger"] {
-        assert!(dist().join(name).join("plugin.toml").is_file(), "{name} manifest");
-        assert!(dist().join(name).join(format!("{name}.wasm")).is_file(), "{name} component");
+    for name in [
+        "text-transform",
+        "json-transform",
+        "image-processor",
+        "risk-rules",
+        "audit-logger",
+    ] {
+        assert!(
+            dist().join(name).join("plugin.toml").is_file(),
+            "{name} manifest"
+        );
+        assert!(
+            dist().join(name).join(format!("{name}.wasm")).is_file(),
+            "{name} component"
+        );
     }
 }
 
 #[test]
 fn call_text_transform() {
-    let o = call(&["text-transform", "--input", "hello world", "--option", "op=title"]);
+    let o = call(&[
+        "text-transform",
+        "--input",
+        "hello world",
+        "--option",
+        "op=title",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "Hello World");
-    let o = call(&["text-transform", "-i", "a b c", "-o", "op=word-count", "--json"]);
+    let o = call(&[
+        "text-transform",
+        "-i",
+        "a b c",
+        "-o",
+        "op=word-count",
+        "--json",
+    ]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(doc["output"], "3");
     assert_eq!(doc["items_processed"], 3);
@@ -76,14 +123,23 @@ fn call_text_transform() {
 #[test]
 fn call_reads_stdin() {
     let dir = dist().to_str().expect("utf-8").to_string();
-    let o = warden(&["call", "text-transform", "-o", "op=slugify", "--dir", &dir], Some(b"Hello, Stdin World!"));
+    let o = warden(
+        &["call", "text-transform", "-o", "op=slugify", "--dir", &dir],
+        Some(b"Hello, Stdin World!"),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "hello-stdin-world");
 }
 
 #[test]
 fn call_json_transform() {
-    let o = call(&["json-transform", "--input", r#"{"first_name":"Ada","age":36}"#, "--option", "case=camel"]);
+    let o = call(&[
+        "json-transform",
+        "--input",
+        r#"{"first_name":"Ada","age":36}"#,
+        "--option",
+        "case=camel",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v, serde_json::json!({"firstName":"Ada","age":36}));
@@ -96,13 +152,19 @@ fn call_image_processor_with_files() {
     let output = tmp.path().join("out.png");
     let img = image::RgbImage::from_pixel(64, 32, image::Rgb([10, 200, 30]));
     let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
     std::fs::write(&input, &png).expect("write input");
     let o = call(&[
         "image-processor",
-        "--input-file", input.to_str().expect("utf-8"),
-        "-o", "width=16", "-o", "rotate=90",
-        "--output-file", output.to_str().expect("utf-8"),
+        "--input-file",
+        input.to_str().expect("utf-8"),
+        "-o",
+        "width=16",
+        "-o",
+        "rotate=90",
+        "--output-file",
+        output.to_str().expect("utf-8"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let result = image::open(&output).expect("decodable output").to_rgb8();
@@ -112,7 +174,11 @@ fn call_image_processor_with_files() {
 
 #[test]
 fn call_risk_rules() {
-    let o = call(&["risk-rules", "--input", r#"{"id":"t9","amount":25000,"country":"KP","hour":3}"#]);
+    let o = call(&[
+        "risk-rules",
+        "--input",
+        r#"{"id":"t9","amount":25000,"country":"KP","hour":3}"#,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["id"], "t9");
@@ -123,7 +189,17 @@ fn call_risk_rules() {
 #[test]
 fn event_reaches_the_audit_logger() {
     let dir = dist().to_str().expect("utf-8").to_string();
-    let o = warden(&["event", "order.created", r#"{"order":1}"#, "--dir", &dir, "--json"], None);
+    let o = warden(
+        &[
+            "event",
+            "order.created",
+            r#"{"order":1}"#,
+            "--dir",
+            &dir,
+            "--json",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let delivered = v["delivered"].as_array().expect("delivered");
@@ -145,7 +221,10 @@ fn list_shows_every_plugin_ready() {
     let o = warden(&["list", "--dir", &dir], None);
     let table = stdout(&o);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains("image-processor") && table.contains("event-handler"), "{table}");
+    assert!(
+        table.contains("image-processor") && table.contains("event-handler"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -155,8 +234,14 @@ fn inspect_renders_the_world_and_metadata() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("world:   processor"), "{text}");
-    assert!(text.contains("export warden:plugin/processing@0.1.0;"), "{text}");
-    assert!(text.contains("import warden:plugin/logging@0.1.0;"), "{text}");
+    assert!(
+        text.contains("export warden:plugin/processing@0.1.0;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("import warden:plugin/logging@0.1.0;"),
+        "{text}"
+    );
     assert!(text.contains("author:  Warden contributors"), "{text}");
 }
 
@@ -165,12 +250,19 @@ fn exit_codes_tell_plugin_failures_from_usage_errors() {
     let o = call(&["text-transform", "--input", "x", "--option", "op=shout"]);
     assert_eq!(o.status.code(), Some(1), "plugin error exits 1");
     let err = stderr(&o);
-    assert!(err.starts_with("error: plugin `text-transform` returned an error: unsupported"), "{err}");
+    assert!(
+        err.starts_with("error: plugin `text-transform` returned an error: unsupported"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 
     let o = call(&["no-such-plugin", "--input", "x"]);
     assert_eq!(o.status.code(), Some(2), "unknown plugin exits 2");
-    assert!(stderr(&o).contains("no plugin named `no-such-plugin`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no plugin named `no-such-plugin`"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = warden(&["call"], None);
     assert_eq!(o.status.code(), Some(2), "usage error exits 2");
@@ -181,9 +273,15 @@ fn exit_codes_tell_plugin_failures_from_usage_errors() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let core = tmp.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
-    let o = warden(&["call", core.to_str().expect("utf-8"), "--input", "x"], None);
+    let o = warden(
+        &["call", core.to_str().expect("utf-8"), "--input", "x"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

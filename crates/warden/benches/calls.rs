@@ -35,7 +35,10 @@ struct RawState {
 
 impl WasiView for RawState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -55,7 +58,10 @@ impl raw::warden::plugin::events::Host for RawState {
 /// The same engine settings Warden uses by default.
 fn raw_engine() -> Engine {
     let mut config = Config::new();
-    config.epoch_interruption(true).max_wasm_stack(1 << 20).async_stack_size(2 << 20);
+    config
+        .epoch_interruption(true)
+        .max_wasm_stack(1 << 20)
+        .async_stack_size(2 << 20);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(256)
         .total_core_instances(2048)
@@ -68,7 +74,13 @@ fn raw_engine() -> Engine {
 }
 
 fn raw_store(engine: &Engine) -> Store<RawState> {
-    let mut store = Store::new(engine, RawState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    let mut store = Store::new(
+        engine,
+        RawState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
     store.set_epoch_deadline(u64::MAX / 2);
     store
 }
@@ -76,27 +88,38 @@ fn raw_store(engine: &Engine) -> Store<RawState> {
 fn built_plugin() -> std::path::PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = repo.join("target/bench-plugins");
-    warden::build::build_plugin(&repo.join("plugins/text-transform"), &out).expect("build text-transform");
+    warden::build::build_plugin(&repo.join("plugins/text-transform"), &out)
+        .expect("build text-transform");
     out.join("text-transform")
 }
 
 fn inputs() -> Vec<(&'static str, String)> {
     let text = |n: usize| "lorem ipsum dolor sit amet ".repeat(n / 27 + 1)[..n].to_string();
-    vec![("64B", text(64)), ("4KiB", text(4096)), ("1MiB", text(1 << 20))]
+    vec![
+        ("64B", text(64)),
+        ("4KiB", text(4096)),
+        ("1MiB", text(1 << 20)),
+    ]
 }
 
 fn request(input: &str) -> ProcessRequest {
     ProcessRequest {
         input: input.as_bytes().to_vec(),
         content_type: "text/plain".into(),
-        options: vec![raw::warden::plugin::types::KeyValue { key: "op".into(), value: "upper".into() }],
+        options: vec![raw::warden::plugin::types::KeyValue {
+            key: "op".into(),
+            value: "upper".into(),
+        }],
     }
 }
 
 fn benches(c: &mut Criterion) {
     let dir = built_plugin();
     let wasm = std::fs::read(dir.join("text-transform.wasm")).expect("component");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
 
     // Raw wasmtime, wired by hand.
     let engine = raw_engine();
@@ -104,40 +127,65 @@ fn benches(c: &mut Criterion) {
     let mut linker: Linker<RawState> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
     raw::Processor::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |s| s).expect("link");
-    let pre = raw::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre");
+    let pre =
+        raw::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre");
     let engine_ticker = engine.clone();
-    std::thread::spawn(move || loop {
-        engine_ticker.increment_epoch();
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    std::thread::spawn(move || {
+        loop {
+            engine_ticker.increment_epoch();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     });
 
     // Warden: one plugin reusing instances, one with a fresh instance per call.
     let host = warden::Warden::new().expect("host");
     let warm = host.load_blocking(&dir).expect("load");
-    let mut fresh_manifest = warden::Manifest::from_file(&dir.join("plugin.toml")).expect("manifest");
+    let mut fresh_manifest =
+        warden::Manifest::from_file(&dir.join("plugin.toml")).expect("manifest");
     fresh_manifest.name = "text-transform-fresh".into();
     fresh_manifest.limits.instance_reuse = Some(false);
-    let fresh = host.load_bytes_blocking(fresh_manifest, wasm.clone()).expect("load fresh");
+    let fresh = host
+        .load_bytes_blocking(fresh_manifest, wasm.clone())
+        .expect("load fresh");
 
     let mut group = c.benchmark_group("fresh-instance");
     group.bench_function("raw-wasmtime", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let mut store = raw_store(&engine);
-                let p = pre.instantiate_async(&mut store).await.expect("instantiate");
-                p.warden_plugin_plugin().call_initialize(&mut store, &[]).await.expect("init").expect("ok");
-                p.warden_plugin_processing().call_validate(&mut store, b"x").await.expect("validate")
+                let p = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .expect("instantiate");
+                p.warden_plugin_plugin()
+                    .call_initialize(&mut store, &[])
+                    .await
+                    .expect("init")
+                    .expect("ok");
+                p.warden_plugin_processing()
+                    .call_validate(&mut store, b"x")
+                    .await
+                    .expect("validate")
             })
         })
     });
-    group.bench_function("warden", |b| b.iter(|| fresh.validate_blocking(b"x".to_vec()).expect("validate")));
+    group.bench_function("warden", |b| {
+        b.iter(|| fresh.validate_blocking(b"x".to_vec()).expect("validate"))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("warm-process-upper");
     let mut store = raw_store(&engine);
     let instance = rt.block_on(async {
-        let p = pre.instantiate_async(&mut store).await.expect("instantiate");
-        p.warden_plugin_plugin().call_initialize(&mut store, &[]).await.expect("init").expect("ok");
+        let p = pre
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiate");
+        p.warden_plugin_plugin()
+            .call_initialize(&mut store, &[])
+            .await
+            .expect("init")
+            .expect("ok");
         p
     });
     let store = Arc::new(std::sync::Mutex::new(store));
@@ -146,19 +194,29 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("native", label), &input, |b, input| {
             b.iter(|| transform::run(Some("upper"), input.as_bytes()).expect("native"))
         });
-        group.bench_with_input(BenchmarkId::new("raw-wasmtime", label), &input, |b, input| {
-            let mut store = store.lock().expect("store");
-            b.iter(|| {
-                let req = request(input);
-                rt.block_on(instance.warden_plugin_processing().call_process(&mut *store, &req))
+        group.bench_with_input(
+            BenchmarkId::new("raw-wasmtime", label),
+            &input,
+            |b, input| {
+                let mut store = store.lock().expect("store");
+                b.iter(|| {
+                    let req = request(input);
+                    rt.block_on(
+                        instance
+                            .warden_plugin_processing()
+                            .call_process(&mut *store, &req),
+                    )
                     .expect("call")
                     .expect("ok")
-            })
-        });
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("warden", label), &input, |b, input| {
             b.iter(|| {
-                warm.process_blocking(warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"))
-                    .expect("call")
+                warm.process_blocking(
+                    warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"),
+                )
+                .expect("call")
             })
         });
     }

@@ -1,4 +1,4 @@
-//! Building plugin sources into components ready to load: runs the plugin's
+//! Building plugin sources (found with [`crate::discover`]) into components ready to load: runs the plugin's
 //! toolchain, checks the result against the declared world, and places the
 //! `.wasm` and its `plugin.toml` in an output directory.
 //!
@@ -34,12 +34,6 @@ pub struct BuiltPlugin {
     pub duration: Duration,
 }
 
-/// The plugin sources under `dir`: `dir` itself when it holds a
-/// `plugin.toml`, otherwise each direct subdirectory that does. Sorted.
-pub fn find_sources(dir: &Path) -> Result<Vec<PathBuf>> {
-    crate::registry::discover(dir)
-}
-
 /// Builds the plugin source in `source_dir` and places the result in
 /// `out_dir/<name>/`.
 pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
@@ -50,26 +44,27 @@ pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
     } else {
         return Err(Error::Build {
             dir: source_dir.to_path_buf(),
-            message: "no Cargo.toml found; `warden build` builds Rust plugins (a cdylib crate)".into(),
+            message: "no Cargo.toml found; `warden build` builds Rust plugins (a cdylib crate)"
+                .into(),
         });
     };
     let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
     let found = inspect(&bytes, &wasm.display().to_string())?;
-    let missing: Vec<String> = manifest
-        .world
-        .required_exports()
-        .iter()
-        .filter(|e| !found.exports.iter().any(|f| f == *e))
-        .map(|s| s.to_string())
-        .collect();
+    let missing = manifest.world.missing_exports(&found.exports);
     if !missing.is_empty() {
-        return Err(Error::WrongWorld { plugin: manifest.name, world: manifest.world.to_string(), missing });
+        return Err(Error::WrongWorld {
+            plugin: manifest.name,
+            world: manifest.world.to_string(),
+            missing,
+        });
     }
     let dir = out_dir.join(&manifest.name);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let component = manifest.component_path(&dir);
+    let component_dir = component.parent().unwrap_or(&dir);
+    std::fs::create_dir_all(component_dir).map_err(|e| Error::io(component_dir, e))?;
     write_atomically(&component, &bytes).map_err(|e| Error::io(&component, e))?;
-    let manifest_text = std::fs::read(source_dir.join(MANIFEST_FILE)).map_err(|e| Error::io(source_dir, e))?;
+    let manifest_text =
+        std::fs::read(source_dir.join(MANIFEST_FILE)).map_err(|e| Error::io(source_dir, e))?;
     let manifest_out = dir.join(MANIFEST_FILE);
     write_atomically(&manifest_out, &manifest_text).map_err(|e| Error::io(&manifest_out, e))?;
     Ok(BuiltPlugin {
@@ -84,11 +79,20 @@ pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
 
 /// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
 fn cargo_build(dir: &Path) -> Result<PathBuf> {
-    let fail = |message: String| Error::Build { dir: dir.to_path_buf(), message };
+    let fail = |message: String| Error::Build {
+        dir: dir.to_path_buf(),
+        message,
+    };
     let cargo_toml = dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
-        .args(["build", "--release", "--target", GUEST_TARGET, "--message-format=json"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--message-format=json",
+        ])
         .arg("--manifest-path")
         .arg(&cargo_toml)
         // Guest artifacts belong in the plugin workspace's own target
@@ -98,10 +102,17 @@ fn cargo_build(dir: &Path) -> Result<PathBuf> {
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| fail(format!("cannot run {}: {e}; is Rust installed?", Path::new(&cargo).display())))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run {}: {e}; is Rust installed?",
+                Path::new(&cargo).display()
+            ))
+        })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let messages: Vec<serde_json::Value> =
-        stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let messages: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
     if !output.status.success() {
         let diagnostics: Vec<&str> = messages
             .iter()
@@ -112,16 +123,24 @@ fn cargo_build(dir: &Path) -> Result<PathBuf> {
         let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
         let mut message = diagnostics.join("");
         message.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-        if message.contains("target may not be installed") || message.contains("can't find crate for `core`") {
+        if message.contains("target may not be installed")
+            || message.contains("can't find crate for `core`")
+        {
             message.push_str(&format!("\nhint: rustup target add {GUEST_TARGET}"));
         }
         return Err(fail(format!("cargo build failed:\n{message}")));
     }
-    let wanted = cargo_toml.canonicalize().map_err(|e| Error::io(&cargo_toml, e))?;
+    let wanted = cargo_toml
+        .canonicalize()
+        .map_err(|e| Error::io(&cargo_toml, e))?;
     messages
         .iter()
         .filter(|msg| msg["reason"] == "compiler-artifact")
-        .filter(|msg| msg["manifest_path"].as_str().is_some_and(|p| Path::new(p) == wanted))
+        .filter(|msg| {
+            msg["manifest_path"]
+                .as_str()
+                .is_some_and(|p| Path::new(p) == wanted)
+        })
         .flat_map(|msg| {
             msg["filenames"]
                 .as_array()
@@ -131,5 +150,7 @@ fn cargo_build(dir: &Path) -> Result<PathBuf> {
                 .collect::<Vec<_>>()
         })
         .find(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .ok_or_else(|| fail("cargo produced no .wasm; the crate needs `crate-type = [\"cdylib\"]`".into()))
+        .ok_or_else(|| {
+            fail("cargo produced no .wasm; the crate needs `crate-type = [\"cdylib\"]`".into())
+        })
 }

@@ -12,6 +12,7 @@ use wasmtime::component::Component;
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomically;
+use crate::locks::lock;
 
 /// Where a compiled component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -63,6 +64,11 @@ impl ArtifactCache {
         })
     }
 
+    /// Drops the in-memory copy of a component no loaded plugin uses any more.
+    pub(crate) fn forget(&self, sha256: &str) {
+        self.lock_memory().remove(sha256);
+    }
+
     pub(crate) fn stats(&self) -> CacheStats {
         CacheStats {
             memory_hits: self.memory_hits.load(Ordering::Relaxed),
@@ -84,7 +90,10 @@ impl ArtifactCache {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((c.clone(), CacheOutcome::Memory));
         }
-        let file = self.dir.as_ref().map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)));
+        let file = self
+            .dir
+            .as_ref()
+            .map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)));
         let (component, outcome) = match file.as_deref().and_then(|f| load_from_disk(engine, f)) {
             Some(c) => {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
@@ -96,7 +105,8 @@ impl ArtifactCache {
                 (c, CacheOutcome::Compiled)
             }
         };
-        self.lock_memory().insert(sha256.to_string(), component.clone());
+        self.lock_memory()
+            .insert(sha256.to_string(), component.clone());
         Ok((component, outcome))
     }
 
@@ -124,7 +134,7 @@ impl ArtifactCache {
     }
 
     fn lock_memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
-        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.memory)
     }
 }
 
@@ -145,12 +155,38 @@ fn load_from_disk(engine: &wasmtime::Engine, file: &Path) -> Option<Component> {
     }
 }
 
+/// Creates the cache directory owner-only, and refuses one that another
+/// user could write to: whoever can write there can make this host run
+/// their native code.
 fn create_private_dir(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| Error::io(dir, e))
+    builder.create(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let problem = if !meta.is_dir() {
+            Some("is not a directory (a symlink is not accepted)")
+        } else if meta.uid() != me {
+            Some("belongs to another user")
+        } else if meta.mode() & 0o022 != 0 {
+            Some("is writable by other users (make it 0700 or 0755)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::Host(format!(
+                "compiled-plugin cache {} {problem}; Warden loads native code from it, so it must be private",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The sha256 of `bytes` as lowercase hex.

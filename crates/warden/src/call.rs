@@ -20,7 +20,10 @@ pub struct ProcessRequest {
 impl ProcessRequest {
     /// A request for `input` with no content type and no options.
     pub fn new(input: impl Into<Vec<u8>>) -> Self {
-        ProcessRequest { input: input.into(), ..Default::default() }
+        ProcessRequest {
+            input: input.into(),
+            ..Default::default()
+        }
     }
 
     /// Sets the content type.
@@ -48,7 +51,11 @@ impl ProcessRequest {
         let request = wit::ProcessRequest {
             input: self.input,
             content_type: self.content_type,
-            options: self.options.into_iter().map(|(key, value)| wit::KeyValue { key, value }).collect(),
+            options: self
+                .options
+                .into_iter()
+                .map(|(key, value)| wit::KeyValue { key, value })
+                .collect(),
         };
         (request, self.call_id)
     }
@@ -68,7 +75,11 @@ pub struct ProcessResponse {
 
 impl From<wit::ProcessResponse> for ProcessResponse {
     fn from(r: wit::ProcessResponse) -> Self {
-        ProcessResponse { output: r.output, content_type: r.content_type, items_processed: r.items_processed }
+        ProcessResponse {
+            output: r.output,
+            content_type: r.content_type,
+            items_processed: r.items_processed,
+        }
     }
 }
 
@@ -87,7 +98,12 @@ pub struct PluginMetadata {
 
 impl From<wit::PluginMetadata> for PluginMetadata {
     fn from(m: wit::PluginMetadata) -> Self {
-        PluginMetadata { name: m.name, version: m.version, description: m.description, author: m.author }
+        PluginMetadata {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            author: m.author,
+        }
     }
 }
 

@@ -26,8 +26,10 @@ pub(crate) mod bindings {
         exports: { default: async },
     });
 
-    pub(crate) use exports::warden::plugin::{event_handling as event_handler, plugin, processing as processor};
     pub(crate) use self::warden::plugin::types;
+    pub(crate) use exports::warden::plugin::{
+        event_handling as event_handler, plugin, processing as processor,
+    };
 }
 
 /// The contract package and version this host implements.
@@ -68,6 +70,15 @@ impl World {
             World::Processor => &[PLUGIN, PROCESSOR],
             World::EventHandler => &[PLUGIN, EVENT_HANDLER],
         }
+    }
+
+    /// The exports this world requires that are not in `exports`.
+    pub fn missing_exports(self, exports: &[String]) -> Vec<String> {
+        self.required_exports()
+            .iter()
+            .filter(|needed| !exports.iter().any(|e| e == *needed))
+            .map(|s| s.to_string())
+            .collect()
     }
 
     /// The richest world whose exports are all in `exports` (used when a

@@ -3,16 +3,16 @@
 //! default limits, and the executor behind the blocking facade.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::component::Linker;
 
 use crate::cache::ArtifactCache;
-use crate::engine::{EngineConfig, start_epoch_ticker};
+use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::limits::Limits;
+use crate::locks::lock;
 use crate::sandbox::HostState;
 use crate::services::Services;
 
@@ -23,16 +23,47 @@ pub(crate) struct Core {
     pub(crate) bus: Arc<EventBus>,
     pub(crate) defaults: Limits,
     pub(crate) memory_ceiling: usize,
-    pub(crate) epoch_tick: Duration,
-    executor: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
+    /// Instances the pooling allocator holds (`None`: no fixed pool).
+    instance_capacity: Option<u32>,
+    /// Instances promised to loaded plugins (the sum of their `max-instances`).
+    instances_reserved: Mutex<u32>,
+    executor: OnceLock<std::result::Result<Executor, String>>,
+}
+
+/// The runtime behind the blocking facade. Dropped without waiting, so the
+/// last handle to a host may be dropped anywhere, even inside async code.
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Instances reserved for one plugin in the host's pool; released on drop.
+pub(crate) struct Reservation {
+    core: Arc<Core>,
+    count: u32,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut reserved = lock(&self.core.instances_reserved);
+        *reserved = reserved.saturating_sub(self.count);
+    }
 }
 
 impl Core {
     pub(crate) fn new(config: &EngineConfig, defaults: Limits) -> Result<Arc<Self>> {
+        config.validate()?;
+        defaults.validate()?;
         let engine = config.build_engine()?;
         start_epoch_ticker(&engine, config.epoch_tick)?;
         let mut linker = Linker::new(&engine);
-        Services::add_to_linker(&mut linker).map_err(|e| Error::host("linking host services", e))?;
+        Services::add_to_linker(&mut linker)
+            .map_err(|e| Error::host("linking host services", e))?;
         let cache = ArtifactCache::new(&engine, config.cache_dir.clone())?;
         Ok(Arc::new(Core {
             engine,
@@ -41,15 +72,43 @@ impl Core {
             bus: Arc::new(EventBus::default()),
             defaults,
             memory_ceiling: config.memory_ceiling(),
-            epoch_tick: config.epoch_tick,
+            instance_capacity: match &config.allocator {
+                Allocator::Pooling(p) => Some(p.total_instances),
+                Allocator::OnDemand => None,
+            },
+            instances_reserved: Mutex::new(0),
             executor: OnceLock::new(),
         }))
+    }
+
+    /// Reserves `count` instances of the pool for plugin `plugin`, so that a
+    /// loaded plugin can always create the instances its manifest allows.
+    pub(crate) fn reserve(self: &Arc<Self>, plugin: &str, count: u32) -> Result<Reservation> {
+        let mut reserved = lock(&self.instances_reserved);
+        if let Some(capacity) = self.instance_capacity {
+            let free = capacity.saturating_sub(*reserved);
+            if count > free {
+                return Err(Error::Host(format!(
+                    "plugin `{plugin}` needs {count} instances (`limits.max-instances`), but only {free} of \
+                     this host's {capacity} are free; lower it or raise the pool size"
+                )));
+            }
+        }
+        *reserved += count;
+        Ok(Reservation {
+            core: self.clone(),
+            count,
+        })
     }
 
     /// Runs `fut` to completion on the calling thread, for the blocking
     /// facade. Refuses inside an async runtime, where blocking would stall
     /// that runtime's worker.
-    pub(crate) fn block_on<T>(&self, method: &'static str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) fn block_on<T>(
+        &self,
+        method: &'static str,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::BlockingInAsync { method });
         }
@@ -61,10 +120,12 @@ impl Core {
                 .thread_name("warden-io")
                 .enable_all()
                 .build()
+                .map(|rt| Executor(Some(rt)))
                 .map_err(|e| e.to_string())
         });
         match executor {
-            Ok(rt) => rt.block_on(fut),
+            Ok(Executor(Some(rt))) => rt.block_on(fut),
+            Ok(Executor(None)) => Err(Error::Host("the blocking executor is shut down".into())),
             Err(e) => Err(Error::host("starting the blocking executor", e)),
         }
     }

@@ -58,7 +58,10 @@ pub struct PoolingConfig {
 
 impl Default for PoolingConfig {
     fn default() -> Self {
-        PoolingConfig { total_instances: 256, max_memory_bytes: 1 << 30 }
+        PoolingConfig {
+            total_instances: 256,
+            max_memory_bytes: 1 << 30,
+        }
     }
 }
 
@@ -69,6 +72,25 @@ impl EngineConfig {
             Allocator::Pooling(p) => p.max_memory_bytes,
             Allocator::OnDemand => 4 << 30,
         }
+    }
+
+    /// Rejects settings that would make the engine misbehave.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Host(format!("invalid engine configuration: {what}")));
+        if self.epoch_tick < Duration::from_millis(1) || self.epoch_tick > Duration::from_secs(1) {
+            return bad("`epoch_tick` must be between 1 ms and 1 s");
+        }
+        if self.max_wasm_stack < (64 << 10) || self.max_wasm_stack > (64 << 20) {
+            return bad("`max_wasm_stack` must be between 64 KiB and 64 MiB");
+        }
+        if let Allocator::Pooling(p) = &self.allocator
+            && (p.total_instances == 0
+                || p.total_instances > 100_000
+                || p.max_memory_bytes < (1 << 20))
+        {
+            return bad("the pool needs 1 to 100000 instances and at least 1 MiB of memory each");
+        }
+        Ok(())
     }
 
     pub(crate) fn build_engine(&self) -> Result<wasmtime::Engine> {
@@ -82,7 +104,7 @@ impl EngineConfig {
             // functions it calls.
             .async_stack_size(self.max_wasm_stack + (1 << 20));
         if let Allocator::Pooling(p) = &self.allocator {
-            let n = p.total_instances.max(1);
+            let n = p.total_instances;
             let mut pool = PoolingAllocationConfig::new();
             // A component built by wit-bindgen holds a handful of core
             // instances, memories and tables; size the pool for that.
@@ -112,24 +134,4 @@ pub(crate) fn start_epoch_ticker(engine: &wasmtime::Engine, tick: Duration) -> R
         })
         .map(drop)
         .map_err(|e| Error::host("starting the epoch ticker thread", e))
-}
-
-/// The number of epoch ticks that covers `timeout`, plus one so a deadline
-/// is never shorter than asked.
-pub(crate) fn ticks_for(timeout: Duration, tick: Duration) -> u64 {
-    let tick = tick.as_nanos().max(1);
-    u64::try_from(timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_round_up() {
-        let tick = Duration::from_millis(10);
-        assert_eq!(ticks_for(Duration::from_millis(100), tick), 11);
-        assert_eq!(ticks_for(Duration::from_millis(101), tick), 12);
-        assert_eq!(ticks_for(Duration::ZERO, tick), 1);
-    }
 }

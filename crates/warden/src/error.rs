@@ -136,7 +136,9 @@ pub enum Error {
 
     /// A blocking method was called from inside an async runtime, where it
     /// would stall the runtime's thread.
-    #[error("`{method}` blocks and cannot run inside an async runtime; use the async method instead")]
+    #[error(
+        "`{method}` blocks and cannot run inside an async runtime; use the async method instead"
+    )]
     BlockingInAsync {
         /// The method that was called.
         method: &'static str,
@@ -206,7 +208,10 @@ impl Error {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn host(context: &str, err: impl std::fmt::Display) -> Self {

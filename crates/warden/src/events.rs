@@ -1,8 +1,11 @@
 //! The host's event bus: events emitted by plugins (and by the application)
 //! reach the subscribers registered with [`crate::Warden::subscribe`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::locks::{read, write};
 
 /// An event, as plugins emit and receive it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -37,11 +40,11 @@ impl Event {
     pub fn matches(&self, pattern: &str) -> bool {
         pattern == "*"
             || pattern == self.event_type
-            || pattern
-                .strip_suffix(".*")
-                .is_some_and(|prefix| {
-                    self.event_type.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
-                })
+            || pattern.strip_suffix(".*").is_some_and(|prefix| {
+                self.event_type
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
     }
 }
 
@@ -55,14 +58,18 @@ pub(crate) struct EventBus {
 
 impl EventBus {
     pub(crate) fn subscribe(&self, f: Subscriber) {
-        self.subscribers.write().unwrap_or_else(|p| p.into_inner()).push(f);
+        write(&self.subscribers).push(f);
     }
 
+    /// Hands `event` to every subscriber. A subscriber that panics is logged
+    /// and skipped; it cannot unwind into the plugin call that emitted.
     pub(crate) fn publish(&self, event: Event) {
         tracing::debug!(event_type = %event.event_type, source = %event.source, bytes = event.payload.len(), "event");
-        let subscribers = self.subscribers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let subscribers = read(&self.subscribers).clone();
         for s in subscribers {
-            s(&event);
+            if std::panic::catch_unwind(AssertUnwindSafe(|| s(&event))).is_err() {
+                tracing::error!(event_type = %event.event_type, "an event subscriber panicked");
+            }
         }
     }
 }

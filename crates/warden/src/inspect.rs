@@ -27,7 +27,10 @@ pub struct Inspection {
 /// `source_name` (a file name) is used in errors.
 pub fn inspect(bytes: &[u8], source_name: &str) -> Result<Inspection> {
     check_header(bytes, source_name)?;
-    let invalid = |e: String| Error::InvalidComponent { source_name: source_name.to_string(), reason: e };
+    let invalid = |e: String| Error::InvalidComponent {
+        source_name: source_name.to_string(),
+        reason: e,
+    };
     let decoded = wit_component::decode(bytes).map_err(|e| invalid(format!("{e:#}")))?;
     let resolve = decoded.resolve();
     let wit_component::DecodedWasm::Component(_, world_id) = &decoded else {
@@ -47,7 +50,9 @@ pub fn inspect(bytes: &[u8], source_name: &str) -> Result<Inspection> {
     let imports = names(&world.imports);
     let exports = names(&world.exports);
     let mut printer = wit_component::WitPrinter::default();
-    printer.print(resolve, decoded.package(), &[]).map_err(|e| invalid(format!("{e:#}")))?;
+    printer
+        .print(resolve, decoded.package(), &[])
+        .map_err(|e| invalid(format!("{e:#}")))?;
     Ok(Inspection {
         size: bytes.len(),
         sha256: sha256_hex(bytes),

@@ -35,6 +35,7 @@ mod fsutil;
 pub mod inspect;
 mod limits;
 mod loader;
+mod locks;
 mod manifest;
 mod plugin;
 mod registry;

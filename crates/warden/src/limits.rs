@@ -21,6 +21,8 @@ pub struct Limits {
     pub instance_reuse: bool,
     /// Bytes the plugin may log per call (logging service + stdout/stderr).
     pub max_log_bytes: u64,
+    /// Events the plugin may emit per call; more are dropped (and logged).
+    pub max_events: u32,
     /// How long a call waits for a free instance before failing as busy.
     pub max_wait: Duration,
 }
@@ -33,12 +35,32 @@ impl Default for Limits {
             max_instances: 4,
             instance_reuse: true,
             max_log_bytes: 64 << 10,
+            max_events: 1000,
             max_wait: Duration::from_secs(5),
         }
     }
 }
 
 impl Limits {
+    /// Checks host-side limits (the builder's defaults), which no manifest
+    /// parser has seen.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Host(format!("invalid default limits: {what}")));
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(3600) {
+            return bad("`timeout` must be between 1 ms and 1 hour");
+        }
+        if self.max_wait > Duration::from_secs(3600) {
+            return bad("`max_wait` must be at most 1 hour");
+        }
+        if self.max_instances == 0 || self.max_instances > 1024 {
+            return bad("`max_instances` must be between 1 and 1024");
+        }
+        if self.memory_bytes < (1 << 20) {
+            return bad("`memory_bytes` must be at least 1 MiB");
+        }
+        Ok(())
+    }
+
     /// `self` (the host defaults) overridden by the manifest's `[limits]`,
     /// checked against the engine's memory ceiling.
     pub(crate) fn resolve(
@@ -48,7 +70,9 @@ impl Limits {
         manifest_file: &Path,
     ) -> Result<Limits> {
         let memory_bytes = match requested.memory_mb {
-            Some(mb) => usize::try_from(mb).unwrap_or(usize::MAX).saturating_mul(1 << 20),
+            Some(mb) => usize::try_from(mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
             None => self.memory_bytes.min(memory_ceiling),
         };
         if memory_bytes > memory_ceiling {
@@ -62,11 +86,14 @@ impl Limits {
             });
         }
         Ok(Limits {
-            timeout: requested.timeout_ms.map_or(self.timeout, Duration::from_millis),
+            timeout: requested
+                .timeout_ms
+                .map_or(self.timeout, Duration::from_millis),
             memory_bytes,
             max_instances: requested.max_instances.unwrap_or(self.max_instances),
             instance_reuse: requested.instance_reuse.unwrap_or(self.instance_reuse),
             max_log_bytes: requested.max_log_bytes.unwrap_or(self.max_log_bytes),
+            max_events: requested.max_events.unwrap_or(self.max_events),
             max_wait: self.max_wait,
         })
     }
@@ -78,14 +105,25 @@ mod tests {
 
     #[test]
     fn manifest_overrides_defaults_within_the_ceiling() {
-        let requested = ManifestLimits { timeout_ms: Some(250), memory_mb: Some(32), ..Default::default() };
-        let l = Limits::default().resolve(&requested, 64 << 20, Path::new("p.toml")).expect("fits");
+        let requested = ManifestLimits {
+            timeout_ms: Some(250),
+            memory_mb: Some(32),
+            ..Default::default()
+        };
+        let l = Limits::default()
+            .resolve(&requested, 64 << 20, Path::new("p.toml"))
+            .expect("fits");
         assert_eq!(l.timeout, Duration::from_millis(250));
         assert_eq!(l.memory_bytes, 32 << 20);
         assert_eq!(l.max_instances, Limits::default().max_instances);
 
-        let too_big = ManifestLimits { memory_mb: Some(128), ..Default::default() };
-        let err = Limits::default().resolve(&too_big, 64 << 20, Path::new("p.toml")).unwrap_err();
+        let too_big = ManifestLimits {
+            memory_mb: Some(128),
+            ..Default::default()
+        };
+        let err = Limits::default()
+            .resolve(&too_big, 64 << 20, Path::new("p.toml"))
+            .unwrap_err();
         assert!(err.to_string().contains("limits.memory-mb"), "{err}");
     }
 }

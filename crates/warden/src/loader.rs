@@ -30,31 +30,41 @@ impl Source {
     /// it naming that file, or none, in which case the world is inferred).
     pub(crate) fn from_path(path: &Path) -> Result<Source> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let manifest_file = if meta.is_dir() {
-            Some(path.join(MANIFEST_FILE))
+        let manifest = if meta.is_dir() {
+            let file = path.join(MANIFEST_FILE);
+            Some((Manifest::from_file(&file)?, file))
         } else if path.extension().is_some_and(|e| e == "toml") {
-            Some(path.to_path_buf())
+            Some((Manifest::from_file(path)?, path.to_path_buf()))
         } else {
+            // A `.wasm` file: its plugin.toml is the one beside it, if that
+            // manifest names this file.
             let beside = path.with_file_name(MANIFEST_FILE);
-            beside
-                .is_file()
-                .then(|| Manifest::from_file(&beside).map(|m| (m, beside)))
-                .transpose()?
-                .filter(|(m, beside)| same_file(&m.component_path(parent(beside)), path))
-                .map(|(_, beside)| beside)
+            match beside.is_file() {
+                true => Some((Manifest::from_file(&beside)?, beside))
+                    .filter(|(m, beside)| same_file(&m.component_path(parent(beside)), path)),
+                false => None,
+            }
         };
-        match manifest_file {
-            Some(manifest_file) => {
-                let manifest = Manifest::from_file(&manifest_file)?;
+        match manifest {
+            Some((manifest, manifest_file)) => {
                 let component_file = manifest.component_path(parent(&manifest_file));
                 let bytes = read(&component_file, &manifest.name)?;
-                Ok(Source { manifest, manifest_file, component_file: Some(component_file), bytes })
+                Ok(Source {
+                    manifest,
+                    manifest_file,
+                    component_file: Some(component_file),
+                    bytes,
+                })
             }
             None => {
                 let bytes = read(path, "")?;
-                let name = name_from_file(path)?;
-                let manifest = Manifest::implicit(&name, World::Minimal);
-                Ok(Source { manifest, manifest_file: path.to_path_buf(), component_file: Some(path.to_path_buf()), bytes })
+                let manifest = Manifest::implicit(&name_from_file(path)?);
+                Ok(Source {
+                    manifest,
+                    manifest_file: path.to_path_buf(),
+                    component_file: Some(path.to_path_buf()),
+                    bytes,
+                })
             }
         }
     }
@@ -65,9 +75,10 @@ impl Source {
     }
 
     pub(crate) fn display_name(&self) -> String {
-        self.component_file
-            .as_ref()
-            .map_or_else(|| format!("<bytes of {}>", self.manifest.name), |p| p.display().to_string())
+        self.component_file.as_ref().map_or_else(
+            || format!("<bytes of {}>", self.manifest.name),
+            |p| p.display().to_string(),
+        )
     }
 }
 
@@ -96,31 +107,39 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
     let display = source.display_name();
     check_header(&source.bytes, &display)?;
     let sha256 = sha256_hex(&source.bytes);
-    let (component, cache) = core.cache.get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
+    let (component, cache) =
+        core.cache
+            .get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
     let exports = export_names(&component, &core.engine);
     if source.is_implicit() {
-        source.manifest.world = World::infer(exports.iter().map(String::as_str)).ok_or_else(|| {
-            Error::WrongWorld {
+        source.manifest.world =
+            World::infer(exports.iter().map(String::as_str)).ok_or_else(|| Error::WrongWorld {
                 plugin: source.manifest.name.clone(),
                 world: "minimal".into(),
-                missing: World::Minimal.required_exports().iter().map(|s| s.to_string()).collect(),
-            }
-        })?;
+                missing: World::Minimal
+                    .required_exports()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            })?;
     }
     let manifest = source.manifest;
-    let missing: Vec<String> = manifest
-        .world
-        .required_exports()
-        .iter()
-        .filter(|needed| !exports.iter().any(|e| e == *needed))
-        .map(|s| s.to_string())
-        .collect();
+    let missing = manifest.world.missing_exports(&exports);
     if !missing.is_empty() {
-        return Err(Error::WrongWorld { plugin: manifest.name, world: manifest.world.to_string(), missing });
+        return Err(Error::WrongWorld {
+            plugin: manifest.name,
+            world: manifest.world.to_string(),
+            missing,
+        });
     }
-    let pre = core.linker.instantiate_pre(&component).map_err(|e| unsatisfied_import(&manifest.name, &e))?;
+    let pre = core
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| unsatisfied_import(&manifest.name, &e))?;
     let exports = ExportIndices::new(&pre, manifest.world, &manifest.name)?;
-    let limits = core.defaults.resolve(&manifest.limits, core.memory_ceiling, &source.manifest_file)?;
+    let limits =
+        core.defaults
+            .resolve(&manifest.limits, core.memory_ceiling, &source.manifest_file)?;
     Ok(Prepared {
         manifest,
         limits,
@@ -159,9 +178,14 @@ impl ExportIndices {
 /// Tells a component from a core module (or from anything else) by its
 /// header, so the error can say what to do.
 pub(crate) fn check_header(bytes: &[u8], source: &str) -> Result<()> {
-    let invalid = |reason: &str| Error::InvalidComponent { source_name: source.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| Error::InvalidComponent {
+        source_name: source.to_string(),
+        reason: reason.to_string(),
+    };
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(invalid("not a WebAssembly binary (it does not start with the `\\0asm` header)"));
+        return Err(invalid(
+            "not a WebAssembly binary (it does not start with the `\\0asm` header)",
+        ));
     }
     match bytes[4..8] {
         [0x0d, 0x00, 0x01, 0x00] => Ok(()),
@@ -169,12 +193,18 @@ pub(crate) fn check_header(bytes: &[u8], source: &str) -> Result<()> {
             "this is a core WebAssembly module, not a component; build the plugin for the \
              `wasm32-wasip2` target (or wrap it with `wasm-tools component new`)",
         )),
-        _ => Err(invalid("unsupported WebAssembly version or layer; expected a component (layer 1)")),
+        _ => Err(invalid(
+            "unsupported WebAssembly version or layer; expected a component (layer 1)",
+        )),
     }
 }
 
 pub(crate) fn export_names(component: &Component, engine: &wasmtime::Engine) -> Vec<String> {
-    component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect()
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {
@@ -184,7 +214,10 @@ fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {
         .split('`')
         .nth(1)
         .map_or_else(|| message.clone(), str::to_string);
-    Error::UnsatisfiedImport { plugin: plugin.to_string(), import }
+    Error::UnsatisfiedImport {
+        plugin: plugin.to_string(),
+        import,
+    }
 }
 
 fn read(path: &Path, plugin: &str) -> Result<Vec<u8>> {
@@ -213,7 +246,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// `text_transform.wasm` → `text-transform`.
 fn name_from_file(path: &Path) -> Result<String> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let name = stem.to_ascii_lowercase().replace('_', "-");
     validate_name(&name).map_err(|reason| Error::InvalidComponent {
         source_name: path.display().to_string(),
@@ -230,15 +266,23 @@ mod tests {
     fn header_tells_modules_from_components() {
         let core_module = b"\0asm\x01\0\0\0";
         let err = check_header(core_module, "m.wasm").unwrap_err().to_string();
-        assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+        assert!(
+            err.contains("core WebAssembly module, not a component"),
+            "{err}"
+        );
         assert!(check_header(b"\0asm\x0d\0\x01\0", "c.wasm").is_ok());
-        let err = check_header(b"PK\x03\x04zip", "z.wasm").unwrap_err().to_string();
+        let err = check_header(b"PK\x03\x04zip", "z.wasm")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a WebAssembly binary"), "{err}");
     }
 
     #[test]
     fn names_come_from_file_stems() {
-        assert_eq!(name_from_file(Path::new("x/text_transform.wasm")).unwrap(), "text-transform");
+        assert_eq!(
+            name_from_file(Path::new("x/text_transform.wasm")).unwrap(),
+            "text-transform"
+        );
         assert!(name_from_file(Path::new("x/9lives.wasm")).is_err());
     }
 }

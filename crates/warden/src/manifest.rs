@@ -60,17 +60,20 @@ pub struct ManifestLimits {
     /// Bytes a plugin may log (host logging plus stdout/stderr) per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log_bytes: Option<u64>,
+    /// Events a plugin may emit per call (0..=100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events: Option<u32>,
 }
 
 impl Manifest {
-    /// A manifest for a component that came without one: the world is
-    /// inferred from its exports and everything else takes defaults.
-    pub fn implicit(name: &str, world: World) -> Self {
+    /// A manifest for a component that came without one: defaults
+    /// everywhere; the loader sets the world from the component's exports.
+    pub(crate) fn implicit(name: &str) -> Self {
         Manifest {
             name: name.to_string(),
             version: semver::Version::new(0, 0, 0),
             description: String::new(),
-            world,
+            world: World::Minimal,
             component: None,
             config: BTreeMap::new(),
             limits: ManifestLimits::default(),
@@ -82,7 +85,9 @@ impl Manifest {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Manifest {
                 file: path.to_path_buf(),
-                message: format!("not found; every plugin needs a {MANIFEST_FILE} beside its .wasm"),
+                message: format!(
+                    "not found; every plugin needs a {MANIFEST_FILE} beside its .wasm"
+                ),
             },
             _ => Error::io(path, e),
         })?;
@@ -115,8 +120,14 @@ impl Manifest {
         let l = &self.limits;
         check_range("limits.timeout-ms", l.timeout_ms, 1, 600_000)?;
         check_range("limits.memory-mb", l.memory_mb, 1, 4096)?;
-        check_range("limits.max-instances", l.max_instances.map(u64::from), 1, 1024)?;
+        check_range(
+            "limits.max-instances",
+            l.max_instances.map(u64::from),
+            1,
+            1024,
+        )?;
         check_range("limits.max-log-bytes", l.max_log_bytes, 0, 64 << 20)?;
+        check_range("limits.max-events", l.max_events.map(u64::from), 0, 100_000)?;
         if let Some(c) = &self.component
             && (c.is_absolute() || c.components().any(|p| p == std::path::Component::ParentDir))
         {
@@ -134,7 +145,9 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -144,18 +157,25 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn check_range(key: &str, value: Option<u64>, min: u64, max: u64) -> std::result::Result<(), String> {
+fn check_range(
+    key: &str,
+    value: Option<u64>,
+    min: u64,
+    max: u64,
+) -> std::result::Result<(), String> {
     match value {
-        Some(v) if v < min || v > max => {
-            Err(format!("key `{key}`: {v} is out of range; allowed {min} to {max}"))
-        }
+        Some(v) if v < min || v > max => Err(format!(
+            "key `{key}`: {v} is out of range; allowed {min} to {max}"
+        )),
         _ => Ok(()),
     }
 }
 
 /// `[config]` values are strings; numbers and booleans are accepted and
 /// turned into their text so that `port = 8080` works as expected.
-fn config_table<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+fn config_table<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
     raw.into_iter()
         .map(|(k, v)| {
@@ -218,12 +238,17 @@ max-instances = 2
         assert_eq!(m.world, World::Processor);
         assert_eq!(m.config["port"], "8080");
         assert_eq!(m.limits.timeout_ms, Some(100));
-        assert_eq!(m.component_path(Path::new("d")), Path::new("d/text-transform.wasm"));
+        assert_eq!(
+            m.component_path(Path::new("d")),
+            Path::new("d/text-transform.wasm")
+        );
     }
 
     #[test]
     fn unknown_key_names_the_key_and_the_line() {
-        let err = parse(&GOOD.replace("max-instances", "max-instance")).unwrap_err().to_string();
+        let err = parse(&GOOD.replace("max-instances", "max-instance"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("plugin.toml"), "{err}");
         assert!(err.contains("max-instance"), "{err}");
         assert!(err.contains("line 11"), "{err}");
@@ -234,11 +259,23 @@ max-instances = 2
     fn bad_values_are_rejected_with_the_key() {
         let cases = [
             (GOOD.replace("\"1.2.3\"", "\"one\""), "version"),
-            (GOOD.replace("\"processor\"", "\"transformer\""), "unknown world"),
-            (GOOD.replace("\"text-transform\"", "\"Text Transform\""), "`name`"),
-            (GOOD.replace("timeout-ms = 100", "timeout-ms = 0"), "limits.timeout-ms"),
+            (
+                GOOD.replace("\"processor\"", "\"transformer\""),
+                "unknown world",
+            ),
+            (
+                GOOD.replace("\"text-transform\"", "\"Text Transform\""),
+                "`name`",
+            ),
+            (
+                GOOD.replace("timeout-ms = 100", "timeout-ms = 0"),
+                "limits.timeout-ms",
+            ),
             (GOOD.replace("port = 8080", "port = [1]"), "config `port`"),
-            (GOOD.replace("world = \"processor\"\n", ""), "missing field `world`"),
+            (
+                GOOD.replace("world = \"processor\"\n", ""),
+                "missing field `world`",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse(&text).expect_err(needle);
@@ -249,9 +286,9 @@ max-instances = 2
 
     #[test]
     fn component_path_may_not_escape() {
-        let err = parse(&format!("{GOOD}\n")
-            .replace("[config]", "component = \"../x.wasm\"\n[config]"))
-        .unwrap_err();
+        let err =
+            parse(&format!("{GOOD}\n").replace("[config]", "component = \"../x.wasm\"\n[config]"))
+                .unwrap_err();
         assert!(err.to_string().contains("key `component`"), "{err}");
     }
 }

@@ -12,19 +12,19 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::cache::CacheOutcome;
 use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
 use crate::contract::World;
 use crate::contract::bindings::{event_handler, plugin, processor, types};
-use crate::core::Core;
-use crate::engine::ticks_for;
+use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind};
 use crate::events::Event;
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
-use crate::sandbox::{CallId, CallScope, HostState, lock};
+use crate::locks::lock;
+use crate::sandbox::{CallId, CallScope, HostState};
 use crate::services::{ServiceContext, Services};
 
 /// Extra time past a call's deadline before the host abandons the call even
@@ -49,6 +49,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     supported_events: OnceLock<Vec<String>>,
     unloaded: AtomicBool,
+    reservation: Mutex<Option<Reservation>>,
     stats: Counters,
 }
 
@@ -145,11 +146,14 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    pub(crate) fn new(core: Arc<Core>, p: Prepared) -> Self {
+    pub(crate) fn new(core: Arc<Core>, p: Prepared, reservation: Reservation) -> Self {
         let config = Arc::new(p.manifest.config.clone());
         let config_list = config
             .iter()
-            .map(|(key, value)| types::KeyValue { key: key.clone(), value: value.clone() })
+            .map(|(key, value)| types::KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
             .collect();
         let info = PluginInfo {
             name: p.manifest.name,
@@ -175,6 +179,7 @@ impl Plugin {
                 permits,
                 supported_events: OnceLock::new(),
                 unloaded: AtomicBool::new(false),
+                reservation: Mutex::new(Some(reservation)),
                 stats: Counters::default(),
             }),
         }
@@ -241,7 +246,9 @@ impl Plugin {
             return Ok(events.clone());
         }
         match self.call(Op::SupportedEvents, None).await? {
-            Out::SupportedEvents(events) => Ok(self.inner.supported_events.get_or_init(|| events).clone()),
+            Out::SupportedEvents(events) => {
+                Ok(self.inner.supported_events.get_or_init(|| events).clone())
+            }
             _ => Err(mismatch()),
         }
     }
@@ -264,22 +271,30 @@ impl Plugin {
 
     /// Blocking form of [`Plugin::process`].
     pub fn process_blocking(&self, request: ProcessRequest) -> Result<ProcessResponse> {
-        self.inner.core.block_on("process_blocking", self.process(request))
+        self.inner
+            .core
+            .block_on("process_blocking", self.process(request))
     }
 
     /// Blocking form of [`Plugin::validate`].
     pub fn validate_blocking(&self, input: impl Into<Vec<u8>>) -> Result<bool> {
-        self.inner.core.block_on("validate_blocking", self.validate(input))
+        self.inner
+            .core
+            .block_on("validate_blocking", self.validate(input))
     }
 
     /// Blocking form of [`Plugin::on_event`].
     pub fn on_event_blocking(&self, event: &Event) -> Result<()> {
-        self.inner.core.block_on("on_event_blocking", self.on_event(event))
+        self.inner
+            .core
+            .block_on("on_event_blocking", self.on_event(event))
     }
 
     /// Blocking form of [`Plugin::metadata`].
     pub fn metadata_blocking(&self) -> Result<PluginMetadata> {
-        self.inner.core.block_on("metadata_blocking", self.metadata())
+        self.inner
+            .core
+            .block_on("metadata_blocking", self.metadata())
     }
 
     /// Blocking form of [`Plugin::status`].
@@ -301,38 +316,50 @@ impl Plugin {
         Ok(())
     }
 
-    /// Stops new calls, waits (up to the call timeout) for running ones, and
-    /// runs `shutdown` on every instance.
+    /// Stops new calls, waits for running ones (as long as a call may take),
+    /// runs `shutdown` on every instance, and frees its pool reservation.
     pub(crate) async fn unload(&self) {
         let inner = &self.inner;
         if inner.unloaded.swap(true, Ordering::SeqCst) {
             return;
         }
-        let all = inner.info.limits.max_instances;
-        let drained = tokio::time::timeout(inner.info.limits.timeout + HOST_CALL_GRACE, inner.permits.acquire_many(all)).await;
+        let limits = &inner.info.limits;
+        // A call may spend one deadline creating its instance and another running.
+        let longest_call = limits
+            .timeout
+            .saturating_add(HOST_CALL_GRACE)
+            .saturating_mul(2);
+        let drained = tokio::time::timeout(
+            longest_call,
+            inner.permits.acquire_many(limits.max_instances),
+        )
+        .await;
         if drained.is_err() {
-            tracing::warn!(plugin = %inner.info.name, "calls still running at unload; abandoning them");
+            tracing::warn!(plugin = %inner.info.name, "calls still running at unload; their instances are dropped when they end");
         }
         inner.permits.close();
         let idle = std::mem::take(&mut *lock(&inner.idle));
         for mut instance in idle {
-            let call_id = CallId::next();
-            instance.begin(&call_id, inner.info.limits.timeout, inner.core.epoch_tick);
+            instance.begin(&CallId::next(), limits.timeout);
             let result = tokio::time::timeout(
-                inner.info.limits.timeout + HOST_CALL_GRACE,
+                limits.timeout.saturating_add(HOST_CALL_GRACE),
                 instance.plugin.call_shutdown(&mut instance.store),
             )
             .await;
+            instance.scope.finish();
             match result {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => {
                     let error = crate::error::PluginError::from(e);
                     tracing::warn!(plugin = %inner.info.name, %error, "shutdown returned an error")
                 }
-                Ok(Err(trap)) => tracing::warn!(plugin = %inner.info.name, error = %trap, "shutdown trapped"),
+                Ok(Err(trap)) => {
+                    tracing::warn!(plugin = %inner.info.name, error = %trap, "shutdown trapped")
+                }
                 Err(_) => tracing::warn!(plugin = %inner.info.name, "shutdown timed out"),
             }
         }
+        lock(&inner.reservation).take();
         tracing::info!(plugin = %inner.info.name, "unloaded");
     }
 
@@ -350,12 +377,21 @@ impl Plugin {
     }
 
     fn plugin_error(&self, e: types::PluginError) -> Error {
-        self.inner.stats.plugin_errors.fetch_add(1, Ordering::Relaxed);
-        Error::Plugin { plugin: self.inner.info.name.clone(), error: e.into() }
+        self.inner
+            .stats
+            .plugin_errors
+            .fetch_add(1, Ordering::Relaxed);
+        Error::Plugin {
+            plugin: self.inner.info.name.clone(),
+            error: e.into(),
+        }
     }
 
     fn unloaded_error(&self) -> Error {
-        Error::NotFound { name: self.inner.info.name.clone(), loaded: Vec::new() }
+        Error::NotFound {
+            name: self.inner.info.name.clone(),
+            loaded: Vec::new(),
+        }
     }
 
     async fn call(&self, op: Op, call_id: Option<&str>) -> Result<Out> {
@@ -379,17 +415,28 @@ impl Plugin {
             }
         };
         let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
-        let reused = if limits.instance_reuse { lock(&inner.idle).pop() } else { None };
+        let reused = if limits.instance_reuse {
+            lock(&inner.idle).pop()
+        } else {
+            None
+        };
         let mut instance = match reused {
             Some(i) => i,
             None => self.instantiate(&call_id).await?,
         };
-        instance.begin(&call_id, limits.timeout, inner.core.epoch_tick);
-        let outcome = tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, instance.run(op)).await;
+        instance.begin(&call_id, limits.timeout);
+        let outcome = tokio::time::timeout(
+            limits.timeout.saturating_add(HOST_CALL_GRACE),
+            instance.run(op),
+        )
+        .await;
+        instance.scope.finish();
         self.note_memory(&instance);
         match outcome {
             Ok(Ok(out)) => {
-                if limits.instance_reuse {
+                // After unload has emptied the pool, an instance that was
+                // still busy is dropped instead of parked where nobody looks.
+                if limits.instance_reuse && !inner.unloaded.load(Ordering::SeqCst) {
                     lock(&inner.idle).push(instance);
                 }
                 Ok(out)
@@ -403,31 +450,84 @@ impl Plugin {
     async fn instantiate(&self, call_id: &CallId) -> Result<Instance> {
         let inner = &self.inner;
         let limits = &inner.info.limits;
-        let scope = CallScope::new(&inner.info.name, &inner.info.version.to_string(), limits.max_log_bytes);
+        let scope = CallScope::new(
+            &inner.info.name,
+            &inner.info.version.to_string(),
+            limits.max_log_bytes,
+            limits.max_events,
+        );
         let services = Services::new(&ServiceContext {
             scope: scope.clone(),
             config: inner.config.clone(),
             bus: inner.core.bus.clone(),
         });
-        let mut store = Store::new(&inner.core.engine, HostState::new(scope.clone(), services, limits.memory_bytes));
+        let mut store = Store::new(
+            &inner.core.engine,
+            HostState::new(scope.clone(), services, limits.memory_bytes),
+        );
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // At every epoch tick the guest yields to the async runtime (so a
+        // busy plugin never starves other tasks on the same thread), until
+        // the call's deadline passes: then it is interrupted.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
         scope.begin(call_id.clone());
-        store.set_epoch_deadline(ticks_for(limits.timeout, inner.core.epoch_tick));
+        store.data_mut().deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        inner
+            .stats
+            .instances_created
+            .fetch_add(1, Ordering::Relaxed);
+        let grace = limits.timeout.saturating_add(HOST_CALL_GRACE);
+        let instance =
+            match tokio::time::timeout(grace, inner.pre.instantiate_async(&mut store)).await {
+                Ok(Ok(instance)) => instance,
+                // Not a trap: the host could not provide an instance (the pool
+                // is exhausted, say). The plugin is not at fault.
+                Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
+                    return Err(Error::Host(format!(
+                        "cannot create an instance of plugin `{}`: {e:#}",
+                        inner.info.name
+                    )));
+                }
+                Ok(Err(trap)) => return Err(self.trap(&store, &scope, &trap)),
+                Err(_) => return Err(self.timeout_trap()),
+            };
         let start = async {
-            let instance = inner.pre.instantiate_async(&mut store).await?;
             let plugin = inner.exports.plugin.load(&mut store, &instance)?;
-            let processor = inner.exports.processor.as_ref().map(|i| i.load(&mut store, &instance)).transpose()?;
-            let event_handler =
-                inner.exports.event_handler.as_ref().map(|i| i.load(&mut store, &instance)).transpose()?;
-            let init = plugin.call_initialize(&mut store, &inner.config_list).await?;
+            let processor = inner
+                .exports
+                .processor
+                .as_ref()
+                .map(|i| i.load(&mut store, &instance))
+                .transpose()?;
+            let event_handler = inner
+                .exports
+                .event_handler
+                .as_ref()
+                .map(|i| i.load(&mut store, &instance))
+                .transpose()?;
+            let init = plugin
+                .call_initialize(&mut store, &inner.config_list)
+                .await?;
             wasmtime::Result::Ok((plugin, processor, event_handler, init))
         };
-        let started = tokio::time::timeout(limits.timeout + HOST_CALL_GRACE, start).await;
-        inner.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        let started = tokio::time::timeout(grace, start).await;
+        scope.finish();
         match started {
             Ok(Ok((plugin, processor, event_handler, Ok(())))) => {
-                let instance = Instance { store, scope, plugin, processor, event_handler };
+                let instance = Instance {
+                    store,
+                    scope,
+                    plugin,
+                    processor,
+                    event_handler,
+                };
                 self.note_memory(&instance);
                 Ok(instance)
             }
@@ -439,7 +539,10 @@ impl Plugin {
 
     fn note_memory(&self, instance: &Instance) {
         let peak = instance.store.data().limiter.peak_memory() as u64;
-        self.inner.stats.peak_memory.fetch_max(peak, Ordering::Relaxed);
+        self.inner
+            .stats
+            .peak_memory
+            .fetch_max(peak, Ordering::Relaxed);
     }
 
     fn trap(&self, store: &Store<HostState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
@@ -458,7 +561,11 @@ impl Plugin {
             );
         }
         tracing::warn!(plugin = %self.inner.info.name, call_id = %scope.call_id(), %kind, "plugin trapped; instance discarded");
-        Error::Trap { plugin: self.inner.info.name.clone(), kind, message }
+        Error::Trap {
+            plugin: self.inner.info.name.clone(),
+            kind,
+            message,
+        }
     }
 
     fn timeout_trap(&self) -> Error {
@@ -475,21 +582,34 @@ impl Plugin {
 }
 
 impl Instance {
-    fn begin(&mut self, call_id: &CallId, timeout: Duration, tick: Duration) {
+    fn begin(&mut self, call_id: &CallId, timeout: Duration) {
         self.scope.begin(call_id.clone());
-        self.store.set_epoch_deadline(ticks_for(timeout, tick));
+        self.store.data_mut().deadline = Instant::now() + timeout;
+        self.store.set_epoch_deadline(1);
         self.store.data_mut().limiter.memory_denied = false;
     }
 
     async fn run(&mut self, op: Op) -> wasmtime::Result<Out> {
         let store = &mut self.store;
         Ok(match op {
-            Op::Process(request) => Out::Process(guest(&self.processor)?.call_process(store, &request).await?),
-            Op::Validate(input) => Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?),
-            Op::OnEvent(event) => Out::OnEvent(guest(&self.event_handler)?.call_on_event(store, &event).await?),
-            Op::SupportedEvents => {
-                Out::SupportedEvents(guest(&self.event_handler)?.call_supported_events(store).await?)
+            Op::Process(request) => Out::Process(
+                guest(&self.processor)?
+                    .call_process(store, &request)
+                    .await?,
+            ),
+            Op::Validate(input) => {
+                Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?)
             }
+            Op::OnEvent(event) => Out::OnEvent(
+                guest(&self.event_handler)?
+                    .call_on_event(store, &event)
+                    .await?,
+            ),
+            Op::SupportedEvents => Out::SupportedEvents(
+                guest(&self.event_handler)?
+                    .call_supported_events(store)
+                    .await?,
+            ),
             Op::Metadata => Out::Metadata(self.plugin.call_get_metadata(store).await?),
             Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
         })
@@ -497,7 +617,9 @@ impl Instance {
 }
 
 fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
-    g.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin does not export the interface this call needs"))
+    g.as_ref().ok_or_else(|| {
+        wasmtime::format_err!("the plugin does not export the interface this call needs")
+    })
 }
 
 fn mismatch() -> Error {
@@ -511,7 +633,7 @@ fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapKind {
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => TrapKind::Timeout,
         Some(Trap::StackOverflow) => TrapKind::StackOverflow,
-        _ if memory_denied => TrapKind::OutOfMemory,
+        Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
         Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
         _ => TrapKind::Other,
     }

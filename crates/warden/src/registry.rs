@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use crate::error::{Error, Result};
+use crate::locks::{read, write};
 use crate::manifest::MANIFEST_FILE;
 use crate::plugin::Plugin;
 
@@ -17,41 +18,49 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn insert(&self, plugin: Plugin) -> Result<()> {
-        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        if plugins.contains_key(plugin.name()) {
-            return Err(Error::Host(format!(
-                "a plugin named `{}` is already loaded; unload it first",
-                plugin.name()
-            )));
-        }
+        let mut plugins = write(&self.plugins);
+        check_free(&plugins, plugin.name())?;
         plugins.insert(plugin.name().to_string(), plugin);
         Ok(())
     }
 
+    /// Fails when a plugin called `name` is loaded.
+    pub(crate) fn ensure_free(&self, name: &str) -> Result<()> {
+        check_free(&read(&self.plugins), name)
+    }
+
     pub(crate) fn get(&self, name: &str) -> Result<Plugin> {
-        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        let plugins = read(&self.plugins);
         plugins.get(name).cloned().ok_or_else(|| Error::NotFound {
             name: name.to_string(),
             loaded: plugins.keys().cloned().collect(),
         })
     }
 
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
-    }
-
     pub(crate) fn list(&self) -> Vec<Plugin> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        read(&self.plugins).values().cloned().collect()
     }
 
     pub(crate) fn remove(&self, name: &str) -> Result<Plugin> {
-        let removed = self.plugins.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        removed.ok_or_else(|| Error::NotFound { name: name.to_string(), loaded: self.names() })
+        let removed = write(&self.plugins).remove(name);
+        removed.ok_or_else(|| Error::NotFound {
+            name: name.to_string(),
+            loaded: self.names(),
+        })
     }
 
     fn names(&self) -> Vec<String> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        read(&self.plugins).keys().cloned().collect()
     }
+}
+
+fn check_free(plugins: &BTreeMap<String, Plugin>, name: &str) -> Result<()> {
+    if plugins.contains_key(name) {
+        return Err(Error::Host(format!(
+            "a plugin named `{name}` is already loaded; unload it first"
+        )));
+    }
+    Ok(())
 }
 
 /// The plugins in `dir`: every subdirectory holding a `plugin.toml`, and

@@ -2,13 +2,16 @@
 //! context, resource limiter, host-service state) and the per-call scope that
 //! attributes logs to a call and caps them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::services::{GuestOutput, Services};
+use crate::contract::bindings::types::LogLevel;
+use crate::locks::lock;
+use crate::services::{GuestOutput, Services, write_log};
 
 /// Everything a plugin instance's `Store` holds.
 pub(crate) struct HostState {
@@ -16,29 +19,39 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) services: Services,
+    /// When the call in progress must end; checked at every epoch tick.
+    pub(crate) deadline: Instant,
 }
 
 impl HostState {
-    /// A sandbox with nothing of the host visible: no files, no sockets, no
-    /// environment, no arguments. Clocks and randomness are available;
+    /// A sandbox with nothing of the host visible: no files, no sockets
+    /// (not even unconnected ones, which would still hold host descriptors),
+    /// no environment, no arguments. Clocks and randomness are available;
     /// stdout and stderr go to the host log through `scope`.
     pub(crate) fn new(scope: Arc<CallScope>, services: Services, memory_limit: usize) -> Self {
         let wasi = WasiCtxBuilder::new()
             .stdout(GuestOutput::stdout(scope.clone()))
             .stderr(GuestOutput::stderr(scope))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_limit),
             services,
+            deadline: Instant::now(),
         }
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -55,7 +68,11 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Limiter {
     fn new(memory_limit: usize) -> Self {
-        Limiter { memory_limit, peak_memory: 0, memory_denied: false }
+        Limiter {
+            memory_limit,
+            peak_memory: 0,
+            memory_denied: false,
+        }
     }
 
     /// The largest linear memory this instance has had, in bytes.
@@ -99,14 +116,31 @@ pub(crate) struct CallScope {
     log_cap: u64,
     log_left: AtomicU64,
     log_dropped: AtomicBool,
+    events_cap: u32,
+    events_left: AtomicU32,
+    events_dropped: AtomicBool,
+    /// Unfinished lines of stdout and stderr, flushed at the end of each call
+    /// so that they are attributed to the call that wrote them.
+    pending: Mutex<[Vec<u8>; 2]>,
     last_stderr: Mutex<String>,
+}
+
+/// A partial output line longer than this is logged without waiting for
+/// its newline.
+const MAX_LINE: usize = 4096;
+
+/// Which of a plugin's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Stdout = 0,
+    Stderr = 1,
 }
 
 /// How much of a call's stderr is kept to explain a trap.
 const LAST_STDERR_MAX: usize = 1024;
 
 impl CallScope {
-    pub(crate) fn new(plugin: &str, version: &str, log_cap: u64) -> Arc<Self> {
+    pub(crate) fn new(plugin: &str, version: &str, log_cap: u64, events_cap: u32) -> Arc<Self> {
         Arc::new(CallScope {
             plugin: plugin.into(),
             version: version.into(),
@@ -114,6 +148,10 @@ impl CallScope {
             log_cap,
             log_left: AtomicU64::new(log_cap),
             log_dropped: AtomicBool::new(false),
+            events_cap,
+            events_left: AtomicU32::new(events_cap),
+            events_dropped: AtomicBool::new(false),
+            pending: Mutex::new([Vec::new(), Vec::new()]),
             last_stderr: Mutex::new(String::new()),
         })
     }
@@ -123,7 +161,70 @@ impl CallScope {
         *lock(&self.call_id) = call_id;
         self.log_left.store(self.log_cap, Ordering::Relaxed);
         self.log_dropped.store(false, Ordering::Relaxed);
+        self.events_left.store(self.events_cap, Ordering::Relaxed);
+        self.events_dropped.store(false, Ordering::Relaxed);
         lock(&self.last_stderr).clear();
+    }
+
+    /// Ends a call: logs what is left of unfinished output lines.
+    pub(crate) fn finish(&self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = std::mem::take(&mut lock(&self.pending)[stream as usize]);
+            if !rest.is_empty() {
+                self.emit_output(stream, &rest);
+            }
+        }
+    }
+
+    /// Takes one event from the call's budget; false when it is spent.
+    pub(crate) fn charge_event(&self) -> bool {
+        let granted = self
+            .events_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if !granted && !self.events_dropped.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                call_id = %self.call_id(),
+                cap = self.events_cap,
+                "plugin reached its event cap for this call; further events are dropped"
+            );
+        }
+        granted
+    }
+
+    /// Buffers guest output and logs every complete line.
+    pub(crate) fn write_output(&self, stream: Stream, bytes: &[u8]) {
+        let mut lines = Vec::new();
+        {
+            let mut pending = lock(&self.pending);
+            let buf = &mut pending[stream as usize];
+            buf.extend_from_slice(bytes);
+            while let Some(newline) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=newline).collect();
+                lines.push(line);
+            }
+            if buf.len() > MAX_LINE {
+                lines.push(std::mem::take(buf));
+            }
+        }
+        for line in lines {
+            self.emit_output(stream, &line);
+        }
+    }
+
+    fn emit_output(&self, stream: Stream, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        match stream {
+            Stream::Stdout => write_log(self, LogLevel::Info, "stdout", text),
+            Stream::Stderr => {
+                self.remember_stderr(text);
+                write_log(self, LogLevel::Warn, "stderr", text);
+            }
+        }
     }
 
     pub(crate) fn call_id(&self) -> CallId {
@@ -136,7 +237,9 @@ impl CallScope {
         let bytes = bytes as u64;
         let granted = self
             .log_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
             .is_ok();
         if !granted {
             if !self.log_dropped.swap(true, Ordering::Relaxed) {
@@ -154,7 +257,7 @@ impl CallScope {
 
     /// Keeps the end of the call's stderr (without the Rust runtime's hint
     /// about `RUST_BACKTRACE`), to explain a trap that follows.
-    pub(crate) fn remember_stderr(&self, line: &str) {
+    fn remember_stderr(&self, line: &str) {
         if line.starts_with("note: run with `RUST_BACKTRACE") {
             return;
         }
@@ -201,9 +304,4 @@ impl std::fmt::Display for CallId {
             CallId::Given(id) => f.write_str(id),
         }
     }
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

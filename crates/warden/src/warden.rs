@@ -26,7 +26,9 @@ pub struct Warden {
 
 impl std::fmt::Debug for Warden {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Warden").field("plugins", &self.registry.list()).finish_non_exhaustive()
+        f.debug_struct("Warden")
+            .field("plugins", &self.registry.list())
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,7 +67,10 @@ impl WardenBuilder {
 
     /// Creates the host: builds the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Warden> {
-        Ok(Warden { core: Core::new(&self.engine, self.limits)?, registry: Registry::default() })
+        Ok(Warden {
+            core: Core::new(&self.engine, self.limits)?,
+            registry: Registry::default(),
+        })
     }
 }
 
@@ -89,7 +94,11 @@ impl Warden {
     }
 
     /// Loads a plugin from bytes with the given manifest.
-    pub async fn load_bytes(&self, manifest: Manifest, bytes: impl Into<Vec<u8>>) -> Result<Plugin> {
+    pub async fn load_bytes(
+        &self,
+        manifest: Manifest,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<Plugin> {
         let name = manifest.name.clone();
         let source = Source {
             manifest,
@@ -111,12 +120,7 @@ impl Warden {
     }
 
     async fn register(&self, source: Source) -> Result<Plugin> {
-        if self.registry.contains(&source.manifest.name) {
-            return Err(Error::Host(format!(
-                "a plugin named `{}` is already loaded; unload it first",
-                source.manifest.name
-            )));
-        }
+        self.registry.ensure_free(&source.manifest.name)?;
         let core = self.core.clone();
         // Compiling is CPU-bound; keep it off the async runtime's workers.
         let prepared = match tokio::runtime::Handle::try_current() {
@@ -125,9 +129,18 @@ impl Warden {
                 .map_err(|e| Error::host("compiling the plugin", e))??,
             Err(_) => prepare(&core, source)?,
         };
-        let plugin = Plugin::new(self.core.clone(), prepared);
-        plugin.warm_up().await?;
-        self.registry.insert(plugin.clone())?;
+        let reservation = self
+            .core
+            .reserve(&prepared.manifest.name, prepared.limits.max_instances)?;
+        let plugin = Plugin::new(self.core.clone(), prepared, reservation);
+        if let Err(e) = plugin.warm_up().await {
+            plugin.unload().await;
+            return Err(e);
+        }
+        if let Err(e) = self.registry.insert(plugin.clone()) {
+            plugin.unload().await;
+            return Err(e);
+        }
         tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
         Ok(plugin)
     }
@@ -147,15 +160,18 @@ impl Warden {
     pub async fn unload(&self, name: &str) -> Result<()> {
         let plugin = self.registry.remove(name)?;
         plugin.unload().await;
+        let sha = &plugin.info().sha256;
+        if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
+            self.core.cache.forget(sha);
+        }
         Ok(())
     }
 
-    /// Unloads every plugin.
+    /// Unloads every plugin (each gets `shutdown`).
     pub async fn shutdown(&self) {
         for plugin in self.registry.list() {
-            if let Ok(p) = self.registry.remove(plugin.name()) {
-                p.unload().await;
-            }
+            // Another task may have unloaded it meanwhile; that is fine.
+            let _ = self.unload(plugin.name()).await;
         }
     }
 
@@ -200,8 +216,13 @@ impl Warden {
     }
 
     /// Blocking form of [`Warden::load_bytes`].
-    pub fn load_bytes_blocking(&self, manifest: Manifest, bytes: impl Into<Vec<u8>>) -> Result<Plugin> {
-        self.core.block_on("load_bytes_blocking", self.load_bytes(manifest, bytes))
+    pub fn load_bytes_blocking(
+        &self,
+        manifest: Manifest,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<Plugin> {
+        self.core
+            .block_on("load_bytes_blocking", self.load_bytes(manifest, bytes))
     }
 
     /// Blocking form of [`Warden::load_dir`].
@@ -214,8 +235,18 @@ impl Warden {
         self.core.block_on("unload_blocking", self.unload(name))
     }
 
+    /// Blocking form of [`Warden::shutdown`].
+    pub fn shutdown_blocking(&self) -> Result<()> {
+        self.core.block_on("shutdown_blocking", async {
+            self.shutdown().await;
+            Ok(())
+        })
+    }
+
     /// Blocking form of [`Warden::dispatch_event`].
     pub fn dispatch_event_blocking(&self, event: &Event) -> Result<Vec<(String, Result<()>)>> {
-        self.core.block_on("dispatch_event_blocking", async { Ok(self.dispatch_event(event).await) })
+        self.core.block_on("dispatch_event_blocking", async {
+            Ok(self.dispatch_event(event).await)
+        })
     }
 }

@@ -10,21 +10,37 @@ fn the_second_load_is_a_cache_hit() {
     let cache = tempfile::tempdir().expect("tempdir");
     let dir = common::plugin_dir("text-transform");
 
-    let first = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let first = Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .expect("host");
     let plugin = first.load_blocking(&dir).expect("load");
     assert_eq!(plugin.info().cache, CacheOutcome::Compiled);
     assert_eq!(first.cache_stats().compiled, 1);
-    let files: Vec<_> = std::fs::read_dir(cache.path()).expect("cache dir").collect();
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("cache dir")
+        .collect();
     assert_eq!(files.len(), 1, "one compiled artifact on disk");
 
-    first.unload_blocking("text-transform").expect("unload");
-    let again = first.load_blocking(&dir).expect("reload");
-    assert_eq!(again.info().cache, CacheOutcome::Memory);
+    let mut twin = common::manifest("text-transform");
+    twin.name = "twin".into();
+    let twin = first
+        .load_bytes_blocking(twin, common::wasm("text-transform"))
+        .expect("same bytes again");
+    assert_eq!(twin.info().cache, CacheOutcome::Memory);
+    assert_eq!(first.cache_stats().memory_hits, 1);
 
-    let second = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let second = Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .expect("host");
     let plugin = second.load_blocking(&dir).expect("load from disk cache");
     assert_eq!(plugin.info().cache, CacheOutcome::Disk);
-    assert_eq!(second.cache_stats().compiled, 0, "no compilation on the second host");
+    assert_eq!(
+        second.cache_stats().compiled,
+        0,
+        "no compilation on the second host"
+    );
     let out = plugin
         .process_blocking(warden::ProcessRequest::new("cached").option("op", "upper"))
         .expect("call");
@@ -32,14 +48,53 @@ fn the_second_load_is_a_cache_hit() {
 }
 
 #[test]
+fn unloading_the_last_user_frees_the_compiled_code() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let host = Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .expect("host");
+    let dir = common::plugin_dir("risk-rules");
+    host.load_blocking(&dir).expect("load");
+    host.unload_blocking("risk-rules").expect("unload");
+    let again = host.load_blocking(&dir).expect("reload");
+    assert_eq!(
+        again.info().cache,
+        CacheOutcome::Disk,
+        "not kept in memory after unload"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let err = Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("writable by other users"), "{err}");
+}
+
+#[test]
 fn a_damaged_cache_entry_is_recompiled() {
     let cache = tempfile::tempdir().expect("tempdir");
     let dir = common::plugin_dir("json-transform");
-    Warden::builder().cache_dir(cache.path()).build().expect("host").load_blocking(&dir).expect("load");
+    Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .expect("host")
+        .load_blocking(&dir)
+        .expect("load");
     for entry in std::fs::read_dir(cache.path()).expect("cache dir") {
         std::fs::write(entry.expect("entry").path(), b"garbage").expect("damage");
     }
-    let host = Warden::builder().cache_dir(cache.path()).build().expect("host");
+    let host = Warden::builder()
+        .cache_dir(cache.path())
+        .build()
+        .expect("host");
     let plugin = host.load_blocking(&dir).expect("load despite damage");
     assert_eq!(plugin.info().cache, CacheOutcome::Compiled);
 }

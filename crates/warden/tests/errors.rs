@@ -9,19 +9,28 @@ use std::path::Path;
 use warden::{Error, World};
 
 fn processor_manifest(name: &str) -> warden::Manifest {
-    common::manifest_from(&format!("name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"processor\"\n"))
+    common::manifest_from(&format!(
+        "name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"processor\"\n"
+    ))
 }
 
 #[test]
 fn corrupt_bytes_are_an_invalid_component() {
     let host = common::host();
-    let err = host.load_bytes_blocking(processor_manifest("junk"), b"this is not wasm".to_vec()).unwrap_err();
-    assert!(matches!(&err, Error::InvalidComponent { reason, .. } if reason.contains("not a WebAssembly binary")), "{err:?}");
+    let err = host
+        .load_bytes_blocking(processor_manifest("junk"), b"this is not wasm".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidComponent { reason, .. } if reason.contains("not a WebAssembly binary")),
+        "{err:?}"
+    );
 
     // A real component, truncated half-way.
     let mut bytes = common::wasm("text-transform");
     bytes.truncate(bytes.len() / 2);
-    let err = host.load_bytes_blocking(processor_manifest("truncated"), bytes).unwrap_err();
+    let err = host
+        .load_bytes_blocking(processor_manifest("truncated"), bytes)
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
 }
 
@@ -29,10 +38,15 @@ fn corrupt_bytes_are_an_invalid_component() {
 fn a_core_module_is_named_as_such() {
     let host = common::host();
     // The smallest valid core module: magic and version 1, no sections.
-    let err = host.load_bytes_blocking(processor_manifest("core"), b"\0asm\x01\0\0\0".to_vec()).unwrap_err();
+    let err = host
+        .load_bytes_blocking(processor_manifest("core"), b"\0asm\x01\0\0\0".to_vec())
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
-    assert!(text.contains("core WebAssembly module, not a component"), "{text}");
+    assert!(
+        text.contains("core WebAssembly module, not a component"),
+        "{text}"
+    );
     assert!(text.contains("wasm32-wasip2"), "says what to do: {text}");
 }
 
@@ -40,23 +54,36 @@ fn a_core_module_is_named_as_such() {
 fn a_component_for_another_world_names_the_missing_export() {
     let host = common::host();
     let err = host
-        .load_bytes_blocking(processor_manifest("audit-logger"), common::wasm("audit-logger"))
+        .load_bytes_blocking(
+            processor_manifest("audit-logger"),
+            common::wasm("audit-logger"),
+        )
         .unwrap_err();
     match &err {
-        Error::WrongWorld { plugin, world, missing } => {
+        Error::WrongWorld {
+            plugin,
+            world,
+            missing,
+        } => {
             assert_eq!(plugin, "audit-logger");
             assert_eq!(world, "processor");
             assert_eq!(missing, &vec!["warden:plugin/processing@0.1.0".to_string()]);
         }
         other => panic!("expected WrongWorld, got {other:?}"),
     }
-    assert!(err.to_string().contains("missing export warden:plugin/processing@0.1.0"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("missing export warden:plugin/processing@0.1.0"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unsatisfied_import_is_named() {
     let host = common::host();
-    let err = host.load_blocking(common::plugin_dir("unknown-import")).unwrap_err();
+    let err = host
+        .load_blocking(common::plugin_dir("unknown-import"))
+        .unwrap_err();
     match &err {
         Error::UnsatisfiedImport { plugin, import } => {
             assert_eq!(plugin, "unknown-import");
@@ -74,9 +101,16 @@ fn manifest_problems_name_the_file_and_key() {
     let manifest = dir.path().join("plugin.toml");
     let host = common::host();
 
-    std::fs::write(&manifest, "name = \"text-transform\"\nworld = \"processor\"\n").expect("write");
+    std::fs::write(
+        &manifest,
+        "name = \"text-transform\"\nworld = \"processor\"\n",
+    )
+    .expect("write");
     let err = host.load_blocking(dir.path()).unwrap_err();
-    assert!(matches!(&err, Error::Manifest { file, .. } if file == &manifest), "{err:?}");
+    assert!(
+        matches!(&err, Error::Manifest { file, .. } if file == &manifest),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("missing field `version`"), "{err}");
 
     std::fs::write(&manifest, "name = \"text-transform\"\nversion = \"1.0.0\"\nworld = \"processor\"\n[limits]\nmemory-mb = \"lots\"\n")
@@ -104,22 +138,32 @@ fn a_wasm_file_without_a_manifest_gets_its_world_inferred() {
 #[test]
 fn unknown_plugins_and_missing_files_are_reported() {
     let host = common::host();
-    host.load_blocking(common::plugin_dir("text-transform")).expect("load");
+    host.load_blocking(common::plugin_dir("text-transform"))
+        .expect("load");
     match host.get("text-transfrom") {
         Err(Error::NotFound { name, loaded }) => {
             assert_eq!(name, "text-transfrom");
             assert_eq!(loaded, vec!["text-transform".to_string()]);
         }
-        other => panic!("expected NotFound, got {:?}", other.map(|p| p.name().to_string())),
+        other => panic!(
+            "expected NotFound, got {:?}",
+            other.map(|p| p.name().to_string())
+        ),
     }
-    let err = host.load_blocking(Path::new("/nonexistent/plugin.wasm")).unwrap_err();
+    let err = host
+        .load_blocking(Path::new("/nonexistent/plugin.wasm"))
+        .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
 
 #[test]
 fn an_event_handler_cannot_process() {
     let host = common::host();
-    let plugin = host.load_blocking(common::plugin_dir("audit-logger")).expect("load");
-    let err = plugin.process_blocking(warden::ProcessRequest::new("x")).unwrap_err();
+    let plugin = host
+        .load_blocking(common::plugin_dir("audit-logger"))
+        .expect("load");
+    let err = plugin
+        .process_blocking(warden::ProcessRequest::new("x"))
+        .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }

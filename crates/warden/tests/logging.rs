@@ -43,7 +43,10 @@ struct Capture(Arc<Mutex<Vec<Record>>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut record = Record { level: event.metadata().level().to_string(), ..Default::default() };
+        let mut record = Record {
+            level: event.metadata().level().to_string(),
+            ..Default::default()
+        };
         event.record(&mut record);
         self.0.lock().expect("lock").push(record);
     }
@@ -64,13 +67,20 @@ fn misbehave(limits: &str) -> (warden::Warden, warden::Plugin) {
     let manifest = common::manifest_from(&format!(
         "name = \"misbehave\"\nversion = \"0.3.0\"\nworld = \"processor\"\n[limits]\n{limits}\n"
     ));
-    let plugin = host.load_bytes_blocking(manifest, common::wasm("misbehave")).expect("load");
+    let plugin = host
+        .load_bytes_blocking(manifest, common::wasm("misbehave"))
+        .expect("load");
     (host, plugin)
 }
 
 fn run(plugin: &warden::Plugin, op: &str, text: &str, call_id: &str) {
     plugin
-        .process_blocking(ProcessRequest::new("").option("op", op).option("text", text).call_id(call_id))
+        .process_blocking(
+            ProcessRequest::new("")
+                .option("op", op)
+                .option("text", text)
+                .call_id(call_id),
+        )
         .expect("call");
 }
 
@@ -111,11 +121,26 @@ fn a_call_cannot_log_past_its_cap() {
         run(&plugin, "log", &long, "first");
         run(&plugin, "stdout", &long, "second");
     });
-    let logged = |id: &str| records.iter().filter(|r| r.call_id == id && r.message == long).count();
-    assert_eq!(logged("first"), 2, "each call gets its own budget: {records:?}");
-    assert_eq!(logged("second"), 1, "stdout + stderr share the 100-byte budget: {records:?}");
+    let logged = |id: &str| {
+        records
+            .iter()
+            .filter(|r| r.call_id == id && r.message == long)
+            .count()
+    };
+    assert_eq!(
+        logged("first"),
+        2,
+        "each call gets its own budget: {records:?}"
+    );
+    assert_eq!(
+        logged("second"),
+        1,
+        "stdout + stderr share the 100-byte budget: {records:?}"
+    );
     assert!(
-        records.iter().any(|r| r.level == "WARN" && r.message.contains("log cap") && r.call_id == "second"),
+        records
+            .iter()
+            .any(|r| r.level == "WARN" && r.message.contains("log cap") && r.call_id == "second"),
         "the drop is reported once: {records:?}"
     );
 }

@@ -10,12 +10,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::args::BuildArgs;
 
 pub fn run(args: &BuildArgs) -> Result<ExitCode> {
-    let roots = if args.dirs.is_empty() { vec![PathBuf::from(".")] } else { args.dirs.clone() };
+    let roots = if args.dirs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.dirs.clone()
+    };
     let mut sources = Vec::new();
     for root in &roots {
-        let found = warden::build::find_sources(root)?;
+        let found = warden::discover(root)?;
         if found.is_empty() {
-            anyhow::bail!("no plugin sources in {} (a plugin source has a plugin.toml)", root.display());
+            anyhow::bail!(
+                "no plugin sources in {} (a plugin source has a plugin.toml)",
+                root.display()
+            );
         }
         sources.extend(found);
     }
@@ -46,6 +53,10 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
         }
     }
     bar.finish_and_clear();
-    eprintln!("{} plugin(s) built into {}", sources.len(), args.out.display());
+    eprintln!(
+        "{} plugin(s) built into {}",
+        sources.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

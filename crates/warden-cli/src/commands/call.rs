@@ -18,9 +18,15 @@ pub fn run(global: &Global, args: &CallArgs) -> Result<ExitCode> {
     let loaded = started.elapsed();
     if global.verbose {
         let info = plugin.info();
-        eprintln!("plugin   {} {} ({}, {} bytes, {:?})", info.name, info.version, info.world, info.size, info.cache);
+        eprintln!(
+            "plugin   {} {} ({}, {} bytes, {:?})",
+            info.name, info.version, info.world, info.size, info.cache
+        );
         if let Ok(meta) = plugin.metadata_blocking() {
-            eprintln!("metadata {} {} by {}: {}", meta.name, meta.version, meta.author, meta.description);
+            eprintln!(
+                "metadata {} {} by {}: {}",
+                meta.name, meta.version, meta.author, meta.description
+            );
         }
     }
     let mut request = ProcessRequest::new(input).content_type(&args.content_type);
@@ -57,7 +63,8 @@ pub fn run(global: &Global, args: &CallArgs) -> Result<ExitCode> {
         }
         println!("{doc}");
     } else if let Some(file) = &args.output_file {
-        std::fs::write(file, &response.output).with_context(|| format!("writing {}", file.display()))?;
+        std::fs::write(file, &response.output)
+            .with_context(|| format!("writing {}", file.display()))?;
     } else {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(&response.output)?;
@@ -66,6 +73,7 @@ pub fn run(global: &Global, args: &CallArgs) -> Result<ExitCode> {
         }
         stdout.flush()?;
     }
+    host.shutdown_blocking()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -74,11 +82,14 @@ fn read_input(args: &CallArgs) -> Result<Vec<u8>> {
         return Ok(text.clone().into_bytes());
     }
     if let Some(file) = &args.input_file {
-        return std::fs::read(file).with_context(|| format!("reading input file {}", file.display()));
+        return std::fs::read(file)
+            .with_context(|| format!("reading input file {}", file.display()));
     }
     let mut input = Vec::new();
     if !std::io::stdin().is_terminal() {
-        std::io::stdin().read_to_end(&mut input).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .context("reading stdin")?;
     }
     Ok(input)
 }

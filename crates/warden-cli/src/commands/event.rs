@@ -15,19 +15,26 @@ pub fn run(global: &Global, args: &EventArgs) -> Result<ExitCode> {
     let mut load_failures = Vec::new();
     for dir in warden::discover(&args.dir)? {
         if let Err(e) = host.load_blocking(&dir) {
-            load_failures.push(format!("{}: {}", dir.display(), e.to_string().lines().next().unwrap_or("")));
+            load_failures.push(format!(
+                "{}: {}",
+                dir.display(),
+                e.to_string().lines().next().unwrap_or("")
+            ));
         }
     }
     let emitted = Arc::new(Mutex::new(Vec::<Event>::new()));
     let sink = emitted.clone();
     host.subscribe(move |e| {
         if e.source != "host" {
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.clone());
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.clone());
         }
     });
     let event = Event::new(&args.event_type, args.payload.as_bytes(), "host");
     let outcomes = host.dispatch_event_blocking(&event)?;
     let emitted = emitted.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    host.shutdown_blocking()?;
     let failed = outcomes.iter().any(|(_, r)| r.is_err());
     if args.json {
         let doc = serde_json::json!({
@@ -45,17 +52,32 @@ pub fn run(global: &Global, args: &EventArgs) -> Result<ExitCode> {
             eprintln!("warning: not loaded: {failure}");
         }
         if outcomes.is_empty() {
-            println!("no event-handler plugin subscribes to `{}`", args.event_type);
+            println!(
+                "no event-handler plugin subscribes to `{}`",
+                args.event_type
+            );
         }
         for (name, r) in &outcomes {
             match r {
                 Ok(()) => println!("{name}: ok"),
-                Err(e) => println!("{name}: error: {}", e.to_string().lines().next().unwrap_or("")),
+                Err(e) => println!(
+                    "{name}: error: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ),
             }
         }
         for e in &emitted {
-            println!("emitted {} by {}: {}", e.event_type, e.source, String::from_utf8_lossy(&e.payload));
+            println!(
+                "emitted {} by {}: {}",
+                e.event_type,
+                e.source,
+                String::from_utf8_lossy(&e.payload)
+            );
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

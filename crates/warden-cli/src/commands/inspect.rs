@@ -14,7 +14,10 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let inspection = warden::inspect::inspect(&bytes, &wasm.display().to_string())?;
     let host = host::host(global)?;
-    let metadata = host.load_blocking(&args.path).and_then(|p| p.metadata_blocking());
+    let metadata = host
+        .load_blocking(&args.path)
+        .and_then(|p| p.metadata_blocking());
+    host.shutdown_blocking()?;
     if args.json {
         let doc = serde_json::json!({
             "file": wasm.display().to_string(),
@@ -28,14 +31,22 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
     println!("file:    {}", wasm.display());
     println!("size:    {} bytes", inspection.size);
     println!("sha256:  {}", inspection.sha256);
-    println!("world:   {}", inspection.world.map_or("none (not a warden plugin)".to_string(), |w| w.to_string()));
+    println!(
+        "world:   {}",
+        inspection
+            .world
+            .map_or("none (not a warden plugin)".to_string(), |w| w.to_string())
+    );
     match &metadata {
         Ok(m) => {
             println!("name:    {} {}", m.name, m.version);
             println!("author:  {}", m.author);
             println!("about:   {}", m.description);
         }
-        Err(e) => println!("metadata unavailable: {}", e.to_string().lines().next().unwrap_or("")),
+        Err(e) => println!(
+            "metadata unavailable: {}",
+            e.to_string().lines().next().unwrap_or("")
+        ),
     }
     println!("imports: {}", inspection.imports.join(", "));
     println!("exports: {}", inspection.exports.join(", "));

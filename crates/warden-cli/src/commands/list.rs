@@ -41,9 +41,15 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
             Err(e) => {
                 let manifest = warden::Manifest::from_file(&dir.join(warden::MANIFEST_FILE)).ok();
                 Row {
-                    name: manifest.as_ref().map_or_else(|| dir.display().to_string(), |m| m.name.clone()),
-                    version: manifest.as_ref().map_or_else(|| "?".into(), |m| m.version.to_string()),
-                    world: manifest.as_ref().map_or_else(|| "?".into(), |m| m.world.to_string()),
+                    name: manifest
+                        .as_ref()
+                        .map_or_else(|| dir.display().to_string(), |m| m.name.clone()),
+                    version: manifest
+                        .as_ref()
+                        .map_or_else(|| "?".into(), |m| m.version.to_string()),
+                    world: manifest
+                        .as_ref()
+                        .map_or_else(|| "?".into(), |m| m.world.to_string()),
                     size: None,
                     status: format!("error: {}", first_line(&e.to_string())),
                     path: dir.display().to_string(),
@@ -52,6 +58,7 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
         };
         rows.push(row);
     }
+    host.shutdown_blocking()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -62,16 +69,37 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
     }
     let widths = [
         rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4),
-        rows.iter().map(|r| r.version.len()).max().unwrap_or(0).max(7),
+        rows.iter()
+            .map(|r| r.version.len())
+            .max()
+            .unwrap_or(0)
+            .max(7),
         rows.iter().map(|r| r.world.len()).max().unwrap_or(0).max(5),
     ];
-    println!("{:<w0$}  {:<w1$}  {:<w2$}  {:>9}  STATUS", "NAME", "VERSION", "WORLD", "SIZE", w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+    println!(
+        "{:<w0$}  {:<w1$}  {:<w2$}  {:>9}  STATUS",
+        "NAME",
+        "VERSION",
+        "WORLD",
+        "SIZE",
+        w0 = widths[0],
+        w1 = widths[1],
+        w2 = widths[2]
+    );
     for r in &rows {
-        let size = r.size.map_or_else(|| "-".to_string(), |s| format!("{} KiB", s.div_ceil(1024)));
+        let size = r
+            .size
+            .map_or_else(|| "-".to_string(), |s| format!("{} KiB", s.div_ceil(1024)));
         println!(
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>9}  {}",
-            r.name, r.version, r.world, size, r.status,
-            w0 = widths[0], w1 = widths[1], w2 = widths[2]
+            r.name,
+            r.version,
+            r.world,
+            size,
+            r.status,
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -16,7 +16,9 @@ pub(crate) struct Config {
 
 impl HostService for Config {
     fn new(ctx: &ServiceContext) -> Self {
-        Config { values: ctx.config.clone() }
+        Config {
+            values: ctx.config.clone(),
+        }
     }
 
     fn add_to_linker(

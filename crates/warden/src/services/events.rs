@@ -17,7 +17,10 @@ pub(crate) struct Events {
 
 impl HostService for Events {
     fn new(ctx: &ServiceContext) -> Self {
-        Events { bus: ctx.bus.clone(), scope: ctx.scope.clone() }
+        Events {
+            bus: ctx.bus.clone(),
+            scope: ctx.scope.clone(),
+        }
     }
 
     fn add_to_linker(
@@ -30,6 +33,9 @@ impl HostService for Events {
 
 impl events::Host for Events {
     async fn emit_event(&mut self, event_type: String, payload: Vec<u8>) {
-        self.bus.publish(Event::new(event_type, payload, &self.scope.plugin));
+        if self.scope.charge_event() {
+            self.bus
+                .publish(Event::new(event_type, payload, &self.scope.plugin));
+        }
     }
 }

@@ -14,7 +14,9 @@ pub(crate) struct Logging {
 
 impl HostService for Logging {
     fn new(ctx: &ServiceContext) -> Self {
-        Logging { scope: ctx.scope.clone() }
+        Logging {
+            scope: ctx.scope.clone(),
+        }
     }
 
     fn add_to_linker(

@@ -19,6 +19,7 @@ use wasmtime::component::Linker;
 use crate::events::EventBus;
 use crate::sandbox::{CallScope, HostState};
 
+pub(crate) use logging::write_log;
 pub(crate) use stdio::GuestOutput;
 
 /// What a service may know about the plugin it serves.
@@ -72,5 +73,3 @@ impl Services {
         Ok(())
     }
 }
-
-pub(crate) use logging::write_log;

@@ -1,5 +1,6 @@
 //! A plugin's stdout and stderr: never inherited from the host, always
-//! turned into host log lines, bounded by the call's log budget.
+//! turned into host log lines (through the call's [`CallScope`]), bounded
+//! by the call's log budget.
 
 use std::io;
 use std::pin::Pin;
@@ -11,30 +12,31 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use super::write_log;
-use crate::contract::bindings::types::LogLevel;
-use crate::sandbox::CallScope;
+use crate::sandbox::{CallScope, Stream};
 
-/// A partial line longer than this is logged without waiting for its newline.
-const MAX_LINE: usize = 4096;
+/// How much a guest may write in one go; the scope buffers it anyway.
+const WRITE_PERMIT: usize = 64 << 10;
 
-/// The stdout or stderr of every instance of a plugin.
+/// The stdout or stderr of one instance.
+#[derive(Clone)]
 pub(crate) struct GuestOutput {
     scope: Arc<CallScope>,
-    stderr: bool,
+    stream: Stream,
 }
 
 impl GuestOutput {
     pub(crate) fn stdout(scope: Arc<CallScope>) -> Self {
-        GuestOutput { scope, stderr: false }
+        GuestOutput {
+            scope,
+            stream: Stream::Stdout,
+        }
     }
 
     pub(crate) fn stderr(scope: Arc<CallScope>) -> Self {
-        GuestOutput { scope, stderr: true }
-    }
-
-    fn sink(&self) -> LineSink {
-        LineSink { scope: self.scope.clone(), stderr: self.stderr, pending: Vec::new() }
+        GuestOutput {
+            scope,
+            stream: Stream::Stderr,
+        }
     }
 }
 
@@ -46,92 +48,49 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(self.sink())
+        Box::new(self.clone())
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.sink())
-    }
-}
-
-/// Splits written bytes into lines and logs each one.
-struct LineSink {
-    scope: Arc<CallScope>,
-    stderr: bool,
-    pending: Vec<u8>,
-}
-
-impl LineSink {
-    fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        while let Some(newline) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=newline).collect();
-            self.emit(&line[..line.len() - 1]);
-        }
-        if self.pending.len() > MAX_LINE {
-            let line = std::mem::take(&mut self.pending);
-            self.emit(&line);
-        }
-    }
-
-    fn flush_pending(&mut self) {
-        if !self.pending.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            self.emit(&line);
-        }
-    }
-
-    fn emit(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        let text = text.trim_end_matches('\r');
-        if self.stderr {
-            self.scope.remember_stderr(text);
-            write_log(&self.scope, LogLevel::Warn, "stderr", text);
-        } else {
-            write_log(&self.scope, LogLevel::Info, "stdout", text);
-        }
-    }
-}
-
-impl Drop for LineSink {
-    fn drop(&mut self) {
-        self.flush_pending();
+        Box::new(self.clone())
     }
 }
 
 #[async_trait::async_trait]
-impl Pollable for LineSink {
+impl Pollable for GuestOutput {
     async fn ready(&mut self) {}
 }
 
-impl OutputStream for LineSink {
+impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.push(&bytes);
+        self.scope.write_output(self.stream, &bytes);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
-        self.flush_pending();
         Ok(())
     }
 
     fn check_write(&mut self) -> Result<usize, StreamError> {
-        Ok(MAX_LINE)
+        Ok(WRITE_PERMIT)
     }
 }
 
-impl AsyncWrite for LineSink {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.push(buf);
+impl AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.scope.write_output(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flush_pending();
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

@@ -29,7 +29,7 @@ fn built() -> &'static (PathBuf, PathBuf) {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dirs = (out.join("examples"), out.join("fixtures"));
         for (root, dest) in [("plugins", &dirs.0), ("plugins/testing", &dirs.1)] {
-            for source in warden::build::find_sources(&repo().join(root)).expect("plugin sources") {
+            for source in warden::discover(&repo().join(root)).expect("plugin sources") {
                 if let Err(e) = warden::build::build_plugin(&source, dest) {
                     panic!("building {}: {e}", source.display());
                 }
@@ -42,7 +42,11 @@ fn built() -> &'static (PathBuf, PathBuf) {
 /// The built plugin directory of `name` (an example or a fixture).
 pub fn plugin_dir(name: &str) -> PathBuf {
     let example = plugins().join(name);
-    if example.is_dir() { example } else { fixtures().join(name) }
+    if example.is_dir() {
+        example
+    } else {
+        fixtures().join(name)
+    }
 }
 
 /// The built component of `name`.

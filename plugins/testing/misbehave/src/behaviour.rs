@@ -18,10 +18,13 @@ pub enum Op {
     Count,
     Config,
     Emit,
+    Recurse,
+    Probe,
 }
 
 /// The accepted `op` values, for error messages.
-pub const OP_NAMES: &str = "echo, panic, loop, alloc, stdout, log, count, config, emit";
+pub const OP_NAMES: &str =
+    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe";
 
 impl Op {
     /// Parses an `op` option value; the error is the message for `unsupported`.
@@ -36,6 +39,8 @@ impl Op {
             "count" => Op::Count,
             "config" => Op::Config,
             "emit" => Op::Emit,
+            "recurse" => Op::Recurse,
+            "probe" => Op::Probe,
             other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
         })
     }
@@ -49,6 +54,42 @@ pub fn spin_forever() -> ! {
         // real loop that burns fuel and reaches epoch checks.
         counter = std::hint::black_box(counter.wrapping_add(1));
     }
+}
+
+/// Recurses without bound (until `n` wraps, which never happens in
+/// practice). Its locals stay in wasm registers, not on the shadow stack in
+/// linear memory, so what overflows is the wasm call stack the host limits.
+pub fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    std::hint::black_box(recurse(std::hint::black_box(n.wrapping_add(1)))).wrapping_add(1)
+}
+
+/// Tries to reach what a sandboxed plugin must not see: a host file, the
+/// root directory, environment variables, and a TCP connection to `addr`.
+/// Returns one `key=outcome` line per attempt.
+pub fn probe(addr: &str) -> String {
+    let outcome = |r: Result<String, String>| match r {
+        Ok(v) => format!("ok {v}"),
+        Err(e) => format!("denied ({e})"),
+    };
+    let file = std::fs::read("/etc/passwd")
+        .map(|b| format!("{} bytes", b.len()))
+        .map_err(|e| e.to_string());
+    let dir = std::fs::read_dir("/")
+        .map(|d| format!("{} entries", d.count()))
+        .map_err(|e| e.to_string());
+    let env = std::env::vars().count();
+    let connect = std::net::TcpStream::connect(addr)
+        .map(|_| "connected".to_string())
+        .map_err(|e| e.to_string());
+    format!(
+        "file={}\ndir={}\nenv={env}\nconnect={}",
+        outcome(file),
+        outcome(dir),
+        outcome(connect)
+    )
 }
 
 const MIB: usize = 1 << 20;

@@ -10,39 +10,16 @@ pub mod behaviour;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use std::sync::Mutex;
 
     use crate::behaviour::{self, Op};
 
     wit_bindgen::generate!({ path: "../../../wit", world: "processor" });
 
-    use exports::warden::plugin::plugin::Guest as PluginGuest;
     use exports::warden::plugin::processing::Guest as ProcessorGuest;
     use warden::plugin::config::get_config;
     use warden::plugin::events::emit_event;
     use warden::plugin::logging::log;
-    use warden::plugin::types::{
-        KeyValue, LogLevel, PluginError, PluginMetadata, PluginStatus, ProcessRequest,
-        ProcessResponse,
-    };
-
-    struct State {
-        status: PluginStatus,
-        /// `op=config` asks the host instead, to test `get-config` itself.
-        #[allow(dead_code)]
-        config: Vec<(String, String)>,
-    }
-
-    static STATE: Mutex<State> = Mutex::new(State {
-        status: PluginStatus::Uninitialized,
-        config: Vec::new(),
-    });
-
-    fn state() -> std::sync::MutexGuard<'static, State> {
-        // After `op=panic` the instance is dead anyway, so poisoning never
-        // reaches a later call; recover rather than unwrap regardless.
-        STATE.lock().unwrap_or_else(|e| e.into_inner())
-    }
+    use warden::plugin::types::{LogLevel, PluginError, ProcessRequest, ProcessResponse};
 
     fn option<'a>(request: &'a ProcessRequest, key: &str) -> Option<&'a str> {
         request
@@ -74,32 +51,7 @@ mod component {
 
     struct Component;
 
-    impl PluginGuest for Component {
-        fn get_metadata() -> PluginMetadata {
-            PluginMetadata {
-                name: env!("CARGO_PKG_NAME").to_string(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                description: env!("CARGO_PKG_DESCRIPTION").to_string(),
-                author: "Warden contributors".to_string(),
-            }
-        }
-
-        fn initialize(config: Vec<KeyValue>) -> Result<(), PluginError> {
-            let mut s = state();
-            s.config = config.into_iter().map(|kv| (kv.key, kv.value)).collect();
-            s.status = PluginStatus::Ready;
-            Ok(())
-        }
-
-        fn shutdown() -> Result<(), PluginError> {
-            state().status = PluginStatus::Stopped;
-            Ok(())
-        }
-
-        fn get_status() -> PluginStatus {
-            state().status
-        }
-    }
+    warden_guest::plugin_lifecycle!(Component);
 
     impl ProcessorGuest for Component {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
@@ -154,6 +106,11 @@ mod component {
                         get_config(key).unwrap_or_else(|| "<none>".to_string()),
                         1,
                     ))
+                }
+                Op::Recurse => Ok(text(behaviour::recurse(1).to_string(), 1)),
+                Op::Probe => {
+                    let addr = required(&request, "addr", "probe")?;
+                    Ok(text(behaviour::probe(addr), 4))
                 }
                 Op::Emit => {
                     let event_type = required(&request, "type", "emit")?;
