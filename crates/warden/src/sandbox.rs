@@ -241,16 +241,14 @@ impl CallScope {
                 left.checked_sub(bytes)
             })
             .is_ok();
-        if !granted {
-            if !self.log_dropped.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    plugin = %self.plugin,
-                    version = %self.version,
-                    call_id = %self.call_id(),
-                    cap = self.log_cap,
-                    "plugin reached its log cap for this call; further output is dropped"
-                );
-            }
+        if !granted && !self.log_dropped.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                version = %self.version,
+                call_id = %self.call_id(),
+                cap = self.log_cap,
+                "plugin reached its log cap for this call; further output is dropped"
+            );
         }
         granted
     }
