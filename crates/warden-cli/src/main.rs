@@ -44,8 +44,6 @@ fn report(err: &anyhow::Error, verbose: bool) {
     );
     if !rest.is_empty() && (verbose || is_build) {
         eprintln!("{}", rest.join("\n"));
-    } else if !rest.is_empty() {
-        eprintln!("(run with --verbose for details)");
     }
 }
 

@@ -2,24 +2,25 @@
 //!
 //! A sandboxed WebAssembly plugin host for Rust applications. Plugins are
 //! WebAssembly components built against the `warden:plugin` WIT contract
-//! (the `wit/` directory); the host runs them with wasmtime, each call in its
-//! own instance with a deadline and a memory limit, and a plugin that traps
-//! never harms the host or other calls.
+//! (the `wit/` directory); the host runs them with wasmtime in pooled
+//! instances, every call with a deadline and every instance with a memory
+//! limit, and a plugin that traps never harms the host or other calls.
 //!
 //! ```no_run
 //! use warden::{ProcessRequest, Warden};
 //!
 //! # fn main() -> warden::Result<()> {
 //! let host = Warden::new()?;
-//! let plugin = host.load_blocking("plugins/text-transform")?;
+//! let plugin = host.load_blocking("dist/text-transform")?; // built by `warden build plugins`
 //! let out = plugin.process_blocking(ProcessRequest::new("hello").option("op", "upper"))?;
 //! assert_eq!(out.output, b"HELLO");
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! The core is async (`Warden::load`, `Plugin::process`, ...) so it fits
-//! tokio servers; every such method has a `_blocking` twin.
+//! The core is async (`Warden::load`, `Plugin::process`, ...) and runs on
+//! tokio, so it fits tokio servers; every such method has a `_blocking` twin
+//! for programs without a runtime.
 
 #![warn(missing_docs)]
 

@@ -8,7 +8,6 @@ pub mod imaging;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-
     use crate::imaging::{self, ImageError, Options};
 
     wit_bindgen::generate!({ path: "../../wit", world: "processor" });

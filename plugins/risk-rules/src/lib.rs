@@ -9,7 +9,6 @@ pub mod rules;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-
     use crate::rules::{self, RiskError, Thresholds};
 
     wit_bindgen::generate!({ path: "../../wit", world: "processor" });

@@ -8,7 +8,6 @@ pub mod transform;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-
     use crate::transform::{self, TransformError};
 
     wit_bindgen::generate!({ path: "../../wit", world: "processor" });

@@ -10,7 +10,6 @@ pub mod behaviour;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-
     use crate::behaviour::{self, Op};
 
     wit_bindgen::generate!({ path: "../../../wit", world: "processor" });
