@@ -211,6 +211,18 @@ fn benches(c: &mut Criterion) {
                 })
             },
         );
+        group.bench_with_input(
+            BenchmarkId::new("warden-async", label),
+            &input,
+            |b, input| {
+                b.iter(|| {
+                    rt.block_on(warm.process(
+                        warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"),
+                    ))
+                    .expect("call")
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("warden", label), &input, |b, input| {
             b.iter(|| {
                 warm.process_blocking(

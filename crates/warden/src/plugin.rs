@@ -340,9 +340,9 @@ impl Plugin {
         inner.permits.close();
         let idle = std::mem::take(&mut *lock(&inner.idle));
         for mut instance in idle {
-            instance.begin(&CallId::next(), limits.timeout);
-            let result = tokio::time::timeout(
-                limits.timeout.saturating_add(HOST_CALL_GRACE),
+            let deadline = instance.begin(&CallId::next(), limits.timeout);
+            let result = tokio::time::timeout_at(
+                last_resort(deadline),
                 instance.plugin.call_shutdown(&mut instance.store),
             )
             .await;
@@ -401,7 +401,6 @@ impl Plugin {
         }
         inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let limits = &inner.info.limits;
-        let started = Instant::now();
         let _permit = match tokio::time::timeout(limits.max_wait, inner.permits.acquire()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_closed)) => return Err(self.unloaded_error()),
@@ -410,7 +409,7 @@ impl Plugin {
                 return Err(Error::Busy {
                     plugin: inner.info.name.clone(),
                     max_instances: limits.max_instances,
-                    waited: started.elapsed(),
+                    waited: limits.max_wait,
                 });
             }
         };
@@ -424,12 +423,8 @@ impl Plugin {
             Some(i) => i,
             None => self.instantiate(&call_id).await?,
         };
-        instance.begin(&call_id, limits.timeout);
-        let outcome = tokio::time::timeout(
-            limits.timeout.saturating_add(HOST_CALL_GRACE),
-            instance.run(op),
-        )
-        .await;
+        let deadline = instance.begin(&call_id, limits.timeout);
+        let outcome = tokio::time::timeout_at(last_resort(deadline), instance.run(op)).await;
         instance.scope.finish();
         self.note_memory(&instance);
         match outcome {
@@ -582,11 +577,15 @@ impl Plugin {
 }
 
 impl Instance {
-    fn begin(&mut self, call_id: &CallId, timeout: Duration) {
+    /// Prepares the instance for a call and returns the call's deadline.
+    fn begin(&mut self, call_id: &CallId, timeout: Duration) -> Instant {
         self.scope.begin(call_id.clone());
-        self.store.data_mut().deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
+        let state = self.store.data_mut();
+        state.deadline = deadline;
+        state.limiter.memory_denied = false;
         self.store.set_epoch_deadline(1);
-        self.store.data_mut().limiter.memory_denied = false;
+        deadline
     }
 
     async fn run(&mut self, op: Op) -> wasmtime::Result<Out> {
@@ -614,6 +613,12 @@ impl Instance {
             Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
         })
     }
+}
+
+/// When the host abandons a call that its deadline did not stop (because it
+/// is stuck in a host function, where epochs do not reach).
+fn last_resort(deadline: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(deadline + HOST_CALL_GRACE)
 }
 
 fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
