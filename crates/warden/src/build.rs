@@ -77,12 +77,54 @@ pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
     })
 }
 
+/// Makes sure the Rust toolchain that builds `dir` can target
+/// [`GUEST_TARGET`], adding it with rustup when it is missing (rustup does
+/// not add the targets of `rust-toolchain.toml` to a toolchain that is
+/// already installed).
+fn ensure_guest_target(dir: &Path) -> Result<()> {
+    let fail = |message: String| Error::Build {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run rustc: {e}; is Rust installed?")))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    if libdir.is_dir() {
+        return Ok(());
+    }
+    tracing::info!(
+        target = GUEST_TARGET,
+        "installing the guest target with rustup"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", GUEST_TARGET])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            fail(format!("the {GUEST_TARGET} target is missing and rustup cannot run ({e}); install the target"))
+        })?;
+    if !added.status.success() {
+        return Err(fail(format!(
+            "the {GUEST_TARGET} target is missing and `rustup target add {GUEST_TARGET}` failed:\n{}",
+            String::from_utf8_lossy(&added.stderr)
+        )));
+    }
+    Ok(())
+}
+
 /// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
 fn cargo_build(dir: &Path) -> Result<PathBuf> {
     let fail = |message: String| Error::Build {
         dir: dir.to_path_buf(),
         message,
     };
+    ensure_guest_target(dir)?;
     let cargo_toml = dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
