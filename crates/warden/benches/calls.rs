@@ -68,7 +68,9 @@ fn raw_engine() -> Engine {
         .total_memories(1024)
         .total_tables(2048)
         .total_stacks(256)
-        .max_memory_size(1 << 30);
+        .max_memory_size(1 << 30)
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).expect("engine")
 }

@@ -113,7 +113,12 @@ impl EngineConfig {
                 .total_memories(n.saturating_mul(4))
                 .total_tables(n.saturating_mul(8))
                 .total_stacks(n)
-                .max_memory_size(p.max_memory_bytes);
+                .max_memory_size(p.max_memory_bytes)
+                // Resetting the first pages of a reused slot with memset is
+                // cheaper than returning them to the kernel and faulting them
+                // back in; measured ~10% faster fresh instances (1 MiB was slower).
+                .linear_memory_keep_resident(64 << 10)
+                .table_keep_resident(16 << 10);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         wasmtime::Engine::new(&config).map_err(|e| Error::host("creating the wasm engine", e))
