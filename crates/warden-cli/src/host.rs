@@ -7,15 +7,24 @@ use warden::{Plugin, Warden};
 
 use crate::args::Global;
 
-/// A host with the command line's cache settings.
+/// A host with the command line's cache settings. An explicitly chosen
+/// cache directory that is unsafe is an error; the default one only costs
+/// the cache (with a warning), so that every command still works.
 pub fn host(global: &Global) -> Result<Warden> {
-    let mut builder = Warden::builder();
-    if !global.no_cache
-        && let Some(dir) = global.cache_dir.clone().or_else(default_cache_dir)
-    {
-        builder = builder.cache_dir(dir);
+    if global.no_cache {
+        return Ok(Warden::new()?);
     }
-    Ok(builder.build()?)
+    if let Some(dir) = &global.cache_dir {
+        return Ok(Warden::builder().cache_dir(dir).build()?);
+    }
+    match default_cache_dir().map(|dir| Warden::builder().cache_dir(dir).build()) {
+        Some(Ok(host)) => Ok(host),
+        Some(Err(e)) => {
+            tracing::warn!("running without the compile cache: {e}");
+            Ok(Warden::new()?)
+        }
+        None => Ok(Warden::new()?),
+    }
 }
 
 /// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`. Relative values are

@@ -86,8 +86,10 @@ fn ensure_guest_target(dir: &Path) -> Result<()> {
         dir: dir.to_path_buf(),
         message,
     };
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let libdir = Command::new(&rustc)
+    // Through rustup's proxy in the plugin's directory (not `$RUSTC`), so the
+    // check sees the same toolchain as the build and `rustup target add`.
+    let libdir = Command::new("rustc")
+        .env_remove("RUSTC")
         .args(["--print", "target-libdir", "--target", GUEST_TARGET])
         .current_dir(dir)
         .stdin(Stdio::null())

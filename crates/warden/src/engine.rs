@@ -113,6 +113,11 @@ impl EngineConfig {
                 .total_memories(n.saturating_mul(4))
                 .total_tables(n.saturating_mul(8))
                 .total_stacks(n)
+                // Cap each component at its share, so one large component
+                // cannot use up what the reservations promised to others.
+                .max_core_instances_per_component(8)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
                 .max_memory_size(p.max_memory_bytes)
                 // Resetting the first pages of a reused slot with memset is
                 // cheaper than returning them to the kernel and faulting them

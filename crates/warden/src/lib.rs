@@ -34,6 +34,7 @@ mod error;
 mod events;
 mod fsutil;
 pub mod inspect;
+mod instance;
 mod limits;
 mod loader;
 mod locks;

@@ -9,27 +9,25 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 
 use crate::cache::CacheOutcome;
 use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
 use crate::contract::World;
-use crate::contract::bindings::{event_handler, plugin, processor, types};
+use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind};
 use crate::events::Event;
+use crate::instance::{
+    HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort, new_store,
+};
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
 use crate::sandbox::{CallId, CallScope, HostState};
 use crate::services::{ServiceContext, Services};
-
-/// Extra time past a call's deadline before the host abandons the call even
-/// if the guest is stuck in a host function, where epochs cannot interrupt it.
-const HOST_CALL_GRACE: Duration = Duration::from_secs(1);
 
 /// A loaded plugin. Cheap to clone; every clone is the same plugin. Calls
 /// from many threads or tasks run in parallel, one instance each.
@@ -45,12 +43,21 @@ struct Inner {
     exports: ExportIndices,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
-    idle: Mutex<Vec<Instance>>,
+    pool: Mutex<Pool>,
     permits: Arc<Semaphore>,
     supported_events: OnceLock<Vec<String>>,
     unloaded: AtomicBool,
-    reservation: Mutex<Option<Reservation>>,
+    /// Taken at unload; each instance holds a clone until it is dropped.
+    reservation: Mutex<Option<Arc<Reservation>>>,
     stats: Counters,
+}
+
+/// Idle instances. Once `closed` (the plugin is unloading), an instance that
+/// finishes a call is shut down instead of put back.
+#[derive(Default)]
+struct Pool {
+    instances: Vec<Instance>,
+    closed: bool,
 }
 
 /// What is known about a loaded plugin without calling it.
@@ -105,35 +112,6 @@ struct Counters {
     peak_memory: AtomicU64,
 }
 
-/// One live instance and the store that owns it.
-struct Instance {
-    store: Store<HostState>,
-    scope: Arc<CallScope>,
-    plugin: plugin::Guest,
-    processor: Option<processor::Guest>,
-    event_handler: Option<event_handler::Guest>,
-}
-
-/// One call into the guest.
-enum Op {
-    Process(types::ProcessRequest),
-    Validate(Vec<u8>),
-    OnEvent(types::Event),
-    Metadata,
-    Status,
-    SupportedEvents,
-}
-
-/// What the guest returned for an [`Op`].
-enum Out {
-    Process(std::result::Result<types::ProcessResponse, types::PluginError>),
-    Validate(bool),
-    OnEvent(std::result::Result<(), types::PluginError>),
-    Metadata(types::PluginMetadata),
-    Status(types::PluginStatus),
-    SupportedEvents(Vec<String>),
-}
-
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let info = &self.inner.info;
@@ -175,11 +153,11 @@ impl Plugin {
                 exports: p.exports,
                 config,
                 config_list,
-                idle: Mutex::new(Vec::new()),
+                pool: Mutex::new(Pool::default()),
                 permits,
                 supported_events: OnceLock::new(),
                 unloaded: AtomicBool::new(false),
-                reservation: Mutex::new(Some(reservation)),
+                reservation: Mutex::new(Some(Arc::new(reservation))),
                 stats: Counters::default(),
             }),
         }
@@ -204,7 +182,7 @@ impl Plugin {
             traps: s.traps.load(Ordering::Relaxed),
             busy: s.busy.load(Ordering::Relaxed),
             instances_created: s.instances_created.load(Ordering::Relaxed),
-            instances_idle: lock(&self.inner.idle).len() as u64,
+            instances_idle: lock(&self.inner.pool).instances.len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
         }
     }
@@ -305,10 +283,9 @@ impl Plugin {
     /// Creates the first instance (running `initialize`) so that a plugin
     /// that cannot start fails at load rather than on its first call.
     pub(crate) async fn warm_up(&self) -> Result<()> {
-        let call_id = CallId::next();
-        let instance = self.instantiate(&call_id).await?;
+        let instance = self.instantiate(&CallId::next()).await?;
         if self.inner.info.limits.instance_reuse {
-            lock(&self.inner.idle).push(instance);
+            lock(&self.inner.pool).instances.push(instance);
         }
         if self.inner.info.world == World::EventHandler {
             self.supported_events().await?;
@@ -317,7 +294,8 @@ impl Plugin {
     }
 
     /// Stops new calls, waits for running ones (as long as a call may take),
-    /// runs `shutdown` on every instance, and frees its pool reservation.
+    /// runs `shutdown` on every instance, and gives up the pool reservation
+    /// (each instance still running keeps its share until it ends).
     pub(crate) async fn unload(&self) {
         let inner = &self.inner;
         if inner.unloaded.swap(true, Ordering::SeqCst) {
@@ -335,32 +313,33 @@ impl Plugin {
         )
         .await;
         if drained.is_err() {
-            tracing::warn!(plugin = %inner.info.name, "calls still running at unload; their instances are dropped when they end");
+            tracing::warn!(plugin = %inner.info.name, "calls still running at unload; their instances shut down when they end");
+        }
+        let idle = {
+            let mut pool = lock(&inner.pool);
+            pool.closed = true;
+            std::mem::take(&mut pool.instances)
+        };
+        for instance in idle {
+            self.shut_down(instance).await;
         }
         inner.permits.close();
-        let idle = std::mem::take(&mut *lock(&inner.idle));
-        for mut instance in idle {
-            let deadline = instance.begin(&CallId::next(), limits.timeout);
-            let result = tokio::time::timeout_at(
-                last_resort(deadline),
-                instance.plugin.call_shutdown(&mut instance.store),
-            )
-            .await;
-            instance.scope.finish();
-            match result {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => {
-                    let error = crate::error::PluginError::from(e);
-                    tracing::warn!(plugin = %inner.info.name, %error, "shutdown returned an error")
-                }
-                Ok(Err(trap)) => {
-                    tracing::warn!(plugin = %inner.info.name, error = %trap, "shutdown trapped")
-                }
-                Err(_) => tracing::warn!(plugin = %inner.info.name, "shutdown timed out"),
-            }
-        }
         lock(&inner.reservation).take();
         tracing::info!(plugin = %inner.info.name, "unloaded");
+    }
+
+    async fn shut_down(&self, mut instance: Instance) {
+        let name = &self.inner.info.name;
+        let deadline = instance.begin(&CallId::next(), self.inner.info.limits.timeout);
+        match instance.run(Op::Shutdown, deadline).await {
+            Some(Ok(Out::Shutdown(Err(e)))) => {
+                let error = crate::error::PluginError::from(e);
+                tracing::warn!(plugin = %name, %error, "shutdown returned an error");
+            }
+            Some(Ok(_)) => {}
+            Some(Err(trap)) => tracing::warn!(plugin = %name, error = %trap, "shutdown trapped"),
+            None => tracing::warn!(plugin = %name, "shutdown timed out"),
+        }
     }
 
     fn require(&self, world: World, operation: &str) -> Result<()> {
@@ -396,7 +375,7 @@ impl Plugin {
 
     async fn call(&self, op: Op, call_id: Option<&str>) -> Result<Out> {
         let inner = &self.inner;
-        if inner.unloaded.load(Ordering::Relaxed) {
+        if inner.unloaded.load(Ordering::SeqCst) {
             return Err(self.unloaded_error());
         }
         inner.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -413,38 +392,60 @@ impl Plugin {
                 });
             }
         };
+        // Queued before an unload began, served after it: refuse.
+        if inner.unloaded.load(Ordering::SeqCst) {
+            return Err(self.unloaded_error());
+        }
         let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
-        let reused = if limits.instance_reuse {
-            lock(&inner.idle).pop()
-        } else {
-            None
+        let reused = match limits.instance_reuse {
+            true => lock(&inner.pool).instances.pop(),
+            false => None,
         };
         let mut instance = match reused {
             Some(i) => i,
             None => self.instantiate(&call_id).await?,
         };
         let deadline = instance.begin(&call_id, limits.timeout);
-        let outcome = tokio::time::timeout_at(last_resort(deadline), instance.run(op)).await;
-        instance.scope.finish();
+        let outcome = instance.run(op, deadline).await;
         self.note_memory(&instance);
         match outcome {
-            Ok(Ok(out)) => {
-                // After unload has emptied the pool, an instance that was
-                // still busy is dropped instead of parked where nobody looks.
-                if limits.instance_reuse && !inner.unloaded.load(Ordering::SeqCst) {
-                    lock(&inner.idle).push(instance);
-                }
+            Some(Ok(out)) => {
+                self.release(instance).await;
                 Ok(out)
             }
-            Ok(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
-            Err(_) => Err(self.timeout_trap()),
+            Some(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
+            None => Err(self.timeout_trap()),
         }
     }
 
-    /// A new instance, `initialize`d with the plugin's config.
+    /// Puts an instance back after a good call, or shuts it down if the
+    /// plugin is unloading. Per-call instances are simply dropped.
+    async fn release(&self, instance: Instance) {
+        if !self.inner.info.limits.instance_reuse {
+            return;
+        }
+        let closing = {
+            let mut pool = lock(&self.inner.pool);
+            if pool.closed {
+                Some(instance)
+            } else {
+                pool.instances.push(instance);
+                None
+            }
+        };
+        if let Some(instance) = closing {
+            self.shut_down(instance).await;
+        }
+    }
+
+    /// A new instance, `initialize`d with the plugin's config; creating and
+    /// initializing it share one deadline.
     async fn instantiate(&self, call_id: &CallId) -> Result<Instance> {
         let inner = &self.inner;
         let limits = &inner.info.limits;
+        let reservation = lock(&inner.reservation)
+            .clone()
+            .ok_or_else(|| self.unloaded_error())?;
         let scope = CallScope::new(
             &inner.info.name,
             &inner.info.version.to_string(),
@@ -456,88 +457,55 @@ impl Plugin {
             config: inner.config.clone(),
             bus: inner.core.bus.clone(),
         });
-        let mut store = Store::new(
-            &inner.core.engine,
-            HostState::new(scope.clone(), services, limits.memory_bytes),
-        );
-        store.limiter(|s| &mut s.limiter);
-        // At every epoch tick the guest yields to the async runtime (so a
-        // busy plugin never starves other tasks on the same thread), until
-        // the call's deadline passes: then it is interrupted.
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if Instant::now() >= ctx.data().deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        let state = HostState::new(scope.clone(), services, limits.memory_bytes);
+        let mut store = new_store(&inner.core.engine, state);
         scope.begin(call_id.clone());
-        store.data_mut().deadline = Instant::now() + limits.timeout;
-        store.set_epoch_deadline(1);
+        let deadline = arm_deadline(&mut store, limits.timeout);
         inner
             .stats
             .instances_created
             .fetch_add(1, Ordering::Relaxed);
-        let grace = limits.timeout.saturating_add(HOST_CALL_GRACE);
-        let instance =
-            match tokio::time::timeout(grace, inner.pre.instantiate_async(&mut store)).await {
-                Ok(Ok(instance)) => instance,
-                // Not a trap: the host could not provide an instance (the pool
-                // is exhausted, say). The plugin is not at fault.
-                Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
-                    return Err(Error::Host(format!(
-                        "cannot create an instance of plugin `{}`: {e:#}",
-                        inner.info.name
-                    )));
-                }
-                Ok(Err(trap)) => return Err(self.trap(&store, &scope, &trap)),
-                Err(_) => return Err(self.timeout_trap()),
-            };
-        let start = async {
-            let plugin = inner.exports.plugin.load(&mut store, &instance)?;
-            let processor = inner
-                .exports
-                .processor
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?;
-            let event_handler = inner
-                .exports
-                .event_handler
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance))
-                .transpose()?;
-            let init = plugin
-                .call_initialize(&mut store, &inner.config_list)
-                .await?;
-            wasmtime::Result::Ok((plugin, processor, event_handler, init))
-        };
-        let started = tokio::time::timeout(grace, start).await;
+        let created = tokio::time::timeout_at(
+            last_resort(deadline),
+            inner.pre.instantiate_async(&mut store),
+        )
+        .await;
         scope.finish();
-        match started {
-            Ok(Ok((plugin, processor, event_handler, Ok(())))) => {
-                let instance = Instance {
-                    store,
-                    scope,
-                    plugin,
-                    processor,
-                    event_handler,
-                };
-                self.note_memory(&instance);
-                Ok(instance)
+        let component = match created {
+            Ok(Ok(component)) => component,
+            // Not a trap: the host could not provide an instance (the pool
+            // is exhausted, say). The plugin is not at fault.
+            Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
+                return Err(Error::Host(format!(
+                    "cannot create an instance of plugin `{}`: {e:#}",
+                    inner.info.name
+                )));
             }
-            Ok(Ok((.., Err(e)))) => Err(self.plugin_error(e)),
-            Ok(Err(trap)) => Err(self.trap(&store, &scope, &trap)),
+            Ok(Err(trap)) => return Err(self.trap(&store, &scope, &trap)),
+            Err(_) => return Err(self.timeout_trap()),
+        };
+        let mut instance = Instance::load(store, scope, &component, &inner.exports, reservation)
+            .map_err(|e| Error::host("looking up the plugin's exports", e))?;
+        let initialized = tokio::time::timeout_at(
+            last_resort(deadline),
+            instance.initialize(&inner.config_list),
+        )
+        .await;
+        instance.scope.finish();
+        self.note_memory(&instance);
+        match initialized {
+            Ok(Ok(Ok(()))) => Ok(instance),
+            Ok(Ok(Err(e))) => Err(self.plugin_error(e)),
+            Ok(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
             Err(_) => Err(self.timeout_trap()),
         }
     }
 
     fn note_memory(&self, instance: &Instance) {
-        let peak = instance.store.data().limiter.peak_memory() as u64;
         self.inner
             .stats
             .peak_memory
-            .fetch_max(peak, Ordering::Relaxed);
+            .fetch_max(instance.peak_memory(), Ordering::Relaxed);
     }
 
     fn trap(&self, store: &Store<HostState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
@@ -576,70 +544,6 @@ impl Plugin {
     }
 }
 
-impl Instance {
-    /// Prepares the instance for a call and returns the call's deadline.
-    fn begin(&mut self, call_id: &CallId, timeout: Duration) -> Instant {
-        self.scope.begin(call_id.clone());
-        let deadline = Instant::now() + timeout;
-        let state = self.store.data_mut();
-        state.deadline = deadline;
-        state.limiter.memory_denied = false;
-        self.store.set_epoch_deadline(1);
-        deadline
-    }
-
-    async fn run(&mut self, op: Op) -> wasmtime::Result<Out> {
-        let store = &mut self.store;
-        Ok(match op {
-            Op::Process(request) => Out::Process(
-                guest(&self.processor)?
-                    .call_process(store, &request)
-                    .await?,
-            ),
-            Op::Validate(input) => {
-                Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?)
-            }
-            Op::OnEvent(event) => Out::OnEvent(
-                guest(&self.event_handler)?
-                    .call_on_event(store, &event)
-                    .await?,
-            ),
-            Op::SupportedEvents => Out::SupportedEvents(
-                guest(&self.event_handler)?
-                    .call_supported_events(store)
-                    .await?,
-            ),
-            Op::Metadata => Out::Metadata(self.plugin.call_get_metadata(store).await?),
-            Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
-        })
-    }
-}
-
-/// When the host abandons a call that its deadline did not stop (because it
-/// is stuck in a host function, where epochs do not reach).
-fn last_resort(deadline: Instant) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(deadline + HOST_CALL_GRACE)
-}
-
-fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
-    g.as_ref().ok_or_else(|| {
-        wasmtime::format_err!("the plugin does not export the interface this call needs")
-    })
-}
-
 fn mismatch() -> Error {
     Error::Host("the guest answered a different call than the one made".into())
-}
-
-/// Names the cause of a trap. A failed allocation shows up as a guest abort
-/// (`unreachable`); the limiter's record tells it apart from a real panic.
-fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapKind {
-    use wasmtime::Trap;
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => TrapKind::Timeout,
-        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
-        Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
-        Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
-        _ => TrapKind::Other,
-    }
 }

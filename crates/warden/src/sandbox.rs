@@ -197,21 +197,24 @@ impl CallScope {
 
     /// Buffers guest output and logs every complete line.
     pub(crate) fn write_output(&self, stream: Stream, bytes: &[u8]) {
-        let mut lines = Vec::new();
-        {
+        let complete = {
             let mut pending = lock(&self.pending);
             let buf = &mut pending[stream as usize];
             buf.extend_from_slice(bytes);
-            while let Some(newline) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=newline).collect();
-                lines.push(line);
+            match buf.iter().rposition(|b| *b == b'\n') {
+                // Split once at the last newline: splitting line by line in
+                // the buffer would move the rest of it for every line.
+                Some(last) => {
+                    let rest = buf.split_off(last + 1);
+                    std::mem::replace(buf, rest)
+                }
+                None if buf.len() > MAX_LINE => std::mem::take(buf),
+                None => return,
             }
-            if buf.len() > MAX_LINE {
-                lines.push(std::mem::take(buf));
-            }
-        }
-        for line in lines {
-            self.emit_output(stream, &line);
+        };
+        let complete = complete.strip_suffix(b"\n").unwrap_or(&complete);
+        for line in complete.split(|b| *b == b'\n') {
+            self.emit_output(stream, line);
         }
     }
 

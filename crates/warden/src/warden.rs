@@ -133,12 +133,12 @@ impl Warden {
             .core
             .reserve(&prepared.manifest.name, prepared.limits.max_instances)?;
         let plugin = Plugin::new(self.core.clone(), prepared, reservation);
-        if let Err(e) = plugin.warm_up().await {
-            plugin.unload().await;
-            return Err(e);
-        }
-        if let Err(e) = self.registry.insert(plugin.clone()) {
-            plugin.unload().await;
+        let registered = match plugin.warm_up().await {
+            Ok(()) => self.registry.insert(plugin.clone()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = registered {
+            self.retire(&plugin).await;
             return Err(e);
         }
         tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
@@ -159,12 +159,18 @@ impl Warden {
     /// every instance gets `shutdown`.
     pub async fn unload(&self, name: &str) -> Result<()> {
         let plugin = self.registry.remove(name)?;
+        self.retire(&plugin).await;
+        Ok(())
+    }
+
+    /// Unloads a plugin that is no longer registered, and drops its compiled
+    /// code from memory unless another loaded plugin shares it.
+    async fn retire(&self, plugin: &Plugin) {
         plugin.unload().await;
         let sha = &plugin.info().sha256;
         if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
             self.core.cache.forget(sha);
         }
-        Ok(())
     }
 
     /// Unloads every plugin (each gets `shutdown`).

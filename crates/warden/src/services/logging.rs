@@ -36,7 +36,8 @@ impl logging::Host for Logging {
 /// Writes one plugin log line (from the logging service or from stdout or
 /// stderr, named by `stream`), if the call's log budget allows it.
 pub(crate) fn write_log(scope: &CallScope, level: LogLevel, stream: &'static str, message: &str) {
-    if !scope.charge_log(message.len()) {
+    // Every record costs at least a byte, so empty lines cannot flood the log.
+    if !scope.charge_log(message.len() + 1) {
         return;
     }
     macro_rules! emit {

@@ -1,0 +1,186 @@
+//! One plugin instance: its store, its call scope, the typed handles to its
+//! exports, and the calls made into it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, UpdateDeadline};
+
+use crate::contract::bindings::{event_handler, plugin, processor, types};
+use crate::core::Reservation;
+use crate::error::TrapKind;
+use crate::loader::ExportIndices;
+use crate::sandbox::{CallId, CallScope, HostState};
+
+/// Extra time past a call's deadline before the host abandons the call even
+/// if the guest is stuck in a host function, where epochs cannot interrupt it.
+pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_secs(1);
+
+/// One live instance and the store that owns it.
+pub(crate) struct Instance {
+    pub(crate) store: Store<HostState>,
+    pub(crate) scope: Arc<CallScope>,
+    plugin: plugin::Guest,
+    processor: Option<processor::Guest>,
+    event_handler: Option<event_handler::Guest>,
+    /// Its share of the pool reservation: the slot stays promised until the
+    /// instance is gone, even if the plugin was unloaded meanwhile.
+    _reservation: Arc<Reservation>,
+}
+
+/// One call into the guest.
+pub(crate) enum Op {
+    Process(types::ProcessRequest),
+    Validate(Vec<u8>),
+    OnEvent(types::Event),
+    Metadata,
+    Status,
+    SupportedEvents,
+    Shutdown,
+}
+
+/// What the guest returned for an [`Op`].
+pub(crate) enum Out {
+    Process(Result<types::ProcessResponse, types::PluginError>),
+    Validate(bool),
+    OnEvent(Result<(), types::PluginError>),
+    Metadata(types::PluginMetadata),
+    Status(types::PluginStatus),
+    SupportedEvents(Vec<String>),
+    Shutdown(Result<(), types::PluginError>),
+}
+
+/// A store for a new instance, with its limiter and the deadline policy: at
+/// every epoch tick the guest yields to the async runtime (so a busy plugin
+/// never starves other tasks on its thread) until the deadline in the store
+/// has passed; then it is interrupted.
+pub(crate) fn new_store(engine: &wasmtime::Engine, state: HostState) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_callback(|ctx| {
+        Ok(if Instant::now() >= ctx.data().deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
+}
+
+/// Sets the deadline of what runs next in `store` and returns it.
+pub(crate) fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    let state = store.data_mut();
+    state.deadline = deadline;
+    state.limiter.memory_denied = false;
+    store.set_epoch_deadline(1);
+    deadline
+}
+
+/// When the host abandons a call that its deadline did not stop.
+pub(crate) fn last_resort(deadline: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(deadline + HOST_CALL_GRACE)
+}
+
+impl Instance {
+    /// Looks up the exports of a freshly instantiated component.
+    pub(crate) fn load(
+        mut store: Store<HostState>,
+        scope: Arc<CallScope>,
+        instance: &wasmtime::component::Instance,
+        exports: &ExportIndices,
+        reservation: Arc<Reservation>,
+    ) -> wasmtime::Result<Self> {
+        let plugin = exports.plugin.load(&mut store, instance)?;
+        let processor = exports
+            .processor
+            .as_ref()
+            .map(|i| i.load(&mut store, instance))
+            .transpose()?;
+        let event_handler = exports
+            .event_handler
+            .as_ref()
+            .map(|i| i.load(&mut store, instance))
+            .transpose()?;
+        Ok(Instance {
+            store,
+            scope,
+            plugin,
+            processor,
+            event_handler,
+            _reservation: reservation,
+        })
+    }
+
+    /// Prepares the instance for a call and returns the call's deadline.
+    pub(crate) fn begin(&mut self, call_id: &CallId, timeout: Duration) -> Instant {
+        self.scope.begin(call_id.clone());
+        arm_deadline(&mut self.store, timeout)
+    }
+
+    /// Runs `op`, bounded by the deadline set with [`Instance::begin`].
+    pub(crate) async fn run(&mut self, op: Op, deadline: Instant) -> Option<wasmtime::Result<Out>> {
+        let outcome = tokio::time::timeout_at(last_resort(deadline), self.dispatch(op)).await;
+        self.scope.finish();
+        outcome.ok()
+    }
+
+    async fn dispatch(&mut self, op: Op) -> wasmtime::Result<Out> {
+        let store = &mut self.store;
+        Ok(match op {
+            Op::Process(request) => Out::Process(
+                guest(&self.processor)?
+                    .call_process(store, &request)
+                    .await?,
+            ),
+            Op::Validate(input) => {
+                Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?)
+            }
+            Op::OnEvent(event) => Out::OnEvent(
+                guest(&self.event_handler)?
+                    .call_on_event(store, &event)
+                    .await?,
+            ),
+            Op::SupportedEvents => Out::SupportedEvents(
+                guest(&self.event_handler)?
+                    .call_supported_events(store)
+                    .await?,
+            ),
+            Op::Metadata => Out::Metadata(self.plugin.call_get_metadata(store).await?),
+            Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
+            Op::Shutdown => Out::Shutdown(self.plugin.call_shutdown(store).await?),
+        })
+    }
+
+    /// Runs `initialize` with the plugin's configuration.
+    pub(crate) async fn initialize(
+        &mut self,
+        config: &[types::KeyValue],
+    ) -> wasmtime::Result<Result<(), types::PluginError>> {
+        self.plugin.call_initialize(&mut self.store, config).await
+    }
+
+    /// The largest linear memory this instance has had, in bytes.
+    pub(crate) fn peak_memory(&self) -> u64 {
+        self.store.data().limiter.peak_memory() as u64
+    }
+}
+
+fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
+    g.as_ref().ok_or_else(|| {
+        wasmtime::format_err!("the plugin does not export the interface this call needs")
+    })
+}
+
+/// Names the cause of a trap. A failed allocation shows up as a guest abort
+/// (`unreachable`); the limiter's record tells it apart from a real panic.
+pub(crate) fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapKind {
+    use wasmtime::Trap;
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => TrapKind::Timeout,
+        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+        Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
+        Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
+        _ => TrapKind::Other,
+    }
+}
