@@ -380,17 +380,21 @@ impl Plugin {
         }
         inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let limits = &inner.info.limits;
-        let _permit = match tokio::time::timeout(limits.max_wait, inner.permits.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(self.unloaded_error()),
-            Err(_) => {
-                inner.stats.busy.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::Busy {
-                    plugin: inner.info.name.clone(),
-                    max_instances: limits.max_instances,
-                    waited: limits.max_wait,
-                });
-            }
+        // A free instance is the common case: take it without arming a timer.
+        let _permit = match inner.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => match tokio::time::timeout(limits.max_wait, inner.permits.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_closed)) => return Err(self.unloaded_error()),
+                Err(_) => {
+                    inner.stats.busy.fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::Busy {
+                        plugin: inner.info.name.clone(),
+                        max_instances: limits.max_instances,
+                        waited: limits.max_wait,
+                    });
+                }
+            },
         };
         // Queued before an unload began, served after it: refuse.
         if inner.unloaded.load(Ordering::SeqCst) {
@@ -403,7 +407,9 @@ impl Plugin {
         };
         let mut instance = match reused {
             Some(i) => i,
-            None => self.instantiate(&call_id).await?,
+            // Boxed: the rare path would otherwise bloat every call's future,
+            // which is moved on each call.
+            None => Box::pin(self.instantiate(&call_id)).await?,
         };
         let deadline = instance.begin(&call_id, limits.timeout);
         let outcome = instance.run(op, deadline).await;
@@ -434,7 +440,7 @@ impl Plugin {
             }
         };
         if let Some(instance) = closing {
-            self.shut_down(instance).await;
+            Box::pin(self.shut_down(instance)).await;
         }
     }
 

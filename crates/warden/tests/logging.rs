@@ -149,6 +149,12 @@ fn empty_lines_count_against_the_cap() {
     let (_host, plugin) = misbehave("max-log-bytes = 50");
     let newlines = "\n".repeat(5000);
     let records = captured(|| run(&plugin, "stdout", &newlines, "flood"));
-    let lines = records.iter().filter(|r| r.call_id == "flood" && r.level != "WARN").count();
-    assert!(lines > 0 && lines <= 50, "{lines} records for a 50-byte budget");
+    let lines = records
+        .iter()
+        .filter(|r| r.call_id == "flood" && r.level != "WARN")
+        .count();
+    assert!(
+        lines > 0 && lines <= 50,
+        "{lines} records for a 50-byte budget"
+    );
 }
