@@ -5,7 +5,6 @@
 //! first if needed. Figures are reported as ratios in the README.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -87,6 +86,23 @@ fn raw_store(engine: &Engine) -> Store<RawState> {
     store
 }
 
+/// A raw instance, `initialize`d, as Warden would prepare one.
+async fn raw_instance(
+    pre: &raw::ProcessorPre<RawState>,
+    store: &mut Store<RawState>,
+) -> raw::Processor {
+    let p = pre
+        .instantiate_async(&mut *store)
+        .await
+        .expect("instantiate");
+    p.warden_plugin_plugin()
+        .call_initialize(&mut *store, &[])
+        .await
+        .expect("init")
+        .expect("ok");
+    p
+}
+
 fn built_plugin() -> std::path::PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = repo.join("target/bench-plugins");
@@ -155,15 +171,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let mut store = raw_store(&engine);
-                let p = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .expect("instantiate");
-                p.warden_plugin_plugin()
-                    .call_initialize(&mut store, &[])
-                    .await
-                    .expect("init")
-                    .expect("ok");
+                let p = raw_instance(&pre, &mut store).await;
                 p.warden_plugin_processing()
                     .call_validate(&mut store, b"x")
                     .await
@@ -178,19 +186,7 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("warm-process-upper");
     let mut store = raw_store(&engine);
-    let instance = rt.block_on(async {
-        let p = pre
-            .instantiate_async(&mut store)
-            .await
-            .expect("instantiate");
-        p.warden_plugin_plugin()
-            .call_initialize(&mut store, &[])
-            .await
-            .expect("init")
-            .expect("ok");
-        p
-    });
-    let store = Arc::new(std::sync::Mutex::new(store));
+    let instance = rt.block_on(raw_instance(&pre, &mut store));
     for (label, input) in inputs() {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_with_input(BenchmarkId::new("native", label), &input, |b, input| {
@@ -200,13 +196,12 @@ fn benches(c: &mut Criterion) {
             BenchmarkId::new("raw-wasmtime", label),
             &input,
             |b, input| {
-                let mut store = store.lock().expect("store");
                 b.iter(|| {
                     let req = request(input);
                     rt.block_on(
                         instance
                             .warden_plugin_processing()
-                            .call_process(&mut *store, &req),
+                            .call_process(&mut store, &req),
                     )
                     .expect("call")
                     .expect("ok")
