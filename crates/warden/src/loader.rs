@@ -22,6 +22,8 @@ pub(crate) struct Source {
     pub(crate) manifest_file: PathBuf,
     pub(crate) component_file: Option<PathBuf>,
     pub(crate) bytes: Vec<u8>,
+    /// No manifest came with the component: the world is to be inferred.
+    pub(crate) implicit: bool,
 }
 
 impl Source {
@@ -54,6 +56,7 @@ impl Source {
                     manifest_file,
                     component_file: Some(component_file),
                     bytes,
+                    implicit: false,
                 })
             }
             None => {
@@ -64,14 +67,10 @@ impl Source {
                     manifest_file: path.to_path_buf(),
                     component_file: Some(path.to_path_buf()),
                     bytes,
+                    implicit: true,
                 })
             }
         }
-    }
-
-    /// Whether the manifest was made up because the component had none.
-    pub(crate) fn is_implicit(&self) -> bool {
-        self.component_file.as_deref() == Some(self.manifest_file.as_path())
     }
 
     pub(crate) fn display_name(&self) -> String {
@@ -111,7 +110,7 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         core.cache
             .get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
     let exports = export_names(&component, &core.engine);
-    if source.is_implicit() {
+    if source.implicit {
         source.manifest.world =
             World::infer(exports.iter().map(String::as_str)).ok_or_else(|| Error::WrongWorld {
                 plugin: source.manifest.name.clone(),

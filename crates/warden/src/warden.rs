@@ -105,6 +105,7 @@ impl Warden {
             manifest_file: PathBuf::from(format!("<manifest of {name}>")),
             component_file: None,
             bytes: bytes.into(),
+            implicit: false,
         };
         self.register(source).await
     }
