@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::component::Linker;
 
+use crate::audit::AuditLog;
 use crate::cache::ArtifactCache;
 use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
-use crate::limits::Limits;
+use crate::limits::{HostLimits, Limits};
+use crate::permissions::Grants;
 use crate::locks::lock;
 use crate::sandbox::HostState;
 use crate::services::Services;
@@ -22,7 +24,10 @@ pub(crate) struct Core {
     pub(crate) cache: ArtifactCache,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) defaults: Limits,
-    pub(crate) memory_ceiling: usize,
+    pub(crate) caps: Limits,
+    pub(crate) host_limits: HostLimits,
+    pub(crate) grants: Grants,
+    pub(crate) audit: Arc<AuditLog>,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
     /// Instances promised to loaded plugins (the sum of their `max-instances`).
@@ -56,13 +61,28 @@ impl Drop for Reservation {
 }
 
 impl Core {
-    pub(crate) fn new(config: &EngineConfig, defaults: Limits) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        config: &EngineConfig,
+        defaults: Limits,
+        caps: Limits,
+        grants: Grants,
+        audit: Arc<AuditLog>,
+    ) -> Result<Arc<Self>> {
         config.validate()?;
-        defaults.validate()?;
+        defaults.validate("default")?;
+        caps.validate("cap")?;
+        if defaults.fuel.is_some() && !config.fuel {
+            return Err(Error::Host(
+                "default limits set a fuel budget, but the engine does not meter fuel \
+                 (set `EngineConfig::fuel`)"
+                    .into(),
+            ));
+        }
         let engine = config.build_engine()?;
         start_epoch_ticker(&engine, config.epoch_tick)?;
         let mut linker = Linker::new(&engine);
         Services::add_to_linker(&mut linker)
+            .and_then(|()| crate::firewall::add_to_linker(&mut linker))
             .map_err(|e| Error::host("linking host services", e))?;
         let cache = ArtifactCache::new(&engine, config.cache_dir.clone())?;
         Ok(Arc::new(Core {
@@ -71,7 +91,14 @@ impl Core {
             cache,
             bus: Arc::new(EventBus::default()),
             defaults,
-            memory_ceiling: config.memory_ceiling(),
+            caps,
+            host_limits: HostLimits {
+                memory_ceiling: config.memory_ceiling(),
+                max_wasm_stack: config.max_wasm_stack,
+                fuel_metering: config.fuel,
+            },
+            grants,
+            audit,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),
                 Allocator::OnDemand => None,

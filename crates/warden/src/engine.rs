@@ -22,6 +22,9 @@ pub struct EngineConfig {
     /// cache in memory only. The directory must belong to this host alone:
     /// Warden loads native code from it.
     pub cache_dir: Option<PathBuf>,
+    /// Meter fuel, so that plugins can be given a deterministic CPU budget
+    /// per call (`limits.fuel`). Off by default: metering slows every call.
+    pub fuel: bool,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +34,7 @@ impl Default for EngineConfig {
             max_wasm_stack: 1 << 20,
             allocator: Allocator::Pooling(PoolingConfig::default()),
             cache_dir: None,
+            fuel: false,
         }
     }
 }
@@ -99,6 +103,7 @@ impl EngineConfig {
             .strategy(wasmtime::Strategy::Cranelift)
             .wasm_component_model(true)
             .epoch_interruption(true)
+            .consume_fuel(self.fuel)
             .max_wasm_stack(self.max_wasm_stack)
             // The fiber a call runs on must hold the wasm stack plus the host
             // functions it calls.

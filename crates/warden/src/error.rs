@@ -68,6 +68,36 @@ pub enum Error {
         message: String,
     },
 
+    /// The plugin asks for permissions the operator does not grant (and the
+    /// grant policy is to refuse).
+    #[error(
+        "plugin `{plugin}` asks for permissions this host does not grant: {}; \
+         grant them, or load with the trim policy to drop them",
+        refused.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    PermissionDenied {
+        /// The plugin's name.
+        plugin: String,
+        /// Every permission that was refused, with the manifest's reason.
+        refused: Vec<crate::permissions::Refusal>,
+    },
+
+    /// A call's input or output is larger than the plugin's limit.
+    #[error(
+        "plugin `{plugin}`: the {what} is {size} bytes, more than its limit of {max} bytes \
+         (`limits.max-{what}-bytes`)"
+    )]
+    LimitExceeded {
+        /// The plugin's name.
+        plugin: String,
+        /// `input` or `output`.
+        what: &'static str,
+        /// The size that was refused.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+
     /// Every instance of the plugin stayed busy for longer than the call may wait.
     #[error(
         "plugin `{plugin}` is busy: all {max_instances} instances stayed in use for {waited:?}; \
@@ -158,6 +188,8 @@ pub enum TrapKind {
     Timeout,
     /// The plugin tried to use more memory than its limit allows.
     OutOfMemory,
+    /// The call used up its fuel budget (`limits.fuel`).
+    OutOfFuel,
     /// The plugin overflowed its wasm stack.
     StackOverflow,
     /// The plugin panicked (a Rust panic, an `unreachable` instruction).
@@ -172,6 +204,7 @@ impl TrapKind {
         match self {
             TrapKind::Timeout => "timeout",
             TrapKind::OutOfMemory => "out-of-memory",
+            TrapKind::OutOfFuel => "out-of-fuel",
             TrapKind::StackOverflow => "stack-overflow",
             TrapKind::GuestPanic => "guest-panic",
             TrapKind::Other => "other",

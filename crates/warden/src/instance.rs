@@ -67,13 +67,26 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, state: HostState) -> Store<Ho
     store
 }
 
-/// Sets the deadline of what runs next in `store` and returns it.
-pub(crate) fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
+/// The budget of one call: its deadline and, on a fuel-metering engine,
+/// its fuel (`None` there: unmetered).
+#[derive(Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) timeout: Duration,
+    pub(crate) fuel: Option<Option<u64>>,
+}
+
+/// Sets the deadline (and fuel) of what runs next in `store`; returns the
+/// deadline.
+pub(crate) fn arm_deadline(store: &mut Store<HostState>, budget: Budget) -> Instant {
+    let deadline = Instant::now() + budget.timeout;
     let state = store.data_mut();
     state.deadline = deadline;
     state.limiter.memory_denied = false;
     store.set_epoch_deadline(1);
+    if let Some(fuel) = budget.fuel {
+        // Only fails on an engine without metering, which `fuel` rules out.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
     deadline
 }
 
@@ -113,9 +126,9 @@ impl Instance {
     }
 
     /// Prepares the instance for a call and returns the call's deadline.
-    pub(crate) fn begin(&mut self, call_id: &CallId, timeout: Duration) -> Instant {
+    pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget) -> Instant {
         self.scope.begin(call_id.clone());
-        arm_deadline(&mut self.store, timeout)
+        arm_deadline(&mut self.store, budget)
     }
 
     /// Runs `op`, bounded by the deadline set with [`Instance::begin`].
@@ -178,6 +191,7 @@ pub(crate) fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapK
     use wasmtime::Trap;
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => TrapKind::Timeout,
+        Some(Trap::OutOfFuel) => TrapKind::OutOfFuel,
         Some(Trap::StackOverflow) => TrapKind::StackOverflow,
         Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
         Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod build;
+mod audit;
 mod cache;
 mod call;
 mod contract;
@@ -32,6 +33,7 @@ mod core;
 mod engine;
 mod error;
 mod events;
+mod firewall;
 mod fsutil;
 pub mod inspect;
 mod instance;
@@ -39,12 +41,14 @@ mod limits;
 mod loader;
 mod locks;
 mod manifest;
+pub mod permissions;
 mod plugin;
 mod registry;
 mod sandbox;
 mod services;
 mod warden;
 
+pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery};
 pub use cache::{CacheOutcome, CacheStats, sha256_hex};
 pub use call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use contract::{CONTRACT_PACKAGE, World};
@@ -53,6 +57,7 @@ pub use error::{Error, PluginError, Result, TrapKind};
 pub use events::Event;
 pub use limits::Limits;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
+pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
 pub use warden::{Warden, WardenBuilder};

@@ -1,5 +1,5 @@
-//! Resource limits: the host's defaults, merged with what a plugin's
-//! manifest asks for.
+//! Resource limits: the host's defaults and caps, merged with what a
+//! plugin's manifest asks for.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::manifest::ManifestLimits;
 
-/// The effective limits of a plugin (or, on the builder, the host's defaults
-/// for limits a manifest leaves unset).
+/// The effective limits of a plugin. On the builder, the same type gives the
+/// host's defaults (for limits a manifest leaves unset) and the host's caps
+/// (the most any manifest may ask for).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
     /// Deadline of one call; the call is interrupted when it passes.
@@ -23,6 +24,13 @@ pub struct Limits {
     pub max_log_bytes: u64,
     /// Events the plugin may emit per call; more are dropped (and logged).
     pub max_events: u32,
+    /// Largest input (or event payload) a call may pass in, in bytes.
+    pub max_input_bytes: u64,
+    /// Largest output a call may return, in bytes.
+    pub max_output_bytes: u64,
+    /// Fuel (roughly, wasm instructions) one call may burn: a deterministic
+    /// CPU limit. `None`: unmetered. Needs a host built with fuel metering.
+    pub fuel: Option<u64>,
     /// How long a call waits for a free instance before failing as busy.
     pub max_wait: Duration,
 }
@@ -36,16 +44,36 @@ impl Default for Limits {
             instance_reuse: true,
             max_log_bytes: 64 << 10,
             max_events: 1000,
+            max_input_bytes: 16 << 20,
+            max_output_bytes: 16 << 20,
+            fuel: None,
             max_wait: Duration::from_secs(5),
         }
     }
 }
 
 impl Limits {
-    /// Checks host-side limits (the builder's defaults), which no manifest
-    /// parser has seen.
-    pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::Host(format!("invalid default limits: {what}")));
+    /// The default caps: the most a manifest may ask for unless the host
+    /// says otherwise (memory is further capped by the engine's pool).
+    pub fn default_caps() -> Self {
+        Limits {
+            timeout: Duration::from_secs(600),
+            memory_bytes: 4 << 30,
+            max_instances: 1024,
+            instance_reuse: true,
+            max_log_bytes: 64 << 20,
+            max_events: 100_000,
+            max_input_bytes: 1 << 30,
+            max_output_bytes: 1 << 30,
+            fuel: None,
+            max_wait: Duration::from_secs(3600),
+        }
+    }
+
+    /// Checks host-side limits (the builder's defaults or caps), which no
+    /// manifest parser has seen.
+    pub(crate) fn validate(&self, which: &str) -> Result<()> {
+        let bad = |what: &str| Err(Error::Host(format!("invalid {which} limits: {what}")));
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(3600) {
             return bad("`timeout` must be between 1 ms and 1 hour");
         }
@@ -58,72 +86,210 @@ impl Limits {
         if self.memory_bytes < (1 << 20) {
             return bad("`memory_bytes` must be at least 1 MiB");
         }
+        if self.fuel == Some(0) {
+            return bad("`fuel` must be more than 0 (or None)");
+        }
         Ok(())
     }
 
-    /// `self` (the host defaults) overridden by the manifest's `[limits]`,
-    /// checked against the engine's memory ceiling.
+    /// `self` (the host defaults) overridden by the manifest's `[limits]`;
+    /// any value above `caps` is refused with the key and the cap.
     pub(crate) fn resolve(
         &self,
         requested: &ManifestLimits,
-        memory_ceiling: usize,
+        caps: &Limits,
+        host: &HostLimits,
         manifest_file: &Path,
     ) -> Result<Limits> {
-        let memory_bytes = match requested.memory_mb {
-            Some(mb) => usize::try_from(mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
-            None => self.memory_bytes.min(memory_ceiling),
+        let refuse = |key: &str, message: String| Error::Manifest {
+            file: manifest_file.to_path_buf(),
+            message: format!("key `limits.{key}`: {message}"),
         };
-        if memory_bytes > memory_ceiling {
-            return Err(Error::Manifest {
-                file: manifest_file.to_path_buf(),
-                message: format!(
-                    "key `limits.memory-mb`: {} MiB is more than this host allows per instance ({} MiB)",
-                    memory_bytes >> 20,
-                    memory_ceiling >> 20
+        let capped = |key: &str, asked: Option<u64>, default: u64, cap: u64, unit: &str| match asked {
+            Some(v) if v > cap => Err(refuse(
+                key,
+                format!("{v}{unit} is more than this host allows ({cap}{unit})"),
+            )),
+            Some(v) => Ok(v),
+            None => Ok(default.min(cap)),
+        };
+        let memory_cap = caps.memory_bytes.min(host.memory_ceiling) as u64 >> 20;
+        let memory_mb = capped(
+            "memory-mb",
+            requested.memory_mb,
+            self.memory_bytes as u64 >> 20,
+            memory_cap,
+            " MiB",
+        )?;
+        let timeout_ms = capped(
+            "timeout-ms",
+            requested.timeout_ms,
+            self.timeout.as_millis() as u64,
+            caps.timeout.as_millis() as u64,
+            " ms",
+        )?;
+        let fuel = match (requested.fuel.or(self.fuel), host.fuel_metering) {
+            (Some(_), false) if requested.fuel.is_some() => {
+                return Err(refuse(
+                    "fuel",
+                    "this host runs without fuel metering; enable it (`EngineConfig::fuel`, \
+                     CLI `--fuel`) or remove the key"
+                        .into(),
+                ));
+            }
+            (Some(f), true) => Some(capped("fuel", Some(f), f, caps.fuel.unwrap_or(u64::MAX), "")?),
+            _ => None,
+        };
+        if let Some(kb) = requested.stack_kb
+            && kb.saturating_mul(1024) > host.max_wasm_stack as u64
+        {
+            return Err(refuse(
+                "stack-kb",
+                format!(
+                    "{kb} KiB is more than this host's wasm stack ({} KiB, set host-wide)",
+                    host.max_wasm_stack >> 10
                 ),
-            });
+            ));
         }
         Ok(Limits {
-            timeout: requested
-                .timeout_ms
-                .map_or(self.timeout, Duration::from_millis),
-            memory_bytes,
-            max_instances: requested.max_instances.unwrap_or(self.max_instances),
+            timeout: Duration::from_millis(timeout_ms),
+            memory_bytes: usize::try_from(memory_mb << 20).unwrap_or(usize::MAX),
+            max_instances: capped(
+                "max-instances",
+                requested.max_instances.map(u64::from),
+                self.max_instances.into(),
+                caps.max_instances.into(),
+                "",
+            )? as u32,
             instance_reuse: requested.instance_reuse.unwrap_or(self.instance_reuse),
-            max_log_bytes: requested.max_log_bytes.unwrap_or(self.max_log_bytes),
-            max_events: requested.max_events.unwrap_or(self.max_events),
+            max_log_bytes: capped(
+                "max-log-bytes",
+                requested.max_log_bytes,
+                self.max_log_bytes,
+                caps.max_log_bytes,
+                " bytes",
+            )?,
+            max_events: capped(
+                "max-events",
+                requested.max_events.map(u64::from),
+                self.max_events.into(),
+                caps.max_events.into(),
+                "",
+            )? as u32,
+            max_input_bytes: capped(
+                "max-input-bytes",
+                requested.max_input_bytes,
+                self.max_input_bytes,
+                caps.max_input_bytes,
+                " bytes",
+            )?,
+            max_output_bytes: capped(
+                "max-output-bytes",
+                requested.max_output_bytes,
+                self.max_output_bytes,
+                caps.max_output_bytes,
+                " bytes",
+            )?,
+            fuel,
             max_wait: self.max_wait,
         })
     }
+}
+
+/// Limits that are fixed by the engine, not per plugin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostLimits {
+    /// The largest memory the instance allocator can give.
+    pub(crate) memory_ceiling: usize,
+    /// The wasm stack every plugin gets.
+    pub(crate) max_wasm_stack: usize,
+    /// Whether the engine meters fuel.
+    pub(crate) fuel_metering: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HOST: HostLimits = HostLimits {
+        memory_ceiling: 64 << 20,
+        max_wasm_stack: 1 << 20,
+        fuel_metering: false,
+    };
+
+    fn resolve(requested: ManifestLimits, host: &HostLimits) -> Result<Limits> {
+        Limits::default().resolve(&requested, &Limits::default_caps(), host, Path::new("p.toml"))
+    }
+
     #[test]
-    fn manifest_overrides_defaults_within_the_ceiling() {
-        let requested = ManifestLimits {
-            timeout_ms: Some(250),
-            memory_mb: Some(32),
-            ..Default::default()
-        };
-        let l = Limits::default()
-            .resolve(&requested, 64 << 20, Path::new("p.toml"))
-            .expect("fits");
+    fn manifest_overrides_defaults_within_the_caps() {
+        let l = resolve(
+            ManifestLimits {
+                timeout_ms: Some(250),
+                memory_mb: Some(32),
+                max_input_bytes: Some(10),
+                ..Default::default()
+            },
+            &HOST,
+        )
+        .expect("fits");
         assert_eq!(l.timeout, Duration::from_millis(250));
         assert_eq!(l.memory_bytes, 32 << 20);
+        assert_eq!(l.max_input_bytes, 10);
         assert_eq!(l.max_instances, Limits::default().max_instances);
+        assert_eq!(l.fuel, None);
+        let defaults = resolve(ManifestLimits::default(), &HOST).expect("defaults");
+        assert_eq!(defaults.memory_bytes, 64 << 20, "default clamped to the ceiling");
+    }
 
-        let too_big = ManifestLimits {
-            memory_mb: Some(128),
-            ..Default::default()
+    #[test]
+    fn requests_over_a_cap_name_the_key() {
+        let cases = [
+            (
+                ManifestLimits {
+                    memory_mb: Some(128),
+                    ..Default::default()
+                },
+                "limits.memory-mb",
+            ),
+            (
+                ManifestLimits {
+                    fuel: Some(1000),
+                    ..Default::default()
+                },
+                "without fuel metering",
+            ),
+            (
+                ManifestLimits {
+                    stack_kb: Some(2048),
+                    ..Default::default()
+                },
+                "limits.stack-kb",
+            ),
+            (
+                ManifestLimits {
+                    timeout_ms: Some(700_000),
+                    ..Default::default()
+                },
+                "limits.timeout-ms",
+            ),
+        ];
+        for (requested, needle) in cases {
+            let err = resolve(requested, &HOST).expect_err(needle).to_string();
+            assert!(err.contains(needle), "`{needle}` not in {err}");
+        }
+        let metered = HostLimits {
+            fuel_metering: true,
+            ..HOST
         };
-        let err = Limits::default()
-            .resolve(&too_big, 64 << 20, Path::new("p.toml"))
-            .unwrap_err();
-        assert!(err.to_string().contains("limits.memory-mb"), "{err}");
+        let l = resolve(
+            ManifestLimits {
+                fuel: Some(1000),
+                ..Default::default()
+            },
+            &metered,
+        )
+        .expect("fuel");
+        assert_eq!(l.fuel, Some(1000));
     }
 }

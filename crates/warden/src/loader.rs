@@ -11,7 +11,9 @@ use crate::contract::World;
 use crate::contract::bindings::{event_handler, plugin, processor};
 use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::audit::{AuditEntry, AuditKind};
 use crate::limits::Limits;
+use crate::permissions::{EffectivePermissions, GrantPolicy};
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
 use crate::sandbox::HostState;
 
@@ -86,6 +88,7 @@ impl Source {
 pub(crate) struct Prepared {
     pub(crate) manifest: Manifest,
     pub(crate) limits: Limits,
+    pub(crate) permissions: EffectivePermissions,
     pub(crate) sha256: String,
     pub(crate) size: usize,
     pub(crate) path: Option<PathBuf>,
@@ -136,12 +139,17 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         .instantiate_pre(&component)
         .map_err(|e| unsatisfied_import(&manifest.name, &e))?;
     let exports = ExportIndices::new(&pre, manifest.world, &manifest.name)?;
-    let limits =
-        core.defaults
-            .resolve(&manifest.limits, core.memory_ceiling, &source.manifest_file)?;
+    let limits = core.defaults.resolve(
+        &manifest.limits,
+        &core.caps,
+        &core.host_limits,
+        &source.manifest_file,
+    )?;
+    let permissions = grant(core, &manifest, &source.manifest_file)?;
     Ok(Prepared {
         manifest,
         limits,
+        permissions,
         sha256,
         size: source.bytes.len(),
         path: source.component_file,
@@ -149,6 +157,38 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         pre,
         exports,
     })
+}
+
+/// The plugin's effective permissions under the host's grants. What is not
+/// granted is refused (an error naming each permission) or, under the trim
+/// policy, dropped; either way it is audited.
+fn grant(core: &Core, manifest: &Manifest, manifest_file: &Path) -> Result<EffectivePermissions> {
+    let (effective, refused) = core
+        .grants
+        .apply(&manifest.permissions, parent(manifest_file));
+    let (kind, action) = match core.grants.current_policy() {
+        GrantPolicy::Refuse => (AuditKind::GrantRefused, "load refused"),
+        GrantPolicy::Trim => (AuditKind::GrantTrimmed, "loaded without it"),
+    };
+    let version = manifest.version.to_string();
+    for refusal in &refused {
+        core.audit.record(AuditEntry::now(
+            &manifest.name,
+            &version,
+            None,
+            kind,
+            refusal.to_string(),
+            action,
+        ));
+    }
+    if refused.is_empty() || kind == AuditKind::GrantTrimmed {
+        Ok(effective)
+    } else {
+        Err(Error::PermissionDenied {
+            plugin: manifest.name.clone(),
+            refused,
+        })
+    }
 }
 
 impl ExportIndices {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::World;
 use crate::error::{Error, Result};
+use crate::permissions::Permissions;
 
 /// The file name Warden looks for in a plugin directory.
 pub const MANIFEST_FILE: &str = "plugin.toml";
@@ -37,6 +38,10 @@ pub struct Manifest {
     /// Resource limits requested by the plugin; unset ones take host defaults.
     #[serde(default)]
     pub limits: ManifestLimits,
+    /// What the plugin asks to reach (files, network, HTTP, environment);
+    /// it gets what the operator also grants.
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub permissions: Permissions,
 }
 
 /// The `[limits]` table of a manifest. Every field is optional; the host's
@@ -63,6 +68,20 @@ pub struct ManifestLimits {
     /// Events a plugin may emit per call (0..=100000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_events: Option<u32>,
+    /// Largest input (or event payload) per call, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input_bytes: Option<u64>,
+    /// Largest output per call, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<u64>,
+    /// Fuel per call: a deterministic CPU budget (needs a host with fuel
+    /// metering on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// The wasm stack the plugin needs, in KiB. The stack is set host-wide;
+    /// a plugin that needs more than the host gives is refused at load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_kb: Option<u64>,
 }
 
 impl Manifest {
@@ -77,6 +96,7 @@ impl Manifest {
             component: None,
             config: BTreeMap::new(),
             limits: ManifestLimits::default(),
+            permissions: Permissions::default(),
         }
     }
 
@@ -128,6 +148,8 @@ impl Manifest {
         )?;
         check_range("limits.max-log-bytes", l.max_log_bytes, 0, 64 << 20)?;
         check_range("limits.max-events", l.max_events.map(u64::from), 0, 100_000)?;
+        check_range("limits.fuel", l.fuel, 1, u64::MAX)?;
+        check_range("limits.stack-kb", l.stack_kb, 16, 64 << 10)?;
         if let Some(c) = &self.component
             && (c.is_absolute() || c.components().any(|p| p == std::path::Component::ParentDir))
         {

@@ -20,9 +20,12 @@ use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind};
 use crate::events::Event;
+use crate::audit::{AuditEntry, AuditKind};
 use crate::instance::{
-    HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort, new_store,
+    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort,
+    new_store,
 };
+use crate::permissions::{EffectivePermissions, Permissions};
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
@@ -41,6 +44,7 @@ struct Inner {
     info: PluginInfo,
     pre: wasmtime::component::InstancePre<HostState>,
     exports: ExportIndices,
+    budget: Budget,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
     pool: Mutex<Pool>,
@@ -81,6 +85,11 @@ pub struct PluginInfo {
     pub cache: CacheOutcome,
     /// The effective limits.
     pub limits: Limits,
+    /// What the manifest asks for.
+    pub requested: Permissions,
+    /// What the plugin may actually reach (the request intersected with the
+    /// host's grants).
+    pub permissions: EffectivePermissions,
 }
 
 /// Call counters of a plugin.
@@ -143,6 +152,12 @@ impl Plugin {
             path: p.path,
             cache: p.cache,
             limits: p.limits,
+            requested: p.manifest.permissions,
+            permissions: p.permissions,
+        };
+        let budget = Budget {
+            timeout: info.limits.timeout,
+            fuel: core.host_limits.fuel_metering.then_some(info.limits.fuel),
         };
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         Plugin {
@@ -151,6 +166,7 @@ impl Plugin {
                 info,
                 pre: p.pre,
                 exports: p.exports,
+                budget,
                 config,
                 config_list,
                 pool: Mutex::new(Pool::default()),
@@ -191,8 +207,13 @@ impl Plugin {
     pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
         self.require(World::Processor, "process input")?;
         let (request, call_id) = request.into_wit();
-        match self.call(Op::Process(request), call_id.as_deref()).await? {
-            Out::Process(Ok(r)) => Ok(r.into()),
+        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
+        self.check_size("input", request.input.len(), &call_id)?;
+        match self.call(Op::Process(request), &call_id).await? {
+            Out::Process(Ok(r)) => {
+                self.check_size("output", r.output.len(), &call_id)?;
+                Ok(r.into())
+            }
             Out::Process(Err(e)) => Err(self.plugin_error(e)),
             _ => Err(mismatch()),
         }
@@ -201,7 +222,10 @@ impl Plugin {
     /// Runs `processor.validate`.
     pub async fn validate(&self, input: impl Into<Vec<u8>>) -> Result<bool> {
         self.require(World::Processor, "validate input")?;
-        match self.call(Op::Validate(input.into()), None).await? {
+        let input = input.into();
+        let call_id = CallId::next();
+        self.check_size("input", input.len(), &call_id)?;
+        match self.call(Op::Validate(input), &call_id).await? {
             Out::Validate(ok) => Ok(ok),
             _ => Err(mismatch()),
         }
@@ -210,7 +234,9 @@ impl Plugin {
     /// Delivers `event` through `event-handler.on-event`.
     pub async fn on_event(&self, event: &Event) -> Result<()> {
         self.require(World::EventHandler, "handle events")?;
-        match self.call(Op::OnEvent(event_to_wit(event)), None).await? {
+        let call_id = CallId::next();
+        self.check_size("input", event.payload.len(), &call_id)?;
+        match self.call(Op::OnEvent(event_to_wit(event)), &call_id).await? {
             Out::OnEvent(Ok(())) => Ok(()),
             Out::OnEvent(Err(e)) => Err(self.plugin_error(e)),
             _ => Err(mismatch()),
@@ -223,7 +249,7 @@ impl Plugin {
         if let Some(events) = self.inner.supported_events.get() {
             return Ok(events.clone());
         }
-        match self.call(Op::SupportedEvents, None).await? {
+        match self.call(Op::SupportedEvents, &CallId::next()).await? {
             Out::SupportedEvents(events) => {
                 Ok(self.inner.supported_events.get_or_init(|| events).clone())
             }
@@ -233,7 +259,7 @@ impl Plugin {
 
     /// Runs `plugin.get-metadata`.
     pub async fn metadata(&self) -> Result<PluginMetadata> {
-        match self.call(Op::Metadata, None).await? {
+        match self.call(Op::Metadata, &CallId::next()).await? {
             Out::Metadata(m) => Ok(m.into()),
             _ => Err(mismatch()),
         }
@@ -241,7 +267,7 @@ impl Plugin {
 
     /// Runs `plugin.get-status`.
     pub async fn status(&self) -> Result<PluginStatus> {
-        match self.call(Op::Status, None).await? {
+        match self.call(Op::Status, &CallId::next()).await? {
             Out::Status(s) => Ok(s.into()),
             _ => Err(mismatch()),
         }
@@ -330,7 +356,7 @@ impl Plugin {
 
     async fn shut_down(&self, mut instance: Instance) {
         let name = &self.inner.info.name;
-        let deadline = instance.begin(&CallId::next(), self.inner.info.limits.timeout);
+        let deadline = instance.begin(&CallId::next(), self.inner.budget);
         match instance.run(Op::Shutdown, deadline).await {
             Some(Ok(Out::Shutdown(Err(e)))) => {
                 let error = crate::error::PluginError::from(e);
@@ -373,7 +399,7 @@ impl Plugin {
         }
     }
 
-    async fn call(&self, op: Op, call_id: Option<&str>) -> Result<Out> {
+    async fn call(&self, op: Op, call_id: &CallId) -> Result<Out> {
         let inner = &self.inner;
         if inner.unloaded.load(Ordering::SeqCst) {
             return Err(self.unloaded_error());
@@ -388,6 +414,12 @@ impl Plugin {
                 Ok(Err(_closed)) => return Err(self.unloaded_error()),
                 Err(_) => {
                     inner.stats.busy.fetch_add(1, Ordering::Relaxed);
+                    self.audit(
+                        Some(call_id),
+                        AuditKind::InstanceCap,
+                        format!("{} instances", limits.max_instances),
+                        format!("call refused after waiting {:?}", limits.max_wait),
+                    );
                     return Err(Error::Busy {
                         plugin: inner.info.name.clone(),
                         max_instances: limits.max_instances,
@@ -400,7 +432,6 @@ impl Plugin {
         if inner.unloaded.load(Ordering::SeqCst) {
             return Err(self.unloaded_error());
         }
-        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
         let reused = match limits.instance_reuse {
             true => lock(&inner.pool).instances.pop(),
             false => None,
@@ -409,9 +440,9 @@ impl Plugin {
             Some(i) => i,
             // Boxed: the rare path would otherwise bloat every call's future,
             // which is moved on each call.
-            None => Box::pin(self.instantiate(&call_id)).await?,
+            None => Box::pin(self.instantiate(call_id)).await?,
         };
-        let deadline = instance.begin(&call_id, limits.timeout);
+        let deadline = instance.begin(call_id, inner.budget);
         let outcome = instance.run(op, deadline).await;
         self.note_memory(&instance);
         match outcome {
@@ -420,8 +451,51 @@ impl Plugin {
                 Ok(out)
             }
             Some(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
-            None => Err(self.timeout_trap()),
+            None => Err(self.timeout_trap(&instance.scope)),
         }
+    }
+
+    /// Refuses an input or output over the plugin's limit (and audits it).
+    fn check_size(&self, what: &'static str, size: usize, call_id: &CallId) -> Result<()> {
+        let limits = &self.inner.info.limits;
+        let (max, kind) = match what {
+            "input" => (limits.max_input_bytes, AuditKind::InputLimit),
+            _ => (limits.max_output_bytes, AuditKind::OutputLimit),
+        };
+        let size = size as u64;
+        if size <= max {
+            return Ok(());
+        }
+        self.audit(
+            Some(call_id),
+            kind,
+            format!("{size} {what} bytes (limit {max})"),
+            "call refused",
+        );
+        Err(Error::LimitExceeded {
+            plugin: self.inner.info.name.clone(),
+            what,
+            size,
+            max,
+        })
+    }
+
+    fn audit(
+        &self,
+        call_id: Option<&CallId>,
+        kind: AuditKind,
+        resource: String,
+        action: impl Into<String>,
+    ) {
+        let info = &self.inner.info;
+        self.inner.core.audit.record(AuditEntry::now(
+            &info.name,
+            &info.version.to_string(),
+            call_id.map(CallId::to_string),
+            kind,
+            resource,
+            action,
+        ));
     }
 
     /// Puts an instance back after a good call, or shuts it down if the
@@ -455,6 +529,7 @@ impl Plugin {
         let scope = CallScope::new(
             &inner.info.name,
             &inner.info.version.to_string(),
+            inner.core.audit.clone(),
             limits.max_log_bytes,
             limits.max_events,
         );
@@ -463,10 +538,15 @@ impl Plugin {
             config: inner.config.clone(),
             bus: inner.core.bus.clone(),
         });
-        let state = HostState::new(scope.clone(), services, limits.memory_bytes);
+        let state = HostState::new(
+            scope.clone(),
+            services,
+            limits.memory_bytes,
+            &inner.info.permissions,
+        )?;
         let mut store = new_store(&inner.core.engine, state);
         scope.begin(call_id.clone());
-        let deadline = arm_deadline(&mut store, limits.timeout);
+        let deadline = arm_deadline(&mut store, inner.budget);
         inner
             .stats
             .instances_created
@@ -488,7 +568,7 @@ impl Plugin {
                 )));
             }
             Ok(Err(trap)) => return Err(self.trap(&store, &scope, &trap)),
-            Err(_) => return Err(self.timeout_trap()),
+            Err(_) => return Err(self.timeout_trap(&scope)),
         };
         let mut instance = Instance::load(store, scope, &component, &inner.exports, reservation)
             .map_err(|e| Error::host("looking up the plugin's exports", e))?;
@@ -503,7 +583,7 @@ impl Plugin {
             Ok(Ok(Ok(()))) => Ok(instance),
             Ok(Ok(Err(e))) => Err(self.plugin_error(e)),
             Ok(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
-            Err(_) => Err(self.timeout_trap()),
+            Err(_) => Err(self.timeout_trap(&instance.scope)),
         }
     }
 
@@ -529,7 +609,24 @@ impl Plugin {
                 self.inner.info.limits.memory_bytes >> 20
             );
         }
-        tracing::warn!(plugin = %self.inner.info.name, call_id = %scope.call_id(), %kind, "plugin trapped; instance discarded");
+        let limits = &self.inner.info.limits;
+        let (audit_kind, resource) = match kind {
+            TrapKind::Timeout => (AuditKind::Timeout, format!("deadline {:?}", limits.timeout)),
+            TrapKind::OutOfMemory => (
+                AuditKind::MemoryLimit,
+                format!("memory limit {} MiB", limits.memory_bytes >> 20),
+            ),
+            TrapKind::OutOfFuel => (
+                AuditKind::OutOfFuel,
+                format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
+            ),
+            TrapKind::StackOverflow => (AuditKind::StackOverflow, "wasm stack".to_string()),
+            _ => (
+                AuditKind::Trap,
+                format!("{kind}: {}", message.lines().next().unwrap_or_default()),
+            ),
+        };
+        scope.audit(audit_kind, resource, "call failed; instance discarded");
         Error::Trap {
             plugin: self.inner.info.name.clone(),
             kind,
@@ -537,8 +634,13 @@ impl Plugin {
         }
     }
 
-    fn timeout_trap(&self) -> Error {
+    fn timeout_trap(&self, scope: &CallScope) -> Error {
         self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
+        scope.audit(
+            AuditKind::Timeout,
+            format!("deadline {:?}", self.inner.info.limits.timeout),
+            "call abandoned; instance discarded",
+        );
         Error::Trap {
             plugin: self.inner.info.name.clone(),
             kind: TrapKind::Timeout,

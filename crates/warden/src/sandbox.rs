@@ -7,10 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::audit::{AuditEntry, AuditKind, AuditLog};
 use crate::contract::bindings::types::LogLevel;
+use crate::error::{Error, Result};
+use crate::firewall::Firewall;
 use crate::locks::lock;
+use crate::permissions::{EffectivePermissions, FsMode};
 use crate::services::{GuestOutput, Services, write_log};
 
 /// Everything a plugin instance's `Store` holds.
@@ -19,30 +23,63 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) services: Services,
+    pub(crate) firewall: Firewall,
+    scope: Arc<CallScope>,
     /// When the call in progress must end; checked at every epoch tick.
     pub(crate) deadline: Instant,
 }
 
 impl HostState {
-    /// A sandbox with nothing of the host visible: no files, no sockets
-    /// (not even unconnected ones, which would still hold host descriptors),
-    /// no environment, no arguments. Clocks and randomness are available;
-    /// stdout and stderr go to the host log through `scope`.
-    pub(crate) fn new(scope: Arc<CallScope>, services: Services, memory_limit: usize) -> Self {
-        let wasi = WasiCtxBuilder::new()
-            .stdout(GuestOutput::stdout(scope.clone()))
-            .stderr(GuestOutput::stderr(scope))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        HostState {
-            wasi,
+    /// A sandbox that shows the guest exactly its effective permissions:
+    /// the mapped directories, the granted environment, sockets only if a
+    /// `net` rule allows some (each use checked by the firewall), no
+    /// arguments, no stdin. Clocks and randomness are available; stdout and
+    /// stderr go to the host log through `scope`.
+    pub(crate) fn new(
+        scope: Arc<CallScope>,
+        services: Services,
+        memory_limit: usize,
+        permissions: &EffectivePermissions,
+    ) -> Result<Self> {
+        let firewall = Firewall::new(permissions, scope.clone());
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(GuestOutput::stdout(scope.clone()))
+            .stderr(GuestOutput::stderr(scope.clone()))
+            .allow_tcp(firewall.any_sockets())
+            .allow_udp(firewall.any_sockets())
+            .allow_ip_name_lookup(firewall.any_sockets())
+            .socket_addr_check(firewall.socket_check());
+        for mount in &permissions.fs {
+            let perms = match mount.mode {
+                FsMode::ReadOnly => FsPerms::ReadOnly,
+                FsMode::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(&mount.host, &mount.guest, perms)
+                .map_err(|e| {
+                    Error::Host(format!(
+                        "plugin `{}`: cannot map {} into the sandbox: {e:#}",
+                        scope.plugin,
+                        mount.host.display()
+                    ))
+                })?;
+        }
+        for var in &permissions.env {
+            wasi.env(&var.name, &var.value);
+        }
+        Ok(HostState {
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_limit),
             services,
+            firewall,
+            scope,
             deadline: Instant::now(),
-        }
+        })
+    }
+
+    /// Attribution of the call in progress.
+    pub(crate) fn scope(&self) -> &CallScope {
+        &self.scope
     }
 }
 
@@ -112,6 +149,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub(crate) struct CallScope {
     pub(crate) plugin: Arc<str>,
     pub(crate) version: Arc<str>,
+    audit: Arc<AuditLog>,
     call_id: Mutex<CallId>,
     log_cap: u64,
     log_left: AtomicU64,
@@ -140,10 +178,17 @@ pub(crate) enum Stream {
 const LAST_STDERR_MAX: usize = 1024;
 
 impl CallScope {
-    pub(crate) fn new(plugin: &str, version: &str, log_cap: u64, events_cap: u32) -> Arc<Self> {
+    pub(crate) fn new(
+        plugin: &str,
+        version: &str,
+        audit: Arc<AuditLog>,
+        log_cap: u64,
+        events_cap: u32,
+    ) -> Arc<Self> {
         Arc::new(CallScope {
             plugin: plugin.into(),
             version: version.into(),
+            audit,
             call_id: Mutex::new(CallId::Seq(0)),
             log_cap,
             log_left: AtomicU64::new(log_cap),
@@ -185,11 +230,10 @@ impl CallScope {
             })
             .is_ok();
         if !granted && !self.events_dropped.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                plugin = %self.plugin,
-                call_id = %self.call_id(),
-                cap = self.events_cap,
-                "plugin reached its event cap for this call; further events are dropped"
+            self.audit(
+                AuditKind::EventCap,
+                format!("{} events per call", self.events_cap),
+                "further events of this call dropped",
             );
         }
         granted
@@ -234,6 +278,18 @@ impl CallScope {
         lock(&self.call_id).clone()
     }
 
+    /// Records an audit entry attributed to this plugin and call.
+    pub(crate) fn audit(&self, kind: AuditKind, resource: impl Into<String>, action: &str) {
+        self.audit.record(AuditEntry::now(
+            &self.plugin,
+            &self.version,
+            Some(self.call_id().to_string()),
+            kind,
+            resource,
+            action,
+        ));
+    }
+
     /// Takes `bytes` from the call's log budget. Returns false (and warns
     /// once per call) when the budget is spent.
     pub(crate) fn charge_log(&self, bytes: usize) -> bool {
@@ -245,12 +301,10 @@ impl CallScope {
             })
             .is_ok();
         if !granted && !self.log_dropped.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                plugin = %self.plugin,
-                version = %self.version,
-                call_id = %self.call_id(),
-                cap = self.log_cap,
-                "plugin reached its log cap for this call; further output is dropped"
+            self.audit(
+                AuditKind::LogCap,
+                format!("{} log bytes per call", self.log_cap),
+                "further output of this call dropped",
             );
         }
         granted

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
 use crate::cache::CacheStats;
 use crate::core::Core;
 use crate::engine::{Allocator, EngineConfig};
@@ -12,6 +13,7 @@ use crate::events::Event;
 use crate::limits::Limits;
 use crate::loader::{Source, prepare};
 use crate::manifest::Manifest;
+use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Registry, discover};
 
@@ -33,10 +35,27 @@ impl std::fmt::Debug for Warden {
 }
 
 /// Configures a [`Warden`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WardenBuilder {
     engine: EngineConfig,
     limits: Limits,
+    caps: Limits,
+    grants: Grants,
+    data_dir: Option<PathBuf>,
+    audit_max_bytes: u64,
+}
+
+impl Default for WardenBuilder {
+    fn default() -> Self {
+        WardenBuilder {
+            engine: EngineConfig::default(),
+            limits: Limits::default(),
+            caps: Limits::default_caps(),
+            grants: Grants::new(),
+            data_dir: None,
+            audit_max_bytes: 16 << 20,
+        }
+    }
 }
 
 impl WardenBuilder {
@@ -50,6 +69,40 @@ impl WardenBuilder {
     /// The limits for plugins whose manifest leaves one unset.
     pub fn default_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The most any manifest may ask for; a manifest asking for more is
+    /// refused at load, naming the key and the cap.
+    pub fn limit_caps(mut self, caps: Limits) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// What plugins may be given (nothing by default). A plugin gets what its
+    /// manifest asks for and these grants allow.
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// The host's data directory: the audit log is persisted there. Without
+    /// one, the audit log is kept in memory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The most disk space the audit log may use (16 MiB by default).
+    pub fn audit_max_bytes(mut self, bytes: u64) -> Self {
+        self.audit_max_bytes = bytes;
+        self
+    }
+
+    /// Meters fuel so that plugins can have a deterministic CPU budget per
+    /// call (`limits.fuel`). Off by default: metering slows every call.
+    pub fn fuel(mut self, enabled: bool) -> Self {
+        self.engine.fuel = enabled;
         self
     }
 
@@ -67,8 +120,18 @@ impl WardenBuilder {
 
     /// Creates the host: builds the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Warden> {
+        let audit = match &self.data_dir {
+            Some(dir) => AuditLog::open(dir, self.audit_max_bytes)?,
+            None => AuditLog::in_memory(),
+        };
         Ok(Warden {
-            core: Core::new(&self.engine, self.limits)?,
+            core: Core::new(
+                &self.engine,
+                self.limits,
+                self.caps,
+                self.grants,
+                Arc::new(audit),
+            )?,
             registry: Registry::default(),
         })
     }
@@ -210,6 +273,16 @@ impl Warden {
     /// keep it short.
     pub fn subscribe(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
         self.core.bus.subscribe(Arc::new(f));
+    }
+
+    /// The audit log: every denial and limit hit of every plugin.
+    pub fn audit(&self) -> &AuditLog {
+        &self.core.audit
+    }
+
+    /// What this host grants plugins.
+    pub fn grants(&self) -> &Grants {
+        &self.core.grants
     }
 
     /// Counters of the compiled-plugin cache.

@@ -1,0 +1,315 @@
+//! Network destinations: host patterns, port ranges and `net` rules, with
+//! the matching and the "is covered by" relation grants are checked with.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Which hosts a rule names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// `*`: any host.
+    Any,
+    /// One address, such as `127.0.0.1` or `[::1]`.
+    Ip(IpAddr),
+    /// A network, such as `10.0.0.0/8`.
+    Cidr(IpAddr, u8),
+    /// One DNS name, such as `api.example.com` (lowercase).
+    Name(String),
+    /// `*.example.com`: every name below `example.com` (the suffix is kept).
+    Wildcard(String),
+}
+
+impl HostPattern {
+    /// Parses `*`, an IP (IPv6 in brackets), a CIDR network, a DNS name or
+    /// `*.suffix`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(HostPattern::Any);
+        }
+        let unbracketed = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            return Ok(HostPattern::Ip(ip.to_canonical()));
+        }
+        if let Some((net, bits)) = unbracketed.split_once('/') {
+            let ip: IpAddr = net
+                .parse()
+                .map_err(|_| format!("`{text}`: `{net}` is not an IP network address"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits: u8 = bits
+                .parse()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?;
+            return Ok(HostPattern::Cidr(ip, bits));
+        }
+        let (wildcard, name) = match text.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let name = name.to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+        if !valid {
+            return Err(format!(
+                "`{text}` is not a host: use `*`, an IP address, a CIDR network, a DNS name or `*.domain`"
+            ));
+        }
+        Ok(if wildcard {
+            HostPattern::Wildcard(name)
+        } else {
+            HostPattern::Name(name)
+        })
+    }
+
+    /// Whether connecting to `ip` is within this pattern. Name patterns never
+    /// match an address by themselves: see [`HostPattern::matches_name`].
+    pub fn matches_ip(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Ip(own) => *own == ip,
+            HostPattern::Cidr(net, bits) => in_network(ip, *net, *bits),
+            HostPattern::Name(_) | HostPattern::Wildcard(_) => false,
+        }
+    }
+
+    /// Whether looking up (or, for HTTP, calling) the host `name` is within
+    /// this pattern.
+    pub fn matches_name(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Name(own) => *own == name,
+            HostPattern::Wildcard(suffix) => is_below(&name, suffix),
+            HostPattern::Ip(_) | HostPattern::Cidr(..) => name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.matches_ip(ip)),
+        }
+    }
+
+    /// Whether every host `other` names is also named by `self`.
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        match (self, other) {
+            (HostPattern::Any, _) => true,
+            (_, HostPattern::Any) => false,
+            (own, HostPattern::Ip(ip)) => own.matches_ip(*ip),
+            (HostPattern::Cidr(net, bits), HostPattern::Cidr(inner, inner_bits)) => {
+                inner_bits >= bits && in_network(*inner, *net, *bits)
+            }
+            (HostPattern::Ip(ip), HostPattern::Cidr(inner, 32 | 128)) => ip == inner,
+            (own, HostPattern::Name(name)) => own.matches_name(name),
+            (HostPattern::Wildcard(suffix), HostPattern::Wildcard(inner)) => {
+                inner == suffix || is_below(inner, suffix)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a connection to this pattern needs a DNS lookup first.
+    pub fn needs_lookup(&self) -> bool {
+        matches!(
+            self,
+            HostPattern::Any | HostPattern::Name(_) | HostPattern::Wildcard(_)
+        )
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Any => f.write_str("*"),
+            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            HostPattern::Ip(ip) => write!(f, "{ip}"),
+            HostPattern::Cidr(ip, bits) => write!(f, "{ip}/{bits}"),
+            HostPattern::Name(name) => f.write_str(name),
+            HostPattern::Wildcard(suffix) => write!(f, "*.{suffix}"),
+        }
+    }
+}
+
+fn is_below(name: &str, suffix: &str) -> bool {
+    name.len() > suffix.len() + 1
+        && name.ends_with(suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    let (ip, net, width) = match (ip, net.to_canonical()) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u32::from(a) as u128, u32::from(n) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let shift = width - u32::from(bits);
+    shift >= width || (ip >> shift) == (net >> shift)
+}
+
+/// An inclusive range of ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortRange {
+    /// The first port.
+    pub first: u16,
+    /// The last port.
+    pub last: u16,
+}
+
+impl PortRange {
+    /// Parses `443`, `8000-8999` or `*` (every port).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("`{p}` is not a port (0-65535)"))
+        };
+        let (first, last) = match text.trim() {
+            "*" => (0, u16::MAX),
+            t => match t.split_once('-') {
+                Some((a, b)) => (port(a)?, port(b)?),
+                None => (port(t)?, port(t)?),
+            },
+        };
+        if first > last {
+            return Err(format!("port range `{text}` is empty"));
+        }
+        Ok(PortRange { first, last })
+    }
+
+    /// Whether `port` is in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+
+    fn covers(&self, other: &PortRange) -> bool {
+        self.first <= other.first && other.last <= self.last
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.first, self.last) {
+            (0, u16::MAX) => f.write_str("*"),
+            (a, b) if a == b => write!(f, "{a}"),
+            (a, b) => write!(f, "{a}-{b}"),
+        }
+    }
+}
+
+/// One `net` entry: `[listen:]host:ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NetRule {
+    /// `true` for a `listen:` rule (bind, listen and accept on the address);
+    /// `false` for an outbound one (connect and send).
+    pub listen: bool,
+    /// The hosts.
+    pub host: HostPattern,
+    /// The ports.
+    pub ports: PortRange,
+}
+
+impl NetRule {
+    /// Parses `host:port`, `host:first-last`, `host:*`, each optionally
+    /// prefixed with `listen:`. IPv6 addresses go in brackets.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (listen, rest) = match text.trim().strip_prefix("listen:") {
+            Some(rest) => (true, rest),
+            None => (false, text.trim()),
+        };
+        let (host, ports) = rest.rsplit_once(':').ok_or_else(|| {
+            format!("`{text}` has no port: write `host:port`, `host:first-last` or `host:*`")
+        })?;
+        if host.contains(':') && !host.starts_with('[') {
+            return Err(format!("`{text}`: put IPv6 addresses in brackets, as `[::1]:80`"));
+        }
+        Ok(NetRule {
+            listen,
+            host: HostPattern::parse(host).map_err(|e| format!("`{text}`: {e}"))?,
+            ports: PortRange::parse(ports).map_err(|e| format!("`{text}`: {e}"))?,
+        })
+    }
+
+    /// Whether every destination `other` allows is also allowed by `self`.
+    pub fn covers(&self, other: &NetRule) -> bool {
+        self.listen == other.listen && self.ports.covers(&other.ports) && self.host.covers(&other.host)
+    }
+}
+
+impl std::fmt::Display for NetRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.listen {
+            f.write_str("listen:")?;
+        }
+        write!(f, "{}:{}", self.host, self.ports)
+    }
+}
+
+impl Serialize for NetRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(text: &str) -> NetRule {
+        NetRule::parse(text).expect(text)
+    }
+
+    #[test]
+    fn parses_and_prints_rules() {
+        for text in [
+            "127.0.0.1:8080",
+            "listen:127.0.0.1:9000-9010",
+            "*.example.com:443",
+            "[::1]:*",
+            "10.0.0.0/8:*",
+            "*:53",
+        ] {
+            assert_eq!(rule(text).to_string(), text);
+        }
+        for bad in ["example.com", "a.*.com:1", "::1:80", "x:70000", "x:9-1", "10.0.0.0/40:1"] {
+            assert!(NetRule::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn matches_addresses_and_names() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert!(rule("10.0.0.0/8:*").host.matches_ip(ip("10.2.3.4")));
+        assert!(!rule("10.0.0.0/8:*").host.matches_ip(ip("11.0.0.1")));
+        assert!(rule("127.0.0.1:1").host.matches_ip(ip("::ffff:127.0.0.1")));
+        let wild = rule("*.example.com:443").host;
+        assert!(wild.matches_name("api.example.com"));
+        assert!(wild.matches_name("A.B.Example.com."));
+        assert!(!wild.matches_name("example.com"));
+        assert!(!wild.matches_name("badexample.com"));
+        assert!(!wild.matches_ip(ip("93.184.216.34")));
+    }
+
+    #[test]
+    fn coverage_is_containment() {
+        let grant = rule("*.example.com:400-500");
+        assert!(grant.covers(&rule("api.example.com:443")));
+        assert!(grant.covers(&rule("*.eu.example.com:443")));
+        assert!(!grant.covers(&rule("api.example.com:80")));
+        assert!(!grant.covers(&rule("*:443")));
+        assert!(!grant.covers(&rule("listen:api.example.com:443")));
+        assert!(rule("127.0.0.0/8:*").covers(&rule("127.0.0.1:22")));
+        assert!(rule("*:*").covers(&rule("10.0.0.0/8:1")));
+        assert!(!rule("127.0.0.1:*").covers(&rule("127.0.0.0/8:1")));
+    }
+}
