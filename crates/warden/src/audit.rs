@@ -227,9 +227,10 @@ impl AuditLog {
             version = %entry.version,
             call_id = entry.call_id.as_deref().unwrap_or(""),
             kind = %entry.kind,
-            resource = %entry.resource,
-            action = %entry.action,
-            "audit"
+            "audit: {} ({}): {}",
+            entry.kind,
+            entry.resource,
+            entry.action
         );
         let mut sink = lock(&self.sink);
         match &mut *sink {
@@ -303,7 +304,12 @@ fn append(
         *size = 0;
     }
     if file.is_none() {
-        *file = Some(OpenOptions::new().create(true).append(true).open(&current)?);
+        *file = Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&current)?,
+        );
     }
     if let Some(f) = file {
         // One write per line: with O_APPEND, concurrent writers (a second
@@ -371,7 +377,11 @@ mod tests {
     fn persists_filters_and_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = AuditLog::open(dir.path(), 1 << 20).expect("open");
-        log.record(entry("a", AuditKind::SocketDenied, "tcp connect 127.0.0.1:1"));
+        log.record(entry(
+            "a",
+            AuditKind::SocketDenied,
+            "tcp connect 127.0.0.1:1",
+        ));
         log.record(entry("b", AuditKind::Timeout, "5s"));
         drop(log);
 
@@ -420,12 +430,19 @@ mod tests {
             .open(dir.path().join(AUDIT_FILE))
             .expect("open log");
         f.write_all(b"{\"time\":\"20").expect("torn write");
-        assert_eq!(log.query(&AuditQuery::default()).expect("query").len(), kept.len());
+        assert_eq!(
+            log.query(&AuditQuery::default()).expect("query").len(),
+            kept.len()
+        );
     }
 
     #[test]
     fn kinds_round_trip_through_text() {
-        for kind in [AuditKind::GrantRefused, AuditKind::NameLookupDenied, AuditKind::InstanceCap] {
+        for kind in [
+            AuditKind::GrantRefused,
+            AuditKind::NameLookupDenied,
+            AuditKind::InstanceCap,
+        ] {
             assert_eq!(kind.as_str().parse::<AuditKind>(), Ok(kind));
         }
         assert!("nope".parse::<AuditKind>().is_err());

@@ -13,8 +13,8 @@ use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::limits::{HostLimits, Limits};
-use crate::permissions::Grants;
 use crate::locks::lock;
+use crate::permissions::Grants;
 use crate::sandbox::HostState;
 use crate::services::Services;
 

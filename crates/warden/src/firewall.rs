@@ -90,7 +90,11 @@ impl Firewall {
         let allowed = !s.deny.iter().any(|r| r.host.matches_name(name))
             && s.allow.iter().any(|r| r.host.matches_name(name));
         if !allowed {
-            s.scope.audit(AuditKind::NameLookupDenied, format!("lookup {name}"), "denied");
+            s.scope.audit(
+                AuditKind::NameLookupDenied,
+                format!("lookup {name}"),
+                "denied",
+            );
         }
         allowed
     }
@@ -204,23 +208,33 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             Box::new(async move {
                 let state = store.data_mut();
                 let mut view = state.filesystem();
-                let opened =
-                    HostDescriptor::open_at(&mut view, dir, path_flags, path.clone(), open_flags, flags)
-                        .await;
+                let opened = HostDescriptor::open_at(
+                    &mut view,
+                    dir,
+                    path_flags,
+                    path.clone(),
+                    open_flags,
+                    flags,
+                )
+                .await;
                 match opened {
                     Ok(file) => Ok((Ok(file),)),
                     Err(e) => {
                         let code = fs::Host::convert_error_code(&mut view, e)?;
                         if matches!(
                             code,
-                            fs::ErrorCode::NotPermitted | fs::ErrorCode::Access | fs::ErrorCode::ReadOnly
+                            fs::ErrorCode::NotPermitted
+                                | fs::ErrorCode::Access
+                                | fs::ErrorCode::ReadOnly
                         ) {
                             let write = flags.contains(DescriptorFlags::WRITE)
                                 || open_flags.contains(OpenFlags::CREATE);
                             let what = if write { "open for writing" } else { "open" };
-                            state
-                                .scope()
-                                .audit(AuditKind::FsDenied, format!("{what} {path}"), "denied");
+                            state.scope().audit(
+                                AuditKind::FsDenied,
+                                format!("{what} {path}"),
+                                "denied",
+                            );
                         }
                         Ok((Err(code),))
                     }

@@ -24,8 +24,8 @@
 
 #![warn(missing_docs)]
 
-pub mod build;
 mod audit;
+pub mod build;
 mod cache;
 mod call;
 mod contract;

@@ -105,7 +105,8 @@ impl Limits {
             file: manifest_file.to_path_buf(),
             message: format!("key `limits.{key}`: {message}"),
         };
-        let capped = |key: &str, asked: Option<u64>, default: u64, cap: u64, unit: &str| match asked {
+        let capped = |key: &str, asked: Option<u64>, default: u64, cap: u64, unit: &str| match asked
+        {
             Some(v) if v > cap => Err(refuse(
                 key,
                 format!("{v}{unit} is more than this host allows ({cap}{unit})"),
@@ -137,7 +138,13 @@ impl Limits {
                         .into(),
                 ));
             }
-            (Some(f), true) => Some(capped("fuel", Some(f), f, caps.fuel.unwrap_or(u64::MAX), "")?),
+            (Some(f), true) => Some(capped(
+                "fuel",
+                Some(f),
+                f,
+                caps.fuel.unwrap_or(u64::MAX),
+                "",
+            )?),
             _ => None,
         };
         if let Some(kb) = requested.stack_kb
@@ -218,7 +225,12 @@ mod tests {
     };
 
     fn resolve(requested: ManifestLimits, host: &HostLimits) -> Result<Limits> {
-        Limits::default().resolve(&requested, &Limits::default_caps(), host, Path::new("p.toml"))
+        Limits::default().resolve(
+            &requested,
+            &Limits::default_caps(),
+            host,
+            Path::new("p.toml"),
+        )
     }
 
     #[test]
@@ -239,7 +251,11 @@ mod tests {
         assert_eq!(l.max_instances, Limits::default().max_instances);
         assert_eq!(l.fuel, None);
         let defaults = resolve(ManifestLimits::default(), &HOST).expect("defaults");
-        assert_eq!(defaults.memory_bytes, 64 << 20, "default clamped to the ceiling");
+        assert_eq!(
+            defaults.memory_bytes,
+            64 << 20,
+            "default clamped to the ceiling"
+        );
     }
 
     #[test]

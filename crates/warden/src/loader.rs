@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, InstancePre};
 
+use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::{CacheOutcome, sha256_hex};
 use crate::contract::World;
 use crate::contract::bindings::{event_handler, plugin, processor};
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::audit::{AuditEntry, AuditKind};
 use crate::limits::Limits;
-use crate::permissions::{EffectivePermissions, GrantPolicy};
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
+use crate::permissions::{EffectivePermissions, GrantPolicy};
 use crate::sandbox::HostState;
 
 /// Where a plugin's bytes and manifest came from.

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 use wasmtime::Store;
 
+use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::CacheOutcome;
 use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
 use crate::contract::World;
@@ -20,15 +21,13 @@ use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind};
 use crate::events::Event;
-use crate::audit::{AuditEntry, AuditKind};
 use crate::instance::{
-    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort,
-    new_store,
+    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort, new_store,
 };
-use crate::permissions::{EffectivePermissions, Permissions};
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
+use crate::permissions::{EffectivePermissions, Permissions};
 use crate::sandbox::{CallId, CallScope, HostState};
 use crate::services::{ServiceContext, Services};
 
@@ -236,7 +235,10 @@ impl Plugin {
         self.require(World::EventHandler, "handle events")?;
         let call_id = CallId::next();
         self.check_size("input", event.payload.len(), &call_id)?;
-        match self.call(Op::OnEvent(event_to_wit(event)), &call_id).await? {
+        match self
+            .call(Op::OnEvent(event_to_wit(event)), &call_id)
+            .await?
+        {
             Out::OnEvent(Ok(())) => Ok(()),
             Out::OnEvent(Err(e)) => Err(self.plugin_error(e)),
             _ => Err(mismatch()),
@@ -363,8 +365,19 @@ impl Plugin {
                 tracing::warn!(plugin = %name, %error, "shutdown returned an error");
             }
             Some(Ok(_)) => {}
-            Some(Err(trap)) => tracing::warn!(plugin = %name, error = %trap, "shutdown trapped"),
-            None => tracing::warn!(plugin = %name, "shutdown timed out"),
+            Some(Err(trap)) => {
+                let kind = classify_trap(&trap, instance.store.data().limiter.memory_denied);
+                instance.scope.audit(
+                    AuditKind::Trap,
+                    format!("shutdown: {kind}: {trap}"),
+                    "instance discarded",
+                );
+            }
+            None => instance.scope.audit(
+                AuditKind::Timeout,
+                format!("shutdown: deadline {:?}", self.inner.info.limits.timeout),
+                "instance discarded",
+            ),
         }
     }
 

@@ -139,7 +139,7 @@ fn a_call_cannot_log_past_its_cap() {
     assert!(
         records
             .iter()
-            .any(|r| r.level == "WARN" && r.message.contains("log cap") && r.call_id == "second"),
+            .any(|r| r.level == "WARN" && r.message.contains("log-cap") && r.call_id == "second"),
         "the drop is reported once: {records:?}"
     );
 }

@@ -81,13 +81,17 @@ pub fn authors(cargo_pkg_authors: &str) -> String {
 ///
 /// With `initialize = f`, `f(config)` runs first in `initialize` (a
 /// `fn(Vec<KeyValue>) -> Result<(), PluginError>`); its error fails the
-/// instance's start.
+/// instance's start. With `shutdown = g` as well, `g()` runs in `shutdown`
+/// (a `fn() -> Result<(), PluginError>`).
 #[macro_export]
 macro_rules! plugin_lifecycle {
     ($component:ident) => {
         $crate::plugin_lifecycle!($component, initialize = |_| Ok(()));
     };
     ($component:ident, initialize = $initialize:expr) => {
+        $crate::plugin_lifecycle!($component, initialize = $initialize, shutdown = || Ok(()));
+    };
+    ($component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr) => {
         static WARDEN_GUEST_LIFECYCLE: $crate::Lifecycle = $crate::Lifecycle::new();
 
         impl exports::warden::plugin::plugin::Guest for $component {
@@ -112,8 +116,9 @@ macro_rules! plugin_lifecycle {
             }
 
             fn shutdown() -> Result<(), warden::plugin::types::PluginError> {
+                let shutdown: fn() -> Result<(), warden::plugin::types::PluginError> = $shutdown;
                 WARDEN_GUEST_LIFECYCLE.set($crate::Phase::Stopped);
-                Ok(())
+                shutdown()
             }
 
             fn get_status() -> warden::plugin::types::PluginStatus {

@@ -125,7 +125,8 @@ impl Grants {
                     .split_once(':')
                     .ok_or_else(|| bad("write `fs:ro:PATH` or `fs:rw:PATH`".into()))?;
                 let mode = FsMode::parse(mode).map_err(bad)?;
-                self.fs.push((absolute(Path::new(path)).map_err(bad)?, mode));
+                self.fs
+                    .push((absolute(Path::new(path)).map_err(bad)?, mode));
             }
             Some(("net", rule)) => self.net.push(NetRule::parse(rule).map_err(bad)?),
             Some(("http", origin)) => self.http.push(Origin::parse(origin).map_err(bad)?),
@@ -135,7 +136,7 @@ impl Grants {
             }
             _ => {
                 return Err(bad(
-                    "must start with `fs:`, `net:`, `http:` or `env:`".into(),
+                    "must start with `fs:`, `net:`, `http:` or `env:`".into()
                 ));
             }
         }
@@ -226,7 +227,9 @@ impl Grants {
                 why,
             };
             if let Some(deny) = operator_deny_net.iter().find(|d| d.covers(&req.rule)) {
-                refused.push(refusal(format!("denied by the operator's rule `net:{deny}`")));
+                refused.push(refusal(format!(
+                    "denied by the operator's rule `net:{deny}`"
+                )));
             } else if self.net.iter().any(|g| g.covers(&req.rule)) {
                 out.net.push(req.rule.clone());
             } else {
@@ -292,10 +295,16 @@ impl Grants {
         own_deny: &[DenyRule],
     ) -> std::result::Result<PathBuf, MountRefused> {
         let dir = host.canonicalize().map_err(|e| {
-            MountRefused::No(format!("{}: {e}; create the directory first", host.display()))
+            MountRefused::No(format!(
+                "{}: {e}; create the directory first",
+                host.display()
+            ))
         })?;
         if !dir.is_dir() {
-            return Err(MountRefused::No(format!("{} is not a directory", dir.display())));
+            return Err(MountRefused::No(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
         }
         for (rule, whose) in own_deny
             .iter()
@@ -350,7 +359,11 @@ impl Grants {
         out.extend(self.net.iter().map(|r| format!("grant net:{r}")));
         out.extend(self.http.iter().map(|o| format!("grant http:{o}")));
         out.extend(self.env.iter().map(|e| format!("grant env:{e}")));
-        out.extend(self.deny.iter().map(|d| format!("deny {}", String::from(d.clone()))));
+        out.extend(
+            self.deny
+                .iter()
+                .map(|d| format!("deny {}", String::from(d.clone()))),
+        );
         out
     }
 }
@@ -390,15 +403,21 @@ mod tests {
     #[test]
     fn nothing_is_granted_by_default() {
         let (eff, refused) = Grants::new().apply(
-            &request(r#"net = ["127.0.0.1:22"]
+            &request(
+                r#"net = ["127.0.0.1:22"]
 env = ["HOME", { name = "MODE", value = "x" }]
-http = [{ origin = "https://api.example.com", reason = "fetches rates" }]"#),
+http = [{ origin = "https://api.example.com", reason = "fetches rates" }]"#,
+            ),
             Path::new("."),
         );
         assert!(eff.net.is_empty() && eff.http.is_empty());
         assert_eq!(eff.env.len(), 1, "fixed values need no grant");
         assert_eq!(refused.len(), 3);
-        assert!(refused[1].to_string().contains("fetches rates"), "{}", refused[1]);
+        assert!(
+            refused[1].to_string().contains("fetches rates"),
+            "{}",
+            refused[1]
+        );
         assert!(refused[0].why.contains("--grant net:127.0.0.1:22"));
     }
 
@@ -427,21 +446,41 @@ env = ["WARDEN_GRANT_TEST_A"]"#,
         assert!(whys[0].contains("read-only only"), "{whys:?}");
         assert!(whys[1].contains("denied by the operator"), "{whys:?}");
 
-        let (trimmed, _) = grants.clone().policy(GrantPolicy::Trim).apply(&req, dir.path());
+        let (trimmed, _) = grants
+            .clone()
+            .policy(GrantPolicy::Trim)
+            .apply(&req, dir.path());
         assert_eq!(trimmed.fs.len(), 2);
-        assert_eq!(trimmed.fs[1].mode, FsMode::ReadOnly, "downgraded, not dropped");
+        assert_eq!(
+            trimmed.fs[1].mode,
+            FsMode::ReadOnly,
+            "downgraded, not dropped"
+        );
         assert_eq!(trimmed.trimmed.len(), 3);
 
-        let hide_part = request(r#"fs = ["ro:in"]
-deny = ["fs:in/secret"]"#);
+        let hide_part = request(
+            r#"fs = ["ro:in"]
+deny = ["fs:in/secret"]"#,
+        );
         let (eff, refused) = grants.apply(&hide_part, dir.path());
         assert!(eff.fs.is_empty());
-        assert!(refused[0].why.contains("cannot be hidden"), "{:?}", refused[0]);
+        assert!(
+            refused[0].why.contains("cannot be hidden"),
+            "{:?}",
+            refused[0]
+        );
     }
 
     #[test]
     fn bad_grants_are_errors() {
-        for bad in ["fs:/x", "fs:rx:/x", "net:nope", "http:ftp://x", "env:1X", "disk:/"] {
+        for bad in [
+            "fs:/x",
+            "fs:rx:/x",
+            "net:nope",
+            "http:ftp://x",
+            "env:1X",
+            "disk:/",
+        ] {
             assert!(Grants::new().grant(bad).is_err(), "{bad}");
         }
         assert!(Grants::new().deny("net:*:*").is_ok());

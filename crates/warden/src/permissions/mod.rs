@@ -208,7 +208,10 @@ impl Entry {
         match self.fields.get(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(format!("`{key}` must be a string, not a {}", other.type_str())),
+            Some(other) => Err(format!(
+                "`{key}` must be a string, not a {}",
+                other.type_str()
+            )),
         }
     }
 
@@ -394,7 +397,10 @@ deny = ["fs:./data/in/secret", "net:10.0.0.0/8:*"]
             (r#"fs = ["./data"]"#, "ro:HOST"),
             (r#"fs = ["xx:./data"]"#, "neither"),
             (r#"fs = [{ host = "./d", guest = "rel" }]"#, "absolute"),
-            (r#"fs = [{ host = "./d", writable = true }]"#, "unknown key `writable`"),
+            (
+                r#"fs = [{ host = "./d", writable = true }]"#,
+                "unknown key `writable`",
+            ),
             (r#"net = ["example.com"]"#, "no port"),
             (r#"http = ["https://x/path"]"#, "no path"),
             (r#"env = ["1BAD"]"#, "not an environment variable"),

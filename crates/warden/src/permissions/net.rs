@@ -231,7 +231,9 @@ impl NetRule {
             format!("`{text}` has no port: write `host:port`, `host:first-last` or `host:*`")
         })?;
         if host.contains(':') && !host.starts_with('[') {
-            return Err(format!("`{text}`: put IPv6 addresses in brackets, as `[::1]:80`"));
+            return Err(format!(
+                "`{text}`: put IPv6 addresses in brackets, as `[::1]:80`"
+            ));
         }
         Ok(NetRule {
             listen,
@@ -242,7 +244,9 @@ impl NetRule {
 
     /// Whether every destination `other` allows is also allowed by `self`.
     pub fn covers(&self, other: &NetRule) -> bool {
-        self.listen == other.listen && self.ports.covers(&other.ports) && self.host.covers(&other.host)
+        self.listen == other.listen
+            && self.ports.covers(&other.ports)
+            && self.host.covers(&other.host)
     }
 }
 
@@ -281,7 +285,14 @@ mod tests {
         ] {
             assert_eq!(rule(text).to_string(), text);
         }
-        for bad in ["example.com", "a.*.com:1", "::1:80", "x:70000", "x:9-1", "10.0.0.0/40:1"] {
+        for bad in [
+            "example.com",
+            "a.*.com:1",
+            "::1:80",
+            "x:70000",
+            "x:9-1",
+            "10.0.0.0/40:1",
+        ] {
             assert!(NetRule::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -53,7 +53,9 @@ impl Origin {
 
     /// Whether a request to `scheme://host:port` is within this origin.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.scheme.eq_ignore_ascii_case(scheme) && self.port == port && self.host.matches_name(host)
+        self.scheme.eq_ignore_ascii_case(scheme)
+            && self.port == port
+            && self.host.matches_name(host)
     }
 
     /// Whether every origin `other` allows is also allowed by `self`.
@@ -86,8 +88,18 @@ mod tests {
         assert!(w.allows("https", "a.example.org", 8443));
         assert!(!w.allows("https", "a.example.org", 443));
         assert!(!w.allows("http", "a.example.org", 8443));
-        assert!(Origin::parse("http://[::1]:8080").expect("v6").allows("http", "[::1]", 8080));
-        for bad in ["api.example.com", "ftp://x", "https://x/path", "https://u@x", "https://x:y"] {
+        assert!(
+            Origin::parse("http://[::1]:8080")
+                .expect("v6")
+                .allows("http", "[::1]", 8080)
+        );
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://u@x",
+            "https://x:y",
+        ] {
             assert!(Origin::parse(bad).is_err(), "{bad}");
         }
     }

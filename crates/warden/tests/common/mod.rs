@@ -39,6 +39,29 @@ fn built() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// The hostile suite, ready to load: one directory per attack (named as in
+/// `plugins/hostile/suite`), each holding its manifest and a copy of the
+/// built `hostile` component.
+pub fn hostile_suite() -> &'static Path {
+    static SUITE: OnceLock<PathBuf> = OnceLock::new();
+    SUITE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let built = warden::build::build_plugin(
+            &repo().join("plugins/hostile/plugin"),
+            &out.join("fixtures"),
+        )
+        .unwrap_or_else(|e| panic!("building the hostile plugin: {e}"));
+        let suite = out.join("hostile");
+        for source in warden::discover(&repo().join("plugins/hostile/suite")).expect("suite") {
+            let dest = suite.join(source.file_name().expect("attack name"));
+            std::fs::create_dir_all(&dest).expect("suite dir");
+            std::fs::copy(source.join("plugin.toml"), dest.join("plugin.toml")).expect("manifest");
+            std::fs::copy(&built.component, dest.join("hostile.wasm")).expect("component");
+        }
+        suite
+    })
+}
+
 /// The built plugin directory of `name` (an example or a fixture).
 pub fn plugin_dir(name: &str) -> PathBuf {
     let example = plugins().join(name);

@@ -1,5 +1,6 @@
 //! The bad behaviours of the `misbehave` test fixture that need no host: the
-//! operation names, the endless loop, the memory hog and the call counter.
+//! operation names, the sandbox probe and the call counter (the endless
+//! loop, the memory hog and the recursion are the hostile suite's).
 //!
 //! Free of WebAssembly bindings like the other plugins' logic files, so it
 //! builds and is unit-tested natively. Depends on `std` only.
@@ -46,26 +47,6 @@ impl Op {
     }
 }
 
-/// Spins until the host interrupts it (epoch or fuel limit).
-pub fn spin_forever() -> ! {
-    let mut counter: u64 = 0;
-    loop {
-        // black_box hides the counter from the optimiser, so the loop stays a
-        // real loop that burns fuel and reaches epoch checks.
-        counter = std::hint::black_box(counter.wrapping_add(1));
-    }
-}
-
-/// Recurses without bound (until `n` wraps, which never happens in
-/// practice). Its locals stay in wasm registers, not on the shadow stack in
-/// linear memory, so what overflows is the wasm call stack the host limits.
-pub fn recurse(n: u64) -> u64 {
-    if n == 0 {
-        return 0;
-    }
-    std::hint::black_box(recurse(std::hint::black_box(n.wrapping_add(1)))).wrapping_add(1)
-}
-
 /// Tries to reach what a sandboxed plugin must not see: a host file, the
 /// root directory, environment variables, and a TCP connection to `addr`.
 /// Returns one `key=outcome` line per attempt.
@@ -90,27 +71,6 @@ pub fn probe(addr: &str) -> String {
         outcome(dir),
         outcome(connect)
     )
-}
-
-const MIB: usize = 1 << 20;
-
-/// Allocates `limit` blocks of 1 MiB (forever when `None`), writing to every
-/// page so the memory is really used, and returns how many MiB it held. An
-/// unbounded run only ends when an allocation fails, which aborts: that trap
-/// is what the host's memory-limit tests look for.
-pub fn hog_memory(limit: Option<u64>) -> u64 {
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
-    let mut held: u64 = 0;
-    while limit.is_none_or(|l| held < l) {
-        let mut block = vec![0u8; MIB];
-        for i in (0..MIB).step_by(4096) {
-            block[i] = (held as u8).wrapping_add(1);
-        }
-        blocks.push(std::hint::black_box(block));
-        held += 1;
-    }
-    std::hint::black_box(&blocks);
-    held
 }
 
 /// Parses the `mb` option.
@@ -139,12 +99,6 @@ mod tests {
             assert!(Op::parse(name).is_ok(), "{name}");
         }
         assert!(Op::parse("explode").is_err_and(|m| m.contains("explode")));
-    }
-
-    #[test]
-    fn bounded_hog_returns() {
-        assert_eq!(hog_memory(Some(3)), 3);
-        assert_eq!(hog_memory(Some(0)), 0);
     }
 
     #[test]

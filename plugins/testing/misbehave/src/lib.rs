@@ -76,13 +76,13 @@ mod component {
                     })
                 }
                 Op::Panic => panic!("misbehave: panicking on purpose (op=panic)"),
-                Op::Loop => behaviour::spin_forever(),
+                Op::Loop => hostile_attacks::spin_forever(),
                 Op::Alloc => {
                     let limit = option(&request, "mb")
                         .map(behaviour::parse_mb)
                         .transpose()
                         .map_err(PluginError::InvalidInput)?;
-                    let held = behaviour::hog_memory(limit);
+                    let held = hostile_attacks::hog_memory(limit);
                     Ok(text(format!("allocated {held} MiB"), held))
                 }
                 Op::Stdout => {
@@ -106,7 +106,7 @@ mod component {
                         1,
                     ))
                 }
-                Op::Recurse => Ok(text(behaviour::recurse(1).to_string(), 1)),
+                Op::Recurse => Ok(text(hostile_attacks::recurse(1).to_string(), 1)),
                 Op::Probe => {
                     let addr = required(&request, "addr", "probe")?;
                     Ok(text(behaviour::probe(addr), 4))
