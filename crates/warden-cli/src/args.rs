@@ -26,6 +26,30 @@ pub struct Global {
     /// Do not use the on-disk compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Grant plugins a permission: fs:ro:PATH, fs:rw:PATH, net:HOST:PORTS,
+    /// net:listen:HOST:PORTS, http:ORIGIN, env:NAME (repeatable). Nothing is
+    /// granted by default.
+    #[arg(long = "grant", global = true, value_name = "SPEC")]
+    pub grants: Vec<String>,
+    /// Deny a path or destination whatever is granted: fs:PATH, net:HOST:PORTS
+    /// (repeatable).
+    #[arg(long = "deny", global = true, value_name = "SPEC")]
+    pub denies: Vec<String>,
+    /// Load plugins that ask for more than is granted without the extra
+    /// permissions, instead of refusing them.
+    #[arg(long, global = true)]
+    pub trim: bool,
+    /// Meter fuel, so that `limits.fuel` in manifests is enforced.
+    #[arg(long, global = true)]
+    pub fuel: bool,
+    /// The host's data directory (the audit log lives there).
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_DATA_DIR",
+        default_value = ".warden"
+    )]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +64,28 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Deliver an event to every event-handler plugin in a directory.
     Event(EventArgs),
+    /// Show the audit log: every denial and limit hit of every plugin.
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only this plugin's entries.
+    #[arg(long, short)]
+    pub plugin: Option<String>,
+    /// Only entries since this time: RFC 3339 (`2026-11-21T10:00:00Z`) or a
+    /// duration ago (`10m`, `2h`, `1day`).
+    #[arg(long, short)]
+    pub since: Option<String>,
+    /// Only entries of this kind (e.g. `socket-denied`, `timeout`).
+    #[arg(long, short)]
+    pub kind: Option<warden::AuditKind>,
+    /// At most this many (the newest).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -3,28 +3,47 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use warden::{Plugin, Warden};
+use warden::{GrantPolicy, Grants, Plugin, Warden, WardenBuilder};
 
 use crate::args::Global;
 
-/// A host with the command line's cache settings. An explicitly chosen
-/// cache directory that is unsafe is an error; the default one only costs
-/// the cache (with a warning), so that every command still works.
+/// A host with the command line's grants, data directory and cache
+/// settings. An explicitly chosen cache directory that is unsafe is an
+/// error; the default one only costs the cache (with a warning), so that
+/// every command still works.
 pub fn host(global: &Global) -> Result<Warden> {
+    let builder = builder(global)?;
     if global.no_cache {
-        return Ok(Warden::new()?);
+        return Ok(builder.build()?);
     }
     if let Some(dir) = &global.cache_dir {
-        return Ok(Warden::builder().cache_dir(dir).build()?);
+        return Ok(builder.cache_dir(dir).build()?);
     }
-    match default_cache_dir().map(|dir| Warden::builder().cache_dir(dir).build()) {
+    match default_cache_dir().map(|dir| builder.clone().cache_dir(dir).build()) {
         Some(Ok(host)) => Ok(host),
         Some(Err(e)) => {
             tracing::warn!("running without the compile cache: {e}");
-            Ok(Warden::new()?)
+            Ok(builder.build()?)
         }
-        None => Ok(Warden::new()?),
+        None => Ok(builder.build()?),
     }
+}
+
+fn builder(global: &Global) -> Result<WardenBuilder> {
+    let mut grants = Grants::new();
+    for spec in &global.grants {
+        grants = grants.grant(spec)?;
+    }
+    for spec in &global.denies {
+        grants = grants.deny(spec)?;
+    }
+    if global.trim {
+        grants = grants.policy(GrantPolicy::Trim);
+    }
+    Ok(Warden::builder()
+        .grants(grants)
+        .fuel(global.fuel)
+        .data_dir(&global.data_dir))
 }
 
 /// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`. Relative values are

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::List(a) => commands::list::run(&cli.global, a),
         Command::Inspect(a) => commands::inspect::run(&cli.global, a),
         Command::Event(a) => commands::event::run(&cli.global, a),
+        Command::Audit(a) => commands::audit::run(&cli.global, a),
     };
     match result {
         Ok(code) => code,

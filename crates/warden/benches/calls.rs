@@ -3,12 +3,19 @@
 //!
 //! `cargo bench -p warden --bench calls` — builds the text-transform plugin
 //! first if needed. Figures are reported as ratios in the README.
+//!
+//! The `limits-cost` group measures what each enforcement mechanism costs a
+//! warm call in raw wasmtime (no limits, + epoch deadline, + memory limiter,
+//! + fuel metering) and in Warden with fuel metering off and on.
 
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The plugin's own logic, compiled natively: the baseline for the work itself.
@@ -30,6 +37,7 @@ use raw::warden::plugin::types::{LogLevel, ProcessRequest};
 struct RawState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl WasiView for RawState {
@@ -54,11 +62,27 @@ impl raw::warden::plugin::events::Host for RawState {
     async fn emit_event(&mut self, _: String, _: Vec<u8>) {}
 }
 
-/// The same engine settings Warden uses by default.
-fn raw_engine() -> Engine {
+/// Which enforcement mechanisms a raw engine and store use.
+#[derive(Clone, Copy)]
+struct Enforce {
+    epoch: bool,
+    limiter: bool,
+    fuel: bool,
+}
+
+/// Warden's default: epoch deadlines and a memory limiter, no fuel.
+const AS_WARDEN: Enforce = Enforce {
+    epoch: true,
+    limiter: true,
+    fuel: false,
+};
+
+/// The same engine settings Warden uses, with the chosen enforcement.
+fn raw_engine(enforce: Enforce) -> Engine {
     let mut config = Config::new();
     config
-        .epoch_interruption(true)
+        .epoch_interruption(enforce.epoch)
+        .consume_fuel(enforce.fuel)
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);
     let mut pool = PoolingAllocationConfig::new();
@@ -71,19 +95,47 @@ fn raw_engine() -> Engine {
         .linear_memory_keep_resident(64 << 10)
         .table_keep_resident(16 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).expect("engine")
+    let engine = Engine::new(&config).expect("engine");
+    if enforce.epoch {
+        let ticker = engine.clone();
+        std::thread::spawn(move || {
+            loop {
+                ticker.increment_epoch();
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+    }
+    engine
 }
 
-fn raw_store(engine: &Engine) -> Store<RawState> {
+fn raw_store(engine: &Engine, enforce: Enforce) -> Store<RawState> {
     let mut store = Store::new(
         engine,
         RawState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(128 << 20).build(),
         },
     );
-    store.set_epoch_deadline(u64::MAX / 2);
+    if enforce.epoch {
+        store.set_epoch_deadline(u64::MAX / 2);
+    }
+    if enforce.limiter {
+        store.limiter(|s| &mut s.limits);
+    }
+    if enforce.fuel {
+        store.set_fuel(u64::MAX).expect("fuel");
+    }
     store
+}
+
+/// A linked, pre-instantiated text-transform for a raw engine.
+fn raw_pre(engine: &Engine, wasm: &[u8]) -> raw::ProcessorPre<RawState> {
+    let component = wasmtime::component::Component::new(engine, wasm).expect("compile");
+    let mut linker: Linker<RawState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+    raw::Processor::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |s| s).expect("link");
+    raw::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre")
 }
 
 /// A raw instance, `initialize`d, as Warden would prepare one.
@@ -140,20 +192,8 @@ fn benches(c: &mut Criterion) {
         .expect("runtime");
 
     // Raw wasmtime, wired by hand.
-    let engine = raw_engine();
-    let component = wasmtime::component::Component::new(&engine, &wasm).expect("compile");
-    let mut linker: Linker<RawState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
-    raw::Processor::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |s| s).expect("link");
-    let pre =
-        raw::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre");
-    let engine_ticker = engine.clone();
-    std::thread::spawn(move || {
-        loop {
-            engine_ticker.increment_epoch();
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    });
+    let engine = raw_engine(AS_WARDEN);
+    let pre = raw_pre(&engine, &wasm);
 
     // Warden: one plugin reusing instances, one with a fresh instance per call.
     let host = warden::Warden::new().expect("host");
@@ -170,7 +210,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("raw-wasmtime", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let mut store = raw_store(&engine);
+                let mut store = raw_store(&engine, AS_WARDEN);
                 let p = raw_instance(&pre, &mut store).await;
                 p.warden_plugin_processing()
                     .call_validate(&mut store, b"x")
@@ -185,7 +225,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("warm-process-upper");
-    let mut store = raw_store(&engine);
+    let mut store = raw_store(&engine, AS_WARDEN);
     let instance = rt.block_on(raw_instance(&pre, &mut store));
     for (label, input) in inputs() {
         group.throughput(Throughput::Bytes(input.len() as u64));
@@ -228,6 +268,77 @@ fn benches(c: &mut Criterion) {
                 .expect("call")
             })
         });
+    }
+    group.finish();
+    limits_cost(c, &rt, &wasm, &dir);
+}
+
+/// Warm `process` at 64 B and 4 KiB under each enforcement mechanism.
+fn limits_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, wasm: &[u8], dir: &Path) {
+    let none = Enforce {
+        epoch: false,
+        limiter: false,
+        fuel: false,
+    };
+    let variants = [
+        ("raw-no-limits", none),
+        (
+            "raw-epoch",
+            Enforce {
+                epoch: true,
+                ..none
+            },
+        ),
+        ("raw-epoch-limiter", AS_WARDEN),
+        (
+            "raw-epoch-limiter-fuel",
+            Enforce {
+                fuel: true,
+                ..AS_WARDEN
+            },
+        ),
+    ];
+    let mut raws = Vec::new();
+    for (name, enforce) in variants {
+        let engine = raw_engine(enforce);
+        let pre = raw_pre(&engine, wasm);
+        let mut store = raw_store(&engine, enforce);
+        let instance = rt.block_on(raw_instance(&pre, &mut store));
+        raws.push((name, store, instance));
+    }
+    let plain = warden::Warden::new().expect("host");
+    let metered = warden::Warden::builder().fuel(true).build().expect("host");
+    let wardens = [
+        ("warden", plain.load_blocking(dir).expect("load")),
+        ("warden-fuel", metered.load_blocking(dir).expect("load")),
+    ];
+    let mut group = c.benchmark_group("limits-cost");
+    for (label, input) in inputs().into_iter().take(2) {
+        for (name, store, instance) in &mut raws {
+            group.bench_with_input(BenchmarkId::new(*name, label), &input, |b, input| {
+                b.iter(|| {
+                    let req = request(input);
+                    rt.block_on(
+                        instance
+                            .warden_plugin_processing()
+                            .call_process(&mut *store, &req),
+                    )
+                    .expect("call")
+                    .expect("ok")
+                })
+            });
+        }
+        for (name, plugin) in &wardens {
+            group.bench_with_input(BenchmarkId::new(*name, label), &input, |b, input| {
+                b.iter(|| {
+                    plugin
+                        .process_blocking(
+                            warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"),
+                        )
+                        .expect("call")
+                })
+            });
+        }
     }
     group.finish();
 }

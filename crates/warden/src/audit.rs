@@ -202,11 +202,10 @@ impl AuditLog {
         }
     }
 
-    /// The log persisted in `dir` (created if missing), at most `max_bytes`
-    /// on disk across the current and the rotated file.
+    /// The log persisted in `dir` (created with the first entry), at most
+    /// `max_bytes` on disk across the current and the rotated file.
     pub fn open(dir: impl Into<PathBuf>, max_bytes: u64) -> Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let path = dir.join(AUDIT_FILE);
         end_torn_line(&path).map_err(|e| Error::io(&path, e))?;
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -304,6 +303,7 @@ fn append(
         *size = 0;
     }
     if file.is_none() {
+        std::fs::create_dir_all(dir)?;
         *file = Some(
             OpenOptions::new()
                 .create(true)

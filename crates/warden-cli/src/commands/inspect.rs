@@ -14,15 +14,26 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let inspection = warden::inspect::inspect(&bytes, &wasm.display().to_string())?;
     let host = host::host(global)?;
-    let metadata = host
-        .load_blocking(&args.path)
-        .and_then(|p| p.metadata_blocking());
+    let loaded = host.load_blocking(&args.path);
+    let effective = loaded
+        .as_ref()
+        .map_or_else(|_| Vec::new(), |p| p.info().permissions.describe());
+    let requested = loaded.as_ref().map_or_else(
+        |_| {
+            warden::Manifest::from_file(&args.path.join(warden::MANIFEST_FILE))
+                .map_or_else(|_| Vec::new(), |m| m.permissions.describe())
+        },
+        |p| p.info().requested.describe(),
+    );
+    let metadata = loaded.and_then(|p| p.metadata_blocking());
     host.shutdown_blocking()?;
     if args.json {
         let doc = serde_json::json!({
             "file": wasm.display().to_string(),
             "inspection": inspection,
             "metadata": metadata.as_ref().ok(),
+            "requested_permissions": requested,
+            "effective_permissions": effective,
             "load_error": metadata.as_ref().err().map(|e| e.to_string()),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -48,6 +59,7 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
             e.to_string().lines().next().unwrap_or("")
         ),
     }
+    crate::commands::list::print_permissions("plugin", &requested, &effective);
     println!("imports: {}", inspection.imports.join(", "));
     println!("exports: {}", inspection.exports.join(", "));
     println!();

@@ -16,6 +16,10 @@ struct Row {
     size: Option<usize>,
     status: String,
     path: String,
+    /// What the manifest asks for.
+    requested: Vec<String>,
+    /// What the plugin got under this host's grants (empty when it failed).
+    permissions: Vec<String>,
 }
 
 pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
@@ -36,6 +40,8 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
                     size: Some(info.size),
                     status,
                     path: dir.display().to_string(),
+                    requested: info.requested.describe(),
+                    permissions: info.permissions.describe(),
                 }
             }
             Err(e) => {
@@ -53,6 +59,10 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
                     size: None,
                     status: format!("error: {}", first_line(&e.to_string())),
                     path: dir.display().to_string(),
+                    requested: manifest
+                        .as_ref()
+                        .map_or_else(Vec::new, |m| m.permissions.describe()),
+                    permissions: Vec::new(),
                 }
             }
         };
@@ -102,7 +112,26 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
             w2 = widths[2]
         );
     }
+    if global.verbose {
+        for r in &rows {
+            println!();
+            print_permissions(&r.name, &r.requested, &r.permissions);
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The requested and effective permissions of one plugin, one per line.
+pub fn print_permissions(name: &str, requested: &[String], effective: &[String]) {
+    let none = |lines: &[String]| lines.is_empty().then_some("  none");
+    println!("{name}: requested permissions");
+    for line in requested.iter().map(String::as_str).chain(none(requested)) {
+        println!("  {}", line.trim_start());
+    }
+    println!("{name}: effective permissions");
+    for line in effective.iter().map(String::as_str).chain(none(effective)) {
+        println!("  {}", line.trim_start());
+    }
 }
 
 fn first_line(s: &str) -> &str {

@@ -1,5 +1,6 @@
 //! One module per `warden` subcommand.
 
+pub mod audit;
 pub mod build;
 pub mod call;
 pub mod event;

@@ -87,6 +87,24 @@ pub struct EffectivePermissions {
     pub trimmed: Vec<String>,
 }
 
+impl EffectivePermissions {
+    /// One line per entry, as `warden inspect` shows them (environment
+    /// values are not shown).
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .fs
+            .iter()
+            .map(|m| format!("fs {} {} -> {}", m.mode, m.host.display(), m.guest))
+            .collect();
+        lines.extend(self.net.iter().map(|r| format!("net {r}")));
+        lines.extend(self.deny_net.iter().map(|r| format!("deny net:{r}")));
+        lines.extend(self.http.iter().map(|o| format!("http {o}")));
+        lines.extend(self.env.iter().map(|v| format!("env {}", v.name)));
+        lines.extend(self.trimmed.iter().map(|t| format!("trimmed: {t}")));
+        lines
+    }
+}
+
 /// One requested permission the grants do not cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {

@@ -40,6 +40,48 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// One line per entry, as `warden inspect` shows them.
+    pub fn describe(&self) -> Vec<String> {
+        let why = |reason: &Option<String>| {
+            reason
+                .as_ref()
+                .map_or_else(String::new, |r| format!("  ({r})"))
+        };
+        let mut lines: Vec<String> = self
+            .fs
+            .iter()
+            .map(|p| {
+                format!(
+                    "fs {} {} -> {}{}",
+                    p.mode,
+                    p.host.display(),
+                    p.guest,
+                    why(&p.reason)
+                )
+            })
+            .collect();
+        lines.extend(
+            self.net
+                .iter()
+                .map(|p| format!("net {}{}", p.rule, why(&p.reason))),
+        );
+        lines.extend(
+            self.http
+                .iter()
+                .map(|p| format!("http {}{}", p.origin, why(&p.reason))),
+        );
+        lines.extend(self.env.iter().map(|p| match &p.value {
+            Some(_) => format!("env {} (fixed value){}", p.name, why(&p.reason)),
+            None => format!("env {}{}", p.name, why(&p.reason)),
+        }));
+        lines.extend(
+            self.deny
+                .iter()
+                .map(|d| format!("deny {}", String::from(d.clone()))),
+        );
+        lines
+    }
+
     /// Whether the plugin asks for nothing.
     pub fn is_empty(&self) -> bool {
         self.fs.is_empty()
