@@ -42,6 +42,14 @@ pub struct Global {
     /// Meter fuel, so that `limits.fuel` in manifests is enforced.
     #[arg(long, global = true)]
     pub fuel: bool,
+    /// Set a plugin config value over its manifest's `[config]`, for every
+    /// plugin or (with `PLUGIN:`) one. The value may use `${env:NAME}` and
+    /// `${secret:NAME}` (repeatable).
+    #[arg(long = "config", global = true, value_name = "[PLUGIN:]KEY=VALUE", value_parser = parse_config)]
+    pub config: Vec<(Option<String>, String, String)>,
+    /// The secrets file `${secret:NAME}` reads (TOML, readable by you only).
+    #[arg(long, global = true, env = "WARDEN_SECRETS")]
+    pub secrets: Option<PathBuf>,
     /// The host's data directory (the audit log lives there).
     #[arg(
         long,
@@ -155,6 +163,16 @@ pub struct EventArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_config(s: &str) -> Result<(Option<String>, String, String), String> {
+    let (key, value) = parse_key_value(s)?;
+    Ok(match key.split_once(':') {
+        Some((plugin, key)) if !plugin.is_empty() && !key.is_empty() => {
+            (Some(plugin.to_string()), key.to_string(), value)
+        }
+        _ => (None, key, value),
+    })
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -40,7 +40,14 @@ fn builder(global: &Global) -> Result<WardenBuilder> {
     if global.trim {
         grants = grants.policy(GrantPolicy::Trim);
     }
-    Ok(Warden::builder()
+    let mut builder = Warden::builder();
+    for (plugin, key, value) in &global.config {
+        builder = builder.config(plugin.as_deref(), key, value);
+    }
+    if let Some(secrets) = &global.secrets {
+        builder = builder.secrets_file(secrets);
+    }
+    Ok(builder
         .grants(grants)
         .fuel(global.fuel)
         .data_dir(&global.data_dir))

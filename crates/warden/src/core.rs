@@ -16,6 +16,7 @@ use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::permissions::Grants;
 use crate::sandbox::HostState;
+use crate::services::ConfigSettings;
 use crate::services::Services;
 
 pub(crate) struct Core {
@@ -27,6 +28,7 @@ pub(crate) struct Core {
     pub(crate) caps: Limits,
     pub(crate) host_limits: HostLimits,
     pub(crate) grants: Grants,
+    pub(crate) plugin_config: ConfigSettings,
     pub(crate) audit: Arc<AuditLog>,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
@@ -66,6 +68,7 @@ impl Core {
         defaults: Limits,
         caps: Limits,
         grants: Grants,
+        plugin_config: ConfigSettings,
         audit: Arc<AuditLog>,
     ) -> Result<Arc<Self>> {
         config.validate()?;
@@ -98,6 +101,7 @@ impl Core {
                 fuel_metering: config.fuel,
             },
             grants,
+            plugin_config,
             audit,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),

@@ -98,6 +98,16 @@ pub enum Error {
         max: u64,
     },
 
+    /// The plugin's configuration cannot be completed: a required key is
+    /// missing, or an operator value's reference cannot be resolved.
+    #[error("plugin `{plugin}`: {message}")]
+    Config {
+        /// The plugin's name.
+        plugin: String,
+        /// The key and what is wrong.
+        message: String,
+    },
+
     /// Every instance of the plugin stayed busy for longer than the call may wait.
     #[error(
         "plugin `{plugin}` is busy: all {max_instances} instances stayed in use for {waited:?}; \

@@ -60,4 +60,5 @@ pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
 pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
+pub use services::ConfigSettings;
 pub use warden::{Warden, WardenBuilder};

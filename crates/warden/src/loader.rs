@@ -88,6 +88,7 @@ impl Source {
 pub(crate) struct Prepared {
     pub(crate) manifest: Manifest,
     pub(crate) limits: Limits,
+    pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) permissions: EffectivePermissions,
     pub(crate) sha256: String,
     pub(crate) size: usize,
@@ -146,7 +147,9 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         &source.manifest_file,
     )?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
+    let config = core.plugin_config.resolve(&manifest)?;
     Ok(Prepared {
+        config,
         manifest,
         limits,
         permissions,

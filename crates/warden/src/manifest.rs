@@ -32,9 +32,14 @@ pub struct Manifest {
     /// The component file, relative to the manifest (default `<name>.wasm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<PathBuf>,
-    /// Values served to the plugin by `initialize` and `config.get-config`.
+    /// Values served to the plugin by `initialize` and `config.get-config`
+    /// (defaults: the host may override them).
     #[serde(default, deserialize_with = "config_table")]
     pub config: BTreeMap<String, String>,
+    /// Config keys the host must supply (or `[config]` default); the load
+    /// fails when one is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_config: Vec<String>,
     /// Resource limits requested by the plugin; unset ones take host defaults.
     #[serde(default)]
     pub limits: ManifestLimits,
@@ -95,6 +100,7 @@ impl Manifest {
             world: World::Minimal,
             component: None,
             config: BTreeMap::new(),
+            required_config: Vec::new(),
             limits: ManifestLimits::default(),
             permissions: Permissions::default(),
         }

@@ -133,7 +133,7 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     pub(crate) fn new(core: Arc<Core>, p: Prepared, reservation: Reservation) -> Self {
-        let config = Arc::new(p.manifest.config.clone());
+        let config = Arc::new(p.config);
         let config_list = config
             .iter()
             .map(|(key, value)| types::KeyValue {

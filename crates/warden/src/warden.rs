@@ -16,6 +16,7 @@ use crate::manifest::Manifest;
 use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Registry, discover};
+use crate::services::ConfigSettings;
 
 /// A plugin host: one engine, any number of loaded plugins.
 ///
@@ -41,6 +42,7 @@ pub struct WardenBuilder {
     limits: Limits,
     caps: Limits,
     grants: Grants,
+    config: ConfigSettings,
     data_dir: Option<PathBuf>,
     audit_max_bytes: u64,
 }
@@ -52,6 +54,7 @@ impl Default for WardenBuilder {
             limits: Limits::default(),
             caps: Limits::default_caps(),
             grants: Grants::new(),
+            config: ConfigSettings::default(),
             data_dir: None,
             audit_max_bytes: 16 << 20,
         }
@@ -83,6 +86,22 @@ impl WardenBuilder {
     /// manifest asks for and these grants allow.
     pub fn grants(mut self, grants: Grants) -> Self {
         self.grants = grants;
+        self
+    }
+
+    /// Sets config `key` for `plugin` (`None`: every plugin), over the
+    /// manifest's `[config]`. The value may reference `${env:NAME}` (the
+    /// host's environment) and `${secret:NAME}` (see
+    /// [`WardenBuilder::secrets_file`]); `$$` is a literal `$`.
+    pub fn config(mut self, plugin: Option<&str>, key: &str, value: &str) -> Self {
+        self.config.set(plugin, key, value);
+        self
+    }
+
+    /// The TOML file (`name = "value"` lines, readable by this user only)
+    /// that `${secret:NAME}` in config values reads.
+    pub fn secrets_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.secrets_file(path);
         self
     }
 
@@ -130,6 +149,7 @@ impl WardenBuilder {
                 self.limits,
                 self.caps,
                 self.grants,
+                self.config,
                 Arc::new(audit),
             )?,
             registry: Registry::default(),

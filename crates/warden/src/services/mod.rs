@@ -19,6 +19,7 @@ use wasmtime::component::Linker;
 use crate::events::EventBus;
 use crate::sandbox::{CallScope, HostState};
 
+pub use config::ConfigSettings;
 pub(crate) use logging::write_log;
 pub(crate) use stdio::GuestOutput;
 
