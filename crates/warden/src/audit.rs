@@ -64,6 +64,10 @@ pub enum AuditKind {
     EventCap,
     /// Every instance stayed busy; the call was refused.
     InstanceCap,
+    /// A named key-value store that was not granted.
+    StoreDenied,
+    /// A key-value write past the namespace's quota.
+    StoreQuota,
 }
 
 impl AuditKind {
@@ -86,6 +90,8 @@ impl AuditKind {
             AuditKind::LogCap => "log-cap",
             AuditKind::EventCap => "event-cap",
             AuditKind::InstanceCap => "instance-cap",
+            AuditKind::StoreDenied => "store-denied",
+            AuditKind::StoreQuota => "store-quota",
         }
     }
 }

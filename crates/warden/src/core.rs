@@ -18,6 +18,7 @@ use crate::permissions::Grants;
 use crate::sandbox::HostState;
 use crate::services::ConfigSettings;
 use crate::services::Services;
+use crate::services::store::{KvBackend, KvLimits};
 
 pub(crate) struct Core {
     pub(crate) engine: wasmtime::Engine,
@@ -29,6 +30,8 @@ pub(crate) struct Core {
     pub(crate) host_limits: HostLimits,
     pub(crate) grants: Grants,
     pub(crate) plugin_config: ConfigSettings,
+    pub(crate) kv: Arc<dyn KvBackend>,
+    pub(crate) kv_limits: KvLimits,
     pub(crate) audit: Arc<AuditLog>,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
@@ -69,6 +72,7 @@ impl Core {
         caps: Limits,
         grants: Grants,
         plugin_config: ConfigSettings,
+        kv: (Arc<dyn KvBackend>, KvLimits),
         audit: Arc<AuditLog>,
     ) -> Result<Arc<Self>> {
         config.validate()?;
@@ -102,6 +106,8 @@ impl Core {
             },
             grants,
             plugin_config,
+            kv: kv.0,
+            kv_limits: kv.1,
             audit,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),

@@ -44,6 +44,7 @@ struct Inner {
     pre: wasmtime::component::InstancePre<HostState>,
     exports: ExportIndices,
     budget: Budget,
+    shared_stores: Arc<Vec<String>>,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
     pool: Mutex<Pool>,
@@ -159,6 +160,7 @@ impl Plugin {
             fuel: core.host_limits.fuel_metering.then_some(info.limits.fuel),
         };
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
+        let shared_stores = Arc::new(info.permissions.kv.clone());
         Plugin {
             inner: Arc::new(Inner {
                 core,
@@ -166,6 +168,7 @@ impl Plugin {
                 pre: p.pre,
                 exports: p.exports,
                 budget,
+                shared_stores,
                 config,
                 config_list,
                 pool: Mutex::new(Pool::default()),
@@ -550,6 +553,9 @@ impl Plugin {
             scope: scope.clone(),
             config: inner.config.clone(),
             bus: inner.core.bus.clone(),
+            kv: inner.core.kv.clone(),
+            kv_limits: inner.core.kv_limits,
+            shared_stores: inner.shared_stores.clone(),
         });
         let state = HostState::new(
             scope.clone(),

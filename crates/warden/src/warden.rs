@@ -17,6 +17,7 @@ use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Registry, discover};
 use crate::services::ConfigSettings;
+use crate::services::store::{KvBackend, KvLimits, SqliteBackend};
 
 /// A plugin host: one engine, any number of loaded plugins.
 ///
@@ -36,7 +37,7 @@ impl std::fmt::Debug for Warden {
 }
 
 /// Configures a [`Warden`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WardenBuilder {
     engine: EngineConfig,
     limits: Limits,
@@ -45,6 +46,18 @@ pub struct WardenBuilder {
     config: ConfigSettings,
     data_dir: Option<PathBuf>,
     audit_max_bytes: u64,
+    kv: Option<Arc<dyn KvBackend>>,
+    kv_limits: KvLimits,
+}
+
+impl std::fmt::Debug for WardenBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WardenBuilder")
+            .field("engine", &self.engine)
+            .field("limits", &self.limits)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for WardenBuilder {
@@ -57,6 +70,8 @@ impl Default for WardenBuilder {
             config: ConfigSettings::default(),
             data_dir: None,
             audit_max_bytes: 16 << 20,
+            kv: None,
+            kv_limits: KvLimits::default(),
         }
     }
 }
@@ -105,10 +120,23 @@ impl WardenBuilder {
         self
     }
 
-    /// The host's data directory: the audit log is persisted there. Without
-    /// one, the audit log is kept in memory.
+    /// The host's data directory: the audit log and the key-value store
+    /// are persisted there. Without one, both are kept in memory.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The key-value store plugins use (default: SQLite in the data
+    /// directory, or in memory without one).
+    pub fn kv_backend(mut self, backend: Arc<dyn KvBackend>) -> Self {
+        self.kv = Some(backend);
+        self
+    }
+
+    /// Key and value sizes and the per-namespace quota of the key-value store.
+    pub fn kv_limits(mut self, limits: KvLimits) -> Self {
+        self.kv_limits = limits;
         self
     }
 
@@ -139,6 +167,10 @@ impl WardenBuilder {
 
     /// Creates the host: builds the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Warden> {
+        let kv = match self.kv {
+            Some(kv) => kv,
+            None => Arc::new(SqliteBackend::open(self.data_dir.as_deref()).map_err(Error::Host)?),
+        };
         let audit = match &self.data_dir {
             Some(dir) => AuditLog::open(dir, self.audit_max_bytes)?,
             None => AuditLog::in_memory(),
@@ -150,6 +182,7 @@ impl WardenBuilder {
                 self.caps,
                 self.grants,
                 self.config,
+                (kv, self.kv_limits),
                 Arc::new(audit),
             )?,
             registry: Registry::default(),

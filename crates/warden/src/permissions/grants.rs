@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::net::NetRule;
 use super::origin::Origin;
-use super::{DenyRule, FsMode, Permissions, validate_env_name};
+use super::{DenyRule, FsMode, Permissions, validate_env_name, validate_store_name};
 use crate::error::{Error, Result};
 
 /// What to do with a plugin that asks for something the operator did not
@@ -36,6 +36,7 @@ pub struct Grants {
     net: Vec<NetRule>,
     http: Vec<Origin>,
     env: Vec<String>,
+    kv: Vec<String>,
     deny: Vec<DenyRule>,
     policy: GrantPolicy,
 }
@@ -82,6 +83,8 @@ pub struct EffectivePermissions {
     pub http: Vec<Origin>,
     /// Environment variables.
     pub env: Vec<EnvVar>,
+    /// Named key-value stores shared with other plugins.
+    pub kv: Vec<String>,
     /// Requested permissions the plugin was loaded without (trim policy),
     /// each with why.
     pub trimmed: Vec<String>,
@@ -100,6 +103,7 @@ impl EffectivePermissions {
         lines.extend(self.deny_net.iter().map(|r| format!("deny net:{r}")));
         lines.extend(self.http.iter().map(|o| format!("http {o}")));
         lines.extend(self.env.iter().map(|v| format!("env {}", v.name)));
+        lines.extend(self.kv.iter().map(|k| format!("kv {k}")));
         lines.extend(self.trimmed.iter().map(|t| format!("trimmed: {t}")));
         lines
     }
@@ -133,7 +137,8 @@ impl Grants {
     }
 
     /// Adds a grant written as `fs:ro:PATH`, `fs:rw:PATH`, `net:RULE`,
-    /// `http:ORIGIN` or `env:NAME` (a trailing `*` matches a prefix).
+    /// `http:ORIGIN`, `env:NAME` (a trailing `*` matches a prefix) or
+    /// `kv:STORE` (`kv:*`: every shared store).
     /// Relative paths are relative to the current directory.
     pub fn grant(mut self, spec: &str) -> Result<Self> {
         let bad = |m: String| Error::Host(format!("grant `{spec}`: {m}"));
@@ -152,9 +157,15 @@ impl Grants {
                 validate_env_name(name, true).map_err(bad)?;
                 self.env.push(name.to_string());
             }
+            Some(("kv", name)) => {
+                if name != "*" {
+                    validate_store_name(name).map_err(bad)?;
+                }
+                self.kv.push(name.to_string());
+            }
             _ => {
                 return Err(bad(
-                    "must start with `fs:`, `net:`, `http:` or `env:`".into()
+                    "must start with `fs:`, `net:`, `http:`, `env:` or `kv:`".into(),
                 ));
             }
         }
@@ -298,6 +309,20 @@ impl Grants {
                 });
             }
         }
+        for req in &requested.kv {
+            if self.kv.iter().any(|g| g == "*" || *g == req.name) {
+                out.kv.push(req.name.clone());
+            } else {
+                refused.push(Refusal {
+                    permission: format!("kv {}", req.name),
+                    reason: req.reason.clone(),
+                    why: format!(
+                        "not granted; the operator can allow it with `--grant kv:{}`",
+                        req.name
+                    ),
+                });
+            }
+        }
         if self.policy == GrantPolicy::Trim {
             out.trimmed = refused.iter().map(Refusal::to_string).collect();
         }
@@ -377,6 +402,7 @@ impl Grants {
         out.extend(self.net.iter().map(|r| format!("grant net:{r}")));
         out.extend(self.http.iter().map(|o| format!("grant http:{o}")));
         out.extend(self.env.iter().map(|e| format!("grant env:{e}")));
+        out.extend(self.kv.iter().map(|k| format!("grant kv:{k}")));
         out.extend(
             self.deny
                 .iter()

@@ -33,6 +33,10 @@ pub struct Permissions {
     /// Host environment variables passed through, and fixed values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvPermission>,
+    /// Named key-value stores shared with other plugins (the plugin's own
+    /// store needs no permission).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv: Vec<KvPermission>,
     /// Paths and destinations the plugin must never reach, whatever else
     /// allows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -75,6 +79,11 @@ impl Permissions {
             None => format!("env {}{}", p.name, why(&p.reason)),
         }));
         lines.extend(
+            self.kv
+                .iter()
+                .map(|p| format!("kv {}{}", p.name, why(&p.reason))),
+        );
+        lines.extend(
             self.deny
                 .iter()
                 .map(|d| format!("deny {}", String::from(d.clone()))),
@@ -88,6 +97,7 @@ impl Permissions {
             && self.net.is_empty()
             && self.http.is_empty()
             && self.env.is_empty()
+            && self.kv.is_empty()
             && self.deny.is_empty()
     }
 }
@@ -179,6 +189,48 @@ pub struct EnvPermission {
     /// Why the plugin needs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// A named key-value store shared with other plugins: `"sessions"` or
+/// `{ name = "sessions", reason = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct KvPermission {
+    /// The store's name: 1-64 of `a-z`, `0-9`, `-`, `_`.
+    pub name: String,
+    /// Why the plugin needs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl TryFrom<toml::Value> for KvPermission {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        let entry = Entry::new(value, &["name", "reason"])?;
+        let name = entry.main("name")?;
+        validate_store_name(&name)?;
+        Ok(KvPermission {
+            name,
+            reason: entry.reason()?,
+        })
+    }
+}
+
+/// Checks a shared store's name.
+pub(crate) fn validate_store_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a store name (1-64 of a-z, 0-9, `-`, `_`)"
+        ))
+    }
 }
 
 /// A deny rule: `"fs:./data/in/secret"` or `"net:10.0.0.0/8:*"`. Deny rules

@@ -10,6 +10,7 @@ mod config;
 mod events;
 mod logging;
 mod stdio;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,11 @@ pub(crate) struct ServiceContext {
     pub(crate) config: Arc<BTreeMap<String, String>>,
     /// Where emitted events go.
     pub(crate) bus: Arc<EventBus>,
+    /// The key-value backend and its limits.
+    pub(crate) kv: Arc<dyn store::KvBackend>,
+    pub(crate) kv_limits: store::KvLimits,
+    /// The named key-value stores the plugin was granted.
+    pub(crate) shared_stores: Arc<Vec<String>>,
 }
 
 /// The shape every host service has.
@@ -51,6 +57,7 @@ pub(crate) struct Services {
     logging: logging::Logging,
     config: config::Config,
     events: events::Events,
+    store: store::Store,
 }
 
 impl Services {
@@ -59,6 +66,7 @@ impl Services {
             logging: HostService::new(ctx),
             config: HostService::new(ctx),
             events: HostService::new(ctx),
+            store: HostService::new(ctx),
         }
     }
 
@@ -71,6 +79,7 @@ impl Services {
         logging::Logging::add_to_linker(linker, |s| &mut s.services.logging)?;
         config::Config::add_to_linker(linker, |s| &mut s.services.config)?;
         events::Events::add_to_linker(linker, |s| &mut s.services.events)?;
+        store::Store::add_to_linker(linker, |s| &mut s.services.store)?;
         Ok(())
     }
 }
