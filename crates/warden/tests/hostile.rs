@@ -7,8 +7,8 @@ mod common;
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use warden::{
@@ -17,34 +17,34 @@ use warden::{
 };
 
 /// The suite's directory, with the data directories the file-system attacks
-/// aim at, and a secret outside every granted directory.
+/// aim at, and a secret outside every granted directory. Set up once per
+/// test binary: the tests run in parallel and share it.
 struct Stage {
     suite: PathBuf,
     secret: PathBuf,
-    _outside: tempfile::TempDir,
 }
 
 const SECRET: &str = "TOP SECRET: the host's crown jewels";
 
-fn stage() -> Stage {
-    let suite = common::hostile_suite().to_path_buf();
-    let outside = tempfile::tempdir().expect("tempdir");
-    let secret = outside.path().join("secret.txt");
-    std::fs::write(&secret, SECRET).expect("secret");
-    for attack in ["raw-open", "traversal", "symlink-escape", "write-readonly"] {
-        let data = suite.join(attack).join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
-        std::fs::write(data.join("public.txt"), "public").expect("public file");
-    }
-    let link = suite.join("symlink-escape/data/escape");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&secret, &link).expect("symlink");
-    let _ = std::fs::remove_file(suite.join("write-readonly/data/owned.txt"));
-    Stage {
-        suite,
-        secret,
-        _outside: outside,
-    }
+fn stage() -> &'static Stage {
+    static STAGE: OnceLock<Stage> = OnceLock::new();
+    STAGE.get_or_init(|| {
+        let suite = common::hostile_suite().to_path_buf();
+        let outside = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-outside");
+        std::fs::create_dir_all(&outside).expect("outside dir");
+        let secret = outside.join("secret.txt");
+        std::fs::write(&secret, SECRET).expect("secret");
+        for attack in ["raw-open", "traversal", "symlink-escape", "write-readonly"] {
+            let data = suite.join(attack).join("data");
+            std::fs::create_dir_all(&data).expect("data dir");
+            std::fs::write(data.join("public.txt"), "public").expect("public file");
+        }
+        let link = suite.join("symlink-escape/data/escape");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&secret, &link).expect("symlink");
+        let _ = std::fs::remove_file(suite.join("write-readonly/data/owned.txt"));
+        Stage { suite, secret }
+    })
 }
 
 /// A host that grants the suite's directories read-only and one harmless
