@@ -87,6 +87,7 @@ fn build_places_every_example_plugin() {
         "image-processor",
         "risk-rules",
         "audit-logger",
+        "counter",
     ] {
         assert!(
             dist().join(name).join("plugin.toml").is_file(),
@@ -218,7 +219,7 @@ fn list_shows_every_plugin_ready() {
     let o = warden(&["list", "--dir", &dir, "--json"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     for row in &rows {
         assert_eq!(row["status"], "ready", "{row}");
     }

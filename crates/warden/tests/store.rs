@@ -246,3 +246,31 @@ fn data_survives_a_host_restart() {
         "kept"
     );
 }
+
+#[test]
+fn risk_rules_remembers_customers_and_scores_repeat_offenders_higher() {
+    let host = Warden::builder()
+        .config(Some("risk-rules"), "repeat-offender-after", "2")
+        .build()
+        .expect("host");
+    let risk = host
+        .load_blocking(common::plugin_dir("risk-rules"))
+        .expect("risk-rules");
+    let assess = |customer: &str| -> serde_json::Value {
+        let tx = format!(
+            r#"{{"id":"t","amount":25000,"country":"KP","hour":3,"customer_id":"{customer}"}}"#
+        );
+        let out = risk
+            .process_blocking(ProcessRequest::new(tx))
+            .expect("assess");
+        serde_json::from_slice(&out.output).expect("json")
+    };
+    let first = assess("c1");
+    assert_eq!(first["level"], "high");
+    assess("c1");
+    let third = assess("c1");
+    let reasons = third["reasons"].to_string();
+    assert!(reasons.contains("2 earlier high-risk"), "{reasons}");
+    let other = assess("c2");
+    assert!(!other["reasons"].to_string().contains("earlier"), "{other}");
+}

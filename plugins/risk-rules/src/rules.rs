@@ -45,6 +45,9 @@ pub struct Thresholds {
     pub night_start_hour: u32,
     /// Exclusive. A window with start > end wraps past midnight.
     pub night_end_hour: u32,
+    /// Earlier high-risk transactions after which a customer's score is
+    /// raised (0: never).
+    pub repeat_offender_after: u32,
 }
 
 impl Default for Thresholds {
@@ -56,6 +59,7 @@ impl Default for Thresholds {
             risky_categories: vec!["gambling".into(), "crypto".into()],
             night_start_hour: 0,
             night_end_hour: 5,
+            repeat_offender_after: 3,
         }
     }
 }
@@ -88,6 +92,13 @@ impl Thresholds {
         if let Some(v) = get("night-end-hour") {
             // 24 lets a window run to midnight.
             t.night_end_hour = config_hour("night-end-hour", &v, 24)?;
+        }
+        if let Some(v) = get("repeat-offender-after") {
+            t.repeat_offender_after = v.trim().parse().map_err(|e| {
+                RiskError::Internal(format!(
+                    "config `repeat-offender-after` is not a count: `{v}`: {e}"
+                ))
+            })?;
         }
         Ok(t)
     }
@@ -167,6 +178,24 @@ pub struct Assessment {
     pub level: Level,
     /// One sentence per rule that fired, in rule order.
     pub reasons: Vec<String>,
+    /// The transaction's `customer_id`, when it has one.
+    pub customer: Option<String>,
+}
+
+impl Assessment {
+    /// Raises the score (+25, at most 100) of a customer who already had
+    /// `prior_high_risk` high-risk transactions, once that reaches the
+    /// `repeat-offender-after` threshold.
+    pub fn apply_history(&mut self, prior_high_risk: u64, t: &Thresholds) {
+        if t.repeat_offender_after == 0 || prior_high_risk < u64::from(t.repeat_offender_after) {
+            return;
+        }
+        self.score = (self.score + 25).min(100);
+        self.level = Level::from_score(self.score);
+        self.reasons.push(format!(
+            "customer had {prior_high_risk} earlier high-risk transactions"
+        ));
+    }
 }
 
 impl Assessment {
@@ -268,6 +297,7 @@ pub fn assess(tx: &Map<String, Value>, t: &Thresholds) -> Result<Assessment, Ris
         score,
         level: Level::from_score(score),
         reasons,
+        customer: optional_str(tx, "customer_id")?.map(str::to_string),
     })
 }
 
@@ -296,6 +326,22 @@ pub fn validate(input: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn repeat_offenders_score_higher() {
+        let t = Thresholds {
+            repeat_offender_after: 2,
+            ..Thresholds::default()
+        };
+        let mut a = assess_str(r#"{"id":"t","amount":2000,"customer_id":"c7"}"#, &t);
+        assert_eq!(a.customer.as_deref(), Some("c7"));
+        let before = a.score;
+        a.apply_history(1, &t);
+        assert_eq!(a.score, before, "below the threshold");
+        a.apply_history(2, &t);
+        assert_eq!(a.score, before + 25);
+        assert!(a.reasons.last().is_some_and(|r| r.contains("2 earlier")));
+    }
 
     fn assess_str(input: &str, t: &Thresholds) -> Assessment {
         match assess_json(input.as_bytes(), t) {
