@@ -62,6 +62,51 @@ impl raw::warden::plugin::events::Host for RawState {
     async fn emit_event(&mut self, _: String, _: Vec<u8>) {}
 }
 
+/// The raw baseline does not offer a store (text-transform does not use one).
+mod no_store {
+    use super::raw::warden::plugin::store::{Host, KeyPage, StoreError};
+
+    fn absent<T>() -> Result<T, StoreError> {
+        Err(StoreError::Internal("no store in the raw baseline".into()))
+    }
+
+    impl Host for super::RawState {
+        async fn get(&mut self, _: String, _: String) -> Result<Option<Vec<u8>>, StoreError> {
+            absent()
+        }
+        async fn set(&mut self, _: String, _: String, _: Vec<u8>) -> Result<(), StoreError> {
+            absent()
+        }
+        async fn delete(&mut self, _: String, _: String) -> Result<bool, StoreError> {
+            absent()
+        }
+        async fn exists(&mut self, _: String, _: String) -> Result<bool, StoreError> {
+            absent()
+        }
+        async fn list_keys(
+            &mut self,
+            _: String,
+            _: String,
+            _: Option<String>,
+            _: u32,
+        ) -> Result<KeyPage, StoreError> {
+            absent()
+        }
+        async fn increment(&mut self, _: String, _: String, _: i64) -> Result<i64, StoreError> {
+            absent()
+        }
+        async fn compare_and_swap(
+            &mut self,
+            _: String,
+            _: String,
+            _: Option<Vec<u8>>,
+            _: Vec<u8>,
+        ) -> Result<bool, StoreError> {
+            absent()
+        }
+    }
+}
+
 /// Which enforcement mechanisms a raw engine and store use.
 #[derive(Clone, Copy)]
 struct Enforce {
@@ -183,6 +228,30 @@ fn request(input: &str) -> ProcessRequest {
     }
 }
 
+/// One warm `process` "upper" through raw wasmtime.
+fn raw_upper(
+    rt: &tokio::runtime::Runtime,
+    store: &mut Store<RawState>,
+    instance: &raw::Processor,
+    input: &str,
+) -> raw::warden::plugin::types::ProcessResponse {
+    let req = request(input);
+    rt.block_on(
+        instance
+            .warden_plugin_processing()
+            .call_process(store, &req),
+    )
+    .expect("call")
+    .expect("ok")
+}
+
+/// One warm `process` "upper" through Warden's blocking API.
+fn warden_upper(plugin: &warden::Plugin, input: &str) -> warden::ProcessResponse {
+    plugin
+        .process_blocking(warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"))
+        .expect("call")
+}
+
 fn benches(c: &mut Criterion) {
     let dir = built_plugin();
     let wasm = std::fs::read(dir.join("text-transform.wasm")).expect("component");
@@ -235,18 +304,7 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("raw-wasmtime", label),
             &input,
-            |b, input| {
-                b.iter(|| {
-                    let req = request(input);
-                    rt.block_on(
-                        instance
-                            .warden_plugin_processing()
-                            .call_process(&mut store, &req),
-                    )
-                    .expect("call")
-                    .expect("ok")
-                })
-            },
+            |b, input| b.iter(|| raw_upper(&rt, &mut store, &instance, input)),
         );
         group.bench_with_input(
             BenchmarkId::new("warden-async", label),
@@ -261,12 +319,7 @@ fn benches(c: &mut Criterion) {
             },
         );
         group.bench_with_input(BenchmarkId::new("warden", label), &input, |b, input| {
-            b.iter(|| {
-                warm.process_blocking(
-                    warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"),
-                )
-                .expect("call")
-            })
+            b.iter(|| warden_upper(&warm, input))
         });
     }
     group.finish();
@@ -316,27 +369,12 @@ fn limits_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, wasm: &[u8], dir
     for (label, input) in inputs().into_iter().take(2) {
         for (name, store, instance) in &mut raws {
             group.bench_with_input(BenchmarkId::new(*name, label), &input, |b, input| {
-                b.iter(|| {
-                    let req = request(input);
-                    rt.block_on(
-                        instance
-                            .warden_plugin_processing()
-                            .call_process(&mut *store, &req),
-                    )
-                    .expect("call")
-                    .expect("ok")
-                })
+                b.iter(|| raw_upper(rt, store, instance, input))
             });
         }
         for (name, plugin) in &wardens {
             group.bench_with_input(BenchmarkId::new(*name, label), &input, |b, input| {
-                b.iter(|| {
-                    plugin
-                        .process_blocking(
-                            warden::ProcessRequest::new(input.as_bytes()).option("op", "upper"),
-                        )
-                        .expect("call")
-                })
+                b.iter(|| warden_upper(plugin, input))
             });
         }
     }

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TrapKind};
 use crate::locks::lock;
 
 /// The current log file's name in the data directory.
@@ -71,6 +71,17 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// The kind that records a trap of kind `trap`.
+    pub fn of_trap(trap: TrapKind) -> Self {
+        match trap {
+            TrapKind::Timeout => AuditKind::Timeout,
+            TrapKind::OutOfMemory => AuditKind::MemoryLimit,
+            TrapKind::OutOfFuel => AuditKind::OutOfFuel,
+            TrapKind::StackOverflow => AuditKind::StackOverflow,
+            _ => AuditKind::Trap,
+        }
+    }
+
     /// The kind as used in the log and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -371,7 +371,7 @@ impl Plugin {
             Some(Err(trap)) => {
                 let kind = classify_trap(&trap, instance.store.data().limiter.memory_denied);
                 instance.scope.audit(
-                    AuditKind::Trap,
+                    AuditKind::of_trap(kind),
                     format!("shutdown: {kind}: {trap}"),
                     "instance discarded",
                 );
@@ -629,23 +629,18 @@ impl Plugin {
             );
         }
         let limits = &self.inner.info.limits;
-        let (audit_kind, resource) = match kind {
-            TrapKind::Timeout => (AuditKind::Timeout, format!("deadline {:?}", limits.timeout)),
-            TrapKind::OutOfMemory => (
-                AuditKind::MemoryLimit,
-                format!("memory limit {} MiB", limits.memory_bytes >> 20),
-            ),
-            TrapKind::OutOfFuel => (
-                AuditKind::OutOfFuel,
-                format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
-            ),
-            TrapKind::StackOverflow => (AuditKind::StackOverflow, "wasm stack".to_string()),
-            _ => (
-                AuditKind::Trap,
-                format!("{kind}: {}", message.lines().next().unwrap_or_default()),
-            ),
+        let resource = match kind {
+            TrapKind::Timeout => format!("deadline {:?}", limits.timeout),
+            TrapKind::OutOfMemory => format!("memory limit {} MiB", limits.memory_bytes >> 20),
+            TrapKind::OutOfFuel => format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
+            TrapKind::StackOverflow => "wasm stack".to_string(),
+            _ => format!("{kind}: {}", message.lines().next().unwrap_or_default()),
         };
-        scope.audit(audit_kind, resource, "call failed; instance discarded");
+        scope.audit(
+            AuditKind::of_trap(kind),
+            resource,
+            "call failed; instance discarded",
+        );
         Error::Trap {
             plugin: self.inner.info.name.clone(),
             kind,

@@ -120,6 +120,23 @@ pub struct Refusal {
     pub why: String,
 }
 
+impl Refusal {
+    /// `kind spec`, refused because no grant covers it.
+    fn not_granted(kind: &str, spec: &dyn std::fmt::Display, reason: &Option<String>) -> Self {
+        Refusal {
+            permission: format!("{kind} {spec}"),
+            reason: reason.clone(),
+            why: not_granted(&format!("{kind}:{spec}")),
+        }
+    }
+}
+
+/// Why a permission with no covering grant is refused, and the grant that
+/// would allow it.
+fn not_granted(grant: &str) -> String {
+    format!("not granted; the operator can allow it with `--grant {grant}`")
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.permission)?;
@@ -262,10 +279,7 @@ impl Grants {
             } else if self.net.iter().any(|g| g.covers(&req.rule)) {
                 out.net.push(req.rule.clone());
             } else {
-                refused.push(refusal(format!(
-                    "not granted; the operator can allow it with `--grant net:{}`",
-                    req.rule
-                )));
+                refused.push(Refusal::not_granted("net", &req.rule, &req.reason));
             }
         }
         out.deny_net = deny_net(&own_deny);
@@ -274,14 +288,7 @@ impl Grants {
             if self.http.iter().any(|g| g.covers(&req.origin)) {
                 out.http.push(req.origin.clone());
             } else {
-                refused.push(Refusal {
-                    permission: format!("http {}", req.origin),
-                    reason: req.reason.clone(),
-                    why: format!(
-                        "not granted; the operator can allow it with `--grant http:{}`",
-                        req.origin
-                    ),
-                });
+                refused.push(Refusal::not_granted("http", &req.origin, &req.reason));
             }
         }
         for req in &requested.env {
@@ -299,28 +306,14 @@ impl Grants {
                     });
                 }
             } else {
-                refused.push(Refusal {
-                    permission: format!("env {}", req.name),
-                    reason: req.reason.clone(),
-                    why: format!(
-                        "not granted; the operator can allow it with `--grant env:{}`",
-                        req.name
-                    ),
-                });
+                refused.push(Refusal::not_granted("env", &req.name, &req.reason));
             }
         }
         for req in &requested.kv {
             if self.kv.iter().any(|g| g == "*" || *g == req.name) {
                 out.kv.push(req.name.clone());
             } else {
-                refused.push(Refusal {
-                    permission: format!("kv {}", req.name),
-                    reason: req.reason.clone(),
-                    why: format!(
-                        "not granted; the operator can allow it with `--grant kv:{}`",
-                        req.name
-                    ),
-                });
+                refused.push(Refusal::not_granted("kv", &req.name, &req.reason));
             }
         }
         if self.policy == GrantPolicy::Trim {
@@ -385,30 +378,11 @@ impl Grants {
                     dir.display()
                 ),
             )),
-            None => Err(MountRefused::No(format!(
-                "not granted; the operator can allow it with `--grant fs:{mode}:{}`",
+            None => Err(MountRefused::No(not_granted(&format!(
+                "fs:{mode}:{}",
                 dir.display()
-            ))),
+            )))),
         }
-    }
-
-    /// The grants and deny rules as `--grant`/`--deny` would write them.
-    pub fn describe(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .fs
-            .iter()
-            .map(|(p, m)| format!("grant fs:{m}:{}", p.display()))
-            .collect();
-        out.extend(self.net.iter().map(|r| format!("grant net:{r}")));
-        out.extend(self.http.iter().map(|o| format!("grant http:{o}")));
-        out.extend(self.env.iter().map(|e| format!("grant env:{e}")));
-        out.extend(self.kv.iter().map(|k| format!("grant kv:{k}")));
-        out.extend(
-            self.deny
-                .iter()
-                .map(|d| format!("deny {}", String::from(d.clone()))),
-        );
-        out
     }
 }
 

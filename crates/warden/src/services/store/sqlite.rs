@@ -68,12 +68,8 @@ fn internal(e: rusqlite::Error) -> KvError {
     KvError::Internal(e.to_string())
 }
 
-fn current(
-    tx: &rusqlite::Transaction<'_>,
-    ns: &str,
-    key: &str,
-) -> Result<Option<Vec<u8>>, KvError> {
-    tx.query_row(
+fn current(conn: &Connection, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    conn.query_row(
         "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
         params![ns, key],
         |r| r.get(0),
@@ -130,14 +126,7 @@ fn put(
 
 impl KvBackend for SqliteBackend {
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        lock(&self.conn)
-            .query_row(
-                "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
-                params![ns, key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(internal)
+        current(&lock(&self.conn), ns, key)
     }
 
     fn set(&self, limits: &KvLimits, ns: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
