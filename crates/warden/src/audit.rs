@@ -68,6 +68,12 @@ pub enum AuditKind {
     StoreDenied,
     /// A key-value write past the namespace's quota.
     StoreQuota,
+    /// An outbound HTTP response larger than the host allows.
+    HttpResponseLimit,
+    /// An event emitted while handling an event, past the hop limit.
+    EventHops,
+    /// A write to the plugin's data directory past its quota.
+    DataQuota,
 }
 
 impl AuditKind {
@@ -103,6 +109,9 @@ impl AuditKind {
             AuditKind::InstanceCap => "instance-cap",
             AuditKind::StoreDenied => "store-denied",
             AuditKind::StoreQuota => "store-quota",
+            AuditKind::HttpResponseLimit => "http-response-limit",
+            AuditKind::EventHops => "event-hops",
+            AuditKind::DataQuota => "data-quota",
         }
     }
 }

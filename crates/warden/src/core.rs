@@ -16,9 +16,7 @@ use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::permissions::Grants;
 use crate::sandbox::HostState;
-use crate::services::ConfigSettings;
-use crate::services::Services;
-use crate::services::store::{KvBackend, KvLimits};
+use crate::services::{ServiceSettings, Services};
 
 pub(crate) struct Core {
     pub(crate) engine: wasmtime::Engine,
@@ -29,9 +27,7 @@ pub(crate) struct Core {
     pub(crate) caps: Limits,
     pub(crate) host_limits: HostLimits,
     pub(crate) grants: Grants,
-    pub(crate) plugin_config: ConfigSettings,
-    pub(crate) kv: Arc<dyn KvBackend>,
-    pub(crate) kv_limits: KvLimits,
+    pub(crate) services: ServiceSettings,
     pub(crate) audit: Arc<AuditLog>,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
@@ -71,8 +67,7 @@ impl Core {
         defaults: Limits,
         caps: Limits,
         grants: Grants,
-        plugin_config: ConfigSettings,
-        kv: (Arc<dyn KvBackend>, KvLimits),
+        services: ServiceSettings,
         audit: Arc<AuditLog>,
     ) -> Result<Arc<Self>> {
         config.validate()?;
@@ -105,9 +100,7 @@ impl Core {
                 fuel_metering: config.fuel,
             },
             grants,
-            plugin_config,
-            kv: kv.0,
-            kv_limits: kv.1,
+            services,
             audit,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),

@@ -61,5 +61,6 @@ pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
 pub use services::ConfigSettings;
+pub use services::http::HttpLimits;
 pub use services::store::{KvBackend, KvError, KvLimits, STORE_FILE, SqliteBackend};
 pub use warden::{Warden, WardenBuilder};

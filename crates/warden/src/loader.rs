@@ -147,7 +147,7 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         &source.manifest_file,
     )?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
-    let config = core.plugin_config.resolve(&manifest)?;
+    let config = core.services.config.resolve(&manifest)?;
     Ok(Prepared {
         config,
         manifest,

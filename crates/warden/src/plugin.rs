@@ -45,6 +45,7 @@ struct Inner {
     exports: ExportIndices,
     budget: Budget,
     shared_stores: Arc<Vec<String>>,
+    http_origins: Arc<Vec<crate::permissions::Origin>>,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
     pool: Mutex<Pool>,
@@ -161,6 +162,7 @@ impl Plugin {
         };
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         let shared_stores = Arc::new(info.permissions.kv.clone());
+        let http_origins = Arc::new(info.permissions.http.clone());
         Plugin {
             inner: Arc::new(Inner {
                 core,
@@ -169,6 +171,7 @@ impl Plugin {
                 exports: p.exports,
                 budget,
                 shared_stores,
+                http_origins,
                 config,
                 config_list,
                 pool: Mutex::new(Pool::default()),
@@ -551,11 +554,11 @@ impl Plugin {
         );
         let services = Services::new(&ServiceContext {
             scope: scope.clone(),
+            settings: &inner.core.services,
             config: inner.config.clone(),
             bus: inner.core.bus.clone(),
-            kv: inner.core.kv.clone(),
-            kv_limits: inner.core.kv_limits,
             shared_stores: inner.shared_stores.clone(),
+            http_origins: inner.http_origins.clone(),
         });
         let state = HostState::new(
             scope.clone(),

@@ -81,6 +81,11 @@ impl HostState {
     pub(crate) fn scope(&self) -> &CallScope {
         &self.scope
     }
+
+    /// The HTTP service's state and the resource table it shares with WASI.
+    pub(crate) fn http_parts(&mut self) -> (&mut crate::services::http::Http, &mut ResourceTable) {
+        (self.services.http(), &mut self.table)
+    }
 }
 
 impl WasiView for HostState {

@@ -16,8 +16,9 @@ use crate::manifest::Manifest;
 use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Registry, discover};
-use crate::services::ConfigSettings;
+use crate::services::http::HttpLimits;
 use crate::services::store::{KvBackend, KvLimits, SqliteBackend};
+use crate::services::{ConfigSettings, ServiceSettings};
 
 /// A plugin host: one engine, any number of loaded plugins.
 ///
@@ -48,6 +49,7 @@ pub struct WardenBuilder {
     audit_max_bytes: u64,
     kv: Option<Arc<dyn KvBackend>>,
     kv_limits: KvLimits,
+    http_limits: HttpLimits,
 }
 
 impl std::fmt::Debug for WardenBuilder {
@@ -72,6 +74,7 @@ impl Default for WardenBuilder {
             audit_max_bytes: 16 << 20,
             kv: None,
             kv_limits: KvLimits::default(),
+            http_limits: HttpLimits::default(),
         }
     }
 }
@@ -140,6 +143,12 @@ impl WardenBuilder {
         self
     }
 
+    /// Timeouts and the response size cap of plugins' outbound HTTP.
+    pub fn http_limits(mut self, limits: HttpLimits) -> Self {
+        self.http_limits = limits;
+        self
+    }
+
     /// The most disk space the audit log may use (16 MiB by default).
     pub fn audit_max_bytes(mut self, bytes: u64) -> Self {
         self.audit_max_bytes = bytes;
@@ -181,8 +190,12 @@ impl WardenBuilder {
                 self.limits,
                 self.caps,
                 self.grants,
-                self.config,
-                (kv, self.kv_limits),
+                ServiceSettings {
+                    config: self.config,
+                    kv,
+                    kv_limits: self.kv_limits,
+                    http: self.http_limits,
+                },
                 Arc::new(audit),
             )?,
             registry: Registry::default(),

@@ -8,6 +8,7 @@
 
 mod config;
 mod events;
+pub mod http;
 mod logging;
 mod stdio;
 pub mod store;
@@ -21,22 +22,36 @@ use crate::events::EventBus;
 use crate::sandbox::{CallScope, HostState};
 
 pub use config::ConfigSettings;
+use http::HttpLimits;
 pub(crate) use logging::write_log;
 pub(crate) use stdio::GuestOutput;
+use store::{KvBackend, KvLimits};
+
+/// The operator's settings of every host service, shared by all plugins.
+pub(crate) struct ServiceSettings {
+    /// Config values set by the operator.
+    pub(crate) config: ConfigSettings,
+    /// The key-value backend and its limits.
+    pub(crate) kv: Arc<dyn KvBackend>,
+    pub(crate) kv_limits: KvLimits,
+    /// Bounds on outbound HTTP.
+    pub(crate) http: HttpLimits,
+}
 
 /// What a service may know about the plugin it serves.
-pub(crate) struct ServiceContext {
+pub(crate) struct ServiceContext<'a> {
     /// Attribution and log budget of the call in progress.
     pub(crate) scope: Arc<CallScope>,
+    /// The operator's settings.
+    pub(crate) settings: &'a ServiceSettings,
     /// The plugin's effective configuration.
     pub(crate) config: Arc<BTreeMap<String, String>>,
     /// Where emitted events go.
     pub(crate) bus: Arc<EventBus>,
-    /// The key-value backend and its limits.
-    pub(crate) kv: Arc<dyn store::KvBackend>,
-    pub(crate) kv_limits: store::KvLimits,
     /// The named key-value stores the plugin was granted.
     pub(crate) shared_stores: Arc<Vec<String>>,
+    /// The HTTP origins the plugin was granted.
+    pub(crate) http_origins: Arc<Vec<crate::permissions::Origin>>,
 }
 
 /// The shape every host service has.
@@ -58,15 +73,22 @@ pub(crate) struct Services {
     config: config::Config,
     events: events::Events,
     store: store::Store,
+    http: http::Http,
 }
 
 impl Services {
+    /// The HTTP service's state, for [`wasmtime_wasi_http::WasiHttpView`].
+    pub(crate) fn http(&mut self) -> &mut http::Http {
+        &mut self.http
+    }
+
     pub(crate) fn new(ctx: &ServiceContext) -> Self {
         Services {
             logging: HostService::new(ctx),
             config: HostService::new(ctx),
             events: HostService::new(ctx),
             store: HostService::new(ctx),
+            http: HostService::new(ctx),
         }
     }
 
@@ -80,6 +102,7 @@ impl Services {
         config::Config::add_to_linker(linker, |s| &mut s.services.config)?;
         events::Events::add_to_linker(linker, |s| &mut s.services.events)?;
         store::Store::add_to_linker(linker, |s| &mut s.services.store)?;
+        http::Http::add_to_linker(linker, |s| &mut s.services.http)?;
         Ok(())
     }
 }

@@ -109,8 +109,8 @@ pub(crate) struct Store {
 impl HostService for Store {
     fn new(ctx: &ServiceContext) -> Self {
         Store {
-            backend: ctx.kv.clone(),
-            limits: ctx.kv_limits,
+            backend: ctx.settings.kv.clone(),
+            limits: ctx.settings.kv_limits,
             plugin: ctx.scope.plugin.to_string(),
             shared: ctx.shared_stores.clone(),
             scope: ctx.scope.clone(),
