@@ -216,10 +216,32 @@ fn event_reaches_the_audit_logger() {
 #[test]
 fn list_shows_every_plugin_ready() {
     let dir = dist().to_str().expect("utf-8").to_string();
+    // url-fetcher asks for an HTTP origin: refused until the operator grants it.
     let o = warden(&["list", "--dir", &dir, "--json"], None);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    let fetcher = rows
+        .iter()
+        .find(|r| r["name"] == "url-fetcher")
+        .expect("url-fetcher listed");
+    let status = fetcher["status"].as_str().expect("status");
+    assert!(
+        status.contains("--grant http:https://example.com:443"),
+        "{status}"
+    );
+    let o = warden(
+        &[
+            "list",
+            "--dir",
+            &dir,
+            "--json",
+            "--grant",
+            "http:https://example.com",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 8);
     for row in &rows {
         assert_eq!(row["status"], "ready", "{row}");
     }

@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let input = args.next().unwrap_or_else(|| "hello from the host".into());
 
     let host = Warden::new()?;
-    host.subscribe(|event| println!("event {} from {}", event.event_type, event.source));
+    host.subscribe(|event| println!("event {} from {}", event.event_type, event.source))?;
 
     let plugin = host.load_blocking(&plugin_dir)?;
     let response = plugin.process_blocking(ProcessRequest::new(input).option("op", "title"))?;

@@ -11,7 +11,7 @@ use crate::audit::AuditLog;
 use crate::cache::ArtifactCache;
 use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
-use crate::events::EventBus;
+use crate::events::{EventBus, EventSettings};
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::permissions::Grants;
@@ -69,6 +69,7 @@ impl Core {
         grants: Grants,
         services: ServiceSettings,
         audit: Arc<AuditLog>,
+        events: EventSettings,
     ) -> Result<Arc<Self>> {
         config.validate()?;
         defaults.validate("default")?;
@@ -91,7 +92,7 @@ impl Core {
             engine,
             linker,
             cache,
-            bus: Arc::new(EventBus::default()),
+            bus: Arc::new(EventBus::new(events)),
             defaults,
             caps,
             host_limits: HostLimits {

@@ -1,10 +1,22 @@
-//! The host's event bus: events emitted by plugins (and by the application)
-//! reach the subscribers registered with [`crate::Warden::subscribe`].
+//! The host's event bus: events emitted by plugins (and published by the
+//! application) reach every subscriber whose patterns match, through a
+//! bounded queue per subscriber drained by its own thread.
+//!
+//! Subscribers are the application's callbacks ([`crate::Warden::subscribe`])
+//! and event-handler plugins (their manifest's `subscribe`). Publishing never
+//! waits: a full queue drops the event for that subscriber only, and a
+//! subscriber that fails or panics only fails its own deliveries. Both are
+//! counted ([`SubscriberStats`]) and logged. An event emitted while handling
+//! an event is one hop further; past [`EventSettings::max_hops`] it is dropped,
+//! so plugins that answer each other's events cannot loop forever.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::error::{Error, Result};
 use crate::locks::{read, write};
 
 /// An event, as plugins emit and receive it.
@@ -19,10 +31,14 @@ pub struct Event {
     pub timestamp_ms: u64,
     /// The emitting plugin's name, or `host`.
     pub source: String,
+    /// How many event deliveries led to this event: 0 for an event from the
+    /// application or from a plugin's `process`, n + 1 for one emitted while
+    /// handling an event of hop n.
+    pub hops: u32,
 }
 
 impl Event {
-    /// A new event stamped with the current time.
+    /// A new event (hop 0) stamped with the current time.
     pub fn new(event_type: impl Into<String>, payload: impl Into<Vec<u8>>, source: &str) -> Self {
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -33,6 +49,7 @@ impl Event {
             payload: payload.into(),
             timestamp_ms,
             source: source.to_string(),
+            hops: 0,
         }
     }
 
@@ -48,29 +65,244 @@ impl Event {
     }
 }
 
-type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+/// Checks a subscription pattern: `*`, an event type, or `prefix.*`.
+pub(crate) fn validate_pattern(pattern: &str) -> std::result::Result<(), String> {
+    let name = pattern.strip_suffix(".*").unwrap_or(pattern);
+    let ok = pattern == "*"
+        || (!name.is_empty()
+            && name.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }));
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "`{pattern}` is not an event pattern: write `*`, `order.created` or `order.*`"
+        )),
+    }
+}
 
-/// Fans events out to the host's subscribers.
+/// How the bus queues and forwards events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSettings {
+    /// Events waiting per subscriber; more are dropped for that subscriber.
+    pub queue_capacity: usize,
+    /// The highest hop count an event may have; deeper events are dropped.
+    pub max_hops: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            queue_capacity: 1024,
+            max_hops: 8,
+        }
+    }
+}
+
+/// Delivery counts of one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SubscriberStats {
+    /// `plugin:<name>` for a plugin, `host#<n>` for an application callback.
+    pub subscriber: String,
+    /// The event patterns it receives.
+    pub patterns: Vec<String>,
+    /// Events handled successfully.
+    pub delivered: u64,
+    /// Events dropped because its queue was full (or it went away).
+    pub dropped: u64,
+    /// Events whose delivery failed (an error, a trap, a panic).
+    pub failed: u64,
+    /// Events waiting or being delivered right now.
+    pub queued: u64,
+}
+
+/// Hands one event to a subscriber; an error is counted as a failed delivery.
+pub(crate) type Deliver = Box<dyn FnMut(&Event) -> std::result::Result<(), String> + Send>;
+
+/// Why an event was not published.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotPublished {
+    /// It is more than `max_hops` deliveries away from its origin.
+    TooManyHops { max: u32 },
+}
+
 #[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    queued: AtomicU64,
+    /// Set when the subscriber is removed: what is still queued is dropped.
+    closed: AtomicBool,
+}
+
+struct Subscriber {
+    name: String,
+    patterns: Vec<String>,
+    queue: SyncSender<Event>,
+    counters: Arc<Counters>,
+}
+
+/// Fans events out to the subscribers' queues.
 pub(crate) struct EventBus {
+    settings: EventSettings,
     subscribers: RwLock<Vec<Subscriber>>,
+    next_host_id: AtomicU64,
 }
 
 impl EventBus {
-    pub(crate) fn subscribe(&self, f: Subscriber) {
-        write(&self.subscribers).push(f);
+    pub(crate) fn new(settings: EventSettings) -> Self {
+        EventBus {
+            settings,
+            subscribers: RwLock::new(Vec::new()),
+            next_host_id: AtomicU64::new(1),
+        }
     }
 
-    /// Hands `event` to every subscriber. A subscriber that panics is logged
-    /// and skipped; it cannot unwind into the plugin call that emitted.
-    pub(crate) fn publish(&self, event: Event) {
-        tracing::debug!(event_type = %event.event_type, source = %event.source, bytes = event.payload.len(), "event");
-        let subscribers = read(&self.subscribers).clone();
-        for s in subscribers {
-            if std::panic::catch_unwind(AssertUnwindSafe(|| s(&event))).is_err() {
-                tracing::error!(event_type = %event.event_type, "an event subscriber panicked");
+    /// The name for the next application callback.
+    pub(crate) fn host_subscriber_name(&self) -> String {
+        format!("host#{}", self.next_host_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Adds a subscriber that receives the events matching `patterns`, on a
+    /// thread of its own.
+    pub(crate) fn subscribe(
+        &self,
+        name: String,
+        patterns: Vec<String>,
+        deliver: Deliver,
+    ) -> Result<()> {
+        let (queue, rx) = std::sync::mpsc::sync_channel(self.settings.queue_capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let worker = counters.clone();
+        let thread_name = format!("warden-events-{name}");
+        let subscriber = name.clone();
+        std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || drain(&subscriber, rx, deliver, &worker))
+            .map_err(|e| Error::host("starting an event subscriber", e))?;
+        write(&self.subscribers).push(Subscriber {
+            name,
+            patterns,
+            queue,
+            counters,
+        });
+        Ok(())
+    }
+
+    /// Removes subscriber `name`; events still queued for it are dropped.
+    pub(crate) fn unsubscribe(&self, name: &str) {
+        write(&self.subscribers).retain(|s| {
+            let keep = s.name != name;
+            if !keep {
+                s.counters.closed.store(true, Ordering::SeqCst);
+            }
+            keep
+        });
+    }
+
+    /// Removes every subscriber (their threads end).
+    pub(crate) fn close(&self) {
+        for s in write(&self.subscribers).drain(..) {
+            s.counters.closed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Queues `event` for every subscriber whose patterns match; returns
+    /// how many took it. Never blocks.
+    pub(crate) fn publish(&self, event: Event) -> std::result::Result<usize, NotPublished> {
+        let max = self.settings.max_hops;
+        if event.hops > max {
+            tracing::warn!(event_type = %event.event_type, source = %event.source, hops = event.hops, max, "event dropped: too many hops");
+            return Err(NotPublished::TooManyHops { max });
+        }
+        tracing::debug!(event_type = %event.event_type, source = %event.source, hops = event.hops, bytes = event.payload.len(), "event");
+        let subscribers = read(&self.subscribers);
+        let mut queued = 0;
+        for s in subscribers
+            .iter()
+            .filter(|s| s.patterns.iter().any(|p| event.matches(p)))
+        {
+            s.counters.queued.fetch_add(1, Ordering::SeqCst);
+            match s.queue.try_send(event.clone()) {
+                Ok(()) => queued += 1,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    s.counters.queued.fetch_sub(1, Ordering::SeqCst);
+                    let dropped = s.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    // The first drop and then one in a thousand: a flood must
+                    // not turn into a flood of log lines.
+                    if dropped % 1000 == 1 {
+                        tracing::warn!(subscriber = %s.name, event_type = %event.event_type, dropped, "event dropped: the subscriber's queue is full");
+                    }
+                }
             }
         }
+        Ok(queued)
+    }
+
+    /// The delivery counts of every subscriber.
+    pub(crate) fn stats(&self) -> Vec<SubscriberStats> {
+        read(&self.subscribers)
+            .iter()
+            .map(|s| SubscriberStats {
+                subscriber: s.name.clone(),
+                patterns: s.patterns.clone(),
+                delivered: s.counters.delivered.load(Ordering::Relaxed),
+                dropped: s.counters.dropped.load(Ordering::Relaxed),
+                failed: s.counters.failed.load(Ordering::Relaxed),
+                queued: s.counters.queued.load(Ordering::SeqCst),
+            })
+            .collect()
+    }
+
+    /// Whether no subscriber has an event waiting or in delivery.
+    fn idle(&self) -> bool {
+        read(&self.subscribers)
+            .iter()
+            .all(|s| s.counters.queued.load(Ordering::SeqCst) == 0)
+    }
+
+    /// Waits until every queue is empty and every delivery finished (events
+    /// emitted by those deliveries included), at most `timeout`. Returns
+    /// whether the bus became idle.
+    pub(crate) async fn settle(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        loop {
+            if self.idle() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// A subscriber's thread: delivers its queue in order until it is removed.
+fn drain(name: &str, rx: Receiver<Event>, mut deliver: Deliver, counters: &Counters) {
+    for event in rx {
+        if counters.closed.load(Ordering::SeqCst) {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| deliver(&event))) {
+                Ok(Ok(())) => {
+                    counters.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(subscriber = %name, event_type = %event.event_type, error = %e, "event delivery failed");
+                }
+                Err(_) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(subscriber = %name, event_type = %event.event_type, "event subscriber panicked");
+                }
+            }
+        }
+        counters.queued.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -83,6 +315,7 @@ mod payload_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn patterns_match_types() {
@@ -93,5 +326,98 @@ mod tests {
         assert!(!e.matches("ord.*"));
         assert!(!e.matches("order.updated"));
         assert!(!Event::new("orders.x", vec![], "host").matches("order.*"));
+        for good in ["*", "order.*", "order.created", "a-b_c.d"] {
+            assert!(validate_pattern(good).is_ok(), "{good}");
+        }
+        for bad in ["", "order.", ".*", "or der", "order.*.x", "**"] {
+            assert!(validate_pattern(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn settle(bus: &EventBus) -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(bus.settle(Duration::from_secs(5)))
+    }
+
+    #[test]
+    fn a_stuck_subscriber_drops_its_own_events_only() {
+        let bus = EventBus::new(EventSettings {
+            queue_capacity: 2,
+            max_hops: 8,
+        });
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        bus.subscribe(
+            "slow".into(),
+            vec!["*".into()],
+            Box::new(move |_| {
+                let _ = gate.lock().expect("gate").recv();
+                Ok(())
+            }),
+        )
+        .expect("subscribe");
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = seen.clone();
+        bus.subscribe(
+            "fast".into(),
+            vec!["order.*".into()],
+            Box::new(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .expect("subscribe");
+        for _ in 0..10 {
+            assert!(
+                bus.publish(Event::new("order.created", vec![], "host"))
+                    .is_ok()
+            );
+        }
+        // Sync: the fast one got all ten while the slow one is still stuck.
+        let fast_done = || seen.load(Ordering::SeqCst) == 10;
+        let until = Instant::now() + Duration::from_secs(5);
+        while !fast_done() && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        assert!(fast_done());
+        for _ in 0..10 {
+            let _ = release.send(());
+        }
+        assert!(settle(&bus));
+        let stats = bus.stats();
+        let slow = &stats[0];
+        assert_eq!(slow.delivered + slow.dropped, 10);
+        assert!(slow.dropped >= 7, "{slow:?}");
+        assert_eq!((stats[1].delivered, stats[1].dropped), (10, 0));
+    }
+
+    #[test]
+    fn failures_and_panics_are_counted_and_hops_are_capped() {
+        let bus = EventBus::new(EventSettings::default());
+        bus.subscribe(
+            "flaky".into(),
+            vec!["*".into()],
+            Box::new(|e| match e.event_type.as_str() {
+                "boom" => panic!("subscriber bug"),
+                "fail" => Err("nope".into()),
+                _ => Ok(()),
+            }),
+        )
+        .expect("subscribe");
+        for t in ["ok", "fail", "boom", "ok"] {
+            assert_eq!(bus.publish(Event::new(t, vec![], "host")), Ok(1));
+        }
+        let mut deep = Event::new("ok", vec![], "host");
+        deep.hops = 9;
+        assert_eq!(bus.publish(deep), Err(NotPublished::TooManyHops { max: 8 }));
+        assert!(settle(&bus));
+        let s = &bus.stats()[0];
+        assert_eq!((s.delivered, s.failed, s.dropped, s.queued), (2, 2, 0, 0));
+        bus.unsubscribe("flaky");
+        assert!(bus.stats().is_empty());
+        assert_eq!(bus.publish(Event::new("ok", vec![], "host")), Ok(0));
     }
 }

@@ -32,7 +32,8 @@ pub(crate) struct Instance {
 pub(crate) enum Op {
     Process(types::ProcessRequest),
     Validate(Vec<u8>),
-    OnEvent(types::Event),
+    /// An event and its hop count (which the bindings' record lacks).
+    OnEvent(types::Event, u32),
     Metadata,
     Status,
     SupportedEvents,
@@ -126,8 +127,12 @@ impl Instance {
     }
 
     /// Prepares the instance for a call and returns the call's deadline.
-    pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget) -> Instant {
-        self.scope.begin(call_id.clone());
+    pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget, op: &Op) -> Instant {
+        let emit_hops = match op {
+            Op::OnEvent(_, hops) => hops.saturating_add(1),
+            _ => 0,
+        };
+        self.scope.begin(call_id.clone(), emit_hops);
         arm_deadline(&mut self.store, budget)
     }
 
@@ -149,7 +154,7 @@ impl Instance {
             Op::Validate(input) => {
                 Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?)
             }
-            Op::OnEvent(event) => Out::OnEvent(
+            Op::OnEvent(event, _) => Out::OnEvent(
                 guest(&self.event_handler)?
                     .call_on_event(store, &event)
                     .await?,

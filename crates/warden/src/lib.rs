@@ -54,7 +54,7 @@ pub use call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use contract::{CONTRACT_PACKAGE, World};
 pub use engine::{Allocator, EngineConfig, PoolingConfig};
 pub use error::{Error, PluginError, Result, TrapKind};
-pub use events::Event;
+pub use events::{Event, EventSettings, SubscriberStats};
 pub use limits::Limits;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
 pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};

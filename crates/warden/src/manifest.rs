@@ -40,6 +40,11 @@ pub struct Manifest {
     /// fails when one is missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_config: Vec<String>,
+    /// Event-handler plugins only: the events (`order.created`, `order.*`,
+    /// `*`) the host's event bus delivers to the plugin. Unset: the types
+    /// its `supported-events` returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<Vec<String>>,
     /// Resource limits requested by the plugin; unset ones take host defaults.
     #[serde(default)]
     pub limits: ManifestLimits,
@@ -101,6 +106,7 @@ impl Manifest {
             component: None,
             config: BTreeMap::new(),
             required_config: Vec::new(),
+            subscribe: None,
             limits: ManifestLimits::default(),
             permissions: Permissions::default(),
         }
@@ -156,6 +162,18 @@ impl Manifest {
         check_range("limits.max-events", l.max_events.map(u64::from), 0, 100_000)?;
         check_range("limits.fuel", l.fuel, 1, u64::MAX)?;
         check_range("limits.stack-kb", l.stack_kb, 16, 64 << 10)?;
+        if let Some(patterns) = &self.subscribe {
+            if self.world != World::EventHandler {
+                return Err(format!(
+                    "key `subscribe`: only event-handler plugins receive events, and this one's \
+                     world is `{}`; remove the key or set `world = \"event-handler\"`",
+                    self.world
+                ));
+            }
+            for p in patterns {
+                crate::events::validate_pattern(p).map_err(|m| format!("key `subscribe`: {m}"))?;
+            }
+        }
         if let Some(c) = &self.component
             && (c.is_absolute() || c.components().any(|p| p == std::path::Component::ParentDir))
         {

@@ -76,6 +76,9 @@ pub struct PluginInfo {
     pub description: String,
     /// The world it implements.
     pub world: World,
+    /// The event patterns its manifest subscribes to (`subscribe`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<Vec<String>>,
     /// The sha256 of the component, hex.
     pub sha256: String,
     /// The component's size in bytes.
@@ -148,6 +151,7 @@ impl Plugin {
             version: p.manifest.version,
             description: p.manifest.description,
             world: p.manifest.world,
+            subscribe: p.manifest.subscribe,
             sha256: p.sha256,
             size: p.size,
             path: p.path,
@@ -242,7 +246,7 @@ impl Plugin {
         let call_id = CallId::next();
         self.check_size("input", event.payload.len(), &call_id)?;
         match self
-            .call(Op::OnEvent(event_to_wit(event)), &call_id)
+            .call(Op::OnEvent(event_to_wit(event), event.hops), &call_id)
             .await?
         {
             Out::OnEvent(Ok(())) => Ok(()),
@@ -262,6 +266,15 @@ impl Plugin {
                 Ok(self.inner.supported_events.get_or_init(|| events).clone())
             }
             _ => Err(mismatch()),
+        }
+    }
+
+    /// The events the host's bus delivers to this plugin: its manifest's
+    /// `subscribe`, or else what `supported-events` returns.
+    pub async fn subscriptions(&self) -> Result<Vec<String>> {
+        match &self.inner.info.subscribe {
+            Some(patterns) => Ok(patterns.clone()),
+            None => self.supported_events().await,
         }
     }
 
@@ -364,7 +377,7 @@ impl Plugin {
 
     async fn shut_down(&self, mut instance: Instance) {
         let name = &self.inner.info.name;
-        let deadline = instance.begin(&CallId::next(), self.inner.budget);
+        let deadline = instance.begin(&CallId::next(), self.inner.budget, &Op::Shutdown);
         match instance.run(Op::Shutdown, deadline).await {
             Some(Ok(Out::Shutdown(Err(e)))) => {
                 let error = crate::error::PluginError::from(e);
@@ -461,7 +474,7 @@ impl Plugin {
             // which is moved on each call.
             None => Box::pin(self.instantiate(call_id)).await?,
         };
-        let deadline = instance.begin(call_id, inner.budget);
+        let deadline = instance.begin(call_id, inner.budget, &op);
         let outcome = instance.run(op, deadline).await;
         self.note_memory(&instance);
         match outcome {
@@ -567,7 +580,7 @@ impl Plugin {
             &inner.info.permissions,
         )?;
         let mut store = new_store(&inner.core.engine, state);
-        scope.begin(call_id.clone());
+        scope.begin(call_id.clone(), 0);
         let deadline = arm_deadline(&mut store, inner.budget);
         inner
             .stats

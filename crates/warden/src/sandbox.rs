@@ -162,6 +162,8 @@ pub(crate) struct CallScope {
     events_cap: u32,
     events_left: AtomicU32,
     events_dropped: AtomicBool,
+    /// The hop count of events emitted in the call in progress.
+    emit_hops: AtomicU32,
     /// Unfinished lines of stdout and stderr, flushed at the end of each call
     /// so that they are attributed to the call that wrote them.
     pending: Mutex<[Vec<u8>; 2]>,
@@ -201,14 +203,17 @@ impl CallScope {
             events_cap,
             events_left: AtomicU32::new(events_cap),
             events_dropped: AtomicBool::new(false),
+            emit_hops: AtomicU32::new(0),
             pending: Mutex::new([Vec::new(), Vec::new()]),
             last_stderr: Mutex::new(String::new()),
         })
     }
 
-    /// Starts a new call: new id, a full log budget, no stderr remembered.
-    pub(crate) fn begin(&self, call_id: CallId) {
+    /// Starts a new call: new id, a full log budget, no stderr remembered;
+    /// events it emits get hop count `emit_hops`.
+    pub(crate) fn begin(&self, call_id: CallId, emit_hops: u32) {
         *lock(&self.call_id) = call_id;
+        self.emit_hops.store(emit_hops, Ordering::Relaxed);
         self.log_left.store(self.log_cap, Ordering::Relaxed);
         self.log_dropped.store(false, Ordering::Relaxed);
         self.events_left.store(self.events_cap, Ordering::Relaxed);
@@ -224,6 +229,11 @@ impl CallScope {
                 self.emit_output(stream, &rest);
             }
         }
+    }
+
+    /// The hop count of events emitted in this call.
+    pub(crate) fn emit_hops(&self) -> u32 {
+        self.emit_hops.load(Ordering::Relaxed)
     }
 
     /// Takes one event from the call's budget; false when it is spent.

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::audit::AuditLog;
 use crate::cache::CacheStats;
 use crate::core::Core;
 use crate::engine::{Allocator, EngineConfig};
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Event, EventSettings, SubscriberStats};
 use crate::limits::Limits;
 use crate::loader::{Source, prepare};
 use crate::manifest::Manifest;
@@ -50,6 +51,7 @@ pub struct WardenBuilder {
     kv: Option<Arc<dyn KvBackend>>,
     kv_limits: KvLimits,
     http_limits: HttpLimits,
+    events: EventSettings,
 }
 
 impl std::fmt::Debug for WardenBuilder {
@@ -75,6 +77,7 @@ impl Default for WardenBuilder {
             kv: None,
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
+            events: EventSettings::default(),
         }
     }
 }
@@ -149,6 +152,12 @@ impl WardenBuilder {
         self
     }
 
+    /// Queue size per event subscriber and the hop limit of the event bus.
+    pub fn events(mut self, settings: EventSettings) -> Self {
+        self.events = settings;
+        self
+    }
+
     /// The most disk space the audit log may use (16 MiB by default).
     pub fn audit_max_bytes(mut self, bytes: u64) -> Self {
         self.audit_max_bytes = bytes;
@@ -197,6 +206,7 @@ impl WardenBuilder {
                     http: self.http_limits,
                 },
                 Arc::new(audit),
+                self.events,
             )?,
             registry: Registry::default(),
         })
@@ -267,6 +277,12 @@ impl Warden {
             Ok(()) => self.registry.insert(plugin.clone()),
             Err(e) => Err(e),
         };
+        let registered = match registered {
+            Ok(()) if plugin.info().world == crate::World::EventHandler => {
+                self.subscribe_plugin(&plugin).await
+            }
+            other => other,
+        };
         if let Err(e) = registered {
             self.retire(&plugin).await;
             return Err(e);
@@ -296,6 +312,7 @@ impl Warden {
     /// Unloads a plugin that is no longer registered, and drops its compiled
     /// code from memory unless another loaded plugin shares it.
     async fn retire(&self, plugin: &Plugin) {
+        self.core.bus.unsubscribe(&plugin_subscriber(plugin.name()));
         plugin.unload().await;
         let sha = &plugin.info().sha256;
         if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
@@ -303,24 +320,34 @@ impl Warden {
         }
     }
 
-    /// Unloads every plugin (each gets `shutdown`).
+    /// Unloads every plugin (each gets `shutdown`), after letting the
+    /// event bus deliver what is queued (for up to 5 seconds).
     pub async fn shutdown(&self) {
+        self.settle_events(Duration::from_secs(5)).await;
         for plugin in self.registry.list() {
             // Another task may have unloaded it meanwhile; that is fine.
             let _ = self.unload(plugin.name()).await;
         }
     }
 
-    /// Delivers `event` to every event-handler plugin that subscribes to its
-    /// type, and to the host's subscribers. Returns each plugin's outcome.
+    /// Puts `event` on the event bus: every subscriber whose patterns match
+    /// (event-handler plugins and the application's callbacks) gets it
+    /// through its own queue. Returns how many took it; never waits.
+    pub fn publish(&self, event: Event) -> usize {
+        self.core.bus.publish(event).unwrap_or(0)
+    }
+
+    /// Delivers `event` straight to every event-handler plugin subscribed
+    /// to its type and waits for each one's outcome, bypassing the bus
+    /// queues (for tools and tests; the application's callbacks are not
+    /// called). Events the plugins emit meanwhile go onto the bus.
     pub async fn dispatch_event(&self, event: &Event) -> Vec<(String, Result<()>)> {
-        self.core.bus.publish(event.clone());
         let mut outcomes = Vec::new();
         for plugin in self.registry.list() {
             if plugin.info().world != crate::World::EventHandler {
                 continue;
             }
-            let wanted = match plugin.supported_events().await {
+            let wanted = match plugin.subscriptions().await {
                 Ok(patterns) => patterns.iter().any(|p| event.matches(p)),
                 Err(e) => {
                     outcomes.push((plugin.name().to_string(), Err(e)));
@@ -334,11 +361,62 @@ impl Warden {
         outcomes
     }
 
-    /// Calls `f` for every event a plugin emits (and every event dispatched
-    /// through [`Warden::dispatch_event`]). `f` runs on the emitting thread;
-    /// keep it short.
-    pub fn subscribe(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
-        self.core.bus.subscribe(Arc::new(f));
+    /// Calls `f` with every event on the bus, on a thread of this
+    /// subscription's own (see [`Warden::subscribe_to`]).
+    pub fn subscribe(&self, f: impl Fn(&Event) + Send + Sync + 'static) -> Result<()> {
+        self.subscribe_to(&["*"], f)
+    }
+
+    /// Calls `f` with every event on the bus whose type matches one of
+    /// `patterns` (`order.created`, `order.*`, `*`). Calls happen in order
+    /// on a thread of this subscription's own, fed by a bounded queue: a
+    /// slow `f` only delays (and, once its queue is full, drops) its own
+    /// events. A panic in `f` counts as a failed delivery.
+    pub fn subscribe_to(
+        &self,
+        patterns: &[&str],
+        f: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> Result<()> {
+        for p in patterns {
+            crate::events::validate_pattern(p).map_err(Error::Host)?;
+        }
+        let bus = &self.core.bus;
+        bus.subscribe(
+            bus.host_subscriber_name(),
+            patterns.iter().map(|p| p.to_string()).collect(),
+            Box::new(move |e| {
+                f(e);
+                Ok(())
+            }),
+        )
+    }
+
+    /// Subscribes an event-handler plugin to the bus with its
+    /// [`Plugin::subscriptions`].
+    async fn subscribe_plugin(&self, plugin: &Plugin) -> Result<()> {
+        let patterns = plugin.subscriptions().await?;
+        let core = self.core.clone();
+        let target = plugin.clone();
+        self.core.bus.subscribe(
+            plugin_subscriber(plugin.name()),
+            patterns,
+            Box::new(move |event| {
+                core.block_on("event delivery", target.on_event(event))
+                    .map_err(|e| e.to_string())
+            }),
+        )
+    }
+
+    /// Delivery counts of every subscriber of the event bus.
+    pub fn event_stats(&self) -> Vec<SubscriberStats> {
+        self.core.bus.stats()
+    }
+
+    /// Waits until the event bus is idle: every queued event delivered,
+    /// including events emitted by those deliveries. Gives up after
+    /// `timeout`; returns whether it became idle.
+    pub async fn settle_events(&self, timeout: Duration) -> bool {
+        self.core.bus.settle(timeout).await
     }
 
     /// The audit log: every denial and limit hit of every plugin.
@@ -389,10 +467,30 @@ impl Warden {
         })
     }
 
+    /// Blocking form of [`Warden::settle_events`].
+    pub fn settle_events_blocking(&self, timeout: Duration) -> Result<bool> {
+        self.core.block_on("settle_events_blocking", async {
+            Ok(self.settle_events(timeout).await)
+        })
+    }
+
     /// Blocking form of [`Warden::dispatch_event`].
     pub fn dispatch_event_blocking(&self, event: &Event) -> Result<Vec<(String, Result<()>)>> {
         self.core.block_on("dispatch_event_blocking", async {
             Ok(self.dispatch_event(event).await)
         })
     }
+}
+
+impl Drop for Warden {
+    /// Ends the event bus's threads: a subscribed plugin's thread holds the
+    /// plugin, which holds the host's core, which holds the bus.
+    fn drop(&mut self) {
+        self.core.bus.close();
+    }
+}
+
+/// The event-bus subscriber name of plugin `name`.
+fn plugin_subscriber(name: &str) -> String {
+    format!("plugin:{name}")
 }

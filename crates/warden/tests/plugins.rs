@@ -285,7 +285,8 @@ fn audit_logger_counts_events_and_emits_a_summary() {
         if e.source == "audit-logger" {
             sink.lock().expect("lock").push(e.clone());
         }
-    });
+    })
+    .expect("subscribe");
     for t in ["order.created", "order.created", "user.login"] {
         let outcomes = host
             .dispatch_event_blocking(&Event::new(t, b"{}".to_vec(), "host"))
@@ -293,6 +294,10 @@ fn audit_logger_counts_events_and_emits_a_summary() {
         assert_eq!(outcomes.len(), 1);
         assert!(outcomes[0].1.is_ok(), "{:?}", outcomes[0]);
     }
+    assert!(
+        host.settle_events_blocking(std::time::Duration::from_secs(10))
+            .expect("settle")
+    );
     let emitted = emitted.lock().expect("lock");
     assert_eq!(emitted.len(), 1, "one summary after three events");
     assert_eq!(emitted[0].event_type, "audit.summary");

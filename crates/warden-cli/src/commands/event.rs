@@ -30,9 +30,11 @@ pub fn run(global: &Global, args: &EventArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(e.clone());
         }
-    });
+    })?;
     let event = Event::new(&args.event_type, args.payload.as_bytes(), "host");
     let outcomes = host.dispatch_event_blocking(&event)?;
+    // Events the plugins emitted travel through the bus's queues.
+    host.settle_events_blocking(std::time::Duration::from_secs(5))?;
     let emitted = emitted.lock().unwrap_or_else(|p| p.into_inner()).clone();
     host.shutdown_blocking()?;
     let failed = outcomes.iter().any(|(_, r)| r.is_err());

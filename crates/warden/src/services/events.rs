@@ -1,13 +1,16 @@
 //! Host service `warden:plugin/events`: plugins publish events onto the
-//! host's event bus.
+//! host's event bus. An event emitted while handling an event is one hop
+//! further than that event; the bus drops it past the hop limit, and the
+//! drop is audited here.
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{HostService, ServiceContext};
+use crate::audit::AuditKind;
 use crate::contract::bindings::warden::plugin::events;
-use crate::events::{Event, EventBus};
+use crate::events::{Event, EventBus, NotPublished};
 use crate::sandbox::{CallScope, HostState};
 
 pub(crate) struct Events {
@@ -33,9 +36,17 @@ impl HostService for Events {
 
 impl events::Host for Events {
     async fn emit_event(&mut self, event_type: String, payload: Vec<u8>) {
-        if self.scope.charge_event() {
-            self.bus
-                .publish(Event::new(event_type, payload, &self.scope.plugin));
+        if !self.scope.charge_event() {
+            return;
+        }
+        let mut event = Event::new(event_type, payload, &self.scope.plugin);
+        event.hops = self.scope.emit_hops();
+        if let Err(NotPublished::TooManyHops { max }) = self.bus.publish(event.clone()) {
+            self.scope.audit(
+                AuditKind::EventHops,
+                format!("event `{}` at hop {}", event.event_type, event.hops),
+                &format!("dropped: events may be at most {max} hops from their origin"),
+            );
         }
     }
 }
