@@ -241,7 +241,7 @@ fn list_shows_every_plugin_ready() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     for row in &rows {
         assert_eq!(row["status"], "ready", "{row}");
     }

@@ -159,11 +159,7 @@ fn load_from_disk(engine: &wasmtime::Engine, file: &Path) -> Option<Component> {
 /// user could write to: whoever can write there can make this host run
 /// their native code.
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| Error::io(dir, e))?;
+    crate::fsutil::create_owner_only_dir(dir).map_err(|e| Error::io(dir, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

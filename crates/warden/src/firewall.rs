@@ -7,7 +7,8 @@
 //! lookup, refuses names no rule covers, and remembers which addresses an
 //! allowed name resolved to; a connection to an address is then allowed if
 //! a rule names the address or a name that resolved to it. File opens are
-//! interposed on only to audit what the sandbox refused.
+//! interposed on only to audit what the sandbox refused (and to tell the
+//! data-directory service which descriptors are inside its directory).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -207,6 +208,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         )| {
             Box::new(async move {
                 let state = store.data_mut();
+                let parent = dir.rep();
                 let mut view = state.filesystem();
                 let opened = HostDescriptor::open_at(
                     &mut view,
@@ -218,7 +220,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 )
                 .await;
                 match opened {
-                    Ok(file) => Ok((Ok(file),)),
+                    Ok(file) => {
+                        state.services.data().opened(parent, file.rep());
+                        Ok((Ok(file),))
+                    }
                     Err(e) => {
                         let code = fs::Host::convert_error_code(&mut view, e)?;
                         if matches!(

@@ -33,6 +33,8 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// How long a call waits for a free instance before failing as busy.
     pub max_wait: Duration,
+    /// Bytes the plugin's data directory may hold (`data-dir = true`).
+    pub data_bytes: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +50,7 @@ impl Default for Limits {
             max_output_bytes: 16 << 20,
             fuel: None,
             max_wait: Duration::from_secs(5),
+            data_bytes: 64 << 20,
         }
     }
 }
@@ -67,6 +70,7 @@ impl Limits {
             max_output_bytes: 1 << 30,
             fuel: None,
             max_wait: Duration::from_secs(3600),
+            data_bytes: 16 << 30,
         }
     }
 
@@ -199,6 +203,13 @@ impl Limits {
             )?,
             fuel,
             max_wait: self.max_wait,
+            data_bytes: capped(
+                "data-mb",
+                requested.data_mb,
+                self.data_bytes >> 20,
+                caps.data_bytes >> 20,
+                " MiB",
+            )? << 20,
         })
     }
 }

@@ -16,6 +16,8 @@ use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
 use crate::permissions::{EffectivePermissions, GrantPolicy};
 use crate::sandbox::HostState;
+use crate::services::DATA_GUEST_PATH;
+use crate::services::data::DataDir;
 
 /// Where a plugin's bytes and manifest came from.
 pub(crate) struct Source {
@@ -90,6 +92,7 @@ pub(crate) struct Prepared {
     pub(crate) limits: Limits,
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) permissions: EffectivePermissions,
+    pub(crate) data_dir: Option<Arc<DataDir>>,
     pub(crate) sha256: String,
     pub(crate) size: usize,
     pub(crate) path: Option<PathBuf>,
@@ -148,8 +151,19 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
     )?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
     let config = core.services.config.resolve(&manifest)?;
+    let data_dir = match manifest.data_dir {
+        true => Some(open_data_dir(
+            core,
+            &manifest,
+            &permissions,
+            &limits,
+            &source.manifest_file,
+        )?),
+        false => None,
+    };
     Ok(Prepared {
         config,
+        data_dir,
         manifest,
         limits,
         permissions,
@@ -160,6 +174,29 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         pre,
         exports,
     })
+}
+
+/// The plugin's data directory, which no mapped directory may hide.
+fn open_data_dir(
+    core: &Core,
+    manifest: &Manifest,
+    permissions: &EffectivePermissions,
+    limits: &Limits,
+    manifest_file: &Path,
+) -> Result<Arc<DataDir>> {
+    if let Some(m) = permissions.fs.iter().find(|m| m.guest == DATA_GUEST_PATH) {
+        return Err(Error::Manifest {
+            file: manifest_file.to_path_buf(),
+            message: format!(
+                "`data-dir = true` mounts the plugin's data directory at {DATA_GUEST_PATH}, and \
+                 `permissions.fs` maps {} there too; map that directory elsewhere",
+                m.host.display()
+            ),
+        });
+    }
+    core.services
+        .data_root
+        .open(&manifest.name, limits.data_bytes)
 }
 
 /// The plugin's effective permissions under the host's grants. What is not

@@ -45,6 +45,10 @@ pub struct Manifest {
     /// its `supported-events` returns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribe: Option<Vec<String>>,
+    /// `true`: the plugin gets a private, persistent directory at `/data`
+    /// (quota: `limits.data-mb`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_dir: bool,
     /// Resource limits requested by the plugin; unset ones take host defaults.
     #[serde(default)]
     pub limits: ManifestLimits,
@@ -88,6 +92,9 @@ pub struct ManifestLimits {
     /// metering on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
+    /// The quota of the plugin's data directory, in MiB (`data-dir = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_mb: Option<u64>,
     /// The wasm stack the plugin needs, in KiB. The stack is set host-wide;
     /// a plugin that needs more than the host gives is refused at load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +114,7 @@ impl Manifest {
             config: BTreeMap::new(),
             required_config: Vec::new(),
             subscribe: None,
+            data_dir: false,
             limits: ManifestLimits::default(),
             permissions: Permissions::default(),
         }
@@ -162,6 +170,7 @@ impl Manifest {
         check_range("limits.max-events", l.max_events.map(u64::from), 0, 100_000)?;
         check_range("limits.fuel", l.fuel, 1, u64::MAX)?;
         check_range("limits.stack-kb", l.stack_kb, 16, 64 << 10)?;
+        check_range("limits.data-mb", l.data_mb, 1, 1 << 20)?;
         if let Some(patterns) = &self.subscribe {
             if self.world != World::EventHandler {
                 return Err(format!(

@@ -29,6 +29,7 @@ use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, Permissions};
 use crate::sandbox::{CallId, CallScope, HostState};
+use crate::services::data::DataDir;
 use crate::services::{ServiceContext, Services};
 
 /// A loaded plugin. Cheap to clone; every clone is the same plugin. Calls
@@ -46,6 +47,7 @@ struct Inner {
     budget: Budget,
     shared_stores: Arc<Vec<String>>,
     http_origins: Arc<Vec<crate::permissions::Origin>>,
+    data_dir: Option<Arc<DataDir>>,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
     pool: Mutex<Pool>,
@@ -94,6 +96,9 @@ pub struct PluginInfo {
     /// What the plugin may actually reach (the request intersected with the
     /// host's grants).
     pub permissions: EffectivePermissions,
+    /// The host directory mounted at `/data` (`data-dir = true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Call counters of a plugin.
@@ -159,6 +164,7 @@ impl Plugin {
             limits: p.limits,
             requested: p.manifest.permissions,
             permissions: p.permissions,
+            data_dir: p.data_dir.as_ref().map(|d| d.host_path().to_path_buf()),
         };
         let budget = Budget {
             timeout: info.limits.timeout,
@@ -176,6 +182,7 @@ impl Plugin {
                 budget,
                 shared_stores,
                 http_origins,
+                data_dir: p.data_dir,
                 config,
                 config_list,
                 pool: Mutex::new(Pool::default()),
@@ -572,6 +579,7 @@ impl Plugin {
             bus: inner.core.bus.clone(),
             shared_stores: inner.shared_stores.clone(),
             http_origins: inner.http_origins.clone(),
+            data_dir: inner.data_dir.clone(),
         });
         let state = HostState::new(
             scope.clone(),

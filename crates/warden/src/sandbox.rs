@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::firewall::Firewall;
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, FsMode};
-use crate::services::{GuestOutput, Services, write_log};
+use crate::services::{DATA_GUEST_PATH, GuestOutput, Services, write_log};
 
 /// Everything a plugin instance's `Store` holds.
 pub(crate) struct HostState {
@@ -63,6 +63,16 @@ impl HostState {
                     ))
                 })?;
         }
+        if let Some(dir) = services.data_mount() {
+            wasi.preopened_dir(dir, DATA_GUEST_PATH, FsPerms::ReadWrite)
+                .map_err(|e| {
+                    Error::Host(format!(
+                        "plugin `{}`: cannot map its data directory {}: {e:#}",
+                        scope.plugin,
+                        dir.display()
+                    ))
+                })?;
+        }
         for var in &permissions.env {
             wasi.env(&var.name, &var.value);
         }
@@ -85,6 +95,11 @@ impl HostState {
     /// The HTTP service's state and the resource table it shares with WASI.
     pub(crate) fn http_parts(&mut self) -> (&mut crate::services::http::Http, &mut ResourceTable) {
         (self.services.http(), &mut self.table)
+    }
+
+    /// The instance's resource table.
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 

@@ -17,6 +17,7 @@ use crate::manifest::Manifest;
 use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Registry, discover};
+use crate::services::data::DataRoot;
 use crate::services::http::HttpLimits;
 use crate::services::store::{KvBackend, KvLimits, SqliteBackend};
 use crate::services::{ConfigSettings, ServiceSettings};
@@ -126,8 +127,10 @@ impl WardenBuilder {
         self
     }
 
-    /// The host's data directory: the audit log and the key-value store
-    /// are persisted there. Without one, both are kept in memory.
+    /// The host's data directory: the audit log, the key-value store and
+    /// the plugins' data directories (`plugins/<name>/data`) are persisted
+    /// there. Without one, the log and the store are kept in memory and the
+    /// plugins' directories in a temporary directory removed with the host.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
@@ -204,6 +207,7 @@ impl WardenBuilder {
                     kv,
                     kv_limits: self.kv_limits,
                     http: self.http_limits,
+                    data_root: DataRoot::new(self.data_dir.as_deref()),
                 },
                 Arc::new(audit),
                 self.events,

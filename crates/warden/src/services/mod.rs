@@ -7,6 +7,7 @@
 //! Register the module in [`Services`] below and that is all.
 
 mod config;
+pub mod data;
 mod events;
 pub mod http;
 mod logging;
@@ -22,6 +23,8 @@ use crate::events::EventBus;
 use crate::sandbox::{CallScope, HostState};
 
 pub use config::ConfigSettings;
+pub use data::DATA_GUEST_PATH;
+use data::{DataDir, DataRoot};
 use http::HttpLimits;
 pub(crate) use logging::write_log;
 pub(crate) use stdio::GuestOutput;
@@ -36,6 +39,8 @@ pub(crate) struct ServiceSettings {
     pub(crate) kv_limits: KvLimits,
     /// Bounds on outbound HTTP.
     pub(crate) http: HttpLimits,
+    /// Where the plugins' data directories are.
+    pub(crate) data_root: DataRoot,
 }
 
 /// What a service may know about the plugin it serves.
@@ -52,6 +57,8 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) shared_stores: Arc<Vec<String>>,
     /// The HTTP origins the plugin was granted.
     pub(crate) http_origins: Arc<Vec<crate::permissions::Origin>>,
+    /// The plugin's data directory, if its manifest asks for one.
+    pub(crate) data_dir: Option<Arc<DataDir>>,
 }
 
 /// The shape every host service has.
@@ -74,9 +81,20 @@ pub(crate) struct Services {
     events: events::Events,
     store: store::Store,
     http: http::Http,
+    data: data::Data,
 }
 
 impl Services {
+    /// The host directory to mount at [`DATA_GUEST_PATH`], if any.
+    pub(crate) fn data_mount(&self) -> Option<&std::path::Path> {
+        self.data.mount()
+    }
+
+    /// The data-directory service, which tracks descriptors opened inside it.
+    pub(crate) fn data(&mut self) -> &mut data::Data {
+        &mut self.data
+    }
+
     /// The HTTP service's state, for [`wasmtime_wasi_http::WasiHttpView`].
     pub(crate) fn http(&mut self) -> &mut http::Http {
         &mut self.http
@@ -89,6 +107,7 @@ impl Services {
             events: HostService::new(ctx),
             store: HostService::new(ctx),
             http: HostService::new(ctx),
+            data: HostService::new(ctx),
         }
     }
 
@@ -103,6 +122,7 @@ impl Services {
         events::Events::add_to_linker(linker, |s| &mut s.services.events)?;
         store::Store::add_to_linker(linker, |s| &mut s.services.store)?;
         http::Http::add_to_linker(linker, |s| &mut s.services.http)?;
+        data::Data::add_to_linker(linker, |s| &mut s.services.data)?;
         Ok(())
     }
 }

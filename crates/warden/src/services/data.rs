@@ -1,0 +1,329 @@
+//! Host service "data directory": a private, persistent directory per plugin,
+//! mounted read-write at [`DATA_GUEST_PATH`] when the manifest says
+//! `data-dir = true`, with a byte quota (`limits.data-mb`).
+//!
+//! The directory is plain WASI file system, so plugins use their language's
+//! file API. Warden interposes on the WASI calls that write (`write`,
+//! `write-via-stream`, `append-via-stream`) for descriptors inside the data
+//! directory and refuses a write that would take the directory past its
+//! quota (`insufficient-space`, audited as `data-quota`). Writes are counted
+//! as they happen, so overwriting counts twice; when the count reaches the
+//! quota, the directory is measured again before anything is refused.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::WasiFilesystemView;
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
+use wasmtime_wasi::p2::bindings::filesystem::types::{self as fs, Descriptor, HostDescriptor};
+use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use super::{HostService, ServiceContext};
+use crate::audit::AuditKind;
+use crate::error::{Error, Result};
+use crate::sandbox::{CallScope, HostState};
+
+/// Where a plugin sees its data directory.
+pub const DATA_GUEST_PATH: &str = "/data";
+
+/// The WASI version whose functions are interposed on.
+const WASI_VERSION: &str = "0.2.12";
+
+/// Where the plugins' data directories live: under the host's data
+/// directory, or in a temporary directory that lives as long as the host.
+pub(crate) enum DataRoot {
+    Dir(PathBuf),
+    Temporary(OnceLock<std::result::Result<tempfile::TempDir, String>>),
+}
+
+impl DataRoot {
+    /// `<data-dir>/plugins`, or a temporary directory without a data dir.
+    pub(crate) fn new(data_dir: Option<&Path>) -> Self {
+        match data_dir {
+            Some(dir) => DataRoot::Dir(dir.join("plugins")),
+            None => DataRoot::Temporary(OnceLock::new()),
+        }
+    }
+
+    fn path(&self) -> Result<PathBuf> {
+        match self {
+            DataRoot::Dir(dir) => Ok(dir.clone()),
+            DataRoot::Temporary(dir) => dir
+                .get_or_init(|| {
+                    tempfile::Builder::new()
+                        .prefix("warden-data-")
+                        .tempdir()
+                        .map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map(|d| d.path().to_path_buf())
+                .map_err(|e| Error::Host(format!("creating a temporary data directory: {e}"))),
+        }
+    }
+
+    /// Opens (creating it, owner-only) the data directory of `plugin`, and
+    /// measures what it holds.
+    pub(crate) fn open(&self, plugin: &str, quota: u64) -> Result<Arc<DataDir>> {
+        let host = self.path()?.join(plugin).join("data");
+        crate::fsutil::create_owner_only_dir(&host).map_err(|e| Error::io(&host, e))?;
+        let used = measure(&host).map_err(|e| Error::io(&host, e))?;
+        if used > quota {
+            tracing::warn!(
+                plugin,
+                used,
+                quota,
+                "data directory is over its quota; writes will be refused"
+            );
+        }
+        Ok(Arc::new(DataDir {
+            host,
+            quota,
+            used: AtomicU64::new(used),
+        }))
+    }
+}
+
+/// One plugin's data directory and its quota, shared by its instances.
+#[derive(Debug)]
+pub(crate) struct DataDir {
+    host: PathBuf,
+    quota: u64,
+    /// Bytes counted against the quota (an upper bound of what is stored).
+    used: AtomicU64,
+}
+
+impl DataDir {
+    /// The directory on the host.
+    pub(crate) fn host_path(&self) -> &Path {
+        &self.host
+    }
+
+    /// Takes `len` bytes from the quota. When the count says no, measures
+    /// the directory again and retries once.
+    fn charge(&self, len: u64) -> bool {
+        let take = || {
+            self.used
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                    used.checked_add(len).filter(|n| *n <= self.quota)
+                })
+                .is_ok()
+        };
+        if take() {
+            return true;
+        }
+        match measure(&self.host) {
+            Ok(actual) => {
+                self.used.store(actual, Ordering::SeqCst);
+                take()
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Bytes held by the files under `dir` (symlinks are not followed).
+fn measure(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            measure(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// The per-instance state: the directory, and which open descriptors are
+/// inside it.
+pub(crate) struct Data {
+    dir: Option<Arc<DataDir>>,
+    scope: Arc<CallScope>,
+    descriptors: HashSet<u32>,
+}
+
+impl Data {
+    /// The directory to mount, if the plugin has one.
+    pub(crate) fn mount(&self) -> Option<&Path> {
+        self.dir.as_deref().map(DataDir::host_path)
+    }
+
+    /// Records that `opened` was opened through `dir`, so that it is inside
+    /// the data directory whenever `dir` is.
+    pub(crate) fn opened(&mut self, dir: u32, opened: u32) {
+        if self.descriptors.contains(&dir) {
+            self.descriptors.insert(opened);
+        } else {
+            // A resource number is reused once its descriptor is closed.
+            self.descriptors.remove(&opened);
+        }
+    }
+
+    /// The quota that writes through descriptor `fd` count against.
+    fn quota_for(&self, fd: u32) -> Option<Arc<DataDir>> {
+        self.dir
+            .as_ref()
+            .filter(|_| self.descriptors.contains(&fd))
+            .cloned()
+    }
+}
+
+impl HostService for Data {
+    fn new(ctx: &ServiceContext) -> Self {
+        Data {
+            dir: ctx.data_dir.clone(),
+            scope: ctx.scope.clone(),
+            descriptors: HashSet::new(),
+        }
+    }
+
+    fn add_to_linker(
+        linker: &mut Linker<HostState>,
+        get: fn(&mut HostState) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        linker.allow_shadowing(true);
+        let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?;
+        preopens.func_wrap(
+            "get-directories",
+            move |mut store: StoreContextMut<'_, HostState>, (): ()| {
+                let state = store.data_mut();
+                let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+                let data = get(state);
+                for (fd, path) in &dirs {
+                    if data.dir.is_some() && path == DATA_GUEST_PATH {
+                        data.descriptors.insert(fd.rep());
+                    }
+                }
+                Ok((dirs,))
+            },
+        )?;
+        let mut types = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
+        types.func_wrap(
+            "[method]descriptor.write-via-stream",
+            move |mut store: StoreContextMut<'_, HostState>,
+                  (fd, offset): (Resource<Descriptor>, u64)| {
+                let rep = fd.rep();
+                let state = store.data_mut();
+                let opened = HostDescriptor::write_via_stream(&mut state.filesystem(), fd, offset);
+                wrap_stream(state, get, rep, opened)
+            },
+        )?;
+        types.func_wrap(
+            "[method]descriptor.append-via-stream",
+            move |mut store: StoreContextMut<'_, HostState>, (fd,): (Resource<Descriptor>,)| {
+                let rep = fd.rep();
+                let state = store.data_mut();
+                let opened = HostDescriptor::append_via_stream(&mut state.filesystem(), fd);
+                wrap_stream(state, get, rep, opened)
+            },
+        )?;
+        types.func_wrap_async(
+            "[method]descriptor.write",
+            move |mut store: StoreContextMut<'_, HostState>,
+                  (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let data = get(state);
+                    if let Some(dir) = data.quota_for(fd.rep())
+                        && !dir.charge(buffer.len() as u64)
+                    {
+                        refuse(&data.scope, &dir);
+                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::write(&mut view, fd, buffer, offset).await {
+                        Ok(n) => Ok((Ok(n),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?;
+        linker.allow_shadowing(false);
+        Ok(())
+    }
+}
+
+type Opened = std::result::Result<Resource<DynOutputStream>, wasmtime_wasi::p2::FsError>;
+
+/// Passes on the stream WASI opened, wrapped in a quota check when the
+/// descriptor is inside the data directory.
+fn wrap_stream(
+    state: &mut HostState,
+    get: fn(&mut HostState) -> &mut Data,
+    fd: u32,
+    opened: Opened,
+) -> wasmtime::Result<(std::result::Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {
+    let stream = match opened {
+        Ok(stream) => stream,
+        Err(e) => {
+            return Ok((Err(fs::Host::convert_error_code(
+                &mut state.filesystem(),
+                e,
+            )?),));
+        }
+    };
+    let data = get(state);
+    let Some(dir) = data.quota_for(fd) else {
+        return Ok((Ok(stream),));
+    };
+    let scope = data.scope.clone();
+    let table = state.table();
+    let inner = table.delete(stream)?;
+    let wrapped: DynOutputStream = Box::new(QuotaStream { inner, dir, scope });
+    Ok((Ok(table.push(wrapped)?),))
+}
+
+fn refuse(scope: &CallScope, dir: &DataDir) {
+    scope.audit(
+        AuditKind::DataQuota,
+        format!("{} bytes in {DATA_GUEST_PATH}", dir.quota),
+        "write refused",
+    );
+}
+
+/// A file stream in the data directory that stops at the quota.
+struct QuotaStream {
+    inner: DynOutputStream,
+    dir: Arc<DataDir>,
+    scope: Arc<CallScope>,
+}
+
+#[async_trait::async_trait]
+impl Pollable for QuotaStream {
+    async fn ready(&mut self) {
+        self.inner.ready().await
+    }
+}
+
+#[async_trait::async_trait]
+impl OutputStream for QuotaStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if !self.dir.charge(bytes.len() as u64) {
+            refuse(&self.scope, &self.dir);
+            return Err(StreamError::LastOperationFailed(wasmtime::format_err!(
+                "the data directory's quota of {} bytes is used up",
+                self.dir.quota
+            )));
+        }
+        self.inner.write(bytes)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.inner.flush()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.inner.check_write()
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await
+    }
+}
