@@ -15,12 +15,12 @@ use crate::events::{EventBus, EventSettings};
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::permissions::Grants;
-use crate::sandbox::HostState;
+use crate::sandbox::PluginState;
 use crate::services::{ServiceSettings, Services};
 
 pub(crate) struct Core {
     pub(crate) engine: wasmtime::Engine,
-    pub(crate) linker: Linker<HostState>,
+    pub(crate) linker: Linker<PluginState>,
     pub(crate) cache: ArtifactCache,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) defaults: Limits,
@@ -87,6 +87,11 @@ impl Core {
         Services::add_to_linker(&mut linker)
             .and_then(|()| crate::firewall::add_to_linker(&mut linker))
             .map_err(|e| Error::host("linking host services", e))?;
+        for extension in &services.extensions {
+            extension
+                .link(&mut linker)
+                .map_err(|e| Error::host("linking an extension", e))?;
+        }
         let cache = ArtifactCache::new(&engine, config.cache_dir.clone())?;
         Ok(Arc::new(Core {
             engine,

@@ -29,7 +29,7 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsView};
 use crate::audit::AuditKind;
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, HostPattern, NetRule};
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 /// The WASI version whose functions are interposed on (the one
 /// wasmtime-wasi links; guests built against older 0.2 releases resolve to it).
@@ -153,12 +153,12 @@ impl Shared {
 
 /// Interposes on name lookup and file opens (see the module docs). Call
 /// after the WASI interfaces are linked.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI_VERSION}"))?;
     lookup.func_wrap(
         "resolve-addresses",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, PluginState>,
          (network, name): (Resource<Network>, String)| {
             let state = store.data_mut();
             if !state.firewall.lookup_allowed(&name) {
@@ -176,7 +176,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     lookup.func_wrap(
         "[method]resolve-address-stream.resolve-next-address",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, PluginState>,
          (stream,): (Resource<ResolveAddressStream>,)| {
             let state = store.data_mut();
             let rep = stream.rep();
@@ -198,7 +198,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     let mut files = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
     files.func_wrap_async(
         "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, PluginState>,
          (dir, path_flags, path, open_flags, flags): (
             Resource<Descriptor>,
             PathFlags,

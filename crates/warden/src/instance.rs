@@ -10,7 +10,7 @@ use crate::contract::bindings::{event_handler, plugin, processor, types};
 use crate::core::Reservation;
 use crate::error::TrapKind;
 use crate::loader::ExportIndices;
-use crate::sandbox::{CallId, CallScope, HostState};
+use crate::sandbox::{CallId, CallScope, PluginState};
 
 /// Extra time past a call's deadline before the host abandons the call even
 /// if the guest is stuck in a host function, where epochs cannot interrupt it.
@@ -18,7 +18,7 @@ pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_secs(1);
 
 /// One live instance and the store that owns it.
 pub(crate) struct Instance {
-    pub(crate) store: Store<HostState>,
+    pub(crate) store: Store<PluginState>,
     pub(crate) scope: Arc<CallScope>,
     plugin: plugin::Guest,
     processor: Option<processor::Guest>,
@@ -55,7 +55,7 @@ pub(crate) enum Out {
 /// every epoch tick the guest yields to the async runtime (so a busy plugin
 /// never starves other tasks on its thread) until the deadline in the store
 /// has passed; then it is interrupted.
-pub(crate) fn new_store(engine: &wasmtime::Engine, state: HostState) -> Store<HostState> {
+pub(crate) fn new_store(engine: &wasmtime::Engine, state: PluginState) -> Store<PluginState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.epoch_deadline_callback(|ctx| {
@@ -78,7 +78,7 @@ pub(crate) struct Budget {
 
 /// Sets the deadline (and fuel) of what runs next in `store`; returns the
 /// deadline.
-pub(crate) fn arm_deadline(store: &mut Store<HostState>, budget: Budget) -> Instant {
+pub(crate) fn arm_deadline(store: &mut Store<PluginState>, budget: Budget) -> Instant {
     let deadline = Instant::now() + budget.timeout;
     let state = store.data_mut();
     state.deadline = deadline;
@@ -99,7 +99,7 @@ pub(crate) fn last_resort(deadline: Instant) -> tokio::time::Instant {
 impl Instance {
     /// Looks up the exports of a freshly instantiated component.
     pub(crate) fn load(
-        mut store: Store<HostState>,
+        mut store: Store<PluginState>,
         scope: Arc<CallScope>,
         instance: &wasmtime::component::Instance,
         exports: &ExportIndices,

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
 use crate::permissions::{EffectivePermissions, GrantPolicy};
-use crate::sandbox::HostState;
+use crate::sandbox::PluginState;
 use crate::services::DATA_GUEST_PATH;
 use crate::services::data::DataDir;
 
@@ -97,7 +97,7 @@ pub(crate) struct Prepared {
     pub(crate) size: usize,
     pub(crate) path: Option<PathBuf>,
     pub(crate) cache: CacheOutcome,
-    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) pre: InstancePre<PluginState>,
     pub(crate) exports: ExportIndices,
 }
 
@@ -232,7 +232,7 @@ fn grant(core: &Core, manifest: &Manifest, manifest_file: &Path) -> Result<Effec
 }
 
 impl ExportIndices {
-    fn new(pre: &InstancePre<HostState>, world: World, name: &str) -> Result<Self> {
+    fn new(pre: &InstancePre<PluginState>, world: World, name: &str) -> Result<Self> {
         // The interfaces are present (checked above); a failure here means a
         // function inside one is missing or has the wrong type.
         let wrong = |e: wasmtime::Error| Error::WrongWorld {

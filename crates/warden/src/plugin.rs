@@ -28,7 +28,7 @@ use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, Permissions};
-use crate::sandbox::{CallId, CallScope, HostState};
+use crate::sandbox::{CallId, CallScope, PluginState};
 use crate::services::data::DataDir;
 use crate::services::{ServiceContext, Services};
 
@@ -42,7 +42,7 @@ pub struct Plugin {
 struct Inner {
     core: Arc<Core>,
     info: PluginInfo,
-    pre: wasmtime::component::InstancePre<HostState>,
+    pre: wasmtime::component::InstancePre<PluginState>,
     exports: ExportIndices,
     budget: Budget,
     shared_stores: Arc<Vec<String>>,
@@ -581,7 +581,7 @@ impl Plugin {
             http_origins: inner.http_origins.clone(),
             data_dir: inner.data_dir.clone(),
         });
-        let state = HostState::new(
+        let state = PluginState::new(
             scope.clone(),
             services,
             limits.memory_bytes,
@@ -637,7 +637,7 @@ impl Plugin {
             .fetch_max(instance.peak_memory(), Ordering::Relaxed);
     }
 
-    fn trap(&self, store: &Store<HostState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
+    fn trap(&self, store: &Store<PluginState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
         self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
         let memory_denied = store.data().limiter.memory_denied;
         let kind = classify_trap(err, memory_denied);

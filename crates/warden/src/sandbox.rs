@@ -17,8 +17,10 @@ use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, FsMode};
 use crate::services::{DATA_GUEST_PATH, GuestOutput, Services, write_log};
 
-/// Everything a plugin instance's `Store` holds.
-pub(crate) struct HostState {
+/// Everything a plugin instance's `Store` holds: its sandbox, its host
+/// services' state, and the state of the embedder's extensions
+/// ([`PluginState::extension`]).
+pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
@@ -29,7 +31,7 @@ pub(crate) struct HostState {
     pub(crate) deadline: Instant,
 }
 
-impl HostState {
+impl PluginState {
     /// A sandbox that shows the guest exactly its effective permissions:
     /// the mapped directories, the granted environment, sockets only if a
     /// `net` rule allows some (each use checked by the firewall), no
@@ -76,7 +78,7 @@ impl HostState {
         for var in &permissions.env {
             wasi.env(&var.name, &var.value);
         }
-        Ok(HostState {
+        Ok(PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_limit),
@@ -85,6 +87,28 @@ impl HostState {
             scope,
             deadline: Instant::now(),
         })
+    }
+
+    /// The name of the plugin this instance runs.
+    pub fn plugin(&self) -> &str {
+        &self.scope.plugin
+    }
+
+    /// This instance's state of the embedder's extension `E` (see
+    /// [`crate::Extension`]).
+    ///
+    /// # Panics
+    ///
+    /// When no extension with state `E` is registered: that is a mistake in
+    /// the embedding application's code, not something a plugin can cause.
+    pub fn extension<E: 'static>(&mut self) -> &mut E {
+        match self.services.extension::<E>() {
+            Some(state) => state,
+            None => panic!(
+                "no Warden extension with state `{}` is registered",
+                std::any::type_name::<E>()
+            ),
+        }
     }
 
     /// Attribution of the call in progress.
@@ -103,7 +127,7 @@ impl HostState {
     }
 }
 
-impl WasiView for HostState {
+impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,

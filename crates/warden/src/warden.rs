@@ -11,6 +11,7 @@ use crate::core::Core;
 use crate::engine::{Allocator, EngineConfig};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSettings, SubscriberStats};
+use crate::extension::Extension;
 use crate::limits::Limits;
 use crate::loader::{Source, prepare};
 use crate::manifest::Manifest;
@@ -53,6 +54,7 @@ pub struct WardenBuilder {
     kv_limits: KvLimits,
     http_limits: HttpLimits,
     events: EventSettings,
+    extensions: Vec<Extension>,
 }
 
 impl std::fmt::Debug for WardenBuilder {
@@ -79,6 +81,7 @@ impl Default for WardenBuilder {
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
             events: EventSettings::default(),
+            extensions: Vec::new(),
         }
     }
 }
@@ -155,6 +158,13 @@ impl WardenBuilder {
         self
     }
 
+    /// Offers plugins one of the application's own WIT interfaces (see
+    /// [`Extension`]).
+    pub fn extension(mut self, extension: Extension) -> Self {
+        self.extensions.push(extension);
+        self
+    }
+
     /// Queue size per event subscriber and the hop limit of the event bus.
     pub fn events(mut self, settings: EventSettings) -> Self {
         self.events = settings;
@@ -208,6 +218,7 @@ impl WardenBuilder {
                     kv_limits: self.kv_limits,
                     http: self.http_limits,
                     data_root: DataRoot::new(self.data_dir.as_deref()),
+                    extensions: self.extensions,
                 },
                 Arc::new(audit),
                 self.events,

@@ -310,7 +310,15 @@ fn audit_logger_counts_events_and_emits_a_summary() {
 
 #[test]
 fn metadata_and_status_come_from_the_plugin() {
-    let host = common::host();
+    // url-fetcher asks for an HTTP origin, which the host must grant.
+    let host = warden::Warden::builder()
+        .grants(
+            warden::Grants::new()
+                .grant("http:https://example.com")
+                .expect("grant"),
+        )
+        .build()
+        .expect("host");
     let loaded = host.load_dir_blocking(common::plugins()).expect("load all");
     assert!(loaded.len() >= 5);
     for name in [

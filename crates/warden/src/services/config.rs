@@ -18,7 +18,7 @@ use super::{HostService, ServiceContext};
 use crate::contract::bindings::warden::plugin::config;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::sandbox::HostState;
+use crate::sandbox::PluginState;
 
 /// The operator's configuration values: for every plugin, or for one.
 #[derive(Debug, Clone, Default)]
@@ -178,8 +178,8 @@ impl HostService for Config {
     }
 
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         config::add_to_linker::<_, HasSelf<Self>>(linker, get)
     }

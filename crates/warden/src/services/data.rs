@@ -26,7 +26,7 @@ use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, St
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::error::{Error, Result};
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 /// Where a plugin sees its data directory.
 pub const DATA_GUEST_PATH: &str = "/data";
@@ -185,14 +185,14 @@ impl HostService for Data {
     }
 
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         linker.allow_shadowing(true);
         let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?;
         preopens.func_wrap(
             "get-directories",
-            move |mut store: StoreContextMut<'_, HostState>, (): ()| {
+            move |mut store: StoreContextMut<'_, PluginState>, (): ()| {
                 let state = store.data_mut();
                 let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
                 let data = get(state);
@@ -207,7 +207,7 @@ impl HostService for Data {
         let mut types = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
         types.func_wrap(
             "[method]descriptor.write-via-stream",
-            move |mut store: StoreContextMut<'_, HostState>,
+            move |mut store: StoreContextMut<'_, PluginState>,
                   (fd, offset): (Resource<Descriptor>, u64)| {
                 let rep = fd.rep();
                 let state = store.data_mut();
@@ -217,7 +217,7 @@ impl HostService for Data {
         )?;
         types.func_wrap(
             "[method]descriptor.append-via-stream",
-            move |mut store: StoreContextMut<'_, HostState>, (fd,): (Resource<Descriptor>,)| {
+            move |mut store: StoreContextMut<'_, PluginState>, (fd,): (Resource<Descriptor>,)| {
                 let rep = fd.rep();
                 let state = store.data_mut();
                 let opened = HostDescriptor::append_via_stream(&mut state.filesystem(), fd);
@@ -226,7 +226,7 @@ impl HostService for Data {
         )?;
         types.func_wrap_async(
             "[method]descriptor.write",
-            move |mut store: StoreContextMut<'_, HostState>,
+            move |mut store: StoreContextMut<'_, PluginState>,
                   (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
                 Box::new(async move {
                     let state = store.data_mut();
@@ -255,8 +255,8 @@ type Opened = std::result::Result<Resource<DynOutputStream>, wasmtime_wasi::p2::
 /// Passes on the stream WASI opened, wrapped in a quota check when the
 /// descriptor is inside the data directory.
 fn wrap_stream(
-    state: &mut HostState,
-    get: fn(&mut HostState) -> &mut Data,
+    state: &mut PluginState,
+    get: fn(&mut PluginState) -> &mut Data,
     fd: u32,
     opened: Opened,
 ) -> wasmtime::Result<(std::result::Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {

@@ -11,7 +11,7 @@ use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::contract::bindings::warden::plugin::events;
 use crate::events::{Event, EventBus, NotPublished};
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 pub(crate) struct Events {
     bus: Arc<EventBus>,
@@ -27,8 +27,8 @@ impl HostService for Events {
     }
 
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         events::add_to_linker::<_, HasSelf<Self>>(linker, get)
     }

@@ -25,7 +25,7 @@ use wasmtime_wasi_http::{
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::permissions::Origin;
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 type HttpError = wasmtime_wasi_http::Error;
 
@@ -82,14 +82,14 @@ impl HostService for Http {
     /// `wasi:http` reaches its state through [`WasiHttpView`] (it needs the
     /// instance's resource table as well), so `get` is not used.
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        _get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        _get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
     }
 }
 
-impl WasiHttpView for HostState {
+impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         let (http, table) = self.http_parts();
         WasiHttpCtxView {

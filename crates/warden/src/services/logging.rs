@@ -6,7 +6,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{HostService, ServiceContext};
 use crate::contract::bindings::types::LogLevel;
 use crate::contract::bindings::warden::plugin::logging;
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 pub(crate) struct Logging {
     scope: std::sync::Arc<CallScope>,
@@ -20,8 +20,8 @@ impl HostService for Logging {
     }
 
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         logging::add_to_linker::<_, HasSelf<Self>>(linker, get)
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 
 use crate::events::EventBus;
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 pub use config::ConfigSettings;
 pub use data::DATA_GUEST_PATH;
@@ -41,6 +41,8 @@ pub(crate) struct ServiceSettings {
     pub(crate) http: HttpLimits,
     /// Where the plugins' data directories are.
     pub(crate) data_root: DataRoot,
+    /// The embedder's own interfaces.
+    pub(crate) extensions: Vec<crate::extension::Extension>,
 }
 
 /// What a service may know about the plugin it serves.
@@ -69,8 +71,8 @@ pub(crate) trait HostService: Send + Sized + 'static {
     /// Adds the service's WIT interface to the linker, reaching the service's
     /// state through `get`.
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()>;
 }
 
@@ -82,9 +84,18 @@ pub(crate) struct Services {
     store: store::Store,
     http: http::Http,
     data: data::Data,
+    /// The state of each of the embedder's extensions.
+    extensions: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl Services {
+    /// The state of the extension whose state type is `E`.
+    pub(crate) fn extension<E: 'static>(&mut self) -> Option<&mut E> {
+        self.extensions
+            .iter_mut()
+            .find_map(|e| e.downcast_mut::<E>())
+    }
+
     /// The host directory to mount at [`DATA_GUEST_PATH`], if any.
     pub(crate) fn data_mount(&self) -> Option<&std::path::Path> {
         self.data.mount()
@@ -108,11 +119,22 @@ impl Services {
             store: HostService::new(ctx),
             http: HostService::new(ctx),
             data: HostService::new(ctx),
+            extensions: {
+                let cx = crate::extension::ExtensionContext {
+                    plugin: &ctx.scope.plugin,
+                    version: &ctx.scope.version,
+                };
+                ctx.settings
+                    .extensions
+                    .iter()
+                    .map(|e| e.make(&cx))
+                    .collect()
+            },
         }
     }
 
     /// Links every host service and the standard WASI interfaces.
-    pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
         // The shared-types interface has no functions, but components that
         // use its types import it, so it must exist in the linker.

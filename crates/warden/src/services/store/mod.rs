@@ -14,7 +14,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::contract::bindings::warden::plugin::store::{self, KeyPage, StoreError};
-use crate::sandbox::{CallScope, HostState};
+use crate::sandbox::{CallScope, PluginState};
 
 pub use sqlite::{STORE_FILE, SqliteBackend};
 
@@ -118,8 +118,8 @@ impl HostService for Store {
     }
 
     fn add_to_linker(
-        linker: &mut Linker<HostState>,
-        get: fn(&mut HostState) -> &mut Self,
+        linker: &mut Linker<PluginState>,
+        get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
         store::add_to_linker::<_, HasSelf<Self>>(linker, get)
     }

@@ -1,0 +1,82 @@
+//! The embedder's own WIT interfaces. An application describes the host
+//! functions it offers plugins in WIT (say `myapp:api/orders`), generates
+//! Rust bindings with `wasmtime::component::bindgen!`, and registers them
+//! with [`crate::WardenBuilder::extension`]. Plugins whose world imports the
+//! interface can then call it; plugins that do not are unaffected, and a
+//! host without the extension refuses such a plugin at load, naming the
+//! missing import.
+//!
+//! Each plugin instance gets its own state for every extension, built by
+//! the extension's constructor with the plugin's name, so the
+//! implementation knows who is calling.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use wasmtime::component::Linker;
+
+use crate::sandbox::PluginState;
+
+/// Adds an extension's functions to the host's linker; its functions reach
+/// their state with [`PluginState::extension`].
+pub type LinkFn = fn(&mut Linker<PluginState>) -> wasmtime::Result<()>;
+
+/// Who an extension's state is built for.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtensionContext<'a> {
+    /// The plugin's name.
+    pub plugin: &'a str,
+    /// The plugin's version.
+    pub version: &'a str,
+}
+
+type MakeFn = dyn Fn(&ExtensionContext<'_>) -> Box<dyn Any + Send> + Send + Sync;
+
+/// An interface of the embedding application, offered to plugins.
+///
+/// ```ignore
+/// wasmtime::component::bindgen!({ path: "wit", world: "myapp:api/host-side" });
+///
+/// struct Orders { plugin: String, db: Arc<Db> }
+/// impl myapp::api::orders::Host for Orders { /* ... */ }
+///
+/// let orders = Extension::new(
+///     |linker| myapp::api::orders::add_to_linker::<_, HasSelf<Orders>>(
+///         linker, |state| state.extension::<Orders>()),
+///     move |cx| Orders { plugin: cx.plugin.to_string(), db: db.clone() },
+/// );
+/// let host = Warden::builder().extension(orders).build()?;
+/// ```
+#[derive(Clone)]
+pub struct Extension {
+    link: LinkFn,
+    make: Arc<MakeFn>,
+}
+
+impl std::fmt::Debug for Extension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extension").finish_non_exhaustive()
+    }
+}
+
+impl Extension {
+    /// An extension whose functions `link` adds to the linker, with state
+    /// `E` built by `make` for every plugin instance.
+    pub fn new<E: Send + 'static>(
+        link: LinkFn,
+        make: impl Fn(&ExtensionContext<'_>) -> E + Send + Sync + 'static,
+    ) -> Self {
+        Extension {
+            link,
+            make: Arc::new(move |cx| Box::new(make(cx))),
+        }
+    }
+
+    pub(crate) fn link(&self, linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        (self.link)(linker)
+    }
+
+    pub(crate) fn make(&self, cx: &ExtensionContext<'_>) -> Box<dyn Any + Send> {
+        (self.make)(cx)
+    }
+}
