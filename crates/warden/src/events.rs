@@ -12,7 +12,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -87,8 +87,14 @@ pub(crate) fn validate_pattern(pattern: &str) -> std::result::Result<(), String>
 /// How the bus queues and forwards events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventSettings {
-    /// Events waiting per subscriber; more are dropped for that subscriber.
+    /// Events waiting per subscriber (at least 1); more are dropped for that
+    /// subscriber.
     pub queue_capacity: usize,
+    /// Payload bytes waiting per subscriber; more are dropped for that
+    /// subscriber.
+    pub queue_bytes: u64,
+    /// The largest payload an event may carry; larger ones are refused.
+    pub max_payload_bytes: usize,
     /// The highest hop count an event may have; deeper events are dropped.
     pub max_hops: u32,
 }
@@ -97,6 +103,8 @@ impl Default for EventSettings {
     fn default() -> Self {
         EventSettings {
             queue_capacity: 1024,
+            queue_bytes: 16 << 20,
+            max_payload_bytes: 1 << 20,
             max_hops: 8,
         }
     }
@@ -127,6 +135,8 @@ pub(crate) type Deliver = Box<dyn FnMut(&Event) -> std::result::Result<(), Strin
 pub(crate) enum NotPublished {
     /// It is more than `max_hops` deliveries away from its origin.
     TooManyHops { max: u32 },
+    /// Its payload is larger than `max_payload_bytes`.
+    TooLarge { max: usize },
 }
 
 #[derive(Default)]
@@ -135,6 +145,7 @@ struct Counters {
     dropped: AtomicU64,
     failed: AtomicU64,
     queued: AtomicU64,
+    queued_bytes: AtomicU64,
     /// Set when the subscriber is removed: what is still queued is dropped.
     closed: AtomicBool,
 }
@@ -151,14 +162,19 @@ pub(crate) struct EventBus {
     settings: EventSettings,
     subscribers: RwLock<Vec<Subscriber>>,
     next_host_id: AtomicU64,
+    /// Events queued or in delivery, over all subscribers. One counter, so
+    /// that an event a delivery emits is counted before that delivery ends.
+    in_flight: Arc<AtomicU64>,
 }
 
 impl EventBus {
+    /// A bus without subscribers.
     pub(crate) fn new(settings: EventSettings) -> Self {
         EventBus {
             settings,
             subscribers: RwLock::new(Vec::new()),
             next_host_id: AtomicU64::new(1),
+            in_flight: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -178,11 +194,12 @@ impl EventBus {
         let (queue, rx) = std::sync::mpsc::sync_channel(self.settings.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let worker = counters.clone();
+        let in_flight = self.in_flight.clone();
         let thread_name = format!("warden-events-{name}");
         let subscriber = name.clone();
         std::thread::Builder::new()
             .name(thread_name)
-            .spawn(move || drain(&subscriber, rx, deliver, &worker))
+            .spawn(move || drain(&subscriber, rx, deliver, &worker, &in_flight))
             .map_err(|e| Error::host("starting an event subscriber", e))?;
         write(&self.subscribers).push(Subscriber {
             name,
@@ -204,7 +221,7 @@ impl EventBus {
         });
     }
 
-    /// Removes every subscriber (their threads end).
+    /// Removes every subscriber; each thread ends after its current delivery.
     pub(crate) fn close(&self) {
         for s in write(&self.subscribers).drain(..) {
             s.counters.closed.store(true, Ordering::SeqCst);
@@ -219,6 +236,12 @@ impl EventBus {
             tracing::warn!(event_type = %event.event_type, source = %event.source, hops = event.hops, max, "event dropped: too many hops");
             return Err(NotPublished::TooManyHops { max });
         }
+        let max = self.settings.max_payload_bytes;
+        if event.payload.len() > max {
+            tracing::warn!(event_type = %event.event_type, source = %event.source, bytes = event.payload.len(), max, "event dropped: payload too large");
+            return Err(NotPublished::TooLarge { max });
+        }
+        let bytes = event.payload.len() as u64;
         tracing::debug!(event_type = %event.event_type, source = %event.source, hops = event.hops, bytes = event.payload.len(), "event");
         let subscribers = read(&self.subscribers);
         let mut queued = 0;
@@ -226,11 +249,28 @@ impl EventBus {
             .iter()
             .filter(|s| s.patterns.iter().any(|p| event.matches(p)))
         {
+            let within_bytes = s
+                .counters
+                .queued_bytes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                    held.checked_add(bytes)
+                        .filter(|n| *n <= self.settings.queue_bytes)
+                })
+                .is_ok();
             s.counters.queued.fetch_add(1, Ordering::SeqCst);
-            match s.queue.try_send(event.clone()) {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let sent = match within_bytes {
+                true => s.queue.try_send(event.clone()).map_err(|_| ()),
+                false => Err(()),
+            };
+            match sent {
                 Ok(()) => queued += 1,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                Err(()) => {
+                    if within_bytes {
+                        s.counters.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                    }
                     s.counters.queued.fetch_sub(1, Ordering::SeqCst);
+                    self.in_flight.fetch_sub(1, Ordering::SeqCst);
                     let dropped = s.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                     // The first drop and then one in a thousand: a flood must
                     // not turn into a flood of log lines.
@@ -258,20 +298,13 @@ impl EventBus {
             .collect()
     }
 
-    /// Whether no subscriber has an event waiting or in delivery.
-    fn idle(&self) -> bool {
-        read(&self.subscribers)
-            .iter()
-            .all(|s| s.counters.queued.load(Ordering::SeqCst) == 0)
-    }
-
     /// Waits until every queue is empty and every delivery finished (events
     /// emitted by those deliveries included), at most `timeout`. Returns
     /// whether the bus became idle.
     pub(crate) async fn settle(&self, timeout: Duration) -> bool {
         let until = Instant::now() + timeout;
         loop {
-            if self.idle() {
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
                 return true;
             }
             if Instant::now() >= until {
@@ -283,7 +316,13 @@ impl EventBus {
 }
 
 /// A subscriber's thread: delivers its queue in order until it is removed.
-fn drain(name: &str, rx: Receiver<Event>, mut deliver: Deliver, counters: &Counters) {
+fn drain(
+    name: &str,
+    rx: Receiver<Event>,
+    mut deliver: Deliver,
+    counters: &Counters,
+    in_flight: &AtomicU64,
+) {
     for event in rx {
         if counters.closed.load(Ordering::SeqCst) {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -302,7 +341,11 @@ fn drain(name: &str, rx: Receiver<Event>, mut deliver: Deliver, counters: &Count
                 }
             }
         }
+        counters
+            .queued_bytes
+            .fetch_sub(event.payload.len() as u64, Ordering::SeqCst);
         counters.queued.fetch_sub(1, Ordering::SeqCst);
+        in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -346,7 +389,7 @@ mod tests {
     fn a_stuck_subscriber_drops_its_own_events_only() {
         let bus = EventBus::new(EventSettings {
             queue_capacity: 2,
-            max_hops: 8,
+            ..EventSettings::default()
         });
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let gate = Mutex::new(gate);
@@ -415,6 +458,10 @@ mod tests {
         let mut deep = Event::new("ok", vec![], "host");
         deep.hops = 9;
         assert_eq!(bus.publish(deep), Err(NotPublished::TooManyHops { max: 8 }));
+        assert_eq!(
+            bus.publish(Event::new("ok", vec![0; (1 << 20) + 1], "host")),
+            Err(NotPublished::TooLarge { max: 1 << 20 })
+        );
         assert!(settle(&bus));
         let s = &bus.stats()[0];
         assert_eq!((s.delivered, s.failed, s.dropped, s.queued), (2, 2, 0, 0));

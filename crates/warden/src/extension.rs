@@ -10,7 +10,7 @@
 //! the extension's constructor with the plugin's name, so the
 //! implementation knows who is calling.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use wasmtime::component::Linker;
@@ -51,6 +51,7 @@ type MakeFn = dyn Fn(&ExtensionContext<'_>) -> Box<dyn Any + Send> + Send + Sync
 pub struct Extension {
     link: LinkFn,
     make: Arc<MakeFn>,
+    state: (TypeId, &'static str),
 }
 
 impl std::fmt::Debug for Extension {
@@ -61,7 +62,8 @@ impl std::fmt::Debug for Extension {
 
 impl Extension {
     /// An extension whose functions `link` adds to the linker, with state
-    /// `E` built by `make` for every plugin instance.
+    /// `E` built by `make` for every plugin instance. Each extension of a
+    /// host needs a state type of its own.
     pub fn new<E: Send + 'static>(
         link: LinkFn,
         make: impl Fn(&ExtensionContext<'_>) -> E + Send + Sync + 'static,
@@ -69,13 +71,30 @@ impl Extension {
         Extension {
             link,
             make: Arc::new(move |cx| Box::new(make(cx))),
+            state: (TypeId::of::<E>(), std::any::type_name::<E>()),
         }
     }
 
+    /// Refuses two extensions with one state type: their functions would
+    /// find the same state.
+    pub(crate) fn check_distinct(extensions: &[Extension]) -> crate::Result<()> {
+        for (i, e) in extensions.iter().enumerate() {
+            if extensions[..i].iter().any(|o| o.state.0 == e.state.0) {
+                return Err(crate::Error::Host(format!(
+                    "two extensions keep their state in `{}`; give each extension a state type of its own",
+                    e.state.1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the extension's functions to `linker`.
     pub(crate) fn link(&self, linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         (self.link)(linker)
     }
 
+    /// The extension's state for a new instance.
     pub(crate) fn make(&self, cx: &ExtensionContext<'_>) -> Box<dyn Any + Send> {
         (self.make)(cx)
     }

@@ -29,11 +29,7 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsView};
 use crate::audit::AuditKind;
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, HostPattern, NetRule};
-use crate::sandbox::{CallScope, PluginState};
-
-/// The WASI version whose functions are interposed on (the one
-/// wasmtime-wasi links; guests built against older 0.2 releases resolve to it).
-const WASI_VERSION: &str = "0.2.12";
+use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
 
 /// The network side of one instance's sandbox.
 pub(crate) struct Firewall {
@@ -209,6 +205,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
             Box::new(async move {
                 let state = store.data_mut();
                 let parent = dir.rep();
+                if open_flags.contains(OpenFlags::CREATE)
+                    && !state.services.data().may_create(parent)
+                {
+                    return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                }
                 let mut view = state.filesystem();
                 let opened = HostDescriptor::open_at(
                     &mut view,

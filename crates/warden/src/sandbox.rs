@@ -17,6 +17,10 @@ use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, FsMode};
 use crate::services::{DATA_GUEST_PATH, GuestOutput, Services, write_log};
 
+/// The WASI version whose functions Warden interposes on (the one
+/// wasmtime-wasi links; guests built against older 0.2 releases resolve to it).
+pub(crate) const WASI_VERSION: &str = "0.2.12";
+
 /// Everything a plugin instance's `Store` holds: its sandbox, its host
 /// services' state, and the state of the embedder's extensions
 /// ([`PluginState::extension`]).

@@ -198,6 +198,7 @@ impl WardenBuilder {
 
     /// Creates the host: builds the engine and starts its epoch ticker.
     pub fn build(self) -> Result<Warden> {
+        Extension::check_distinct(&self.extensions)?;
         let kv = match self.kv {
             Some(kv) => kv,
             None => Arc::new(SqliteBackend::open(self.data_dir.as_deref()).map_err(Error::Host)?),
@@ -288,17 +289,30 @@ impl Warden {
             .core
             .reserve(&prepared.manifest.name, prepared.limits.max_instances)?;
         let plugin = Plugin::new(self.core.clone(), prepared, reservation);
-        let registered = match plugin.warm_up().await {
-            Ok(()) => self.registry.insert(plugin.clone()),
-            Err(e) => Err(e),
+        if let Err(e) = plugin.warm_up().await {
+            self.retire(&plugin).await;
+            return Err(e);
+        }
+        // Subscribed before it is registered: a name that turns out to be
+        // taken meanwhile must not unsubscribe the plugin that took it.
+        let patterns = match plugin.info().world {
+            crate::World::EventHandler => match plugin.subscriptions().await {
+                Ok(patterns) => Some(patterns),
+                Err(e) => {
+                    self.retire(&plugin).await;
+                    return Err(e);
+                }
+            },
+            _ => None,
         };
-        let registered = match registered {
-            Ok(()) if plugin.info().world == crate::World::EventHandler => {
-                self.subscribe_plugin(&plugin).await
-            }
-            other => other,
-        };
-        if let Err(e) = registered {
+        if let Err(e) = self.registry.insert(plugin.clone()) {
+            self.retire(&plugin).await;
+            return Err(e);
+        }
+        if let Some(patterns) = patterns
+            && let Err(e) = self.subscribe_plugin(&plugin, patterns)
+        {
+            let _ = self.registry.remove(plugin.name());
             self.retire(&plugin).await;
             return Err(e);
         }
@@ -320,6 +334,7 @@ impl Warden {
     /// every instance gets `shutdown`.
     pub async fn unload(&self, name: &str) -> Result<()> {
         let plugin = self.registry.remove(name)?;
+        self.core.bus.unsubscribe(&plugin_subscriber(name));
         self.retire(&plugin).await;
         Ok(())
     }
@@ -327,7 +342,6 @@ impl Warden {
     /// Unloads a plugin that is no longer registered, and drops its compiled
     /// code from memory unless another loaded plugin shares it.
     async fn retire(&self, plugin: &Plugin) {
-        self.core.bus.unsubscribe(&plugin_subscriber(plugin.name()));
         plugin.unload().await;
         let sha = &plugin.info().sha256;
         if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
@@ -347,7 +361,8 @@ impl Warden {
 
     /// Puts `event` on the event bus: every subscriber whose patterns match
     /// (event-handler plugins and the application's callbacks) gets it
-    /// through its own queue. Returns how many took it; never waits.
+    /// through its own queue. Returns how many took it (0 when the event is
+    /// refused: hop count or payload over the bus's limits); never waits.
     pub fn publish(&self, event: Event) -> usize {
         self.core.bus.publish(event).unwrap_or(0)
     }
@@ -406,10 +421,8 @@ impl Warden {
         )
     }
 
-    /// Subscribes an event-handler plugin to the bus with its
-    /// [`Plugin::subscriptions`].
-    async fn subscribe_plugin(&self, plugin: &Plugin) -> Result<()> {
-        let patterns = plugin.subscriptions().await?;
+    /// Subscribes an event-handler plugin to the bus.
+    fn subscribe_plugin(&self, plugin: &Plugin, patterns: Vec<String>) -> Result<()> {
         let core = self.core.clone();
         let target = plugin.clone();
         self.core.bus.subscribe(

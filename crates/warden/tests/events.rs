@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use warden::{
-    AuditKind, AuditQuery, Error, Event, EventSettings, ProcessRequest, SubscriberStats, Warden,
-};
+use warden::{AuditKind, Error, Event, EventSettings, ProcessRequest, SubscriberStats, Warden};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -104,13 +102,7 @@ fn the_hop_limit_ends_an_event_loop() {
     let hops: Vec<u32> = pings.lock().expect("lock").iter().map(|e| e.hops).collect();
     assert_eq!(hops, [0, 1, 2, 3, 4]);
     assert_eq!(stats_of(&host, "plugin:event-echo").delivered, 5);
-    let cut = host
-        .audit()
-        .query(&AuditQuery {
-            kind: Some(AuditKind::EventHops),
-            ..Default::default()
-        })
-        .expect("audit");
+    let cut = common::audited(&host, None, AuditKind::EventHops);
     assert_eq!(cut.len(), 1);
     assert_eq!(cut[0].plugin, "event-echo");
     assert_eq!(cut[0].resource, "event `ping.x` at hop 5");

@@ -83,13 +83,7 @@ fn call(
 }
 
 fn audited(host: &Warden, attack: &str, kind: AuditKind) -> Vec<String> {
-    host.audit()
-        .query(&AuditQuery {
-            plugin: Some(format!("hostile-{attack}")),
-            kind: Some(kind),
-            ..Default::default()
-        })
-        .expect("audit query")
+    common::audited(host, Some(&format!("hostile-{attack}")), kind)
         .into_iter()
         .map(|e| e.resource)
         .collect()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use warden::{AuditKind, AuditQuery, Error, Grants, KvLimits, PluginError, ProcessRequest, Warden};
+use warden::{AuditKind, Error, Grants, KvLimits, PluginError, ProcessRequest, Warden};
 
 /// counter loaded under `name`, with extra `[permissions]` text.
 fn counter(host: &Warden, name: &str, permissions: &str) -> warden::Plugin {
@@ -91,13 +91,7 @@ fn plugins_are_isolated_unless_they_share_a_granted_store() {
         matches!(&err, Error::Plugin { error: PluginError::Unsupported(m), .. } if m.contains("billing")),
         "{err}"
     );
-    let denied = host
-        .audit()
-        .query(&AuditQuery {
-            kind: Some(AuditKind::StoreDenied),
-            ..Default::default()
-        })
-        .expect("audit");
+    let denied = common::audited(&host, None, AuditKind::StoreDenied);
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].plugin, "beta");
 
@@ -204,13 +198,7 @@ fn size_limits_and_quota_give_clear_errors() {
     }
     let err = run(&plugin, &"v".repeat(100), &[("op", "set"), ("key", "k2")]).unwrap_err();
     assert!(err.to_string().contains("quota exceeded"), "{err}");
-    let quota = host
-        .audit()
-        .query(&AuditQuery {
-            kind: Some(AuditKind::StoreQuota),
-            ..Default::default()
-        })
-        .expect("audit");
+    let quota = common::audited(&host, None, AuditKind::StoreQuota);
     assert_eq!(quota.len(), 1);
 }
 

@@ -25,11 +25,8 @@ impl Origin {
             .split_once("://")
             .ok_or_else(|| format!("`{text}` is not an origin: write `https://host[:port]`"))?;
         let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            _ => return Err(format!("`{text}`: the scheme must be http or https")),
-        };
+        let default_port = Self::default_port(&scheme)
+            .ok_or_else(|| format!("`{text}`: the scheme must be http or https"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#', '@']) {
             return Err(format!(
@@ -49,6 +46,15 @@ impl Origin {
             host: HostPattern::parse(host).map_err(|e| format!("`{text}`: {e}"))?,
             port,
         })
+    }
+
+    /// The port of `scheme` (`http` or `https`) when a URL names none.
+    pub fn default_port(scheme: &str) -> Option<u16> {
+        match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        }
     }
 
     /// Whether a request to `scheme://host:port` is within this origin.

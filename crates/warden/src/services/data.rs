@@ -3,17 +3,22 @@
 //! `data-dir = true`, with a byte quota (`limits.data-mb`).
 //!
 //! The directory is plain WASI file system, so plugins use their language's
-//! file API. Warden interposes on the WASI calls that write (`write`,
-//! `write-via-stream`, `append-via-stream`) for descriptors inside the data
-//! directory and refuses a write that would take the directory past its
-//! quota (`insufficient-space`, audited as `data-quota`). Writes are counted
-//! as they happen, so overwriting counts twice; when the count reaches the
-//! quota, the directory is measured again before anything is refused.
+//! file API. Warden interposes on the WASI calls that use space (`write`,
+//! `write-via-stream`, `append-via-stream`, `set-size`, and creating files
+//! and directories, each counted as [`ENTRY_BYTES`]) for descriptors inside
+//! the data directory, and refuses one that would take the directory past
+//! its quota (`insufficient-space`, audited as `data-quota`). Usage is
+//! counted as it happens, so overwriting counts twice; when the count
+//! reaches the quota, the directory is measured again (at once after a
+//! deletion, otherwise at most once a second) before anything is refused.
+//! Files count with their apparent size, every entry with at least
+//! [`ENTRY_BYTES`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wasmtime::StoreContextMut;
@@ -26,18 +31,24 @@ use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, St
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::error::{Error, Result};
-use crate::sandbox::{CallScope, PluginState};
+use crate::locks::lock;
+use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
 
 /// Where a plugin sees its data directory.
 pub const DATA_GUEST_PATH: &str = "/data";
 
-/// The WASI version whose functions are interposed on.
-const WASI_VERSION: &str = "0.2.12";
+/// What a file or directory costs at least, in bytes: a file system block.
+pub const ENTRY_BYTES: u64 = 4096;
+
+/// The longest a refused write waits for a new measurement of the directory.
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the plugins' data directories live: under the host's data
 /// directory, or in a temporary directory that lives as long as the host.
 pub(crate) enum DataRoot {
+    /// `<data-dir>/plugins`.
     Dir(PathBuf),
+    /// Created on first use, removed when the host is dropped.
     Temporary(OnceLock<std::result::Result<tempfile::TempDir, String>>),
 }
 
@@ -84,6 +95,8 @@ impl DataRoot {
             host,
             quota,
             used: AtomicU64::new(used),
+            freed: AtomicBool::new(false),
+            measured: Mutex::new(Instant::now()),
         }))
     }
 }
@@ -93,8 +106,12 @@ impl DataRoot {
 pub(crate) struct DataDir {
     host: PathBuf,
     quota: u64,
-    /// Bytes counted against the quota (an upper bound of what is stored).
+    /// Bytes counted against the quota.
     used: AtomicU64,
+    /// Set when something was deleted since the last measurement.
+    freed: AtomicBool,
+    /// When the directory was last measured.
+    measured: Mutex<Instant>,
 }
 
 impl DataDir {
@@ -104,7 +121,8 @@ impl DataDir {
     }
 
     /// Takes `len` bytes from the quota. When the count says no, measures
-    /// the directory again and retries once.
+    /// the directory again (if something was deleted, or the last
+    /// measurement is old) and retries once.
     fn charge(&self, len: u64) -> bool {
         let take = || {
             self.used
@@ -116,27 +134,35 @@ impl DataDir {
         if take() {
             return true;
         }
-        match measure(&self.host) {
-            Ok(actual) => {
-                self.used.store(actual, Ordering::SeqCst);
-                take()
-            }
-            Err(_) => false,
+        // One measurement at a time; the others wait for its result.
+        let mut measured = lock(&self.measured);
+        if !self.freed.swap(false, Ordering::SeqCst) && measured.elapsed() < MEASURE_EVERY {
+            return take();
         }
+        let Ok(actual) = measure(&self.host) else {
+            return false;
+        };
+        *measured = Instant::now();
+        self.used.store(actual, Ordering::SeqCst);
+        take()
     }
 }
 
-/// Bytes held by the files under `dir` (symlinks are not followed).
+/// Bytes held under `dir`: every file with its apparent size, every entry
+/// at least [`ENTRY_BYTES`]. Iterative, so depth costs no open directories;
+/// symlinks are not followed.
 fn measure(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            measure(&entry.path())?
-        } else {
-            meta.len()
-        };
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+            total += meta.len().max(ENTRY_BYTES);
+        }
     }
     Ok(total)
 }
@@ -173,6 +199,56 @@ impl Data {
             .filter(|_| self.descriptors.contains(&fd))
             .cloned()
     }
+
+    /// Takes `bytes` from the quota when `fd` is inside the data directory;
+    /// false (audited) when the quota refuses.
+    fn charge(&self, fd: u32, bytes: u64) -> bool {
+        match self.quota_for(fd) {
+            Some(dir) if !dir.charge(bytes) => {
+                refuse(&self.scope, &dir);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether a new entry may be created through `fd`.
+    pub(crate) fn may_create(&self, fd: u32) -> bool {
+        self.charge(fd, ENTRY_BYTES)
+    }
+
+    /// Notes that something may be deleted through `fd`; always allowed.
+    fn deleting(&self, fd: u32) -> bool {
+        if let Some(dir) = self.quota_for(fd) {
+            dir.freed.store(true, Ordering::SeqCst);
+        }
+        true
+    }
+}
+
+/// Shadows a `descriptor` method taking a path: `before(data, fd)` may
+/// refuse it with `insufficient-space`; otherwise WASI runs it as usual.
+macro_rules! path_method {
+    ($types:expr, $get:expr, $name:literal, $method:ident, $before:expr) => {
+        $types.func_wrap_async(
+            $name,
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd, path): (Resource<Descriptor>, String)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let before: fn(&Data, u32) -> bool = $before;
+                    if !before($get(state), fd.rep()) {
+                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::$method(&mut view, fd, path).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?
+    };
 }
 
 impl HostService for Data {
@@ -199,6 +275,8 @@ impl HostService for Data {
                 for (fd, path) in &dirs {
                     if data.dir.is_some() && path == DATA_GUEST_PATH {
                         data.descriptors.insert(fd.rep());
+                    } else {
+                        data.descriptors.remove(&fd.rep());
                     }
                 }
                 Ok((dirs,))
@@ -230,11 +308,7 @@ impl HostService for Data {
                   (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
                 Box::new(async move {
                     let state = store.data_mut();
-                    let data = get(state);
-                    if let Some(dir) = data.quota_for(fd.rep())
-                        && !dir.charge(buffer.len() as u64)
-                    {
-                        refuse(&data.scope, &dir);
+                    if !get(state).charge(fd.rep(), buffer.len() as u64) {
                         return Ok((Err(fs::ErrorCode::InsufficientSpace),));
                     }
                     let mut view = state.filesystem();
@@ -245,6 +319,45 @@ impl HostService for Data {
                 })
             },
         )?;
+        types.func_wrap_async(
+            "[method]descriptor.set-size",
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd, size): (Resource<Descriptor>, u64)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    // The whole new size: what the file held before is unknown here.
+                    if !get(state).charge(fd.rep(), size) {
+                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::set_size(&mut view, fd, size).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?;
+        path_method!(
+            types,
+            get,
+            "[method]descriptor.create-directory-at",
+            create_directory_at,
+            Data::may_create
+        );
+        path_method!(
+            types,
+            get,
+            "[method]descriptor.unlink-file-at",
+            unlink_file_at,
+            Data::deleting
+        );
+        path_method!(
+            types,
+            get,
+            "[method]descriptor.remove-directory-at",
+            remove_directory_at,
+            Data::deleting
+        );
         linker.allow_shadowing(false);
         Ok(())
     }
@@ -307,10 +420,9 @@ impl OutputStream for QuotaStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         if !self.dir.charge(bytes.len() as u64) {
             refuse(&self.scope, &self.dir);
-            return Err(StreamError::LastOperationFailed(wasmtime::format_err!(
-                "the data directory's quota of {} bytes is used up",
-                self.dir.quota
-            )));
+            // An `io::Error`, so that `filesystem-error-code` reports
+            // `insufficient-space` to guests that ask (wasi-libc does not).
+            return Err(StreamError::LastOperationFailed(no_space().into()));
         }
         self.inner.write(bytes)
     }
@@ -326,4 +438,11 @@ impl OutputStream for QuotaStream {
     async fn cancel(&mut self) {
         self.inner.cancel().await
     }
+}
+
+fn no_space() -> std::io::Error {
+    #[cfg(unix)]
+    return std::io::Error::from_raw_os_error(libc::ENOSPC);
+    #[cfg(not(unix))]
+    return std::io::ErrorKind::StorageFull.into();
 }

@@ -13,6 +13,7 @@ use crate::contract::bindings::warden::plugin::events;
 use crate::events::{Event, EventBus, NotPublished};
 use crate::sandbox::{CallScope, PluginState};
 
+/// The per-instance state of the events service.
 pub(crate) struct Events {
     bus: Arc<EventBus>,
     scope: Arc<CallScope>,
@@ -41,12 +42,19 @@ impl events::Host for Events {
         }
         let mut event = Event::new(event_type, payload, &self.scope.plugin);
         event.hops = self.scope.emit_hops();
-        if let Err(NotPublished::TooManyHops { max }) = self.bus.publish(event.clone()) {
-            self.scope.audit(
+        let (event_type, hops, bytes) = (event.event_type.clone(), event.hops, event.payload.len());
+        match self.bus.publish(event) {
+            Ok(_) => {}
+            Err(NotPublished::TooManyHops { max }) => self.scope.audit(
                 AuditKind::EventHops,
-                format!("event `{}` at hop {}", event.event_type, event.hops),
+                format!("event `{event_type}` at hop {hops}"),
                 &format!("dropped: events may be at most {max} hops from their origin"),
-            );
+            ),
+            Err(NotPublished::TooLarge { max }) => self.scope.audit(
+                AuditKind::EventCap,
+                format!("event `{event_type}` of {bytes} bytes"),
+                &format!("dropped: event payloads may be at most {max} bytes"),
+            ),
         }
     }
 }

@@ -33,7 +33,8 @@ type HttpError = wasmtime_wasi_http::Error;
 /// shorter timeouts (through `request-options`), never longer ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Longest wait for a connection (TCP and TLS).
+    /// Longest wait for a TCP connection (and, separately, for the HTTP
+    /// handshake on it).
     pub connect_timeout: Duration,
     /// Longest wait for the response head once the request is sent.
     pub first_byte_timeout: Duration,
@@ -116,12 +117,13 @@ type Sent = Box<
 impl HttpHooks {
     /// Whether the plugin may send to the request's origin; audits a refusal.
     fn permits(&self, uri: &http::Uri) -> bool {
-        let scheme = uri.scheme_str().unwrap_or("https");
-        let host = uri.host().unwrap_or("");
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        let allowed = self.allowed.iter().any(|o| o.allows(scheme, host, port));
+        // wasi:http always sets the scheme (http or https) before this hook.
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().or_else(|| Origin::default_port(scheme));
+        let allowed =
+            port.is_some_and(|port| self.allowed.iter().any(|o| o.allows(scheme, host, port)));
+        let port = port.unwrap_or_default();
         if !allowed {
             let origin = format!("{scheme}://{host}:{port}");
             tracing::warn!(plugin = %self.scope.plugin, %origin, "outbound HTTP request denied");
@@ -162,14 +164,22 @@ impl WasiHttpHooks for HttpHooks {
         let options = self.clamp(options);
         let max = self.limits.max_response_bytes;
         let scope = self.scope.clone();
+        let head = request.method() == http::Method::HEAD;
         Box::new(async move {
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // HEAD, 204 and 304 responses may declare a length but carry no body.
+            let bodiless = head
+                || matches!(
+                    response.status(),
+                    http::StatusCode::NO_CONTENT | http::StatusCode::NOT_MODIFIED
+                );
             let declared = response
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|_| !bodiless);
             if declared.is_some_and(|len| len > max) {
                 audit_oversized(&scope, max);
                 return Err(HttpError::HttpResponseBodySize(declared));

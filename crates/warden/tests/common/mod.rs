@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use warden::{Manifest, Warden};
+use warden::{AuditEntry, AuditKind, AuditQuery, Manifest, Warden};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -91,4 +91,15 @@ pub fn host() -> Warden {
 /// Builds a manifest from TOML text (panics on bad test input).
 pub fn manifest_from(text: &str) -> Manifest {
     Manifest::parse(text, Path::new("test.toml")).expect("test manifest")
+}
+
+/// The audit entries of `kind` (of `plugin`, when given), oldest first.
+pub fn audited(host: &Warden, plugin: Option<&str>, kind: AuditKind) -> Vec<AuditEntry> {
+    host.audit()
+        .query(&AuditQuery {
+            plugin: plugin.map(str::to_string),
+            kind: Some(kind),
+            ..Default::default()
+        })
+        .expect("audit query")
 }

@@ -73,3 +73,16 @@ fn a_host_without_the_extension_refuses_the_plugin() {
         other => panic!("expected an unsatisfied import, got {other:?}"),
     }
 }
+
+#[test]
+fn two_extensions_with_one_state_type_are_refused() {
+    let err = Warden::builder()
+        .extension(orders_extension(book()))
+        .extension(orders_extension(book()))
+        .build()
+        .expect_err("duplicate extension state");
+    assert!(
+        matches!(&err, Error::Host(m) if m.contains("OrdersApi")),
+        "{err}"
+    );
+}
