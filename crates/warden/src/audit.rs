@@ -74,6 +74,8 @@ pub enum AuditKind {
     EventHops,
     /// A write to the plugin's data directory past its quota.
     DataQuota,
+    /// A reload failed; the loaded build kept serving.
+    ReloadFailed,
 }
 
 impl AuditKind {
@@ -112,6 +114,7 @@ impl AuditKind {
             AuditKind::HttpResponseLimit => "http-response-limit",
             AuditKind::EventHops => "event-hops",
             AuditKind::DataQuota => "data-quota",
+            AuditKind::ReloadFailed => "reload-failed",
         }
     }
 }

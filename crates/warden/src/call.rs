@@ -71,6 +71,8 @@ pub struct ProcessResponse {
     pub content_type: String,
     /// How many items the plugin handled.
     pub items_processed: u64,
+    /// The version of the plugin that answered.
+    pub version: String,
 }
 
 impl From<wit::ProcessResponse> for ProcessResponse {
@@ -79,6 +81,7 @@ impl From<wit::ProcessResponse> for ProcessResponse {
             output: r.output,
             content_type: r.content_type,
             items_processed: r.items_processed,
+            version: String::new(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Source {
     pub(crate) bytes: Vec<u8>,
     /// No manifest came with the component: the world is to be inferred.
     pub(crate) implicit: bool,
+    /// The path it was loaded from (what [`crate::Warden::reload`] reads again).
+    pub(crate) origin: Option<PathBuf>,
 }
 
 impl Source {
@@ -61,6 +63,7 @@ impl Source {
                     component_file: Some(component_file),
                     bytes,
                     implicit: false,
+                    origin: Some(path.to_path_buf()),
                 })
             }
             None => {
@@ -72,6 +75,7 @@ impl Source {
                     component_file: Some(path.to_path_buf()),
                     bytes,
                     implicit: true,
+                    origin: Some(path.to_path_buf()),
                 })
             }
         }
@@ -93,6 +97,9 @@ pub(crate) struct Prepared {
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) permissions: EffectivePermissions,
     pub(crate) data_dir: Option<Arc<DataDir>>,
+    pub(crate) origin: Option<PathBuf>,
+    /// What identifies this exact plugin: component and manifest.
+    pub(crate) fingerprint: String,
     pub(crate) sha256: String,
     pub(crate) size: usize,
     pub(crate) path: Option<PathBuf>,
@@ -116,6 +123,7 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
     let (component, cache) =
         core.cache
             .get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
+    let fingerprint = fingerprint(&sha256, &source.manifest);
     let exports = export_names(&component, &core.engine);
     if source.implicit {
         source.manifest.world =
@@ -164,6 +172,8 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
     Ok(Prepared {
         config,
         data_dir,
+        origin: source.origin,
+        fingerprint,
         manifest,
         limits,
         permissions,
@@ -174,6 +184,13 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         pre,
         exports,
     })
+}
+
+/// The component's sha256 and the manifest's, together: a reload that
+/// finds the same fingerprint has nothing to do.
+pub(crate) fn fingerprint(component_sha256: &str, manifest: &Manifest) -> String {
+    let manifest = toml::to_string(manifest).unwrap_or_default();
+    format!("{component_sha256}:{}", sha256_hex(manifest.as_bytes()))
 }
 
 /// The plugin's data directory, which no mapped directory may hide.

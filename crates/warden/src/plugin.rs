@@ -48,6 +48,7 @@ struct Inner {
     shared_stores: Arc<Vec<String>>,
     http_origins: Arc<Vec<crate::permissions::Origin>>,
     data_dir: Option<Arc<DataDir>>,
+    fingerprint: String,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
     pool: Mutex<Pool>,
@@ -87,6 +88,9 @@ pub struct PluginInfo {
     pub size: usize,
     /// The component file, when it was loaded from one.
     pub path: Option<PathBuf>,
+    /// The path it was loaded from (a directory, manifest or `.wasm`), which
+    /// [`crate::Warden::reload`] reads again.
+    pub source: Option<PathBuf>,
     /// Whether loading compiled the component or found it in a cache.
     pub cache: CacheOutcome,
     /// The effective limits.
@@ -160,6 +164,7 @@ impl Plugin {
             sha256: p.sha256,
             size: p.size,
             path: p.path,
+            source: p.origin,
             cache: p.cache,
             limits: p.limits,
             requested: p.manifest.permissions,
@@ -183,6 +188,7 @@ impl Plugin {
                 shared_stores,
                 http_origins,
                 data_dir: p.data_dir,
+                fingerprint: p.fingerprint,
                 config,
                 config_list,
                 pool: Mutex::new(Pool::default()),
@@ -193,6 +199,16 @@ impl Plugin {
                 stats: Counters::default(),
             }),
         }
+    }
+
+    /// What identifies the loaded component and manifest.
+    pub(crate) fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
+    }
+
+    /// Whether the plugin was unloaded (or replaced by a reload and drained).
+    pub fn is_unloaded(&self) -> bool {
+        self.inner.unloaded.load(Ordering::SeqCst)
     }
 
     /// The plugin's name.
@@ -228,7 +244,9 @@ impl Plugin {
         match self.call(Op::Process(request), &call_id).await? {
             Out::Process(Ok(r)) => {
                 self.check_size("output", r.output.len(), &call_id)?;
-                Ok(r.into())
+                let mut response = ProcessResponse::from(r);
+                response.version = self.inner.info.version.to_string();
+                Ok(response)
             }
             Out::Process(Err(e)) => Err(self.plugin_error(e)),
             _ => Err(mismatch()),

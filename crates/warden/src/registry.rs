@@ -41,6 +41,19 @@ impl Registry {
         read(&self.plugins).values().cloned().collect()
     }
 
+    /// Puts `plugin` in the place of the loaded plugin of the same name, in
+    /// one step; returns the one it replaced.
+    pub(crate) fn replace(&self, plugin: Plugin) -> Result<Plugin> {
+        let mut plugins = write(&self.plugins);
+        match plugins.get_mut(plugin.name()) {
+            Some(slot) => Ok(std::mem::replace(slot, plugin)),
+            None => Err(Error::NotFound {
+                name: plugin.name().to_string(),
+                loaded: plugins.keys().cloned().collect(),
+            }),
+        }
+    }
+
     pub(crate) fn remove(&self, name: &str) -> Result<Plugin> {
         let removed = write(&self.plugins).remove(name);
         removed.ok_or_else(|| Error::NotFound {

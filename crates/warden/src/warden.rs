@@ -28,8 +28,8 @@ use crate::services::{ConfigSettings, ServiceSettings};
 /// Every method that runs guest code is `async`; each has a `_blocking`
 /// twin for programs that do not use an async runtime.
 pub struct Warden {
-    core: Arc<Core>,
-    registry: Registry,
+    pub(crate) core: Arc<Core>,
+    pub(crate) registry: Registry,
 }
 
 impl std::fmt::Debug for Warden {
@@ -261,6 +261,7 @@ impl Warden {
             component_file: None,
             bytes: bytes.into(),
             implicit: false,
+            origin: None,
         };
         self.register(source).await
     }
@@ -277,6 +278,26 @@ impl Warden {
 
     async fn register(&self, source: Source) -> Result<Plugin> {
         self.registry.ensure_free(&source.manifest.name)?;
+        let (plugin, patterns) = self.start(source).await?;
+        if let Err(e) = self.registry.insert(plugin.clone()) {
+            self.retire(&plugin).await;
+            return Err(e);
+        }
+        if let Some(patterns) = patterns
+            && let Err(e) = self.subscribe_plugin(&plugin, patterns)
+        {
+            let _ = self.registry.remove(plugin.name());
+            self.retire(&plugin).await;
+            return Err(e);
+        }
+        tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
+        Ok(plugin)
+    }
+
+    /// Compiles, links and warms up a plugin (its first instance runs
+    /// `initialize`), without registering it; returns it with the event
+    /// patterns to subscribe it to. On failure nothing is left behind.
+    pub(crate) async fn start(&self, source: Source) -> Result<(Plugin, Option<Vec<String>>)> {
         let core = self.core.clone();
         // Compiling is CPU-bound; keep it off the async runtime's workers.
         let prepared = match tokio::runtime::Handle::try_current() {
@@ -293,8 +314,8 @@ impl Warden {
             self.retire(&plugin).await;
             return Err(e);
         }
-        // Subscribed before it is registered: a name that turns out to be
-        // taken meanwhile must not unsubscribe the plugin that took it.
+        // Asked before it is registered: a plugin that cannot say what it
+        // subscribes to never serves.
         let patterns = match plugin.info().world {
             crate::World::EventHandler => match plugin.subscriptions().await {
                 Ok(patterns) => Some(patterns),
@@ -305,19 +326,7 @@ impl Warden {
             },
             _ => None,
         };
-        if let Err(e) = self.registry.insert(plugin.clone()) {
-            self.retire(&plugin).await;
-            return Err(e);
-        }
-        if let Some(patterns) = patterns
-            && let Err(e) = self.subscribe_plugin(&plugin, patterns)
-        {
-            let _ = self.registry.remove(plugin.name());
-            self.retire(&plugin).await;
-            return Err(e);
-        }
-        tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
-        Ok(plugin)
+        Ok((plugin, patterns))
     }
 
     /// The loaded plugin called `name`.
@@ -341,7 +350,7 @@ impl Warden {
 
     /// Unloads a plugin that is no longer registered, and drops its compiled
     /// code from memory unless another loaded plugin shares it.
-    async fn retire(&self, plugin: &Plugin) {
+    pub(crate) async fn retire(&self, plugin: &Plugin) {
         plugin.unload().await;
         let sha = &plugin.info().sha256;
         if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
@@ -422,7 +431,7 @@ impl Warden {
     }
 
     /// Subscribes an event-handler plugin to the bus.
-    fn subscribe_plugin(&self, plugin: &Plugin, patterns: Vec<String>) -> Result<()> {
+    pub(crate) fn subscribe_plugin(&self, plugin: &Plugin, patterns: Vec<String>) -> Result<()> {
         let core = self.core.clone();
         let target = plugin.clone();
         self.core.bus.subscribe(
@@ -519,6 +528,6 @@ impl Drop for Warden {
 }
 
 /// The event-bus subscriber name of plugin `name`.
-fn plugin_subscriber(name: &str) -> String {
+pub(crate) fn plugin_subscriber(name: &str) -> String {
     format!("plugin:{name}")
 }
