@@ -49,6 +49,7 @@ mod reload;
 mod sandbox;
 mod services;
 mod warden;
+mod watch;
 
 pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery};
 pub use cache::{CacheOutcome, CacheStats, sha256_hex};
@@ -69,3 +70,4 @@ pub use services::ConfigSettings;
 pub use services::http::HttpLimits;
 pub use services::store::{KvBackend, KvError, KvLimits, STORE_FILE, SqliteBackend};
 pub use warden::{Warden, WardenBuilder};
+pub use watch::{WatchStats, Watcher};

@@ -200,3 +200,84 @@ fn unchanged_files_and_rejected_manifests_keep_the_loaded_build() {
     let now = host.get("text-transform").expect("loaded");
     assert_eq!(now.info().limits.timeout, Duration::from_millis(2000));
 }
+
+/// Waits until `done` holds, for at most 20 s.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_watcher_reloads_changed_builds_ignores_touches_and_loads_new_plugins() {
+    let root = tempfile::tempdir().expect("tmp");
+    let dir = staged(root.path());
+    let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");
+    let wasm = std::fs::read(dir.join("text-transform.wasm")).expect("wasm");
+    let host = std::sync::Arc::new(common::host());
+    let first = host.load_blocking(&dir).expect("load");
+    let watcher = host
+        .watch(root.path(), Duration::from_millis(100))
+        .expect("watch");
+
+    // Rewritten with the same bytes: looked at, nothing reloaded.
+    deploy(&dir.join("text-transform.wasm"), &wasm);
+    wait_for("the touch to be checked", || watcher.stats().checked >= 1);
+    let stats = watcher.stats();
+    assert_eq!((stats.unchanged, stats.reloaded), (1, 0), "{stats:?}");
+    assert!(!first.is_unloaded());
+
+    // A new version: served without anyone calling reload.
+    let written = Instant::now();
+    deploy(
+        &dir.join("plugin.toml"),
+        with_version(&manifest, "0.3.0").as_bytes(),
+    );
+    wait_for("0.3.0 to serve", || {
+        host.get("text-transform")
+            .is_ok_and(|p| p.info().version.to_string() == "0.3.0")
+    });
+    eprintln!(
+        "file written -> new version serving: {:?} (100 ms debounce included)",
+        written.elapsed()
+    );
+    // Counted once the old build is retired (after the grace period).
+    wait_for("the reload to be counted", || watcher.stats().reloaded == 1);
+
+    // A new plugin directory is loaded.
+    let second = root.path().join("second");
+    std::fs::create_dir(&second).expect("dir");
+    std::fs::copy(
+        dir.join("text-transform.wasm"),
+        second.join("text-transform.wasm"),
+    )
+    .expect("wasm");
+    let renamed = manifest.replace(
+        "name = \"text-transform\"",
+        "name = \"second\"\ncomponent = \"text-transform.wasm\"",
+    );
+    deploy(&second.join("plugin.toml"), renamed.as_bytes());
+    wait_for("the new plugin", || host.get("second").is_ok());
+    let answer = host
+        .process_blocking("second", ProcessRequest::new("hi").option("op", "upper"))
+        .expect("call");
+    assert_eq!(answer.output, b"HI");
+
+    // Dropped, it stops: a further change is not applied.
+    drop(watcher);
+    deploy(
+        &dir.join("plugin.toml"),
+        with_version(&manifest, "0.4.0").as_bytes(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        host.get("text-transform")
+            .expect("loaded")
+            .info()
+            .version
+            .to_string(),
+        "0.3.0"
+    );
+}
