@@ -63,6 +63,7 @@ impl ProcessRequest {
 
 /// What a processor plugin produced.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ProcessResponse {
     /// The bytes produced.
     #[serde(skip)]

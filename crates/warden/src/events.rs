@@ -210,6 +210,13 @@ impl EventBus {
         Ok(())
     }
 
+    /// Changes the patterns of subscriber `name`.
+    pub(crate) fn set_patterns(&self, name: &str, patterns: Vec<String>) {
+        if let Some(s) = write(&self.subscribers).iter_mut().find(|s| s.name == name) {
+            s.patterns = patterns;
+        }
+    }
+
     /// Removes subscriber `name`; events still queued for it are dropped.
     pub(crate) fn unsubscribe(&self, name: &str) {
         write(&self.subscribers).retain(|s| {

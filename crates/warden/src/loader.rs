@@ -63,7 +63,7 @@ impl Source {
                     component_file: Some(component_file),
                     bytes,
                     implicit: false,
-                    origin: Some(path.to_path_buf()),
+                    origin: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
                 })
             }
             None => {
@@ -75,7 +75,7 @@ impl Source {
                     component_file: Some(path.to_path_buf()),
                     bytes,
                     implicit: true,
-                    origin: Some(path.to_path_buf()),
+                    origin: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
                 })
             }
         }

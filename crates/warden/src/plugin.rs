@@ -88,8 +88,8 @@ pub struct PluginInfo {
     pub size: usize,
     /// The component file, when it was loaded from one.
     pub path: Option<PathBuf>,
-    /// The path it was loaded from (a directory, manifest or `.wasm`), which
-    /// [`crate::Warden::reload`] reads again.
+    /// The path it was loaded from (a directory, manifest or `.wasm`, made
+    /// absolute), which [`crate::Warden::reload`] reads again.
     pub source: Option<PathBuf>,
     /// Whether loading compiled the component or found it in a cache.
     pub cache: CacheOutcome,
@@ -206,7 +206,8 @@ impl Plugin {
         &self.inner.fingerprint
     }
 
-    /// Whether the plugin was unloaded (or replaced by a reload and drained).
+    /// Whether the plugin is unloaded or being unloaded (also once a reload
+    /// has replaced it and its grace period is over): it takes no new calls.
     pub fn is_unloaded(&self) -> bool {
         self.inner.unloaded.load(Ordering::SeqCst)
     }
@@ -237,20 +238,45 @@ impl Plugin {
 
     /// Runs `processor.process`.
     pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
-        self.require(World::Processor, "process input")?;
         let (request, call_id) = request.into_wit();
         let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
-        self.check_size("input", request.input.len(), &call_id)?;
-        match self.call(Op::Process(request), &call_id).await? {
-            Out::Process(Ok(r)) => {
-                self.check_size("output", r.output.len(), &call_id)?;
-                let mut response = ProcessResponse::from(r);
-                response.version = self.inner.info.version.to_string();
-                Ok(response)
-            }
-            Out::Process(Err(e)) => Err(self.plugin_error(e)),
-            _ => Err(mismatch()),
+        self.process_wit(request, &call_id)
+            .await
+            .unwrap_or_else(|_| Err(self.unloaded_error()))
+    }
+
+    /// Runs `processor.process`, or gives the request back when the plugin
+    /// was unloaded before the call began (so that it can go to the build
+    /// that replaced this one).
+    pub(crate) async fn process_wit(
+        &self,
+        request: types::ProcessRequest,
+        call_id: &CallId,
+    ) -> std::result::Result<Result<ProcessResponse>, types::ProcessRequest> {
+        let checked = self
+            .require(World::Processor, "process input")
+            .and_then(|()| self.check_size("input", request.input.len(), call_id));
+        if let Err(e) = checked {
+            return Ok(Err(e));
         }
+        let out = match self.try_call(Op::Process(request), call_id).await {
+            Ok(out) => out,
+            Err(Op::Process(request)) => return Err(request),
+            Err(_) => return Ok(Err(mismatch())),
+        };
+        Ok(match out {
+            Ok(Out::Process(Ok(r))) => {
+                self.check_size("output", r.output.len(), call_id)
+                    .map(|()| {
+                        let mut response = ProcessResponse::from(r);
+                        response.version = self.inner.info.version.to_string();
+                        response
+                    })
+            }
+            Ok(Out::Process(Err(e))) => Err(self.plugin_error(e)),
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(e),
+        })
     }
 
     /// Runs `processor.validate`.
@@ -265,19 +291,30 @@ impl Plugin {
         }
     }
 
+    /// Delivers `event` like [`Plugin::on_event`]; `None` when the plugin
+    /// was unloaded before the delivery began (the event did not reach it).
+    pub(crate) async fn deliver(&self, event: &Event) -> Option<Result<()>> {
+        if let Err(e) = self.require(World::EventHandler, "handle events") {
+            return Some(Err(e));
+        }
+        let call_id = CallId::next();
+        if let Err(e) = self.check_size("input", event.payload.len(), &call_id) {
+            return Some(Err(e));
+        }
+        let op = Op::OnEvent(event_to_wit(event), event.hops);
+        Some(match self.try_call(op, &call_id).await.ok()? {
+            Ok(Out::OnEvent(Ok(()))) => Ok(()),
+            Ok(Out::OnEvent(Err(e))) => Err(self.plugin_error(e)),
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Delivers `event` through `event-handler.on-event`.
     pub async fn on_event(&self, event: &Event) -> Result<()> {
-        self.require(World::EventHandler, "handle events")?;
-        let call_id = CallId::next();
-        self.check_size("input", event.payload.len(), &call_id)?;
-        match self
-            .call(Op::OnEvent(event_to_wit(event), event.hops), &call_id)
-            .await?
-        {
-            Out::OnEvent(Ok(())) => Ok(()),
-            Out::OnEvent(Err(e)) => Err(self.plugin_error(e)),
-            _ => Err(mismatch()),
-        }
+        self.deliver(event)
+            .await
+            .unwrap_or_else(|| Err(self.unloaded_error()))
     }
 
     /// The event types the plugin subscribes to (asked once, then remembered).
@@ -449,7 +486,12 @@ impl Plugin {
         }
     }
 
-    fn unloaded_error(&self) -> Error {
+    /// Whether `other` is a handle to this very build.
+    pub(crate) fn same_build(&self, other: &Plugin) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn unloaded_error(&self) -> Error {
         Error::NotFound {
             name: self.inner.info.name.clone(),
             loaded: Vec::new(),
@@ -457,9 +499,17 @@ impl Plugin {
     }
 
     async fn call(&self, op: Op, call_id: &CallId) -> Result<Out> {
+        self.try_call(op, call_id)
+            .await
+            .unwrap_or_else(|_| Err(self.unloaded_error()))
+    }
+
+    /// Runs `op`; gives it back, not run, when the plugin is unloaded
+    /// before the call could begin.
+    async fn try_call(&self, op: Op, call_id: &CallId) -> std::result::Result<Result<Out>, Op> {
         let inner = &self.inner;
         if inner.unloaded.load(Ordering::SeqCst) {
-            return Err(self.unloaded_error());
+            return Err(op);
         }
         inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let limits = &inner.info.limits;
@@ -468,7 +518,7 @@ impl Plugin {
             Ok(permit) => permit,
             Err(_) => match tokio::time::timeout(limits.max_wait, inner.permits.acquire()).await {
                 Ok(Ok(permit)) => permit,
-                Ok(Err(_closed)) => return Err(self.unloaded_error()),
+                Ok(Err(_closed)) => return Err(op),
                 Err(_) => {
                     inner.stats.busy.fetch_add(1, Ordering::Relaxed);
                     self.audit(
@@ -477,17 +527,17 @@ impl Plugin {
                         format!("{} instances", limits.max_instances),
                         format!("call refused after waiting {:?}", limits.max_wait),
                     );
-                    return Err(Error::Busy {
+                    return Ok(Err(Error::Busy {
                         plugin: inner.info.name.clone(),
                         max_instances: limits.max_instances,
                         waited: limits.max_wait,
-                    });
+                    }));
                 }
             },
         };
         // Queued before an unload began, served after it: refuse.
         if inner.unloaded.load(Ordering::SeqCst) {
-            return Err(self.unloaded_error());
+            return Err(op);
         }
         let reused = match limits.instance_reuse {
             true => lock(&inner.pool).instances.pop(),
@@ -497,19 +547,22 @@ impl Plugin {
             Some(i) => i,
             // Boxed: the rare path would otherwise bloat every call's future,
             // which is moved on each call.
-            None => Box::pin(self.instantiate(call_id)).await?,
+            None => match Box::pin(self.instantiate(call_id)).await {
+                Ok(instance) => instance,
+                Err(e) => return Ok(Err(e)),
+            },
         };
         let deadline = instance.begin(call_id, inner.budget, &op);
         let outcome = instance.run(op, deadline).await;
         self.note_memory(&instance);
-        match outcome {
+        Ok(match outcome {
             Some(Ok(out)) => {
                 self.release(instance).await;
                 Ok(out)
             }
             Some(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
             None => Err(self.timeout_trap(&instance.scope)),
-        }
+        })
     }
 
     /// Refuses an input or output over the plugin's limit (and audits it).

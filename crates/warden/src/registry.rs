@@ -41,14 +41,21 @@ impl Registry {
         read(&self.plugins).values().cloned().collect()
     }
 
-    /// Puts `plugin` in the place of the loaded plugin of the same name, in
-    /// one step; returns the one it replaced.
-    pub(crate) fn replace(&self, plugin: Plugin) -> Result<Plugin> {
+    /// Puts `next` in the place of `current`, in one step; fails if the
+    /// name no longer holds `current`.
+    pub(crate) fn replace(&self, current: &Plugin, next: Plugin) -> Result<()> {
         let mut plugins = write(&self.plugins);
-        match plugins.get_mut(plugin.name()) {
-            Some(slot) => Ok(std::mem::replace(slot, plugin)),
+        match plugins.get_mut(next.name()) {
+            Some(slot) if slot.same_build(current) => {
+                *slot = next;
+                Ok(())
+            }
+            Some(_) => Err(Error::Host(format!(
+                "plugin `{}` changed while it was being reloaded; try again",
+                next.name()
+            ))),
             None => Err(Error::NotFound {
-                name: plugin.name().to_string(),
+                name: next.name().to_string(),
                 loaded: plugins.keys().cloned().collect(),
             }),
         }

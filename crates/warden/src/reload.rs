@@ -13,7 +13,8 @@ use crate::call::{ProcessRequest, ProcessResponse};
 use crate::error::{Error, Result};
 use crate::loader::{Source, fingerprint};
 use crate::plugin::Plugin;
-use crate::warden::{Warden, plugin_subscriber};
+use crate::sandbox::CallId;
+use crate::warden::Warden;
 
 /// How long a replaced build keeps taking calls: a caller that looked the
 /// plugin up just before the swap is still served.
@@ -37,11 +38,16 @@ pub enum Reloaded {
 
 impl Warden {
     /// Reads plugin `name` again from where it was loaded and, if the
-    /// component or the manifest changed, swaps the new build in without
-    /// failing a call (see the module docs). Permissions and limits of the
-    /// new manifest are checked against the host's grants and caps as at
-    /// load. On failure the loaded build keeps serving.
+    /// component or the manifest changed, starts the new build beside the
+    /// loaded one and swaps it in: calls made through [`Warden::process`]
+    /// and event deliveries move to it without failing; `Plugin` handles
+    /// taken before keep working for a short grace period, then refuse.
+    /// Permissions and limits of the new manifest are checked against the
+    /// host's grants and caps as at load. On failure the loaded build keeps
+    /// serving. Reloads and unloads of one plugin take turns.
     pub async fn reload(&self, name: &str) -> Result<Reloaded> {
+        let turn = self.turn(name);
+        let _turn = turn.lock().await;
         let current = self.registry.get(name)?;
         let Some(origin) = current.info().source.clone() else {
             return Err(Error::Host(format!(
@@ -82,25 +88,29 @@ impl Warden {
             return Ok(Reloaded::Unchanged);
         }
         let (next, patterns) = self.start(source).await?;
-        let old = match self.registry.replace(next.clone()) {
-            Ok(old) => old,
-            Err(e) => {
-                self.retire(&next).await;
-                return Err(e);
-            }
-        };
+        if let Err(e) = self.registry.replace(current, next.clone()) {
+            self.retire(&next).await;
+            return Err(e);
+        }
         let serving_after = started.elapsed();
-        let name = next.name().to_string();
-        self.core.bus.unsubscribe(&plugin_subscriber(&name));
-        if let Some(patterns) = patterns
-            && let Err(e) = self.subscribe_plugin(&next, patterns)
-        {
-            tracing::error!(plugin = %name, error = %e, "the reloaded plugin receives no events");
+        let old = current.clone();
+        if let Err(e) = self.retarget_events(&next, patterns) {
+            tracing::error!(plugin = %next.name(), error = %e, "the reloaded plugin receives no events");
         }
         let (from, to) = (old.info().version.clone(), next.info().version.clone());
-        tracing::info!(plugin = %name, %from, %to, "reloaded");
-        tokio::time::sleep(GRACE).await;
-        self.retire(&old).await;
+        tracing::info!(plugin = %next.name(), %from, %to, "reloaded");
+        // A task of its own: dropping this future must not leave the old
+        // build running.
+        let retiring = old.clone();
+        let drained = tokio::spawn(async move {
+            tokio::time::sleep(GRACE).await;
+            retiring.unload().await;
+        })
+        .await;
+        if let Err(e) = drained {
+            tracing::error!(plugin = %next.name(), error = %e, "retiring the old build failed");
+        }
+        self.forget_unused(&old);
         Ok(Reloaded::Replaced {
             from,
             to,
@@ -109,9 +119,25 @@ impl Warden {
     }
 
     /// Runs `process` on the build of plugin `name` that serves now: the
-    /// way to call a plugin that may be reloaded meanwhile.
+    /// way to call a plugin that may be reloaded meanwhile. A call that was
+    /// waiting for an instance of a build that got replaced goes to the new
+    /// build instead of failing.
     pub async fn process(&self, name: &str, request: ProcessRequest) -> Result<ProcessResponse> {
-        self.registry.get(name)?.process(request).await
+        let (mut request, call_id) = request.into_wit();
+        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
+        loop {
+            let plugin = self.registry.get(name)?;
+            match plugin.process_wit(request, &call_id).await {
+                Ok(result) => return result,
+                Err(back) => {
+                    // Unloaded, not replaced: nothing else can take it.
+                    if self.registry.get(name).is_ok_and(|p| p.same_build(&plugin)) {
+                        return Err(plugin.unloaded_error());
+                    }
+                    request = back;
+                }
+            }
+        }
     }
 
     /// Blocking form of [`Warden::reload`].

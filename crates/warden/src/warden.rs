@@ -1,8 +1,9 @@
 //! [`Warden`], the host: configure it with [`WardenBuilder`], then load,
 //! find, call and unload plugins.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::audit::AuditLog;
@@ -14,6 +15,7 @@ use crate::events::{Event, EventSettings, SubscriberStats};
 use crate::extension::Extension;
 use crate::limits::Limits;
 use crate::loader::{Source, prepare};
+use crate::locks::lock;
 use crate::manifest::Manifest;
 use crate::permissions::Grants;
 use crate::plugin::Plugin;
@@ -30,6 +32,10 @@ use crate::services::{ConfigSettings, ServiceSettings};
 pub struct Warden {
     pub(crate) core: Arc<Core>,
     pub(crate) registry: Registry,
+    /// One lock per plugin name: its reloads and unloads take turns.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The build each subscribed plugin's events go to; a reload swaps it.
+    event_targets: Mutex<HashMap<String, Arc<Mutex<Plugin>>>>,
 }
 
 impl std::fmt::Debug for Warden {
@@ -225,6 +231,8 @@ impl WardenBuilder {
                 self.events,
             )?,
             registry: Registry::default(),
+            turns: Mutex::default(),
+            event_targets: Mutex::default(),
         })
     }
 }
@@ -342,16 +350,32 @@ impl Warden {
     /// Unloads `name`: new calls are refused, running calls finish, then
     /// every instance gets `shutdown`.
     pub async fn unload(&self, name: &str) -> Result<()> {
+        let turn = self.turn(name);
+        let _turn = turn.lock().await;
         let plugin = self.registry.remove(name)?;
-        self.core.bus.unsubscribe(&plugin_subscriber(name));
+        self.unsubscribe_plugin(name);
         self.retire(&plugin).await;
         Ok(())
+    }
+
+    /// The lock that orders reloads and unloads of plugin `name`.
+    pub(crate) fn turn(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.turns)
+            .entry(name.to_string())
+            .or_default()
+            .clone()
     }
 
     /// Unloads a plugin that is no longer registered, and drops its compiled
     /// code from memory unless another loaded plugin shares it.
     pub(crate) async fn retire(&self, plugin: &Plugin) {
         plugin.unload().await;
+        self.forget_unused(plugin);
+    }
+
+    /// Drops `plugin`'s compiled code from the memory cache unless a loaded
+    /// plugin uses the same component.
+    pub(crate) fn forget_unused(&self, plugin: &Plugin) {
         let sha = &plugin.info().sha256;
         if !self.registry.list().iter().any(|p| &p.info().sha256 == sha) {
             self.core.cache.forget(sha);
@@ -433,15 +457,63 @@ impl Warden {
     /// Subscribes an event-handler plugin to the bus.
     pub(crate) fn subscribe_plugin(&self, plugin: &Plugin, patterns: Vec<String>) -> Result<()> {
         let core = self.core.clone();
-        let target = plugin.clone();
+        let target = Arc::new(Mutex::new(plugin.clone()));
+        let slot = target.clone();
         self.core.bus.subscribe(
             plugin_subscriber(plugin.name()),
             patterns,
             Box::new(move |event| {
-                core.block_on("event delivery", target.on_event(event))
-                    .map_err(|e| e.to_string())
+                // The build that serves now; if a reload retires it before
+                // the delivery begins, the event goes to its successor.
+                let mut outcome = None;
+                for _ in 0..3 {
+                    let current = lock(&slot).clone();
+                    outcome = core
+                        .block_on("event delivery", async { Ok(current.deliver(event).await) })
+                        .unwrap_or_else(|e| Some(Err(e)));
+                    if outcome.is_some() {
+                        break;
+                    }
+                }
+                match outcome {
+                    Some(result) => result.map_err(|e| e.to_string()),
+                    None => Err("the plugin was unloaded".into()),
+                }
             }),
-        )
+        )?;
+        lock(&self.event_targets).insert(plugin.name().to_string(), target);
+        Ok(())
+    }
+
+    /// Ends the event subscription of plugin `name`, if it has one.
+    pub(crate) fn unsubscribe_plugin(&self, name: &str) {
+        lock(&self.event_targets).remove(name);
+        self.core.bus.unsubscribe(&plugin_subscriber(name));
+    }
+
+    /// Points plugin `next`'s event subscription (if any) at it, with its
+    /// patterns: events already queued go to the new build.
+    pub(crate) fn retarget_events(
+        &self,
+        next: &Plugin,
+        patterns: Option<Vec<String>>,
+    ) -> Result<()> {
+        let slot = lock(&self.event_targets).get(next.name()).cloned();
+        match (slot, patterns) {
+            (Some(slot), Some(patterns)) => {
+                *lock(&slot) = next.clone();
+                self.core
+                    .bus
+                    .set_patterns(&plugin_subscriber(next.name()), patterns);
+                Ok(())
+            }
+            (Some(_), None) => {
+                self.unsubscribe_plugin(next.name());
+                Ok(())
+            }
+            (None, Some(patterns)) => self.subscribe_plugin(next, patterns),
+            (None, None) => Ok(()),
+        }
     }
 
     /// Delivery counts of every subscriber of the event bus.
@@ -528,6 +600,6 @@ impl Drop for Warden {
 }
 
 /// The event-bus subscriber name of plugin `name`.
-pub(crate) fn plugin_subscriber(name: &str) -> String {
+fn plugin_subscriber(name: &str) -> String {
     format!("plugin:{name}")
 }

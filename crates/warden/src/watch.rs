@@ -5,7 +5,9 @@
 //! [`Warden::reload`]). A half-written component fails validation and
 //! leaves the loaded build serving; the write that completes it triggers
 //! the next attempt. Deploy by writing a temporary file and renaming it
-//! over the old one, which is atomic.
+//! over the old one, which is atomic. Deleting a plugin's files does not
+//! unload it (use [`Warden::unload`]); stop the watcher before shutting the
+//! host down.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -129,12 +131,13 @@ impl Warden {
 
     /// Reloads the plugin loaded from `plugin_dir`, or loads it if none is.
     fn apply_change(&self, plugin_dir: &Path) -> Change {
+        // Loaded from the directory, or from a file in it.
         let loaded = self.registry.list().into_iter().find(|p| {
             p.info()
                 .source
                 .as_deref()
                 .and_then(|s| s.canonicalize().ok())
-                .is_some_and(|s| s == plugin_dir)
+                .is_some_and(|s| s == plugin_dir || s.parent() == Some(plugin_dir))
         });
         match loaded {
             Some(plugin) => match self.reload_blocking(plugin.name()) {
@@ -181,12 +184,17 @@ fn next_batch(
     rx: &Receiver<notify::Result<notify::Event>>,
     debounce: Duration,
     stop: &AtomicBool,
-) -> Option<BTreeSet<PathBuf>> {
-    let mut changed = BTreeSet::new();
+) -> Option<Batch> {
+    let mut changed = Batch::default();
     let mut collect = |event: notify::Result<notify::Event>| match event {
-        Ok(e) if !e.kind.is_access() => changed.extend(e.paths),
+        // Without paths: the kernel's queue overflowed; changes were lost.
+        Ok(e) if e.paths.is_empty() => changed.everything = true,
+        Ok(e) if !e.kind.is_access() => changed.paths.extend(e.paths),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "file watcher error"),
+        Err(e) => {
+            tracing::warn!(error = %e, "file watcher error; checking every plugin");
+            changed.everything = true;
+        }
     };
     // Wait for a first event, checking now and then whether to stop.
     loop {
@@ -202,8 +210,11 @@ fn next_batch(
             Err(RecvTimeoutError::Disconnected) => return None,
         }
     }
-    // Then until nothing happened for `debounce`.
-    loop {
+    // Then until nothing happened for `debounce`, or for at most
+    // `MAX_BATCH`, so that a directory written to all the time still gets
+    // its changes applied.
+    let until = std::time::Instant::now() + MAX_BATCH;
+    while std::time::Instant::now() < until {
         match rx.recv_timeout(debounce) {
             Ok(event) => collect(event),
             Err(RecvTimeoutError::Timeout) => break,
@@ -213,13 +224,36 @@ fn next_batch(
     (!stop.load(Ordering::SeqCst)).then_some(changed)
 }
 
+/// The longest changes are collected before they are applied.
+const MAX_BATCH: Duration = Duration::from_secs(5);
+
+/// The paths that changed in one burst of events.
+#[derive(Default)]
+struct Batch {
+    paths: BTreeSet<PathBuf>,
+    /// Events were lost: look at every plugin directory.
+    everything: bool,
+}
+
 /// The plugin directories the changed paths belong to: `root` itself when
-/// it holds a manifest, else the subdirectory of `root` each path is in.
-fn plugin_dirs(root: &Path, changed: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+/// it holds a manifest, else the subdirectory of `root` each path is in
+/// (every subdirectory when events were lost).
+fn plugin_dirs(root: &Path, changed: &Batch) -> BTreeSet<PathBuf> {
     if root.join(MANIFEST_FILE).is_file() {
         return BTreeSet::from([root.to_path_buf()]);
     }
+    if changed.everything {
+        return std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
     changed
+        .paths
         .iter()
         .filter_map(|path| {
             let first = path.strip_prefix(root).ok()?.components().next()?;
@@ -240,16 +274,25 @@ mod tests {
         for name in ["a", "b"] {
             std::fs::create_dir(root.join(name)).expect("dir");
         }
-        let changed = BTreeSet::from([
-            root.join("a/plugin.toml"),
-            root.join("a/a.wasm.tmp"),
-            root.join("b/nested/file"),
-            root.join("stray.txt"),
-            PathBuf::from("/elsewhere/x"),
-        ]);
+        std::fs::create_dir(root.join("c")).expect("dir");
+        let mut changed = Batch {
+            paths: BTreeSet::from([
+                root.join("a/plugin.toml"),
+                root.join("a/a.wasm.tmp"),
+                root.join("b/nested/file"),
+                root.join("stray.txt"),
+                PathBuf::from("/elsewhere/x"),
+            ]),
+            everything: false,
+        };
         assert_eq!(
             plugin_dirs(&root, &changed),
             BTreeSet::from([root.join("a"), root.join("b")])
+        );
+        changed.everything = true;
+        assert_eq!(
+            plugin_dirs(&root, &changed),
+            BTreeSet::from([root.join("a"), root.join("b"), root.join("c")])
         );
         std::fs::write(root.join(MANIFEST_FILE), "").expect("manifest");
         assert_eq!(plugin_dirs(&root, &changed), BTreeSet::from([root.clone()]));

@@ -1,5 +1,6 @@
 //! Hot reload: a plugin's files are replaced 20 times, alternating good
-//! builds and broken ones, while four threads keep calling it. No call may
+//! builds and broken ones, while six threads keep calling it (queueing for
+//! its one instance). No call may
 //! fail, every answer must come from a good build, and a broken build must
 //! leave the loaded one serving (and an audit entry).
 
@@ -39,7 +40,11 @@ fn with_version(manifest: &str, version: &str) -> String {
 fn twenty_replacements_under_load_fail_no_call() {
     let root = tempfile::tempdir().expect("tmp");
     let dir = staged(root.path());
-    let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");
+    // One instance: callers queue for it, and a swap finds some of them waiting.
+    let manifest = std::fs::read_to_string(dir.join("plugin.toml"))
+        .expect("manifest")
+        .replace("max-instances = 4", "max-instances = 1");
+    deploy(&dir.join("plugin.toml"), manifest.as_bytes());
     let good = std::fs::read(dir.join("text-transform.wasm")).expect("wasm");
     let host = common::host();
     host.load_blocking(&dir).expect("load");
@@ -51,7 +56,7 @@ fn twenty_replacements_under_load_fail_no_call() {
     let failures = Mutex::new(Vec::new());
     let mut latencies = Vec::new();
     std::thread::scope(|s| {
-        for _ in 0..4 {
+        for _ in 0..6 {
             s.spawn(|| {
                 while !stop.load(Ordering::SeqCst) {
                     let request = ProcessRequest::new("hello").option("op", "upper");
@@ -109,6 +114,10 @@ fn twenty_replacements_under_load_fail_no_call() {
             while calls.load(Ordering::Relaxed) < before + 20 && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(1));
             }
+            assert!(
+                calls.load(Ordering::Relaxed) >= before + 20,
+                "calls stalled"
+            );
         }
         stop.store(true, Ordering::SeqCst);
     });
@@ -140,6 +149,50 @@ fn twenty_replacements_under_load_fail_no_call() {
          (read, compile, initialize, swap), old one retired after {done:?}; slowest {:?}",
         latencies[latencies.len() - 1]
     );
+}
+
+#[test]
+fn callers_queued_longer_than_the_grace_period_move_to_the_new_build() {
+    // misbehave with one instance and 150 ms calls: four callers queue
+    // for up to 600 ms, longer than the old build's 200 ms grace period.
+    let root = tempfile::tempdir().expect("tmp");
+    let dir = root.path().join("misbehave");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let built = common::plugin_dir("misbehave");
+    let manifest = std::fs::read_to_string(built.join("plugin.toml"))
+        .expect("manifest")
+        .replace("max-instances = 4", "max-instances = 1");
+    std::fs::write(dir.join("plugin.toml"), &manifest).expect("manifest");
+    std::fs::copy(built.join("misbehave.wasm"), dir.join("misbehave.wasm")).expect("wasm");
+    let host = common::host();
+    host.load_blocking(&dir).expect("load");
+
+    let versions = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    let request = ProcessRequest::new("x")
+                        .option("op", "sleep")
+                        .option("ms", "150");
+                    let answer = host
+                        .process_blocking("misbehave", request)
+                        .expect("no call fails");
+                    versions.lock().expect("versions").push(answer.version);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        deploy(
+            &dir.join("plugin.toml"),
+            with_version(&manifest, "0.2.0").as_bytes(),
+        );
+        let outcome = host.reload_blocking("misbehave").expect("reload");
+        assert!(matches!(outcome, Reloaded::Replaced { .. }), "{outcome:?}");
+    });
+    let versions = versions.into_inner().expect("versions");
+    assert_eq!(versions.len(), 12);
+    assert!(versions.iter().any(|v| v == "0.2.0"), "{versions:?}");
 }
 
 #[test]

@@ -21,11 +21,13 @@ pub enum Op {
     Emit,
     Recurse,
     Probe,
+    /// Echo after sleeping `ms` milliseconds (a slow call).
+    Sleep,
 }
 
 /// The accepted `op` values, for error messages.
 pub const OP_NAMES: &str =
-    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe";
+    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep";
 
 impl Op {
     /// Parses an `op` option value; the error is the message for `unsupported`.
@@ -42,6 +44,7 @@ impl Op {
             "emit" => Op::Emit,
             "recurse" => Op::Recurse,
             "probe" => Op::Probe,
+            "sleep" => Op::Sleep,
             other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
         })
     }
@@ -73,12 +76,12 @@ pub fn probe(addr: &str) -> String {
     )
 }
 
-/// Parses the `mb` option.
-pub fn parse_mb(value: &str) -> Result<u64, String> {
+/// Parses a whole-number option (`mb`, `ms`).
+pub fn parse_whole(option: &str, value: &str) -> Result<u64, String> {
     value
         .trim()
         .parse::<u64>()
-        .map_err(|e| format!("option `mb` must be a whole number of MiB, got `{value}`: {e}"))
+        .map_err(|e| format!("option `{option}` must be a whole number, got `{value}`: {e}"))
 }
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -103,8 +106,8 @@ mod tests {
 
     #[test]
     fn mb_option() {
-        assert_eq!(parse_mb("16"), Ok(16));
-        assert!(parse_mb("lots").is_err_and(|m| m.contains("`mb`")));
+        assert_eq!(parse_whole("mb", "16"), Ok(16));
+        assert!(parse_whole("mb", "lots").is_err_and(|m| m.contains("`mb`")));
     }
 
     #[test]

@@ -62,7 +62,15 @@ mod component {
             })?;
             let op = Op::parse(name).map_err(PluginError::Unsupported)?;
             match op {
-                Op::Echo => {
+                Op::Echo | Op::Sleep => {
+                    if op == Op::Sleep {
+                        let ms = option(&request, "ms")
+                            .map(|v| behaviour::parse_whole("ms", v))
+                            .transpose()
+                            .map_err(PluginError::InvalidInput)?
+                            .unwrap_or(100);
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                    }
                     let content_type = if request.content_type.is_empty() {
                         "application/octet-stream".to_string()
                     } else {
@@ -79,7 +87,7 @@ mod component {
                 Op::Loop => hostile_attacks::spin_forever(),
                 Op::Alloc => {
                     let limit = option(&request, "mb")
-                        .map(behaviour::parse_mb)
+                        .map(|v| behaviour::parse_whole("mb", v))
                         .transpose()
                         .map_err(PluginError::InvalidInput)?;
                     let held = hostile_attacks::hog_memory(limit);
