@@ -39,13 +39,7 @@ mod component {
 
     impl ProcessorGuest for Counter {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
-            let option = |k: &str| {
-                request
-                    .options
-                    .iter()
-                    .find(|kv| kv.key == k)
-                    .map(|kv| kv.value.clone())
-            };
+            let option = warden_guest::option_lookup!(request);
             let name = option("store").unwrap_or_default();
             let op = ops::parse(option).map_err(PluginError::InvalidInput)?;
             let out = match op {

@@ -21,13 +21,7 @@ mod component {
 
     impl ProcessorGuest for Notes {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
-            let option = |k: &str| {
-                request
-                    .options
-                    .iter()
-                    .find(|kv| kv.key == k)
-                    .map(|kv| kv.value.clone())
-            };
+            let option = warden_guest::option_lookup!(request);
             let op = notes::parse(option).map_err(PluginError::InvalidInput)?;
             let output =
                 notes::run(Path::new("/data"), &op, &request.input).map_err(|e| {

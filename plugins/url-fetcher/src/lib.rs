@@ -119,13 +119,7 @@ mod component {
 
     impl ProcessorGuest for Fetcher {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
-            let option = |k: &str| {
-                request
-                    .options
-                    .iter()
-                    .find(|kv| kv.key == k)
-                    .map(|kv| kv.value.clone())
-            };
+            let option = warden_guest::option_lookup!(request);
             let url = match option("url") {
                 Some(url) => url,
                 None => String::from_utf8_lossy(&request.input).into_owned(),

@@ -134,6 +134,26 @@ macro_rules! plugin_lifecycle {
     };
 }
 
+/// A closure that looks up an option of a `process` request by key
+/// (`Fn(&str) -> Option<String>`; the first option with the key wins):
+///
+/// ```ignore
+/// let option = warden_guest::option_lookup!(request);
+/// let op = option("op").unwrap_or_default();
+/// ```
+#[macro_export]
+macro_rules! option_lookup {
+    ($request:expr) => {
+        |key: &str| {
+            $request
+                .options
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.clone())
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
