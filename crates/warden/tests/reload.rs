@@ -100,14 +100,7 @@ fn twenty_replacements_under_load_fail_no_call() {
                     }
                     other => panic!("{other:?}"),
                 }
-                assert_eq!(
-                    host.get("text-transform")
-                        .expect("loaded")
-                        .info()
-                        .version
-                        .to_string(),
-                    version
-                );
+                assert_eq!(serving_version(&host, "text-transform"), version);
             }
             // Calls kept flowing through every replacement.
             let until = Instant::now() + Duration::from_secs(10);
@@ -254,6 +247,11 @@ fn unchanged_files_and_rejected_manifests_keep_the_loaded_build() {
     assert_eq!(now.info().limits.timeout, Duration::from_millis(2000));
 }
 
+/// The version of plugin `name` that serves now.
+fn serving_version(host: &Warden, name: &str) -> String {
+    host.get(name).expect("loaded").info().version.to_string()
+}
+
 /// Waits until `done` holds, for at most 20 s.
 fn wait_for(what: &str, done: impl Fn() -> bool) {
     let until = Instant::now() + Duration::from_secs(20);
@@ -325,12 +323,5 @@ fn the_watcher_reloads_changed_builds_ignores_touches_and_loads_new_plugins() {
         with_version(&manifest, "0.4.0").as_bytes(),
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        host.get("text-transform")
-            .expect("loaded")
-            .info()
-            .version
-            .to_string(),
-        "0.3.0"
-    );
+    assert_eq!(serving_version(&host, "text-transform"), "0.3.0");
 }
