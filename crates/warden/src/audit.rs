@@ -76,6 +76,12 @@ pub enum AuditKind {
     DataQuota,
     /// A reload failed; the loaded build kept serving.
     ReloadFailed,
+    /// A crash-looping plugin was quarantined: its calls are refused until
+    /// the next restart attempt.
+    Quarantined,
+    /// A canary candidate did worse than the stable version and was rolled
+    /// back automatically.
+    AutoRollback,
 }
 
 impl AuditKind {
@@ -115,6 +121,8 @@ impl AuditKind {
             AuditKind::EventHops => "event-hops",
             AuditKind::DataQuota => "data-quota",
             AuditKind::ReloadFailed => "reload-failed",
+            AuditKind::Quarantined => "quarantined",
+            AuditKind::AutoRollback => "auto-rollback",
         }
     }
 }
@@ -371,16 +379,16 @@ fn read_dir_entries(dir: &Path, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
     Ok(found)
 }
 
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_millis(*t))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
     }

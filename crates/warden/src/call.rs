@@ -15,6 +15,10 @@ pub struct ProcessRequest {
     pub options: Vec<(String, String)>,
     /// The id logs of this call carry; generated when `None`.
     pub call_id: Option<String>,
+    /// What keeps a caller on one side of a canary (a user or session
+    /// id): calls with the same key go to the same version. Calls without
+    /// one are spread evenly.
+    pub routing_key: Option<String>,
 }
 
 impl ProcessRequest {
@@ -46,8 +50,15 @@ impl ProcessRequest {
         self
     }
 
-    /// The request as the bindings want it, and the call id apart.
-    pub(crate) fn into_wit(self) -> (wit::ProcessRequest, Option<String>) {
+    /// Sets the routing key (see [`ProcessRequest::routing_key`]).
+    pub fn routing_key(mut self, key: impl Into<String>) -> Self {
+        self.routing_key = Some(key.into());
+        self
+    }
+
+    /// The request as the bindings want it, and the call id and routing
+    /// key apart.
+    pub(crate) fn into_wit(self) -> (wit::ProcessRequest, Option<String>, Option<String>) {
         let request = wit::ProcessRequest {
             input: self.input,
             content_type: self.content_type,
@@ -57,7 +68,7 @@ impl ProcessRequest {
                 .map(|(key, value)| wit::KeyValue { key, value })
                 .collect(),
         };
-        (request, self.call_id)
+        (request, self.call_id, self.routing_key)
     }
 }
 

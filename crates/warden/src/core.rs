@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::Linker;
 
 use crate::audit::AuditLog;
+use crate::breaker::BreakerSettings;
 use crate::cache::ArtifactCache;
 use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
@@ -29,11 +30,19 @@ pub(crate) struct Core {
     pub(crate) grants: Grants,
     pub(crate) services: ServiceSettings,
     pub(crate) audit: Arc<AuditLog>,
+    /// When a version's circuit breaker opens.
+    pub(crate) breaker: BreakerSettings,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
     /// Instances promised to loaded plugins (the sum of their `max-instances`).
     instances_reserved: Mutex<u32>,
     executor: OnceLock<std::result::Result<Executor, String>>,
+}
+
+/// How the host's event bus and circuit breakers behave.
+pub(crate) struct Tuning {
+    pub(crate) events: EventSettings,
+    pub(crate) breaker: BreakerSettings,
 }
 
 /// The runtime behind the blocking facade. Dropped without waiting, so the
@@ -69,7 +78,7 @@ impl Core {
         grants: Grants,
         services: ServiceSettings,
         audit: Arc<AuditLog>,
-        events: EventSettings,
+        tuning: Tuning,
     ) -> Result<Arc<Self>> {
         config.validate()?;
         defaults.validate("default")?;
@@ -97,7 +106,7 @@ impl Core {
             engine,
             linker,
             cache,
-            bus: Arc::new(EventBus::new(events)),
+            bus: Arc::new(EventBus::new(tuning.events)),
             defaults,
             caps,
             host_limits: HostLimits {
@@ -108,6 +117,7 @@ impl Core {
             grants,
             services,
             audit,
+            breaker: tuning.breaker,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),
                 Allocator::OnDemand => None,

@@ -184,13 +184,59 @@ pub enum Error {
         method: &'static str,
     },
 
+    /// The plugin version refuses calls for now, without running them.
+    #[error(
+        "plugin `{plugin}` {version} is unavailable: {reason}; retry in {}",
+        humantime::format_duration(Duration::from_millis(retry_after.as_millis() as u64))
+    )]
+    Unavailable {
+        /// The plugin's name.
+        plugin: String,
+        /// The version that refused.
+        version: String,
+        /// Why.
+        reason: Unavailability,
+        /// When a call may be tried again.
+        retry_after: Duration,
+    },
+
+    /// A deployment operation cannot be done in the plugin's current state
+    /// (no canary to promote, a version that is not loaded, ...).
+    #[error("plugin `{plugin}`: {message}")]
+    Deploy {
+        /// The plugin's name.
+        plugin: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+
     /// The host's own configuration or the wasm engine failed.
     #[error("host error: {0}")]
     Host(String),
 }
 
-/// Why a plugin trapped.
+/// Why a plugin version refuses calls ([`Error::Unavailable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Unavailability {
+    /// Its circuit breaker is open after too many failed calls.
+    CircuitOpen,
+    /// It kept crashing after restarts and waits for its next restart.
+    Quarantined,
+}
+
+impl std::fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unavailability::CircuitOpen => "its circuit breaker is open after repeated failures",
+            Unavailability::Quarantined => "it is quarantined after crashing repeatedly",
+        })
+    }
+}
+
+/// Why a plugin trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TrapKind {

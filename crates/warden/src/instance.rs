@@ -178,6 +178,11 @@ impl Instance {
         self.plugin.call_initialize(&mut self.store, config).await
     }
 
+    /// Fuel left in the store (0 on an engine that does not meter fuel).
+    pub(crate) fn fuel_left(&self) -> u64 {
+        self.store.get_fuel().unwrap_or(0)
+    }
+
     /// The largest linear memory this instance has had, in bytes.
     pub(crate) fn peak_memory(&self) -> u64 {
         self.store.data().limiter.peak_memory() as u64

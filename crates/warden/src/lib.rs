@@ -25,23 +25,28 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod breaker;
 pub mod build;
 mod cache;
 mod call;
 mod contract;
 mod core;
+mod deploy;
 mod engine;
 mod error;
 mod events;
 mod extension;
 mod firewall;
 mod fsutil;
+mod health;
 pub mod inspect;
 mod instance;
+mod lifecycle;
 mod limits;
 mod loader;
 mod locks;
 mod manifest;
+mod metrics;
 pub mod permissions;
 mod plugin;
 mod registry;
@@ -52,15 +57,22 @@ mod warden;
 mod watch;
 
 pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery};
+pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, sha256_hex};
 pub use call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use contract::{CONTRACT_PACKAGE, World};
+pub use deploy::{
+    CanaryStatus, DeployAction, DeploymentStatus, HistoryEntry, Role, RollbackPolicy, VersionStatus,
+};
 pub use engine::{Allocator, EngineConfig, PoolingConfig};
-pub use error::{Error, PluginError, Result, TrapKind};
+pub use error::{Error, PluginError, Result, TrapKind, Unavailability};
 pub use events::{Event, EventSettings, SubscriberStats};
+pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use extension::{Extension, ExtensionContext, LinkFn};
+pub use lifecycle::{State, Transition};
 pub use limits::Limits;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
+pub use metrics::{LatencyHistogram, VersionMetrics};
 pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;

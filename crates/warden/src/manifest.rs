@@ -29,6 +29,10 @@ pub struct Manifest {
     pub description: String,
     /// The contract world the component implements.
     pub world: World,
+    /// The oldest Warden host this plugin runs on; an older host refuses
+    /// to load it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_host_version: Option<semver::Version>,
     /// The component file, relative to the manifest (default `<name>.wasm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<PathBuf>,
@@ -110,6 +114,7 @@ impl Manifest {
             version: semver::Version::new(0, 0, 0),
             description: String::new(),
             world: World::Minimal,
+            min_host_version: None,
             component: None,
             config: BTreeMap::new(),
             required_config: Vec::new(),
@@ -157,6 +162,14 @@ impl Manifest {
 
     fn validate(&self) -> std::result::Result<(), String> {
         validate_name(&self.name).map_err(|m| format!("key `name`: {m}"))?;
+        if let Some(needed) = &self.min_host_version {
+            let host = host_version();
+            if *needed > host {
+                return Err(format!(
+                    "key `min-host-version`: the plugin needs Warden {needed} or newer, and this                      host is {host}; upgrade the host or use a build of the plugin made for {host}"
+                ));
+            }
+        }
         let l = &self.limits;
         check_range("limits.timeout-ms", l.timeout_ms, 1, 600_000)?;
         check_range("limits.memory-mb", l.memory_mb, 1, 4096)?;
@@ -193,6 +206,11 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// This host's version, which manifests' `min-host-version` is checked against.
+pub fn host_version() -> semver::Version {
+    semver::Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| semver::Version::new(0, 0, 0))
 }
 
 /// Checks a plugin name: 1-64 of `a-z`, `0-9`, `-`, starting with a letter.
@@ -284,6 +302,21 @@ port = 8080
 timeout-ms = 100
 max-instances = 2
 "#;
+
+    #[test]
+    fn min_host_version_is_checked() {
+        let ok = parse(
+            "name = \"p\"\nversion = \"1.0.0\"\nworld = \"processor\"\nmin-host-version = \"0.1.0\"\n",
+        )
+        .expect("this host is 0.1.0");
+        assert_eq!(ok.min_host_version, Some(semver::Version::new(0, 1, 0)));
+        let err = parse(
+            "name = \"p\"\nversion = \"1.0.0\"\nworld = \"processor\"\nmin-host-version = \"99.0.0\"\n",
+        )
+        .expect_err("too new");
+        let text = err.to_string();
+        assert!(text.contains("min-host-version") && text.contains("99.0.0"), "{text}");
+    }
 
     #[test]
     fn parses_a_full_manifest() {

@@ -7,26 +7,30 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use wasmtime::Store;
 
 use crate::audit::{AuditEntry, AuditKind};
+use crate::breaker::{Admit, Breaker};
 use crate::cache::CacheOutcome;
 use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
 use crate::contract::World;
 use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
-use crate::error::{Error, Result, TrapKind};
+use crate::error::{Error, Result, TrapKind, Unavailability};
 use crate::events::Event;
 use crate::instance::{
     Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort, new_store,
 };
+use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::limits::Limits;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
+use crate::metrics::{Counters, ErrorKind, VersionMetrics};
 use crate::permissions::{EffectivePermissions, Permissions};
 use crate::sandbox::{CallId, CallScope, PluginState};
 use crate::services::data::DataDir;
@@ -58,6 +62,10 @@ struct Inner {
     /// Taken at unload; each instance holds a clone until it is dropped.
     reservation: Mutex<Option<Arc<Reservation>>>,
     stats: Counters,
+    lifecycle: Lifecycle,
+    breaker: Breaker,
+    /// When a quarantined build may be tried again.
+    quarantined_until: Mutex<Option<Instant>>,
 }
 
 /// Idle instances. Once `closed` (the plugin is unloading), an instance that
@@ -124,16 +132,6 @@ pub struct PluginStats {
     pub peak_memory: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    calls: AtomicU64,
-    plugin_errors: AtomicU64,
-    traps: AtomicU64,
-    busy: AtomicU64,
-    instances_created: AtomicU64,
-    peak_memory: AtomicU64,
-}
-
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let info = &self.inner.info;
@@ -178,6 +176,7 @@ impl Plugin {
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         let shared_stores = Arc::new(info.permissions.kv.clone());
         let http_origins = Arc::new(info.permissions.http.clone());
+        let core_breaker = core.breaker;
         Plugin {
             inner: Arc::new(Inner {
                 core,
@@ -197,6 +196,9 @@ impl Plugin {
                 unloaded: AtomicBool::new(false),
                 reservation: Mutex::new(Some(Arc::new(reservation))),
                 stats: Counters::default(),
+                lifecycle: Lifecycle::new(),
+                breaker: Breaker::new(core_breaker),
+                quarantined_until: Mutex::new(None),
             }),
         }
     }
@@ -227,18 +229,76 @@ impl Plugin {
         let s = &self.inner.stats;
         PluginStats {
             calls: s.calls.load(Ordering::Relaxed),
-            plugin_errors: s.plugin_errors.load(Ordering::Relaxed),
-            traps: s.traps.load(Ordering::Relaxed),
-            busy: s.busy.load(Ordering::Relaxed),
+            plugin_errors: s.errors_of(ErrorKind::Plugin),
+            traps: s.errors_where(|k| matches!(k, ErrorKind::Trap(_))),
+            busy: s.errors_of(ErrorKind::Busy),
             instances_created: s.instances_created.load(Ordering::Relaxed),
             instances_idle: lock(&self.inner.pool).instances.len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
         }
     }
 
+    /// A snapshot of this version's metrics.
+    pub fn metrics(&self) -> VersionMetrics {
+        let inner = &self.inner;
+        let s = &inner.stats;
+        let max = u64::from(inner.info.limits.max_instances);
+        let busy = match inner.permits.is_closed() {
+            true => 0,
+            false => max.saturating_sub(inner.permits.available_permits() as u64),
+        };
+        VersionMetrics {
+            plugin: inner.info.name.clone(),
+            version: inner.info.version.clone(),
+            state: self.state(),
+            breaker: inner.breaker.state(),
+            calls: s.calls.load(Ordering::Relaxed),
+            errors: s.errors(),
+            latency: s.latency(),
+            instances_created: s.instances_created.load(Ordering::Relaxed),
+            instances_busy: busy,
+            instances_idle: lock(&inner.pool).instances.len() as u64,
+            peak_memory: s.peak_memory.load(Ordering::Relaxed),
+            fuel_used: inner
+                .core
+                .host_limits
+                .fuel_metering
+                .then(|| s.fuel_used.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Where this build is in its life.
+    pub fn state(&self) -> State {
+        self.inner.lifecycle.get()
+    }
+
+    /// This build's recent state changes, oldest first.
+    pub fn transitions(&self) -> Vec<Transition> {
+        self.inner.lifecycle.transitions()
+    }
+
+    pub(crate) fn set_state(&self, to: State, reason: &str) {
+        let info = &self.inner.info;
+        self.inner
+            .lifecycle
+            .set(&info.name, &info.version.to_string(), to, reason);
+    }
+
+    /// Refuses calls until `until` (the health monitor's next restart
+    /// attempt), with `reason` in the transition log.
+    pub(crate) fn quarantine(&self, until: Instant, reason: &str) {
+        *lock(&self.inner.quarantined_until) = Some(until);
+        self.set_state(State::Quarantined, reason);
+    }
+
+    /// Whether this build failed enough calls to open its breaker.
+    pub(crate) fn breaker_open(&self) -> bool {
+        self.inner.breaker.state() != crate::breaker::BreakerState::Closed
+    }
+
     /// Runs `processor.process`.
     pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
-        let (request, call_id) = request.into_wit();
+        let (request, call_id, _) = request.into_wit();
         let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
         self.process_wit(request, &call_id)
             .await
@@ -392,13 +452,24 @@ impl Plugin {
     /// Creates the first instance (running `initialize`) so that a plugin
     /// that cannot start fails at load rather than on its first call.
     pub(crate) async fn warm_up(&self) -> Result<()> {
-        let instance = self.instantiate(&CallId::next()).await?;
+        self.set_state(State::Initializing, "creating the first instance");
+        let instance = match self.instantiate(&CallId::next()).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                self.set_state(State::Errored, &e.to_string());
+                return Err(e);
+            }
+        };
         if self.inner.info.limits.instance_reuse {
             lock(&self.inner.pool).instances.push(instance);
         }
-        if self.inner.info.world == World::EventHandler {
-            self.supported_events().await?;
+        if self.inner.info.world == World::EventHandler
+            && let Err(e) = self.supported_events().await
+        {
+            self.set_state(State::Errored, &e.to_string());
+            return Err(e);
         }
+        self.set_state(State::Ready, "initialized");
         Ok(())
     }
 
@@ -410,6 +481,7 @@ impl Plugin {
         if inner.unloaded.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.set_state(State::Draining, "unloading: running calls finish");
         let limits = &inner.info.limits;
         // A call may spend one deadline creating its instance and another running.
         let longest_call = limits
@@ -434,7 +506,7 @@ impl Plugin {
         }
         inner.permits.close();
         lock(&inner.reservation).take();
-        tracing::info!(plugin = %inner.info.name, "unloaded");
+        self.set_state(State::Unloaded, "every instance shut down");
     }
 
     async fn shut_down(&self, mut instance: Instance) {
@@ -476,10 +548,7 @@ impl Plugin {
     }
 
     fn plugin_error(&self, e: types::PluginError) -> Error {
-        self.inner
-            .stats
-            .plugin_errors
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.stats.count_error(ErrorKind::Plugin);
         Error::Plugin {
             plugin: self.inner.info.name.clone(),
             error: e.into(),
@@ -505,13 +574,66 @@ impl Plugin {
     }
 
     /// Runs `op`; gives it back, not run, when the plugin is unloaded
-    /// before the call could begin.
+    /// before the call could begin. Refuses at once while quarantined or
+    /// while the circuit breaker is open; counts the call in the metrics.
     async fn try_call(&self, op: Op, call_id: &CallId) -> std::result::Result<Result<Out>, Op> {
         let inner = &self.inner;
         if inner.unloaded.load(Ordering::SeqCst) {
             return Err(op);
         }
+        let started = Instant::now();
+        let admit = match self.admit(started) {
+            Ok(admit) => admit,
+            Err(e) => {
+                inner.stats.count_error(ErrorKind::Unavailable);
+                return Ok(Err(e));
+            }
+        };
         inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.run_call(op, call_id).await;
+        let now = Instant::now();
+        inner.stats.observe_latency(now - started);
+        let failed = match &outcome {
+            Ok(Err(e)) => {
+                // Plugin errors were counted where they were made.
+                if !matches!(e, Error::Plugin { .. }) {
+                    inner.stats.count_error(ErrorKind::of(e));
+                }
+                // Busy is the host's pool, not a fault of the plugin; a
+                // trial that could not run proves nothing either way.
+                matches!(e, Error::Trap { .. }) || (admit == Admit::Trial && matches!(e, Error::Busy { .. }))
+            }
+            _ => false,
+        };
+        if let Some(state) = inner.breaker.record(admit, failed, now) {
+            let info = &inner.info;
+            tracing::warn!(plugin = %info.name, version = %info.version, ?state, "circuit breaker changed");
+        }
+        outcome
+    }
+
+    /// Whether a call may start now: not while quarantined or while the
+    /// breaker is open.
+    fn admit(&self, now: Instant) -> Result<Admit> {
+        let inner = &self.inner;
+        let refuse = |reason, retry_after| Error::Unavailable {
+            plugin: inner.info.name.clone(),
+            version: inner.info.version.to_string(),
+            reason,
+            retry_after,
+        };
+        if self.state() == State::Quarantined {
+            let until = lock(&inner.quarantined_until).unwrap_or(now);
+            return Err(refuse(Unavailability::Quarantined, until.saturating_duration_since(now)));
+        }
+        inner
+            .breaker
+            .admit(now)
+            .map_err(|wait| refuse(Unavailability::CircuitOpen, wait))
+    }
+
+    async fn run_call(&self, op: Op, call_id: &CallId) -> std::result::Result<Result<Out>, Op> {
+        let inner = &self.inner;
         let limits = &inner.info.limits;
         // A free instance is the common case: take it without arming a timer.
         let _permit = match inner.permits.try_acquire() {
@@ -520,7 +642,6 @@ impl Plugin {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_closed)) => return Err(op),
                 Err(_) => {
-                    inner.stats.busy.fetch_add(1, Ordering::Relaxed);
                     self.audit(
                         Some(call_id),
                         AuditKind::InstanceCap,
@@ -555,6 +676,12 @@ impl Plugin {
         let deadline = instance.begin(call_id, inner.budget, &op);
         let outcome = instance.run(op, deadline).await;
         self.note_memory(&instance);
+        if let Some(budget) = inner.budget.fuel {
+            let burnt = budget
+                .unwrap_or(u64::MAX)
+                .saturating_sub(instance.fuel_left());
+            inner.stats.fuel_used.fetch_add(burnt, Ordering::Relaxed);
+        }
         Ok(match outcome {
             Some(Ok(out)) => {
                 self.release(instance).await;
@@ -576,6 +703,7 @@ impl Plugin {
         if size <= max {
             return Ok(());
         }
+        self.inner.stats.count_error(ErrorKind::Limit);
         self.audit(
             Some(call_id),
             kind,
@@ -709,7 +837,6 @@ impl Plugin {
     }
 
     fn trap(&self, store: &Store<PluginState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
-        self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
         let memory_denied = store.data().limiter.memory_denied;
         let kind = classify_trap(err, memory_denied);
         let mut message = format!("{err:#}");
@@ -744,7 +871,6 @@ impl Plugin {
     }
 
     fn timeout_trap(&self, scope: &CallScope) -> Error {
-        self.inner.stats.traps.fetch_add(1, Ordering::Relaxed);
         scope.audit(
             AuditKind::Timeout,
             format!("deadline {:?}", self.inner.info.limits.timeout),

@@ -1,11 +1,16 @@
-//! The set of loaded plugins, by name, and discovery of plugins in a
-//! directory. Lookups take a read lock only for the moment of the lookup, so
-//! calls to any plugins run in parallel.
+//! The loaded plugins: one [`Deployment`] per name (every loaded version,
+//! the stable one and the canary), and discovery of plugins in a
+//! directory. Lookups take a read lock only for the moment of the lookup,
+//! so calls to any plugins run in parallel.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use semver::Version;
+
+use crate::deploy::deployment::{Deployment, Routed};
+use crate::deploy::routing::parse_target;
 use crate::error::{Error, Result};
 use crate::locks::{read, write};
 use crate::manifest::MANIFEST_FILE;
@@ -13,71 +18,181 @@ use crate::plugin::Plugin;
 
 #[derive(Default)]
 pub(crate) struct Registry {
-    plugins: RwLock<BTreeMap<String, Plugin>>,
+    deployments: RwLock<BTreeMap<String, Deployment>>,
+}
+
+/// What [`Registry::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The first version of its name: it serves.
+    Stable,
+    /// Another version beside the loaded ones; it serves calls that name
+    /// it, or a canary share once one is set.
+    Beside,
 }
 
 impl Registry {
-    pub(crate) fn insert(&self, plugin: Plugin) -> Result<()> {
-        let mut plugins = write(&self.plugins);
-        check_free(&plugins, plugin.name())?;
-        plugins.insert(plugin.name().to_string(), plugin);
-        Ok(())
-    }
-
-    /// Fails when a plugin called `name` is loaded.
-    pub(crate) fn ensure_free(&self, name: &str) -> Result<()> {
-        check_free(&read(&self.plugins), name)
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Result<Plugin> {
-        let plugins = read(&self.plugins);
-        plugins.get(name).cloned().ok_or_else(|| Error::NotFound {
-            name: name.to_string(),
-            loaded: plugins.keys().cloned().collect(),
-        })
-    }
-
-    pub(crate) fn list(&self) -> Vec<Plugin> {
-        read(&self.plugins).values().cloned().collect()
-    }
-
-    /// Puts `next` in the place of `current`, in one step; fails if the
-    /// name no longer holds `current`.
-    pub(crate) fn replace(&self, current: &Plugin, next: Plugin) -> Result<()> {
-        let mut plugins = write(&self.plugins);
-        match plugins.get_mut(next.name()) {
-            Some(slot) if slot.same_build(current) => {
-                *slot = next;
-                Ok(())
+    pub(crate) fn insert(&self, plugin: Plugin) -> Result<Inserted> {
+        let mut deployments = write(&self.deployments);
+        check_free(&deployments, plugin.name(), &plugin.info().version)?;
+        match deployments.get_mut(plugin.name()) {
+            Some(d) => {
+                d.versions.insert(plugin.info().version.clone(), plugin);
+                Ok(Inserted::Beside)
             }
-            Some(_) => Err(Error::Host(format!(
-                "plugin `{}` changed while it was being reloaded; try again",
-                next.name()
-            ))),
-            None => Err(Error::NotFound {
-                name: next.name().to_string(),
-                loaded: plugins.keys().cloned().collect(),
+            None => {
+                deployments.insert(plugin.name().to_string(), Deployment::new(plugin));
+                Ok(Inserted::Stable)
+            }
+        }
+    }
+
+    /// Fails when version `version` of plugin `name` is loaded.
+    pub(crate) fn ensure_free(&self, name: &str, version: &Version) -> Result<()> {
+        check_free(&read(&self.deployments), name, version)
+    }
+
+    /// The build `target` names: `name` is the stable version, `name@1.2.0`
+    /// that version, `name@^1.2` the highest loaded match.
+    pub(crate) fn get(&self, target: &str) -> Result<Plugin> {
+        let (name, spec) = parse_target(target)?;
+        let deployments = read(&self.deployments);
+        let d = deployments
+            .get(name)
+            .ok_or_else(|| not_found(&deployments, name))?;
+        match spec {
+            None => Ok(d.stable().clone()),
+            Some(spec) => d.resolve(&spec).cloned().ok_or_else(|| Error::NotFound {
+                name: target.to_string(),
+                loaded: d
+                    .versions
+                    .keys()
+                    .map(|v| format!("{name}@{v}"))
+                    .collect(),
             }),
         }
     }
 
-    pub(crate) fn remove(&self, name: &str) -> Result<Plugin> {
-        let removed = write(&self.plugins).remove(name);
-        removed.ok_or_else(|| Error::NotFound {
-            name: name.to_string(),
-            loaded: self.names(),
+    /// The build a call to `target` goes to; an unqualified name follows
+    /// the canary split by `key`.
+    pub(crate) fn route(&self, target: &str, key: Option<&str>) -> Result<Routed> {
+        if target.contains('@') {
+            return self.get(target).map(|plugin| Routed {
+                plugin,
+                canary: None,
+            });
+        }
+        let deployments = read(&self.deployments);
+        deployments
+            .get(target)
+            .map(|d| d.route(key))
+            .ok_or_else(|| not_found(&deployments, target))
+    }
+
+    /// Every loaded build, by name then version.
+    pub(crate) fn list(&self) -> Vec<Plugin> {
+        read(&self.deployments)
+            .values()
+            .flat_map(|d| d.versions.values().cloned())
+            .collect()
+    }
+
+    /// The stable build of every plugin, by name.
+    pub(crate) fn stables(&self) -> Vec<Plugin> {
+        read(&self.deployments)
+            .values()
+            .map(|d| d.stable().clone())
+            .collect()
+    }
+
+    /// Runs `f` on plugin `name`'s deployment, under the write lock: what
+    /// `f` changes, every later lookup sees at once.
+    pub(crate) fn update<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Deployment) -> Result<R>,
+    ) -> Result<R> {
+        let mut deployments = write(&self.deployments);
+        match deployments.get_mut(name) {
+            Some(d) => f(d),
+            None => Err(not_found(&deployments, name)),
+        }
+    }
+
+    /// Reads plugin `name`'s deployment.
+    pub(crate) fn inspect<R>(&self, name: &str, f: impl FnOnce(&Deployment) -> R) -> Result<R> {
+        let deployments = read(&self.deployments);
+        match deployments.get(name) {
+            Some(d) => Ok(f(d)),
+            None => Err(not_found(&deployments, name)),
+        }
+    }
+
+    /// The names of the loaded plugins.
+    pub(crate) fn names(&self) -> Vec<String> {
+        read(&self.deployments).keys().cloned().collect()
+    }
+
+    /// Puts `next` in the place of build `current`, in one step (under a
+    /// new version key if the version changed; the stable or candidate
+    /// role goes with it); fails if `current` is no longer loaded or the
+    /// new version is already loaded beside it.
+    pub(crate) fn replace(&self, current: &Plugin, next: Plugin) -> Result<()> {
+        let name = next.name().to_string();
+        self.update(&name, |d| {
+            let old = current.info().version.clone();
+            if !d.versions.get(&old).is_some_and(|p| p.same_build(current)) {
+                return Err(Error::Host(format!(
+                    "plugin `{name}` changed while it was being reloaded; try again"
+                )));
+            }
+            let new = next.info().version.clone();
+            if new != old && d.versions.contains_key(&new) {
+                return Err(Error::Deploy {
+                    plugin: name.clone(),
+                    message: format!(
+                        "the new build is version {new}, which is already loaded beside {old}; \
+                         give it another version, or unload `{name}@{new}` first"
+                    ),
+                });
+            }
+            d.versions.remove(&old);
+            d.versions.insert(new.clone(), next);
+            if d.stable == old {
+                d.stable = new.clone();
+            }
+            if let Some(canary) = d.canary.as_mut().filter(|c| c.version == old) {
+                canary.version = new;
+            }
+            Ok(())
         })
     }
 
-    fn names(&self) -> Vec<String> {
-        read(&self.plugins).keys().cloned().collect()
+    /// Removes every version of plugin `name`.
+    pub(crate) fn remove(&self, name: &str) -> Result<Vec<Plugin>> {
+        let mut deployments = write(&self.deployments);
+        match deployments.remove(name) {
+            Some(d) => Ok(d.versions.into_values().collect()),
+            None => Err(not_found(&deployments, name)),
+        }
     }
 }
 
-fn check_free(plugins: &BTreeMap<String, Plugin>, name: &str) -> Result<()> {
-    if plugins.contains_key(name) {
+fn not_found(deployments: &BTreeMap<String, Deployment>, name: &str) -> Error {
+    Error::NotFound {
+        name: name.to_string(),
+        loaded: deployments.keys().cloned().collect(),
+    }
+}
+
+fn check_free(deployments: &BTreeMap<String, Deployment>, name: &str, version: &Version) -> Result<()> {
+    if deployments
+        .get(name)
+        .is_some_and(|d| d.versions.contains_key(version))
+    {
         return Err(Error::Host(format!(
-            "a plugin named `{name}` is already loaded; unload it first"
+            "version {version} of plugin `{name}` is already loaded; unload it first, or give the \
+             new build another version to load it beside"
         )));
     }
     Ok(())

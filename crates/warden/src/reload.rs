@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::sha256_hex;
+use crate::deploy::DeployAction;
 use crate::call::{ProcessRequest, ProcessResponse};
 use crate::error::{Error, Result};
 use crate::loader::{Source, fingerprint};
@@ -44,18 +45,28 @@ impl Warden {
     /// taken before keep working for a short grace period, then refuse.
     /// Permissions and limits of the new manifest are checked against the
     /// host's grants and caps as at load. On failure the loaded build keeps
-    /// serving. Reloads and unloads of one plugin take turns.
-    pub async fn reload(&self, name: &str) -> Result<Reloaded> {
-        let turn = self.turn(name);
+    /// serving. Reloads and unloads of one plugin take turns. `target` is
+    /// `name` (the stable version) or names a version (`name@1.2.0`).
+    pub async fn reload(&self, target: &str) -> Result<Reloaded> {
+        let current = self.registry.get(target)?;
+        let name = current.name().to_string();
+        let turn = self.turn(&name);
         let _turn = turn.lock().await;
-        let current = self.registry.get(name)?;
+        self.rebuild(&current, false).await
+    }
+
+    /// Starts a new build of `current` from its source and swaps it in
+    /// (`force`: even when the files did not change, as a restart does).
+    /// The caller holds the plugin's turn.
+    pub(crate) async fn rebuild(&self, current: &Plugin, force: bool) -> Result<Reloaded> {
+        let name = current.name();
         let Some(origin) = current.info().source.clone() else {
             return Err(Error::Host(format!(
                 "plugin `{name}` was loaded from bytes, not from a path; load the new build \
                  under another name, or unload and load it"
             )));
         };
-        let outcome = self.replace_from(&current, &origin).await;
+        let outcome = self.replace_from(current, &origin, force).await;
         if let Err(e) = &outcome {
             tracing::error!(plugin = %name, error = %e, "reload failed; the loaded build keeps serving");
             self.core.audit.record(AuditEntry::now(
@@ -70,7 +81,7 @@ impl Warden {
         outcome
     }
 
-    async fn replace_from(&self, current: &Plugin, origin: &Path) -> Result<Reloaded> {
+    async fn replace_from(&self, current: &Plugin, origin: &Path, force: bool) -> Result<Reloaded> {
         let started = Instant::now();
         let source = Source::from_path(origin)?;
         if source.manifest.name != current.name() {
@@ -84,7 +95,7 @@ impl Warden {
                 ),
             });
         }
-        if fingerprint(&sha256_hex(&source.bytes), &source.manifest) == current.fingerprint() {
+        if !force && fingerprint(&sha256_hex(&source.bytes), &source.manifest) == current.fingerprint() {
             return Ok(Reloaded::Unchanged);
         }
         let (next, patterns) = self.start(source).await?;
@@ -94,23 +105,22 @@ impl Warden {
         }
         let serving_after = started.elapsed();
         let old = current.clone();
-        if let Err(e) = self.retarget_events(&next, patterns) {
+        let is_stable = self.registry.get(next.name()).is_ok_and(|p| p.same_build(&next));
+        if is_stable && let Err(e) = self.retarget_events(&next, patterns) {
             tracing::error!(plugin = %next.name(), error = %e, "the reloaded plugin receives no events");
         }
         let (from, to) = (old.info().version.clone(), next.info().version.clone());
         tracing::info!(plugin = %next.name(), %from, %to, "reloaded");
-        // A task of its own: dropping this future must not leave the old
-        // build running.
-        let retiring = old.clone();
-        let drained = tokio::spawn(async move {
-            tokio::time::sleep(GRACE).await;
-            retiring.unload().await;
-        })
-        .await;
-        if let Err(e) = drained {
-            tracing::error!(plugin = %next.name(), error = %e, "retiring the old build failed");
+        if let Err(e) = self.persist(next.name()) {
+            tracing::error!(plugin = %next.name(), error = %e, "cannot store the reloaded deployment");
         }
-        self.forget_unused(&old);
+        let action = match force {
+            true => DeployAction::Restart,
+            false => DeployAction::Reload,
+        };
+        self.deploys
+            .record(next.name(), action, &to.to_string(), &format!("replaces {from}"));
+        self.retire_later(old).await;
         Ok(Reloaded::Replaced {
             from,
             to,
@@ -118,26 +128,58 @@ impl Warden {
         })
     }
 
-    /// Runs `process` on the build of plugin `name` that serves now: the
-    /// way to call a plugin that may be reloaded meanwhile. A call that was
-    /// waiting for an instance of a build that got replaced goes to the new
-    /// build instead of failing.
-    pub async fn process(&self, name: &str, request: ProcessRequest) -> Result<ProcessResponse> {
-        let (mut request, call_id) = request.into_wit();
+    /// Runs `process` on the build `target` routes to now: the way to
+    /// call a plugin that may be reloaded, promoted or rolled back
+    /// meanwhile. `name` goes to the stable version, or to a canary's
+    /// candidate for its share of routing keys; `name@1.2.0` and
+    /// `name@^1.2` go to that version. A call that was waiting for an
+    /// instance of a build that got replaced goes to the new build instead
+    /// of failing. Calls on a canary count towards its automatic rollback.
+    pub async fn process(&self, target: &str, request: ProcessRequest) -> Result<ProcessResponse> {
+        let (mut request, call_id, key) = request.into_wit();
         let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
         loop {
-            let plugin = self.registry.get(name)?;
-            match plugin.process_wit(request, &call_id).await {
-                Ok(result) => return result,
+            let routed = self.registry.route(target, key.as_deref())?;
+            let started = Instant::now();
+            match routed.plugin.process_wit(request, &call_id).await {
+                Ok(result) => {
+                    if let Some((watch, side)) = &routed.canary
+                        && let Some(why) = watch.record(*side, result.is_err(), started.elapsed())
+                    {
+                        let version = &routed.plugin.info().version;
+                        self.auto_rollback(target, watch, version, why);
+                    }
+                    return result;
+                }
                 Err(back) => {
-                    // Unloaded, not replaced: nothing else can take it.
-                    if self.registry.get(name).is_ok_and(|p| p.same_build(&plugin)) {
-                        return Err(plugin.unloaded_error());
+                    // Unloaded but still registered: nothing else will take it.
+                    if self.registry.list().iter().any(|p| p.same_build(&routed.plugin)) {
+                        return Err(routed.plugin.unloaded_error());
                     }
                     request = back;
                 }
             }
         }
+    }
+
+    /// Unloads `old`, no longer registered, after the grace period in
+    /// which callers that looked it up just before may still use it.
+    pub(crate) async fn retire_later(&self, old: Plugin) {
+        let name = old.name().to_string();
+        if let Err(e) = self.detach(old).await {
+            tracing::error!(plugin = %name, error = %e, "retiring the old build failed");
+        }
+    }
+
+    /// Like [`Warden::retire_later`], in a task of its own that the caller
+    /// may await or leave running (dropping the caller's future must not
+    /// leave the old build running).
+    pub(crate) fn detach(&self, old: Plugin) -> tokio::task::JoinHandle<()> {
+        self.forget_unused(&old);
+        tokio::spawn(async move {
+            tokio::time::sleep(GRACE).await;
+            old.unload().await;
+        })
     }
 
     /// Blocking form of [`Warden::reload`].
@@ -152,6 +194,7 @@ impl Warden {
     }
 }
 
-fn first_line(text: &str) -> &str {
+/// The first line of an error message, for one-line records.
+pub(crate) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }

@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::audit::AuditLog;
+use crate::breaker::BreakerSettings;
 use crate::cache::CacheStats;
-use crate::core::Core;
+use crate::core::{Core, Tuning};
+use crate::deploy::RollbackPolicy;
+use crate::deploy::state::DeployStore;
 use crate::engine::{Allocator, EngineConfig};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSettings, SubscriberStats};
@@ -19,7 +22,7 @@ use crate::locks::lock;
 use crate::manifest::Manifest;
 use crate::permissions::Grants;
 use crate::plugin::Plugin;
-use crate::registry::{Registry, discover};
+use crate::registry::{Inserted, Registry, discover};
 use crate::services::data::DataRoot;
 use crate::services::http::HttpLimits;
 use crate::services::store::{KvBackend, KvLimits, SqliteBackend};
@@ -36,6 +39,10 @@ pub struct Warden {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The build each subscribed plugin's events go to; a reload swaps it.
     event_targets: Mutex<HashMap<String, Arc<Mutex<Plugin>>>>,
+    /// Deployment state and history.
+    pub(crate) deploys: DeployStore,
+    /// When a canary candidate is rolled back by itself.
+    pub(crate) rollback_policy: RollbackPolicy,
 }
 
 impl std::fmt::Debug for Warden {
@@ -61,6 +68,8 @@ pub struct WardenBuilder {
     http_limits: HttpLimits,
     events: EventSettings,
     extensions: Vec<Extension>,
+    breaker: BreakerSettings,
+    rollback: RollbackPolicy,
 }
 
 impl std::fmt::Debug for WardenBuilder {
@@ -88,6 +97,8 @@ impl Default for WardenBuilder {
             http_limits: HttpLimits::default(),
             events: EventSettings::default(),
             extensions: Vec::new(),
+            breaker: BreakerSettings::default(),
+            rollback: RollbackPolicy::default(),
         }
     }
 }
@@ -177,6 +188,20 @@ impl WardenBuilder {
         self
     }
 
+    /// When a plugin version's circuit breaker opens and for how long
+    /// (see [`BreakerSettings`]; [`BreakerSettings::disabled`] turns it off).
+    pub fn breaker(mut self, settings: BreakerSettings) -> Self {
+        self.breaker = settings;
+        self
+    }
+
+    /// When a canary candidate that does worse than the stable version is
+    /// rolled back by itself ([`RollbackPolicy::disabled`]: never).
+    pub fn rollback_policy(mut self, policy: RollbackPolicy) -> Self {
+        self.rollback = policy;
+        self
+    }
+
     /// The most disk space the audit log may use (16 MiB by default).
     pub fn audit_max_bytes(mut self, bytes: u64) -> Self {
         self.audit_max_bytes = bytes;
@@ -228,11 +253,16 @@ impl WardenBuilder {
                     extensions: self.extensions,
                 },
                 Arc::new(audit),
-                self.events,
+                Tuning {
+                    events: self.events,
+                    breaker: self.breaker,
+                },
             )?,
             registry: Registry::default(),
             turns: Mutex::default(),
             event_targets: Mutex::default(),
+            deploys: DeployStore::open(self.data_dir.as_deref())?,
+            rollback_policy: self.rollback,
         })
     }
 }
@@ -251,9 +281,12 @@ impl Warden {
     /// Loads the plugin at `path`: a directory with a `plugin.toml`, a
     /// `plugin.toml`, or a `.wasm` file. The component is checked, compiled
     /// (or taken from the cache), linked, and one instance is initialized
-    /// before the plugin is registered.
+    /// before the plugin is registered. If another version of the plugin
+    /// is loaded, this one is loaded beside it: calls that name it
+    /// (`name@1.2.0`) reach it, unqualified calls still go to the loaded
+    /// one (see [`Warden::canary`] to shift them).
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<Plugin> {
-        self.register(Source::from_path(path.as_ref())?).await
+        Ok(self.register(Source::from_path(path.as_ref())?).await?.0)
     }
 
     /// Loads a plugin from bytes with the given manifest.
@@ -271,7 +304,7 @@ impl Warden {
             implicit: false,
             origin: None,
         };
-        self.register(source).await
+        Ok(self.register(source).await?.0)
     }
 
     /// Loads every plugin found in `dir` (see [`discover`]). Stops at the
@@ -284,22 +317,29 @@ impl Warden {
         Ok(loaded)
     }
 
-    async fn register(&self, source: Source) -> Result<Plugin> {
-        self.registry.ensure_free(&source.manifest.name)?;
+    /// Starts a plugin and registers it (beside its loaded versions, if
+    /// any); the first version of a name is subscribed to its events.
+    pub(crate) async fn register(&self, source: Source) -> Result<(Plugin, Inserted)> {
+        self.registry
+            .ensure_free(&source.manifest.name, &source.manifest.version)?;
         let (plugin, patterns) = self.start(source).await?;
-        if let Err(e) = self.registry.insert(plugin.clone()) {
-            self.retire(&plugin).await;
-            return Err(e);
-        }
-        if let Some(patterns) = patterns
+        let inserted = match self.registry.insert(plugin.clone()) {
+            Ok(inserted) => inserted,
+            Err(e) => {
+                self.retire(&plugin).await;
+                return Err(e);
+            }
+        };
+        if inserted == Inserted::Stable
+            && let Some(patterns) = patterns
             && let Err(e) = self.subscribe_plugin(&plugin, patterns)
         {
             let _ = self.registry.remove(plugin.name());
             self.retire(&plugin).await;
             return Err(e);
         }
-        tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, "loaded");
-        Ok(plugin)
+        tracing::info!(plugin = %plugin.name(), version = %plugin.info().version, cache = ?plugin.info().cache, ?inserted, "loaded");
+        Ok((plugin, inserted))
     }
 
     /// Compiles, links and warms up a plugin (its first instance runs
@@ -337,25 +377,78 @@ impl Warden {
         Ok((plugin, patterns))
     }
 
-    /// The loaded plugin called `name`.
-    pub fn get(&self, name: &str) -> Result<Plugin> {
-        self.registry.get(name)
+    /// The loaded build `target` names: `name` is the stable version,
+    /// `name@1.2.0` that version, `name@^1.2` the highest loaded match.
+    pub fn get(&self, target: &str) -> Result<Plugin> {
+        self.registry.get(target)
     }
 
-    /// Every loaded plugin, sorted by name.
+    /// Every loaded build, sorted by name, then version.
     pub fn plugins(&self) -> Vec<Plugin> {
         self.registry.list()
     }
 
-    /// Unloads `name`: new calls are refused, running calls finish, then
-    /// every instance gets `shutdown`.
-    pub async fn unload(&self, name: &str) -> Result<()> {
+    /// Unloads `target`: `name` unloads every version of the plugin (and
+    /// forgets its deployment), `name@1.2.0` only that version (not the
+    /// stable one while others are loaded: promote another first). New
+    /// calls are refused, running calls finish, then every instance gets
+    /// `shutdown`.
+    pub async fn unload(&self, target: &str) -> Result<()> {
+        let (name, spec) = crate::deploy::routing::parse_target(target)?;
         let turn = self.turn(name);
         let _turn = turn.lock().await;
-        let plugin = self.registry.remove(name)?;
-        self.unsubscribe_plugin(name);
-        self.retire(&plugin).await;
+        let managed = self.registry.inspect(name, |d| d.managed)?;
+        let removed = match spec {
+            None => {
+                let removed = self.registry.remove(name)?;
+                self.unsubscribe_plugin(name);
+                removed
+            }
+            Some(_) => vec![self.remove_version(target)?],
+        };
+        if managed {
+            self.persist(name)?;
+            for plugin in &removed {
+                let version = plugin.info().version.to_string();
+                self.deploys
+                    .record(name, crate::DeployAction::Unload, &version, "");
+            }
+        }
+        for plugin in removed {
+            self.retire(&plugin).await;
+        }
         Ok(())
+    }
+
+    /// Takes the version `target` names out of its deployment; the last
+    /// version goes with the whole deployment.
+    fn remove_version(&self, target: &str) -> Result<Plugin> {
+        let plugin = self.registry.get(target)?;
+        let version = plugin.info().version.clone();
+        let name = plugin.name().to_string();
+        let last = self.registry.update(&name, |d| {
+            if d.versions.len() == 1 {
+                return Ok(true);
+            }
+            if d.stable == version {
+                return Err(Error::Deploy {
+                    plugin: name.clone(),
+                    message: format!(
+                        "{version} is the stable version; promote another version first, or                          unload `{name}` altogether"
+                    ),
+                });
+            }
+            if d.canary.as_ref().is_some_and(|c| c.version == version) {
+                d.canary = None;
+            }
+            d.versions.remove(&version);
+            Ok(false)
+        })?;
+        if last {
+            self.registry.remove(&name)?;
+            self.unsubscribe_plugin(&name);
+        }
+        Ok(plugin)
     }
 
     /// The lock that orders reloads and unloads of plugin `name`.
@@ -386,9 +479,14 @@ impl Warden {
     /// event bus deliver what is queued (for up to 5 seconds).
     pub async fn shutdown(&self) {
         self.settle_events(Duration::from_secs(5)).await;
-        for plugin in self.registry.list() {
+        for name in self.registry.names() {
             // Another task may have unloaded it meanwhile; that is fine.
-            let _ = self.unload(plugin.name()).await;
+            if let Ok(removed) = self.registry.remove(&name) {
+                self.unsubscribe_plugin(&name);
+                for plugin in removed {
+                    self.retire(&plugin).await;
+                }
+            }
         }
     }
 
@@ -406,7 +504,7 @@ impl Warden {
     /// called). Events the plugins emit meanwhile go onto the bus.
     pub async fn dispatch_event(&self, event: &Event) -> Vec<(String, Result<()>)> {
         let mut outcomes = Vec::new();
-        for plugin in self.registry.list() {
+        for plugin in self.registry.stables() {
             if plugin.info().world != crate::World::EventHandler {
                 continue;
             }

@@ -140,7 +140,11 @@ impl Warden {
                 .is_some_and(|s| s == plugin_dir || s.parent() == Some(plugin_dir))
         });
         match loaded {
-            Some(plugin) => match self.reload_blocking(plugin.name()) {
+            Some(plugin) => match self.reload_blocking(&format!(
+                "{}@{}",
+                plugin.name(),
+                plugin.info().version
+            )) {
                 Ok(Reloaded::Unchanged) => {
                     tracing::debug!(plugin = %plugin.name(), "files touched, content unchanged");
                     Change::Unchanged

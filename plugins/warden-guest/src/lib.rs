@@ -82,7 +82,10 @@ pub fn authors(cargo_pkg_authors: &str) -> String {
 /// With `initialize = f`, `f(config)` runs first in `initialize` (a
 /// `fn(Vec<KeyValue>) -> Result<(), PluginError>`); its error fails the
 /// instance's start. With `shutdown = g` as well, `g()` runs in `shutdown`
-/// (a `fn() -> Result<(), PluginError>`).
+/// (a `fn() -> Result<(), PluginError>`). With `status = h` as well,
+/// `get-status` answers `h(status)` (a `fn(PluginStatus) -> PluginStatus`
+/// given the lifecycle's own status), so a plugin can report itself
+/// `degraded` or `failed` to the host's health checks.
 #[macro_export]
 macro_rules! plugin_lifecycle {
     ($component:ident) => {
@@ -92,6 +95,14 @@ macro_rules! plugin_lifecycle {
         $crate::plugin_lifecycle!($component, initialize = $initialize, shutdown = || Ok(()));
     };
     ($component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr) => {
+        $crate::plugin_lifecycle!(
+            $component,
+            initialize = $initialize,
+            shutdown = $shutdown,
+            status = |status| status
+        );
+    };
+    ($component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr, status = $status:expr) => {
         static WARDEN_GUEST_LIFECYCLE: $crate::Lifecycle = $crate::Lifecycle::new();
 
         impl exports::warden::plugin::plugin::Guest for $component {
@@ -122,13 +133,16 @@ macro_rules! plugin_lifecycle {
             }
 
             fn get_status() -> warden::plugin::types::PluginStatus {
-                match WARDEN_GUEST_LIFECYCLE.get() {
+                let status: fn(
+                    warden::plugin::types::PluginStatus,
+                ) -> warden::plugin::types::PluginStatus = $status;
+                status(match WARDEN_GUEST_LIFECYCLE.get() {
                     $crate::Phase::Uninitialized => {
                         warden::plugin::types::PluginStatus::Uninitialized
                     }
                     $crate::Phase::Ready => warden::plugin::types::PluginStatus::Ready,
                     $crate::Phase::Stopped => warden::plugin::types::PluginStatus::Stopped,
-                }
+                })
             }
         }
     };

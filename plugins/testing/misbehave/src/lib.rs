@@ -18,7 +18,9 @@ mod component {
     use warden::plugin::config::get_config;
     use warden::plugin::events::emit_event;
     use warden::plugin::logging::log;
-    use warden::plugin::types::{LogLevel, PluginError, ProcessRequest, ProcessResponse};
+    use warden::plugin::types::{
+        LogLevel, PluginError, PluginStatus, ProcessRequest, ProcessResponse,
+    };
 
     fn option<'a>(request: &'a ProcessRequest, key: &str) -> Option<&'a str> {
         request
@@ -50,7 +52,18 @@ mod component {
 
     struct Component;
 
-    warden_guest::plugin_lifecycle!(Component);
+    // Config `health = "failed"` makes get-status say failed, `"trap"`
+    // makes it panic: for the host's health-check tests.
+    warden_guest::plugin_lifecycle!(
+        Component,
+        initialize = |_| Ok(()),
+        shutdown = || Ok(()),
+        status = |status| match get_config("health").as_deref() {
+            Some("failed") => PluginStatus::Failed,
+            Some("trap") => panic!("misbehave: get-status panics on purpose (health=trap)"),
+            _ => status,
+        }
+    );
 
     impl ProcessorGuest for Component {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {

@@ -17,6 +17,7 @@ use crate::contract::bindings::warden::plugin::store::{self, KeyPage, StoreError
 use crate::sandbox::{CallScope, PluginState};
 
 pub use sqlite::{STORE_FILE, SqliteBackend};
+pub(crate) use sqlite::open_database;
 
 /// Why a store operation failed (the WIT `store-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,6 +16,28 @@ use crate::locks::lock;
 /// The file name of the store in the data directory.
 pub const STORE_FILE: &str = "store.sqlite";
 
+/// Opens (or creates) the host's embedded database, `dir/store.sqlite`
+/// (`None`: in memory), and creates `schema`'s tables if missing. `what`
+/// names the user of the connection in errors.
+pub(crate) fn open_database(dir: Option<&Path>, what: &str, schema: &str) -> Result<Connection, String> {
+    let conn = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Connection::open(dir.join(STORE_FILE))
+        }
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| format!("opening {what}: {e}"))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         {schema}"
+    ))
+    .map_err(|e| format!("preparing {what}: {e}"))?;
+    Ok(conn)
+}
+
 /// SQLite behind a mutex: one writer at a time, which is what makes
 /// `increment` and `compare-and-swap` atomic.
 pub struct SqliteBackend {
@@ -25,25 +47,15 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Opens (or creates) `dir/store.sqlite`; `None`: an in-memory store.
     pub fn open(dir: Option<&Path>) -> Result<Self, String> {
-        let conn = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                Connection::open(dir.join(STORE_FILE))
-            }
-            None => Connection::open_in_memory(),
-        }
-        .map_err(|e| format!("opening the key-value store: {e}"))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS kv (
+        let conn = open_database(
+            dir,
+            "the key-value store",
+            "CREATE TABLE IF NOT EXISTS kv (
                  ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                  PRIMARY KEY (ns, key)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS usage (
                  ns TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;",
-        )
-        .map_err(|e| format!("preparing the key-value store: {e}"))?;
+        )?;
         Ok(SqliteBackend {
             conn: Mutex::new(conn),
         })
