@@ -16,13 +16,7 @@ use warden::{AuditKind, Error, Grants, ProcessRequest, Reloaded, Warden};
 
 /// A copy of the built text-transform in a directory of its own.
 fn staged(root: &Path) -> std::path::PathBuf {
-    let dir = root.join("text-transform");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let built = common::plugin_dir("text-transform");
-    for file in ["plugin.toml", "text-transform.wasm"] {
-        std::fs::copy(built.join(file), dir.join(file)).expect("copy");
-    }
-    dir
+    common::stage(root, "text-transform", "0.1.0")
 }
 
 /// Replaces `path` the way a deploy should: write a temporary file, rename.

@@ -103,3 +103,22 @@ pub fn audited(host: &Warden, plugin: Option<&str>, kind: AuditKind) -> Vec<Audi
         })
         .expect("audit query")
 }
+
+/// A copy of built plugin `plugin` in a directory of its own under
+/// `root`, its manifest saying `version`.
+pub fn stage(root: &Path, plugin: &str, version: &str) -> PathBuf {
+    let dir = root.join(format!("{plugin}-{version}"));
+    std::fs::create_dir_all(&dir).expect("stage dir");
+    let built = plugin_dir(plugin);
+    let manifest = std::fs::read_to_string(built.join("plugin.toml")).expect("manifest");
+    let versioned: Vec<String> = manifest
+        .lines()
+        .map(|line| match line.starts_with("version") {
+            true => format!("version = \"{version}\""),
+            false => line.to_string(),
+        })
+        .collect();
+    std::fs::write(dir.join("plugin.toml"), versioned.join("\n")).expect("write manifest");
+    std::fs::write(dir.join(format!("{plugin}.wasm")), wasm(plugin)).expect("write component");
+    dir
+}

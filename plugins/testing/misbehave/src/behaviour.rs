@@ -5,7 +5,19 @@
 //! Free of WebAssembly bindings like the other plugins' logic files, so it
 //! builds and is unit-tested natively. Depends on `std` only.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static SICK: AtomicBool = AtomicBool::new(false);
+
+/// Marks this instance sick (op `sick`): its get-status says failed.
+pub fn fall_sick() {
+    SICK.store(true, Ordering::SeqCst);
+}
+
+/// Whether op `sick` ran in this instance.
+pub fn is_sick() -> bool {
+    SICK.load(Ordering::SeqCst)
+}
 
 /// The `op` option values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +35,13 @@ pub enum Op {
     Probe,
     /// Echo after sleeping `ms` milliseconds (a slow call).
     Sleep,
+    /// From now on this instance's get-status says `failed`.
+    Sick,
 }
 
 /// The accepted `op` values, for error messages.
 pub const OP_NAMES: &str =
-    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep";
+    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep, sick";
 
 impl Op {
     /// Parses an `op` option value; the error is the message for `unsupported`.
@@ -45,6 +59,7 @@ impl Op {
             "recurse" => Op::Recurse,
             "probe" => Op::Probe,
             "sleep" => Op::Sleep,
+            "sick" => Op::Sick,
             other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
         })
     }

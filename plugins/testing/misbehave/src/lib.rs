@@ -53,12 +53,14 @@ mod component {
     struct Component;
 
     // Config `health = "failed"` makes get-status say failed, `"trap"`
-    // makes it panic: for the host's health-check tests.
+    // makes it panic, and so does op `sick` for its instance: for the
+    // host's health-check tests.
     warden_guest::plugin_lifecycle!(
         Component,
         initialize = |_| Ok(()),
         shutdown = || Ok(()),
         status = |status| match get_config("health").as_deref() {
+            _ if behaviour::is_sick() => PluginStatus::Failed,
             Some("failed") => PluginStatus::Failed,
             Some("trap") => panic!("misbehave: get-status panics on purpose (health=trap)"),
             _ => status,
@@ -120,6 +122,10 @@ mod component {
                     Ok(text("ok", 1))
                 }
                 Op::Count => Ok(text(behaviour::next_count().to_string(), 1)),
+                Op::Sick => {
+                    behaviour::fall_sick();
+                    Ok(text("sick", 1))
+                }
                 Op::Config => {
                     let key = required(&request, "key", "config")?;
                     Ok(text(
