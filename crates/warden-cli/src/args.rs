@@ -74,6 +74,68 @@ pub enum Command {
     Event(EventArgs),
     /// Show the audit log: every denial and limit hit of every plugin.
     Audit(AuditArgs),
+    /// Deploy a built plugin: the first version of a name serves, a later
+    /// one is loaded beside it for a canary. Kept in the data directory.
+    Deploy(DeployArgs),
+    /// Send a share of a deployed plugin's calls to one of its versions.
+    Canary(CanaryArgs),
+    /// Make a plugin's canary version its stable version.
+    Promote(NameArgs),
+    /// End a plugin's canary: all calls go to the stable version again.
+    Rollback(NameArgs),
+    /// Load a deployed plugin's files again and swap in the new build.
+    Reload(NameArgs),
+    /// Show deployed plugins: versions, roles, canary share, state.
+    Status(StatusArgs),
+    /// Show a plugin's deploys, canaries, promotions, rollbacks, restarts.
+    History(HistoryArgs),
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The built plugin's directory (as `warden build` places it).
+    pub path: PathBuf,
+    /// Print JSON instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CanaryArgs {
+    /// The plugin's name.
+    pub name: String,
+    /// The deployed version to send calls to.
+    pub version: String,
+    /// Its share of calls, in percent (0-100).
+    #[arg(long, short)]
+    pub percent: f64,
+}
+
+#[derive(Args)]
+pub struct NameArgs {
+    /// The plugin's name (`reload` also takes `name@version`).
+    pub name: String,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Only this plugin.
+    pub name: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// The plugin's name.
+    pub name: String,
+    /// At most this many entries (the newest).
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

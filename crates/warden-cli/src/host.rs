@@ -53,6 +53,18 @@ fn builder(global: &Global) -> Result<WardenBuilder> {
         .data_dir(&global.data_dir))
 }
 
+/// A host holding the deployments kept in the data directory, each loaded
+/// again; a deployment that no longer loads is reported and skipped.
+pub fn deployed(global: &Global) -> Result<Warden> {
+    let host = host(global)?;
+    for (plugin, outcome) in host.restore_blocking()? {
+        if let Err(e) = outcome {
+            eprintln!("warning: deployment of `{plugin}`: {e}");
+        }
+    }
+    Ok(host)
+}
+
 /// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`. Relative values are
 /// ignored, as the XDG spec says: a cache of native code must not follow
 /// the current directory into an untrusted checkout.

@@ -1,5 +1,5 @@
-//! The `warden` command: build, call, list, inspect plugins and send them
-//! events. Exit codes: 0 success, 1 the plugin failed (returned an error or
+//! The `warden` command: build, call, list, inspect plugins, send them
+//! events, and deploy them (canary, promote, rollback, status, history). Exit codes: 0 success, 1 the plugin failed (returned an error or
 //! trapped), 2 a usage or input error.
 
 mod args;
@@ -22,6 +22,13 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::run(&cli.global, a),
         Command::Event(a) => commands::event::run(&cli.global, a),
         Command::Audit(a) => commands::audit::run(&cli.global, a),
+        Command::Deploy(a) => commands::deploy::deploy(&cli.global, a),
+        Command::Canary(a) => commands::deploy::canary(&cli.global, a),
+        Command::Promote(a) => commands::deploy::promote(&cli.global, a),
+        Command::Rollback(a) => commands::deploy::rollback(&cli.global, a),
+        Command::Reload(a) => commands::deploy::reload(&cli.global, a),
+        Command::Status(a) => commands::status::status(&cli.global, a),
+        Command::History(a) => commands::status::history(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -471,3 +471,78 @@ fn trim_loads_without_the_ungranted_permission() {
     );
     assert!(text.contains("trimmed: net 127.0.0.1:1"), "{text}");
 }
+
+#[test]
+fn deploy_canary_promote_and_history_persist_between_commands() {
+    let root = tempfile::tempdir().expect("tmp");
+    let data = root.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let staged = |version: &str| {
+        let dir = root.path().join(version);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let built = dist().join("text-transform");
+        std::fs::copy(
+            built.join("text-transform.wasm"),
+            dir.join("text-transform.wasm"),
+        )
+        .expect("wasm");
+        let manifest = std::fs::read_to_string(built.join("plugin.toml")).expect("manifest");
+        let manifest = manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+        std::fs::write(dir.join("plugin.toml"), manifest).expect("manifest");
+        dir.to_str().expect("utf-8").to_string()
+    };
+    let run = |args: &[&str]| {
+        let mut full = vec!["--data-dir", data];
+        full.extend_from_slice(args);
+        warden(&full, None)
+    };
+    let (v1, v2) = (staged("1.0.0"), staged("2.0.0"));
+    for dir in [&v1, &v2] {
+        let out = run(&["deploy", dir]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let again = run(&["deploy", &v2]);
+    assert_eq!(again.status.code(), Some(2), "the same version twice");
+    assert!(
+        stderr(&again).contains("already loaded"),
+        "{}",
+        stderr(&again)
+    );
+    let out = run(&["canary", "text-transform", "2.0.0", "--percent", "20"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = run(&["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status[0]["stable"], "1.0.0");
+    assert_eq!(status[0]["canary"]["version"], "2.0.0");
+    assert_eq!(status[0]["canary"]["percent"], 20.0);
+    assert_eq!(status[0]["versions"][1]["state"], "ready");
+    let table = stdout(&run(&["status"]));
+    assert!(
+        table.contains("candidate") && table.contains("20%"),
+        "{table}"
+    );
+
+    let out = run(&["promote", "text-transform"]);
+    assert!(
+        stdout(&out).contains("2.0.0 is now stable"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["rollback", "text-transform"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no canary runs"), "{}", stderr(&out));
+
+    let out = run(&["history", "text-transform", "--json"]);
+    let actions: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            v["action"].as_str().expect("action").to_string()
+        })
+        .collect();
+    assert_eq!(actions, ["deploy", "deploy", "canary", "promote"]);
+    let table = stdout(&run(&["status"]));
+    assert!(!table.contains("1.0.0"), "the old stable is gone: {table}");
+}

@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(600));
         let trial = b.admit(t + Duration::from_secs(1)).expect("trial");
         assert_eq!(trial, Admit::Trial);
-        assert!(b.admit(t + Duration::from_secs(1)).is_err(), "one trial at a time");
+        assert!(
+            b.admit(t + Duration::from_secs(1)).is_err(),
+            "one trial at a time"
+        );
         assert_eq!(
             b.record(trial, true, t + Duration::from_secs(1)),
             Some(BreakerState::Open)

@@ -204,7 +204,10 @@ impl Warden {
             Ok(Ok(PluginStatus::Ready | PluginStatus::Degraded)) => None,
             Ok(Ok(status)) => Some(format!("get-status says {status:?}")),
             Ok(Err(e)) => Some(format!("get-status failed: {e}")),
-            Err(_) => Some(format!("get-status took longer than {:?}", settings.timeout)),
+            Err(_) => Some(format!(
+                "get-status took longer than {:?}",
+                settings.timeout
+            )),
         };
         let Some(problem) = problem else {
             record.failures = 0;

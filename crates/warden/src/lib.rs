@@ -67,8 +67,8 @@ pub use deploy::{
 pub use engine::{Allocator, EngineConfig, PoolingConfig};
 pub use error::{Error, PluginError, Result, TrapKind, Unavailability};
 pub use events::{Event, EventSettings, SubscriberStats};
-pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use extension::{Extension, ExtensionContext, LinkFn};
+pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use lifecycle::{State, Transition};
 pub use limits::Limits;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};

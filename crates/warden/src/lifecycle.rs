@@ -154,7 +154,11 @@ mod tests {
     fn keeps_a_bounded_log() {
         let life = Lifecycle::new();
         for i in 0..(KEPT * 2) {
-            let to = if i % 2 == 0 { State::Errored } else { State::Ready };
+            let to = if i % 2 == 0 {
+                State::Errored
+            } else {
+                State::Ready
+            };
             life.set("p", "1.0.0", to, "flap");
         }
         assert_eq!(life.transitions().len(), KEPT);

@@ -210,7 +210,8 @@ impl Manifest {
 
 /// This host's version, which manifests' `min-host-version` is checked against.
 pub fn host_version() -> semver::Version {
-    semver::Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| semver::Version::new(0, 0, 0))
+    semver::Version::parse(env!("CARGO_PKG_VERSION"))
+        .unwrap_or_else(|_| semver::Version::new(0, 0, 0))
 }
 
 /// Checks a plugin name: 1-64 of `a-z`, `0-9`, `-`, starting with a letter.
@@ -315,7 +316,10 @@ max-instances = 2
         )
         .expect_err("too new");
         let text = err.to_string();
-        assert!(text.contains("min-host-version") && text.contains("99.0.0"), "{text}");
+        assert!(
+            text.contains("min-host-version") && text.contains("99.0.0"),
+            "{text}"
+        );
     }
 
     #[test]

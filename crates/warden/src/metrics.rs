@@ -13,8 +13,8 @@ use crate::lifecycle::State;
 /// Upper bounds of the latency buckets, in microseconds (the last bucket
 /// is unbounded). Roughly ×2.5 apart, from 25 µs to 10 s.
 const BOUNDS_US: [u64; 17] = [
-    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
-    500_000, 1_000_000, 2_500_000, 10_000_000,
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 10_000_000,
 ];
 
 /// Buckets in a latency histogram.
@@ -141,7 +141,10 @@ pub struct LatencyHistogram {
 impl LatencyHistogram {
     pub(crate) fn from_counts(counts: Vec<u64>, sum_us: u64) -> Self {
         LatencyHistogram {
-            bounds: BOUNDS_US.iter().map(|us| Duration::from_micros(*us)).collect(),
+            bounds: BOUNDS_US
+                .iter()
+                .map(|us| Duration::from_micros(*us))
+                .collect(),
             count: counts.iter().sum(),
             counts,
             sum: Duration::from_micros(sum_us),
@@ -160,7 +163,12 @@ impl LatencyHistogram {
         for (i, n) in self.counts.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return self.bounds.get(i).or(self.bounds.last()).copied().unwrap_or_default();
+                return self
+                    .bounds
+                    .get(i)
+                    .or(self.bounds.last())
+                    .copied()
+                    .unwrap_or_default();
             }
         }
         self.bounds.last().copied().unwrap_or_default()

@@ -601,7 +601,8 @@ impl Plugin {
                 }
                 // Busy is the host's pool, not a fault of the plugin; a
                 // trial that could not run proves nothing either way.
-                matches!(e, Error::Trap { .. }) || (admit == Admit::Trial && matches!(e, Error::Busy { .. }))
+                matches!(e, Error::Trap { .. })
+                    || (admit == Admit::Trial && matches!(e, Error::Busy { .. }))
             }
             _ => false,
         };
@@ -624,7 +625,10 @@ impl Plugin {
         };
         if self.state() == State::Quarantined {
             let until = lock(&inner.quarantined_until).unwrap_or(now);
-            return Err(refuse(Unavailability::Quarantined, until.saturating_duration_since(now)));
+            return Err(refuse(
+                Unavailability::Quarantined,
+                until.saturating_duration_since(now),
+            ));
         }
         inner
             .breaker

@@ -64,11 +64,7 @@ impl Registry {
             None => Ok(d.stable().clone()),
             Some(spec) => d.resolve(&spec).cloned().ok_or_else(|| Error::NotFound {
                 name: target.to_string(),
-                loaded: d
-                    .versions
-                    .keys()
-                    .map(|v| format!("{name}@{v}"))
-                    .collect(),
+                loaded: d.versions.keys().map(|v| format!("{name}@{v}")).collect(),
             }),
         }
     }
@@ -185,7 +181,11 @@ fn not_found(deployments: &BTreeMap<String, Deployment>, name: &str) -> Error {
     }
 }
 
-fn check_free(deployments: &BTreeMap<String, Deployment>, name: &str, version: &Version) -> Result<()> {
+fn check_free(
+    deployments: &BTreeMap<String, Deployment>,
+    name: &str,
+    version: &Version,
+) -> Result<()> {
     if deployments
         .get(name)
         .is_some_and(|d| d.versions.contains_key(version))

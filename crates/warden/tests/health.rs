@@ -45,7 +45,12 @@ fn states_and_transitions_follow_the_lifecycle() {
     let path: Vec<_> = plugin.transitions().iter().map(|t| t.to).collect();
     assert_eq!(
         path,
-        [State::Initializing, State::Ready, State::Draining, State::Unloaded]
+        [
+            State::Initializing,
+            State::Ready,
+            State::Draining,
+            State::Unloaded
+        ]
     );
     assert!(plugin.transitions().iter().all(|t| !t.reason.is_empty()));
 }
@@ -61,7 +66,9 @@ fn metrics_count_calls_errors_latency_and_fuel() {
     }
     assert!(plugin.process_blocking(op("nonsense")).is_err());
     assert!(plugin.process_blocking(op("panic")).is_err());
-    plugin.process_blocking(op("echo")).expect("a fresh instance");
+    plugin
+        .process_blocking(op("echo"))
+        .expect("a fresh instance");
     let m = plugin.metrics();
     assert_eq!(m.calls, 8);
     assert_eq!(m.errors.get("plugin"), Some(&1), "{:?}", m.errors);
@@ -146,7 +153,10 @@ fn a_plugin_failing_its_health_checks_is_restarted() {
     assert_eq!(stats.quarantines, 0, "{stats:?}");
     let fresh: Plugin = host.get("misbehave").expect("restarted");
     assert_eq!(fresh.state(), State::Ready);
-    assert_eq!(fresh.status_blocking().expect("status"), warden::PluginStatus::Ready);
+    assert_eq!(
+        fresh.status_blocking().expect("status"),
+        warden::PluginStatus::Ready
+    );
     wait_until("the sick build retired", Duration::from_secs(5), || {
         sick.state() == State::Unloaded
     });
@@ -197,6 +207,10 @@ fn a_crash_looping_plugin_is_quarantined_with_backoff() {
     // Two restarts, then quarantine; each restart attempt from quarantine
     // is one more restart, and the waits double up to the cap.
     assert!(restarts >= 2, "{history:#?}");
-    assert_eq!(&waits[..4], ["100ms", "200ms", "400ms", "400ms"], "{history:#?}");
+    assert_eq!(
+        &waits[..4],
+        ["100ms", "200ms", "400ms", "400ms"],
+        "{history:#?}"
+    );
     assert!(!common::audited(&host, Some("misbehave"), AuditKind::Quarantined).is_empty());
 }

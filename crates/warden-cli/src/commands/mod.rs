@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod build;
 pub mod call;
+pub mod deploy;
 pub mod event;
 pub mod inspect;
 pub mod list;
+pub mod status;

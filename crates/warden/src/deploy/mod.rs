@@ -148,7 +148,8 @@ impl Warden {
             Inserted::Beside => format!("loaded beside stable {}", self.get(&name)?.info().version),
         };
         let version = plugin.info().version.to_string();
-        self.deploys.record(&name, DeployAction::Deploy, &version, &detail);
+        self.deploys
+            .record(&name, DeployAction::Deploy, &version, &detail);
         Ok(plugin)
     }
 
@@ -244,8 +245,12 @@ impl Warden {
         let candidate = self.drop_candidate(name, None)?;
         let version = candidate.info().version.clone();
         self.persist(name)?;
-        self.deploys
-            .record(name, DeployAction::Rollback, &version.to_string(), "on request");
+        self.deploys.record(
+            name,
+            DeployAction::Rollback,
+            &version.to_string(),
+            "on request",
+        );
         self.retire_later(candidate).await;
         Ok(version)
     }
@@ -253,7 +258,13 @@ impl Warden {
     /// Rolls back candidate `version` of plugin `name` because `why`; runs
     /// inside the call that noticed, so it never waits: when another
     /// change of the plugin is under way, a later call tries again.
-    pub(crate) fn auto_rollback(&self, name: &str, watch: &CanaryWatch, version: &Version, why: String) {
+    pub(crate) fn auto_rollback(
+        &self,
+        name: &str,
+        watch: &CanaryWatch,
+        version: &Version,
+        why: String,
+    ) {
         let turn = self.turn(name);
         let Ok(_turn) = turn.try_lock() else {
             watch.rearm();
@@ -327,14 +338,13 @@ impl Warden {
         let mut outcomes = Vec::new();
         for saved in self.deploys.saved()? {
             let outcome = self.restore_one(&saved).await;
-            if outcome.is_ok() {
-                let detail = format!("{} version(s)", saved.versions.len());
-                self.deploys.record(
-                    &saved.plugin,
-                    DeployAction::Restore,
-                    &saved.stable.to_string(),
-                    &detail,
-                );
+            match &outcome {
+                Ok(()) => {
+                    tracing::info!(plugin = %saved.plugin, versions = saved.versions.len(), "deployment restored")
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %saved.plugin, error = %e, "deployment restored in part")
+                }
             }
             outcomes.push((saved.plugin, outcome));
         }
@@ -394,7 +404,10 @@ impl Warden {
 
     /// Writes plugin `name`'s deployment to the store, if it is kept there.
     pub(crate) fn persist(&self, name: &str) -> Result<()> {
-        match self.registry.inspect(name, |d| d.managed.then(|| d.saved(name))) {
+        match self
+            .registry
+            .inspect(name, |d| d.managed.then(|| d.saved(name)))
+        {
             Ok(Some(saved)) => self.deploys.save(&saved),
             Ok(None) => Ok(()),
             Err(_) => self.deploys.forget(name),
@@ -424,7 +437,10 @@ impl Warden {
 
 fn parse_version(plugin: &str, text: &str) -> Result<Version> {
     Version::parse(text.trim()).map_err(|e| {
-        deploy_error(plugin, format!("`{text}` is not a version ({e}); write it as 1.2.0"))
+        deploy_error(
+            plugin,
+            format!("`{text}` is not a version ({e}); write it as 1.2.0"),
+        )
     })
 }
 

@@ -210,7 +210,10 @@ mod tests {
     fn trips_on_p99() {
         let w = CanaryWatch::new(policy());
         for _ in 0..20 {
-            assert_eq!(w.record(Side::Stable, false, Duration::from_micros(100)), None);
+            assert_eq!(
+                w.record(Side::Stable, false, Duration::from_micros(100)),
+                None
+            );
         }
         let mut tripped = None;
         for _ in 0..20 {

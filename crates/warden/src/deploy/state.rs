@@ -50,8 +50,6 @@ pub enum DeployAction {
     Quarantine,
     /// A version or the whole plugin was unloaded.
     Unload,
-    /// The deployment was loaded again from the store at start-up.
-    Restore,
 }
 
 impl DeployAction {
@@ -67,7 +65,6 @@ impl DeployAction {
             DeployAction::Restart => "restart",
             DeployAction::Quarantine => "quarantine",
             DeployAction::Unload => "unload",
-            DeployAction::Restore => "restore",
         }
     }
 }
@@ -113,8 +110,11 @@ impl DeployStore {
     pub(crate) fn save(&self, saved: &Saved) -> Result<()> {
         let mut conn = lock(&self.conn);
         let tx = conn.transaction().map_err(failed)?;
-        tx.execute("DELETE FROM deploy_versions WHERE plugin = ?1", [&saved.plugin])
-            .map_err(failed)?;
+        tx.execute(
+            "DELETE FROM deploy_versions WHERE plugin = ?1",
+            [&saved.plugin],
+        )
+        .map_err(failed)?;
         for (version, source) in &saved.versions {
             tx.execute(
                 "INSERT INTO deploy_versions (plugin, version, source) VALUES (?1, ?2, ?3)",
@@ -170,7 +170,9 @@ impl DeployStore {
         let mut out = Vec::new();
         for (plugin, stable, candidate, share) in rows {
             let stored = versions
-                .query_map([&plugin], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([&plugin], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(failed)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(failed)?;
@@ -203,7 +205,13 @@ impl DeployStore {
         if let Err(e) = written {
             tracing::error!(plugin, action = action.as_str(), error = %e, "cannot record deployment history");
         }
-        tracing::info!(plugin, action = action.as_str(), version, detail, "deployment");
+        tracing::info!(
+            plugin,
+            action = action.as_str(),
+            version,
+            detail,
+            "deployment"
+        );
     }
 
     /// The last `limit` entries of `plugin`'s history, oldest first.
@@ -287,7 +295,10 @@ mod tests {
         let history = store.history("p", 10).expect("history");
         let actions: Vec<_> = history.iter().map(|h| h.action).collect();
         assert_eq!(actions, [DeployAction::Deploy, DeployAction::Canary]);
-        assert_eq!(store.history("p", 1).expect("last")[0].action, DeployAction::Canary);
+        assert_eq!(
+            store.history("p", 1).expect("last")[0].action,
+            DeployAction::Canary
+        );
         store.forget("p").expect("forget");
         assert!(store.saved().expect("saved").is_empty());
     }

@@ -16,8 +16,8 @@ use crate::audit::AuditKind;
 use crate::contract::bindings::warden::plugin::store::{self, KeyPage, StoreError};
 use crate::sandbox::{CallScope, PluginState};
 
-pub use sqlite::{STORE_FILE, SqliteBackend};
 pub(crate) use sqlite::open_database;
+pub use sqlite::{STORE_FILE, SqliteBackend};
 
 /// Why a store operation failed (the WIT `store-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,7 +19,11 @@ pub const STORE_FILE: &str = "store.sqlite";
 /// Opens (or creates) the host's embedded database, `dir/store.sqlite`
 /// (`None`: in memory), and creates `schema`'s tables if missing. `what`
 /// names the user of the connection in errors.
-pub(crate) fn open_database(dir: Option<&Path>, what: &str, schema: &str) -> Result<Connection, String> {
+pub(crate) fn open_database(
+    dir: Option<&Path>,
+    what: &str,
+    schema: &str,
+) -> Result<Connection, String> {
     let conn = match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

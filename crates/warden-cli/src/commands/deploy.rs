@@ -1,0 +1,70 @@
+//! `warden deploy`, `canary`, `promote`, `rollback` and `reload`: changes
+//! to the deployments kept in the data directory. Each loads the kept
+//! deployments, makes the change (loading and initializing whatever it
+//! brings in, so a broken build is refused here), and stores the result.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::args::{CanaryArgs, DeployArgs, Global, NameArgs};
+use crate::host;
+
+pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
+    let host = host::deployed(global)?;
+    let plugin = host.deploy_blocking(&args.path)?;
+    let status = host.deployment(plugin.name())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (name, version) = (plugin.name(), &plugin.info().version);
+    if status.stable == *version {
+        println!("deployed {name} {version}: it serves");
+    } else {
+        println!(
+            "deployed {name} {version} beside stable {}; send it calls with `warden canary {name} {version} --percent 10`",
+            status.stable
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn canary(global: &Global, args: &CanaryArgs) -> Result<ExitCode> {
+    let host = host::deployed(global)?;
+    host.canary(&args.name, &args.version, args.percent)?;
+    println!(
+        "{} {} gets {}% of calls; `warden promote {}` or `warden rollback {}` ends the canary",
+        args.name, args.version, args.percent, args.name, args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn promote(global: &Global, args: &NameArgs) -> Result<ExitCode> {
+    let host = host::deployed(global)?;
+    let version = host.promote_blocking(&args.name)?;
+    println!("{} {version} is now stable", args.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rollback(global: &Global, args: &NameArgs) -> Result<ExitCode> {
+    let host = host::deployed(global)?;
+    let version = host.rollback_blocking(&args.name)?;
+    let stable = host.get(&args.name)?.info().version.clone();
+    println!(
+        "rolled back {} {version}; every call goes to {stable}",
+        args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reload(global: &Global, args: &NameArgs) -> Result<ExitCode> {
+    let host = host::deployed(global)?;
+    match host.reload_blocking(&args.name)? {
+        warden::Reloaded::Unchanged => println!("{}: files unchanged", args.name),
+        warden::Reloaded::Replaced { from, to, .. } => {
+            println!("reloaded {}: {from} -> {to}", args.name)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
