@@ -260,6 +260,7 @@ impl Warden {
     ) {
         let turn = self.turn(plugin.name());
         let _turn = turn.lock().await;
+        // The old build retires in the background.
         match self.rebuild(plugin, true).await {
             Ok(_) => {
                 record.restarts.push_back(Instant::now());

@@ -47,7 +47,22 @@ impl Warden {
     /// host's grants and caps as at load. On failure the loaded build keeps
     /// serving. Reloads and unloads of one plugin take turns. `target` is
     /// `name` (the stable version) or names a version (`name@1.2.0`).
+    /// Returns once the old build is retired.
     pub async fn reload(&self, target: &str) -> Result<Reloaded> {
+        let (outcome, retiring) = self.reload_detached(target).await?;
+        if let Some(retiring) = retiring {
+            finish(retiring).await;
+        }
+        Ok(outcome)
+    }
+
+    /// [`Warden::reload`] that returns as soon as the new build serves,
+    /// with the task retiring the old build (for the watcher, which must
+    /// not sit out the grace period before its next change).
+    pub(crate) async fn reload_detached(
+        &self,
+        target: &str,
+    ) -> Result<(Reloaded, Option<tokio::task::JoinHandle<()>>)> {
         let current = self.registry.get(target)?;
         let name = current.name().to_string();
         let turn = self.turn(&name);
@@ -58,7 +73,12 @@ impl Warden {
     /// Starts a new build of `current` from its source and swaps it in
     /// (`force`: even when the files did not change, as a restart does).
     /// The caller holds the plugin's turn.
-    pub(crate) async fn rebuild(&self, current: &Plugin, force: bool) -> Result<Reloaded> {
+    /// Returns the task retiring the old build, when one was replaced.
+    pub(crate) async fn rebuild(
+        &self,
+        current: &Plugin,
+        force: bool,
+    ) -> Result<(Reloaded, Option<tokio::task::JoinHandle<()>>)> {
         let name = current.name();
         let Some(origin) = current.info().source.clone() else {
             return Err(Error::Host(format!(
@@ -81,7 +101,12 @@ impl Warden {
         outcome
     }
 
-    async fn replace_from(&self, current: &Plugin, origin: &Path, force: bool) -> Result<Reloaded> {
+    async fn replace_from(
+        &self,
+        current: &Plugin,
+        origin: &Path,
+        force: bool,
+    ) -> Result<(Reloaded, Option<tokio::task::JoinHandle<()>>)> {
         let started = Instant::now();
         let source = Source::from_path(origin)?;
         if source.manifest.name != current.name() {
@@ -98,7 +123,7 @@ impl Warden {
         if !force
             && fingerprint(&sha256_hex(&source.bytes), &source.manifest) == current.fingerprint()
         {
-            return Ok(Reloaded::Unchanged);
+            return Ok((Reloaded::Unchanged, None));
         }
         let (next, patterns) = self.start(source).await?;
         if let Err(e) = self.registry.replace(current, next.clone()) {
@@ -129,12 +154,15 @@ impl Warden {
             &to.to_string(),
             &format!("replaces {from}"),
         );
-        self.retire_later(old).await;
-        Ok(Reloaded::Replaced {
-            from,
-            to,
-            serving_after,
-        })
+        let retiring = self.detach(old);
+        Ok((
+            Reloaded::Replaced {
+                from,
+                to,
+                serving_after,
+            },
+            Some(retiring),
+        ))
     }
 
     /// Runs `process` on the build `target` routes to now: the way to
@@ -179,10 +207,7 @@ impl Warden {
     /// Unloads `old`, no longer registered, after the grace period in
     /// which callers that looked it up just before may still use it.
     pub(crate) async fn retire_later(&self, old: Plugin) {
-        let name = old.name().to_string();
-        if let Err(e) = self.detach(old).await {
-            tracing::error!(plugin = %name, error = %e, "retiring the old build failed");
-        }
+        finish(self.detach(old)).await;
     }
 
     /// Like [`Warden::retire_later`], in a task of its own that the caller
@@ -205,6 +230,13 @@ impl Warden {
     pub fn process_blocking(&self, name: &str, request: ProcessRequest) -> Result<ProcessResponse> {
         self.core
             .block_on("process_blocking", self.process(name, request))
+    }
+}
+
+/// Waits for a task retiring an old build.
+async fn finish(retiring: tokio::task::JoinHandle<()>) {
+    if let Err(e) = retiring.await {
+        tracing::error!(error = %e, "retiring an old build failed");
     }
 }
 

@@ -141,13 +141,18 @@ impl Warden {
         });
         match loaded {
             Some(plugin) => {
-                match self.reload_blocking(&format!("{}@{}", plugin.name(), plugin.info().version))
-                {
-                    Ok(Reloaded::Unchanged) => {
+                let target = format!("{}@{}", plugin.name(), plugin.info().version);
+                // Not waiting for the old build to retire: the next change
+                // may come within its grace period.
+                let reloaded = self
+                    .core
+                    .block_on("watcher reload", self.reload_detached(&target));
+                match reloaded {
+                    Ok((Reloaded::Unchanged, _)) => {
                         tracing::debug!(plugin = %plugin.name(), "files touched, content unchanged");
                         Change::Unchanged
                     }
-                    Ok(Reloaded::Replaced { from, to, .. }) => {
+                    Ok((Reloaded::Replaced { from, to, .. }, _)) => {
                         tracing::info!(plugin = %plugin.name(), %from, %to, "hot-reloaded");
                         Change::Reloaded
                     }
