@@ -107,16 +107,27 @@ impl Breaker {
         let mut b = lock(&self.inner);
         match b.state {
             BreakerState::Closed => Ok(Admit::Normal),
-            BreakerState::Open => {
-                let reopens = b.opened_at + self.settings.cool_down;
-                if now >= reopens {
+            BreakerState::Open => match b.opened_at.checked_add(self.settings.cool_down) {
+                Some(reopens) if now >= reopens => {
                     b.state = BreakerState::HalfOpen;
                     Ok(Admit::Trial)
-                } else {
-                    Err(reopens - now)
                 }
-            }
+                Some(reopens) => Err(reopens - now),
+                // A cool-down too long to represent: open for good.
+                None => Err(self.settings.cool_down),
+            },
             BreakerState::HalfOpen => Err(self.settings.cool_down),
+        }
+    }
+
+    /// Gives up a trial call that ended without an outcome (cancelled, or
+    /// handed back unrun): the breaker opens again for a cool-down, so
+    /// that another trial follows instead of refusing calls for good.
+    pub(crate) fn abandon_trial(&self, now: Instant) {
+        let mut b = lock(&self.inner);
+        if b.state == BreakerState::HalfOpen {
+            b.state = BreakerState::Open;
+            b.opened_at = now;
         }
     }
 
@@ -225,6 +236,21 @@ mod tests {
         assert_eq!(b.record(Admit::Normal, false, later), None);
         assert_eq!(b.record(Admit::Normal, true, later), None);
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn an_abandoned_trial_reopens_the_breaker() {
+        let b = Breaker::new(settings());
+        let t = Instant::now();
+        for _ in 0..3 {
+            b.record(Admit::Normal, true, t);
+        }
+        let later = t + Duration::from_secs(1);
+        assert_eq!(b.admit(later), Ok(Admit::Trial));
+        b.abandon_trial(later);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.admit(later).is_err());
+        assert_eq!(b.admit(later + Duration::from_secs(1)), Ok(Admit::Trial));
     }
 
     #[test]

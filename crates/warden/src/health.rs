@@ -192,7 +192,10 @@ impl Warden {
     ) {
         let now = Instant::now();
         if plugin.state() == State::Quarantined {
-            if record.retry_at.is_some_and(|at| now >= at) {
+            // A build quarantined before this monitor started carries its
+            // own next attempt.
+            let retry_at = record.retry_at.or(plugin.quarantined_until());
+            if retry_at.is_some_and(|at| now >= at) {
                 self.restart(plugin, "leaving quarantine", settings, record, counters)
                     .await;
             }
@@ -241,6 +244,13 @@ impl Warden {
                 settings.restart_window
             );
             self.quarantine(plugin, why, settings, record, counters);
+        } else if plugin.info().source.is_none() {
+            // Nothing to restart it from; its breaker keeps refusing calls
+            // while it fails.
+            plugin.set_state(
+                State::Errored,
+                &format!("{problem}; loaded from bytes, so it cannot be restarted"),
+            );
         } else {
             plugin.set_state(State::Errored, &problem);
             self.restart(plugin, &problem, settings, record, counters)
@@ -260,6 +270,11 @@ impl Warden {
     ) {
         let turn = self.turn(plugin.name());
         let _turn = turn.lock().await;
+        // Replaced or unloaded while this waited for its turn: the new
+        // build gets its own checks.
+        if !self.registry.list().iter().any(|p| p.same_build(plugin)) {
+            return;
+        }
         // The old build retires in the background.
         match self.rebuild(plugin, true).await {
             Ok(_) => {
@@ -284,12 +299,13 @@ impl Warden {
         counters: &Counters,
     ) {
         let wait = record.backoff;
-        record.retry_at = Some(Instant::now() + wait);
-        record.backoff = (wait * 2).min(settings.backoff_max);
+        let retry_at = later(wait);
+        record.retry_at = Some(retry_at);
+        record.backoff = wait.saturating_mul(2).min(settings.backoff_max);
         counters.quarantines.fetch_add(1, Ordering::SeqCst);
         let version = plugin.info().version.to_string();
         let detail = format!("{why}; next restart attempt in {wait:?}");
-        plugin.quarantine(Instant::now() + wait, &detail);
+        plugin.quarantine(retry_at, &detail);
         self.core.audit.record(AuditEntry::now(
             plugin.name(),
             &version,
@@ -301,4 +317,12 @@ impl Warden {
         self.deploys
             .record(plugin.name(), DeployAction::Quarantine, &version, &detail);
     }
+}
+
+/// `wait` from now; a wait too long to represent is a year.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }

@@ -166,7 +166,8 @@ impl Manifest {
             let host = host_version();
             if *needed > host {
                 return Err(format!(
-                    "key `min-host-version`: the plugin needs Warden {needed} or newer, and this                      host is {host}; upgrade the host or use a build of the plugin made for {host}"
+                    "key `min-host-version`: the plugin needs Warden {needed} or newer, and this \
+                     host is {host}; upgrade the host or use a build of the plugin made for {host}"
                 ));
             }
         }

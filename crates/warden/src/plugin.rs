@@ -284,6 +284,11 @@ impl Plugin {
             .set(&info.name, &info.version.to_string(), to, reason);
     }
 
+    /// When a quarantined build may be tried again.
+    pub(crate) fn quarantined_until(&self) -> Option<Instant> {
+        *lock(&self.inner.quarantined_until)
+    }
+
     /// Refuses calls until `until` (the health monitor's next restart
     /// attempt), with `reason` in the transition log.
     pub(crate) fn quarantine(&self, until: Instant, reason: &str) {
@@ -589,12 +594,23 @@ impl Plugin {
                 return Ok(Err(e));
             }
         };
-        inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        // Dropped before it records (the caller gave up): a trial must not
+        // leave the breaker half-open for good.
+        let trial = TrialGuard {
+            breaker: &inner.breaker,
+            armed: admit == Admit::Trial,
+        };
         let outcome = self.run_call(op, call_id).await;
         let now = Instant::now();
+        // Handed back unrun: it runs elsewhere and is counted there.
+        let Ok(result) = &outcome else {
+            return outcome;
+        };
+        trial.disarm();
+        inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         inner.stats.observe_latency(now - started);
-        let failed = match &outcome {
-            Ok(Err(e)) => {
+        let failed = match result {
+            Err(e) => {
                 // Plugin errors were counted where they were made.
                 if !matches!(e, Error::Plugin { .. }) {
                     inner.stats.count_error(ErrorKind::of(e));
@@ -604,7 +620,7 @@ impl Plugin {
                 matches!(e, Error::Trap { .. })
                     || (admit == Admit::Trial && matches!(e, Error::Busy { .. }))
             }
-            _ => false,
+            Ok(_) => false,
         };
         if let Some(state) = inner.breaker.record(admit, failed, now) {
             let info = &inner.info;
@@ -887,6 +903,26 @@ impl Plugin {
                 "the call did not finish within {:?} (raise `limits.timeout-ms` if it needs longer)",
                 self.inner.info.limits.timeout
             ),
+        }
+    }
+}
+
+/// Abandons a half-open breaker's trial unless its outcome was recorded.
+struct TrialGuard<'a> {
+    breaker: &'a Breaker,
+    armed: bool,
+}
+
+impl TrialGuard<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.breaker.abandon_trial(Instant::now());
         }
     }
 }

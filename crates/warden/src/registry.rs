@@ -164,6 +164,43 @@ impl Registry {
         })
     }
 
+    /// Removes build `plugin` from its deployment, in one step; returns
+    /// whether it was the last version (the deployment is gone with it).
+    /// The stable version goes only as the last one: promote another first.
+    pub(crate) fn remove_version(&self, plugin: &Plugin) -> Result<bool> {
+        let name = plugin.name();
+        let version = &plugin.info().version;
+        let mut deployments = write(&self.deployments);
+        let d = match deployments.get_mut(name) {
+            Some(d)
+                if d.versions
+                    .get(version)
+                    .is_some_and(|p| p.same_build(plugin)) =>
+            {
+                d
+            }
+            _ => return Err(not_found(&deployments, &format!("{name}@{version}"))),
+        };
+        if d.versions.len() == 1 {
+            deployments.remove(name);
+            return Ok(true);
+        }
+        if d.stable == *version {
+            return Err(Error::Deploy {
+                plugin: name.to_string(),
+                message: format!(
+                    "{version} is the stable version; promote another version first, or \
+                     unload `{name}` altogether"
+                ),
+            });
+        }
+        if d.canary.as_ref().is_some_and(|c| c.version == *version) {
+            d.canary = None;
+        }
+        d.versions.remove(version);
+        Ok(false)
+    }
+
     /// Removes every version of plugin `name`.
     pub(crate) fn remove(&self, name: &str) -> Result<Vec<Plugin>> {
         let mut deployments = write(&self.deployments);

@@ -180,7 +180,9 @@ impl Warden {
             let started = Instant::now();
             match routed.plugin.process_wit(request, &call_id).await {
                 Ok(result) => {
-                    if let Some((watch, side)) = &routed.canary
+                    // A full pool says nothing about the version's quality.
+                    let busy = matches!(result, Err(Error::Busy { .. }));
+                    if let Some((watch, side)) = routed.canary.as_ref().filter(|_| !busy)
                         && let Some(why) = watch.record(*side, result.is_err(), started.elapsed())
                     {
                         let version = &routed.plugin.info().version;

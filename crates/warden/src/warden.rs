@@ -407,7 +407,7 @@ impl Warden {
             Some(_) => vec![self.remove_version(target)?],
         };
         if managed {
-            self.persist(name)?;
+            self.persist_logged(name);
             for plugin in &removed {
                 let version = plugin.info().version.to_string();
                 self.deploys
@@ -421,32 +421,12 @@ impl Warden {
     }
 
     /// Takes the version `target` names out of its deployment; the last
-    /// version goes with the whole deployment.
+    /// version goes with the whole deployment (and its events).
     fn remove_version(&self, target: &str) -> Result<Plugin> {
         let plugin = self.registry.get(target)?;
-        let version = plugin.info().version.clone();
-        let name = plugin.name().to_string();
-        let last = self.registry.update(&name, |d| {
-            if d.versions.len() == 1 {
-                return Ok(true);
-            }
-            if d.stable == version {
-                return Err(Error::Deploy {
-                    plugin: name.clone(),
-                    message: format!(
-                        "{version} is the stable version; promote another version first, or                          unload `{name}` altogether"
-                    ),
-                });
-            }
-            if d.canary.as_ref().is_some_and(|c| c.version == version) {
-                d.canary = None;
-            }
-            d.versions.remove(&version);
-            Ok(false)
-        })?;
+        let last = self.registry.remove_version(&plugin)?;
         if last {
-            self.registry.remove(&name)?;
-            self.unsubscribe_plugin(&name);
+            self.unsubscribe_plugin(plugin.name());
         }
         Ok(plugin)
     }

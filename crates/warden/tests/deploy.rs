@@ -66,8 +66,10 @@ fn versions_side_by_side_are_addressable() {
     assert_eq!(pinned.version, "2.0.0");
     assert_eq!(answered(&host, "k"), "1.0.0");
     // The same version twice is refused; the stable one stays while others are loaded.
-    let again = host.load_blocking(common::stage(root.path(), PLUGIN, "1.2.0"));
-    assert!(again.is_err());
+    let again = host
+        .load_blocking(common::stage(root.path(), PLUGIN, "1.2.0"))
+        .expect_err("loaded twice");
+    assert!(again.to_string().contains("already loaded"), "{again}");
     assert!(matches!(
         host.unload_blocking("text-transform@1.0.0"),
         Err(Error::Deploy { .. })
@@ -349,4 +351,47 @@ fn the_deployment_is_restored_after_a_restart() {
     drop(host);
     let host = builder().build().expect("third host");
     assert!(host.restore_blocking().expect("restore").is_empty());
+}
+
+#[test]
+fn a_version_missing_at_restore_stays_stored() {
+    let root = tempfile::tempdir().expect("tmp");
+    let data = root.path().join("data");
+    let builder = || Warden::builder().data_dir(&data);
+    {
+        let host = builder().build().expect("host");
+        deploy_versions(&host, root.path(), &["1.0.0", "2.0.0"]);
+    }
+    let v2 = root.path().join("text-transform-2.0.0/text-transform.wasm");
+    let hidden = v2.with_extension("away");
+    std::fs::rename(&v2, &hidden).expect("hide v2");
+    {
+        let host = builder().build().expect("host");
+        let restored = host.restore_blocking().expect("restore");
+        let err = restored[0]
+            .1
+            .as_ref()
+            .expect_err("v2 is missing")
+            .to_string();
+        assert!(err.contains("2.0.0"), "{err}");
+        let versions: Vec<_> = host
+            .plugins()
+            .iter()
+            .map(|p| p.info().version.to_string())
+            .collect();
+        assert_eq!(versions, ["1.0.0"]);
+        // A change stores the deployment again; 2.0.0 must not be dropped.
+        host.deploy_blocking(common::stage(root.path(), PLUGIN, "3.0.0"))
+            .expect("deploy 3");
+    }
+    std::fs::rename(&hidden, &v2).expect("bring v2 back");
+    let host = builder().build().expect("host");
+    let restored = host.restore_blocking().expect("restore");
+    assert!(restored[0].1.is_ok(), "{restored:?}");
+    let versions: Vec<_> = host
+        .plugins()
+        .iter()
+        .map(|p| p.info().version.to_string())
+        .collect();
+    assert_eq!(versions, ["1.0.0", "2.0.0", "3.0.0"]);
 }

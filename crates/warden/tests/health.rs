@@ -28,6 +28,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 fn one_instance_misbehave(root: &std::path::Path) -> std::path::PathBuf {
     let dir = common::stage(root, "misbehave", "0.1.0");
     let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");
+    assert!(manifest.contains("max-instances = 4"), "{manifest}");
     let manifest = manifest.replace("max-instances = 4", "max-instances = 1");
     std::fs::write(dir.join("plugin.toml"), manifest).expect("write");
     dir
@@ -202,7 +203,8 @@ fn a_crash_looping_plugin_is_quarantined_with_backoff() {
     let waits: Vec<&str> = history
         .iter()
         .filter(|h| h.action == DeployAction::Quarantine)
-        .filter_map(|h| h.detail.rsplit("next restart attempt in ").next())
+        .filter_map(|h| h.detail.split_once("next restart attempt in "))
+        .map(|(_, wait)| wait)
         .collect();
     // Two restarts, then quarantine; each restart attempt from quarantine
     // is one more restart, and the waits double up to the cap.

@@ -16,6 +16,8 @@ pub(crate) struct Deployment {
     pub(crate) canary: Option<Canary>,
     /// Made or changed through the deploy API, so persisted and restored.
     pub(crate) managed: bool,
+    /// Stored versions that failed to load at restore (kept in the store).
+    pub(crate) unrestored: Vec<(Version, std::path::PathBuf)>,
 }
 
 #[derive(Clone)]
@@ -40,6 +42,7 @@ impl Deployment {
             stable,
             canary: None,
             managed: false,
+            unrestored: Vec::new(),
         }
     }
 

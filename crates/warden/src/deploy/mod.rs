@@ -120,10 +120,13 @@ impl Deployment {
                 .canary
                 .as_ref()
                 .map(|c| (c.version.clone(), c.basis_points)),
+            // Versions that failed to restore stay stored: a file missing
+            // for a moment must not drop a deployed version for good.
             versions: self
                 .versions
                 .iter()
                 .filter_map(|(v, p)| Some((v.clone(), p.info().source.clone()?)))
+                .chain(self.unrestored.iter().cloned())
                 .collect(),
         }
     }
@@ -138,8 +141,10 @@ impl Warden {
     pub async fn deploy(&self, path: impl AsRef<Path>) -> Result<Plugin> {
         let (plugin, inserted) = self.register(Source::from_path(path.as_ref())?).await?;
         let name = plugin.name().to_string();
+        let version = plugin.info().version.clone();
         self.registry.update(&name, |d| {
             d.managed = true;
+            d.unrestored.retain(|(v, _)| *v != version);
             Ok(())
         })?;
         self.persist(&name)?;
@@ -208,28 +213,43 @@ impl Warden {
     /// version.
     pub async fn promote(&self, name: &str) -> Result<Version> {
         let turn = self.turn(name);
-        let _turn = turn.lock().await;
-        let (old, new) = self.registry.update(name, |d| {
-            let canary = d.canary.take().ok_or_else(|| no_canary(name))?;
-            let old = d.versions.remove(&d.stable);
-            d.stable = canary.version;
-            Ok((old, d.stable().clone()))
-        })?;
-        let patterns = match new.info().world {
-            crate::World::EventHandler => Some(new.subscriptions().await?),
+        let held = turn.lock().await;
+        // Asked before anything changes: a candidate that cannot say what
+        // it subscribes to is not promoted.
+        let candidate = self
+            .registry
+            .inspect(name, |d| {
+                let c = d.canary.as_ref()?;
+                d.versions.get(&c.version).cloned()
+            })?
+            .ok_or_else(|| no_canary(name))?;
+        let patterns = match candidate.info().world {
+            crate::World::EventHandler => Some(candidate.subscriptions().await?),
             _ => None,
         };
-        if let Err(e) = self.retarget_events(&new, patterns) {
+        let old = self.registry.update(name, |d| match d.canary.take() {
+            Some(c) if c.version == candidate.info().version => {
+                let old = d.versions.remove(&d.stable);
+                d.stable = c.version;
+                Ok(old)
+            }
+            other => {
+                d.canary = other;
+                Err(no_canary(name))
+            }
+        })?;
+        if let Err(e) = self.retarget_events(&candidate, patterns) {
             tracing::error!(plugin = %name, error = %e, "the promoted version receives no events");
         }
-        let version = new.info().version.clone();
+        let version = candidate.info().version.clone();
         let detail = match &old {
             Some(old) => format!("replaces {}", old.info().version),
             None => String::new(),
         };
-        self.persist(name)?;
+        self.persist_logged(name);
         self.deploys
             .record(name, DeployAction::Promote, &version.to_string(), &detail);
+        drop(held);
         if let Some(old) = old {
             self.retire_later(old).await;
         }
@@ -241,16 +261,17 @@ impl Warden {
     /// unloaded. Returns the version rolled back.
     pub async fn rollback(&self, name: &str) -> Result<Version> {
         let turn = self.turn(name);
-        let _turn = turn.lock().await;
+        let held = turn.lock().await;
         let candidate = self.drop_candidate(name, None)?;
         let version = candidate.info().version.clone();
-        self.persist(name)?;
+        self.persist_logged(name);
         self.deploys.record(
             name,
             DeployAction::Rollback,
             &version.to_string(),
             "on request",
         );
+        drop(held);
         self.retire_later(candidate).await;
         Ok(version)
     }
@@ -283,9 +304,7 @@ impl Warden {
             "canary".to_string(),
             &format!("rolled back: {why}"),
         ));
-        if let Err(e) = self.persist(name) {
-            tracing::error!(plugin = %name, error = %e, "cannot store the rollback");
-        }
+        self.persist_logged(name);
         self.deploys
             .record(name, DeployAction::AutoRollback, &version, &why);
         drop(self.detach(candidate));
@@ -336,36 +355,48 @@ impl Warden {
     /// reported and the rest of its deployment restored.
     pub async fn restore(&self) -> Result<Vec<(String, Result<()>)>> {
         let mut outcomes = Vec::new();
-        for saved in self.deploys.saved()? {
-            let outcome = self.restore_one(&saved).await;
+        for (plugin, saved) in self.deploys.saved()? {
+            let outcome = match saved {
+                Ok(saved) => self.restore_one(&saved).await,
+                Err(e) => Err(e),
+            };
             match &outcome {
-                Ok(()) => {
-                    tracing::info!(plugin = %saved.plugin, versions = saved.versions.len(), "deployment restored")
-                }
-                Err(e) => {
-                    tracing::warn!(plugin = %saved.plugin, error = %e, "deployment restored in part")
-                }
+                Ok(()) => tracing::info!(%plugin, "deployment restored"),
+                Err(e) => tracing::warn!(%plugin, error = %e, "deployment not fully restored"),
             }
-            outcomes.push((saved.plugin, outcome));
+            outcomes.push((plugin, outcome));
         }
         Ok(outcomes)
     }
 
     async fn restore_one(&self, saved: &Saved) -> Result<()> {
-        // The stable version first: the first version loaded serves.
+        let name = &saved.plugin;
+        if self.registry.inspect(name, |_| ()).is_ok() {
+            return Err(deploy_error(
+                name,
+                "a plugin of that name is loaded already; restore runs once, at start-up, \
+                 before anything else is loaded"
+                    .to_string(),
+            ));
+        }
+        // The stable version first: the first version loaded serves (and
+        // gets the plugin's events).
         let mut order: Vec<_> = saved.versions.iter().collect();
         order.sort_by_key(|(v, _)| *v != saved.stable);
         let mut failures = Vec::new();
+        let mut unrestored = Vec::new();
         for (version, source) in order {
             let loaded = async {
                 let source = Source::from_path(source)?;
-                if source.manifest.version != *version {
+                let found = (&source.manifest.name, &source.manifest.version);
+                if found != (name, version) {
                     return Err(deploy_error(
-                        &saved.plugin,
+                        name,
                         format!(
-                            "{} now holds version {}, not the deployed {version}; deploy it again",
+                            "{} now holds {} {}, not the deployed {name} {version}; deploy it again",
                             source.manifest_file.display(),
-                            source.manifest.version
+                            found.0,
+                            found.1
                         ),
                     ));
                 }
@@ -374,14 +405,13 @@ impl Warden {
             .await;
             if let Err(e) = loaded {
                 failures.push(format!("{version}: {e}"));
+                unrestored.push((version.clone(), source.clone()));
             }
         }
         let policy = self.rollback_policy;
-        self.registry.update(&saved.plugin, |d| {
+        self.registry.update(name, |d| {
             d.managed = true;
-            if d.versions.contains_key(&saved.stable) {
-                d.stable = saved.stable.clone();
-            }
+            d.unrestored = unrestored;
             d.canary = saved
                 .canary
                 .as_ref()
@@ -396,21 +426,32 @@ impl Warden {
         match failures.is_empty() {
             true => Ok(()),
             false => Err(deploy_error(
-                &saved.plugin,
-                format!("restored without {}", failures.join("; ")),
+                name,
+                format!(
+                    "restored without {} (kept in the store: deploy it again, or unload `{name}` \
+                     to forget the deployment)",
+                    failures.join("; ")
+                ),
             )),
         }
     }
 
-    /// Writes plugin `name`'s deployment to the store, if it is kept there.
+    /// Writes plugin `name`'s deployment to the store, if it is kept there
+    /// (forgets it when the plugin is gone). The snapshot is taken under
+    /// the store's lock, so concurrent changes are stored in order.
     pub(crate) fn persist(&self, name: &str) -> Result<()> {
-        match self
-            .registry
-            .inspect(name, |d| d.managed.then(|| d.saved(name)))
-        {
-            Ok(Some(saved)) => self.deploys.save(&saved),
-            Ok(None) => Ok(()),
-            Err(_) => self.deploys.forget(name),
+        self.deploys.save_latest(name, || {
+            self.registry
+                .inspect(name, |d| d.managed.then(|| d.saved(name)))
+                .ok()
+        })
+    }
+
+    /// [`Warden::persist`] for changes that have already happened: a
+    /// failure to store them is logged, not returned.
+    pub(crate) fn persist_logged(&self, name: &str) {
+        if let Err(e) = self.persist(name) {
+            tracing::error!(plugin = %name, error = %e, "cannot store the deployment; a restart will not restore it as it is now");
         }
     }
 

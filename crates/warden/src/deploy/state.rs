@@ -106,48 +106,26 @@ impl DeployStore {
         })
     }
 
-    /// Replaces what is stored of `saved.plugin` with `saved`.
-    pub(crate) fn save(&self, saved: &Saved) -> Result<()> {
+    /// Stores what `snapshot` returns for `plugin`, holding the store's
+    /// lock while it is taken: `None` (the plugin is gone) forgets the
+    /// plugin, `Some(None)` (not kept in the store) leaves it alone.
+    pub(crate) fn save_latest(
+        &self,
+        plugin: &str,
+        snapshot: impl FnOnce() -> Option<Option<Saved>>,
+    ) -> Result<()> {
         let mut conn = lock(&self.conn);
-        let tx = conn.transaction().map_err(failed)?;
-        tx.execute(
-            "DELETE FROM deploy_versions WHERE plugin = ?1",
-            [&saved.plugin],
-        )
-        .map_err(failed)?;
-        for (version, source) in &saved.versions {
-            tx.execute(
-                "INSERT INTO deploy_versions (plugin, version, source) VALUES (?1, ?2, ?3)",
-                params![saved.plugin, version.to_string(), source.to_string_lossy()],
-            )
-            .map_err(failed)?;
+        match snapshot() {
+            Some(Some(saved)) => save(&mut conn, &saved),
+            Some(None) => Ok(()),
+            None => forget(&conn, plugin),
         }
-        let (candidate, share) = match &saved.canary {
-            Some((v, bp)) => (Some(v.to_string()), *bp),
-            None => (None, 0),
-        };
-        tx.execute(
-            "INSERT OR REPLACE INTO deploy_routing (plugin, stable, candidate, basis_points) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![saved.plugin, saved.stable.to_string(), candidate, share],
-        )
-        .map_err(failed)?;
-        tx.commit().map_err(failed)
     }
 
-    /// Forgets the deployment of `plugin` (its history stays).
-    pub(crate) fn forget(&self, plugin: &str) -> Result<()> {
-        let conn = lock(&self.conn);
-        for table in ["deploy_versions", "deploy_routing"] {
-            conn.execute(&format!("DELETE FROM {table} WHERE plugin = ?1"), [plugin])
-                .map_err(failed)?;
-        }
-        Ok(())
-    }
-
-    /// Every stored deployment, by name. A row that does not parse (edited
-    /// by hand, say) is an error naming the plugin and the value.
-    pub(crate) fn saved(&self) -> Result<Vec<Saved>> {
+    /// Every stored deployment, by name, each read on its own: a row that
+    /// does not parse (edited by hand, say) is an error for its plugin
+    /// only, naming the value.
+    pub(crate) fn saved(&self) -> Result<Vec<(String, Result<Saved>)>> {
         let conn = lock(&self.conn);
         let mut routing = conn
             .prepare("SELECT plugin, stable, candidate, basis_points FROM deploy_routing ORDER BY plugin")
@@ -176,20 +154,24 @@ impl DeployStore {
                 .map_err(failed)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(failed)?;
-            let mut parsed = Vec::new();
-            for (version, source) in stored {
-                parsed.push((parse_version(&plugin, &version)?, PathBuf::from(source)));
-            }
-            parsed.sort();
-            out.push(Saved {
-                stable: parse_version(&plugin, &stable)?,
-                canary: match candidate {
-                    Some(v) => Some((parse_version(&plugin, &v)?, share)),
-                    None => None,
-                },
-                versions: parsed,
-                plugin,
-            });
+            let read = || -> Result<Saved> {
+                let mut parsed = Vec::new();
+                for (version, source) in &stored {
+                    parsed.push((stored_version(&plugin, version)?, PathBuf::from(source)));
+                }
+                parsed.sort();
+                Ok(Saved {
+                    plugin: plugin.clone(),
+                    stable: stored_version(&plugin, &stable)?,
+                    canary: match &candidate {
+                        Some(v) => Some((stored_version(&plugin, v)?, share)),
+                        None => None,
+                    },
+                    versions: parsed,
+                })
+            };
+            let saved = read();
+            out.push((plugin, saved));
         }
         Ok(out)
     }
@@ -250,7 +232,44 @@ impl DeployStore {
     }
 }
 
-fn parse_version(plugin: &str, text: &str) -> Result<Version> {
+/// Replaces what is stored of `saved.plugin` with `saved`.
+fn save(conn: &mut Connection, saved: &Saved) -> Result<()> {
+    let tx = conn.transaction().map_err(failed)?;
+    tx.execute(
+        "DELETE FROM deploy_versions WHERE plugin = ?1",
+        [&saved.plugin],
+    )
+    .map_err(failed)?;
+    for (version, source) in &saved.versions {
+        tx.execute(
+            "INSERT INTO deploy_versions (plugin, version, source) VALUES (?1, ?2, ?3)",
+            params![saved.plugin, version.to_string(), source.to_string_lossy()],
+        )
+        .map_err(failed)?;
+    }
+    let (candidate, share) = match &saved.canary {
+        Some((v, bp)) => (Some(v.to_string()), *bp),
+        None => (None, 0),
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO deploy_routing (plugin, stable, candidate, basis_points) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![saved.plugin, saved.stable.to_string(), candidate, share],
+    )
+    .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
+/// Forgets the deployment of `plugin` (its history stays).
+fn forget(conn: &Connection, plugin: &str) -> Result<()> {
+    for table in ["deploy_versions", "deploy_routing"] {
+        conn.execute(&format!("DELETE FROM {table} WHERE plugin = ?1"), [plugin])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+fn stored_version(plugin: &str, text: &str) -> Result<Version> {
     Version::parse(text).map_err(|e| corrupt(plugin, text, e))
 }
 
@@ -286,12 +305,16 @@ mod tests {
         };
         {
             let store = DeployStore::open(Some(dir.path())).expect("open");
-            store.save(&saved).expect("save");
+            store
+                .save_latest("p", || Some(Some(saved.clone())))
+                .expect("save");
             store.record("p", DeployAction::Deploy, "1.0.0", "");
             store.record("p", DeployAction::Canary, "1.1.0", "25%");
         }
         let store = DeployStore::open(Some(dir.path())).expect("reopen");
-        assert_eq!(store.saved().expect("saved"), vec![saved]);
+        let read = store.saved().expect("saved");
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].1.as_ref().expect("parses"), &saved);
         let history = store.history("p", 10).expect("history");
         let actions: Vec<_> = history.iter().map(|h| h.action).collect();
         assert_eq!(actions, [DeployAction::Deploy, DeployAction::Canary]);
@@ -299,7 +322,36 @@ mod tests {
             store.history("p", 1).expect("last")[0].action,
             DeployAction::Canary
         );
-        store.forget("p").expect("forget");
+        store.save_latest("p", || None).expect("forget");
         assert!(store.saved().expect("saved").is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_row_fails_only_its_plugin() {
+        let store = DeployStore::open(None).expect("open");
+        for plugin in ["a", "b"] {
+            let saved = Saved {
+                plugin: plugin.into(),
+                stable: Version::new(1, 0, 0),
+                canary: None,
+                versions: vec![(Version::new(1, 0, 0), PathBuf::from("/x"))],
+            };
+            store
+                .save_latest(plugin, || Some(Some(saved)))
+                .expect("save");
+        }
+        lock(&store.conn)
+            .execute(
+                "UPDATE deploy_routing SET stable = 'banana' WHERE plugin = 'a'",
+                [],
+            )
+            .expect("corrupt");
+        let read = store.saved().expect("saved");
+        let err = read[0].1.as_ref().expect_err("a is corrupt").to_string();
+        assert!(
+            err.contains("banana") && err.contains("deploy the plugin again"),
+            "{err}"
+        );
+        assert!(read[1].1.is_ok());
     }
 }
