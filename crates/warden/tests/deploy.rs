@@ -28,6 +28,15 @@ fn answered(host: &Warden, key: &str) -> String {
     response.version
 }
 
+/// The plugin's deployment history, as actions, oldest first.
+fn actions(host: &Warden) -> Vec<DeployAction> {
+    host.history(PLUGIN, 50)
+        .expect("history")
+        .iter()
+        .map(|h| h.action)
+        .collect()
+}
+
 fn deploy_versions(host: &Warden, root: &Path, versions: &[&str]) {
     for v in versions {
         host.deploy_blocking(common::stage(root, PLUGIN, v))
@@ -215,14 +224,8 @@ fn promote_and_rollback_under_load_fail_no_call() {
     for i in 0..50 {
         assert_eq!(answered(&host, &format!("after-{i}")), "2.0.0");
     }
-    let actions: Vec<_> = host
-        .history(PLUGIN, 20)
-        .expect("history")
-        .iter()
-        .map(|h| h.action)
-        .collect();
     assert_eq!(
-        actions,
+        actions(&host),
         [
             DeployAction::Deploy,
             DeployAction::Deploy,
@@ -332,14 +335,8 @@ fn the_deployment_is_restored_after_a_restart() {
         (400..=600).contains(&on_candidate),
         "{on_candidate} of 2000"
     );
-    let actions: Vec<_> = host
-        .history(PLUGIN, 10)
-        .expect("history")
-        .iter()
-        .map(|h| h.action)
-        .collect();
     assert_eq!(
-        actions,
+        actions(&host),
         [
             DeployAction::Deploy,
             DeployAction::Deploy,
