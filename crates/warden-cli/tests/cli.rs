@@ -241,9 +241,14 @@ fn list_shows_every_plugin_ready() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rows.len(), 9);
+    assert_eq!(rows.len(), 10);
     for row in &rows {
         assert_eq!(row["status"], "ready", "{row}");
+        let contract = match row["name"] == "text-stats" {
+            true => "0.2.0",
+            false => "0.1.0",
+        };
+        assert_eq!(row["contract"], contract, "{row}");
     }
     let o = warden(&["list", "--dir", &dir], None);
     let table = stdout(&o);
@@ -270,6 +275,23 @@ fn inspect_renders_the_world_and_metadata() {
         "{text}"
     );
     assert!(text.contains("author:  Warden contributors"), "{text}");
+    assert!(text.contains("contract: warden:plugin@0.1.0"), "{text}");
+    assert!(!text.contains("options:"), "0.1.0 has no options: {text}");
+
+    let stats = dist().join("text-stats");
+    let o = warden(&["inspect", stats.to_str().expect("utf-8")], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("contract: warden:plugin@0.2.0"), "{text}");
+    assert!(
+        text.contains("export warden:plugin/processing@0.2.0;"),
+        "{text}"
+    );
+    let top = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("top "))
+        .unwrap_or_else(|| panic!("option `top` listed: {text}"));
+    assert!(top.ends_with("(default 5)"), "{top}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::contract::ContractVersion;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomically;
 use crate::inspect::inspect;
@@ -50,7 +51,15 @@ pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
     };
     let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
     let found = inspect(&bytes, &wasm.display().to_string())?;
-    let missing = manifest.world.missing_exports(&found.exports);
+    let contract = ContractVersion::detect(
+        &manifest.name,
+        found
+            .imports
+            .iter()
+            .chain(&found.exports)
+            .map(String::as_str),
+    )?;
+    let missing = manifest.world.missing_exports(contract, &found.exports);
     if !missing.is_empty() {
         return Err(Error::WrongWorld {
             plugin: manifest.name,

@@ -2,7 +2,9 @@
 //! status, as plain Rust types independent of the generated bindings.
 
 use crate::contract::bindings::types as wit;
+use crate::contract::processing::ProcessCall;
 use crate::error::PluginError;
+use crate::sandbox::CallId;
 
 /// One unit of work for a processor plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,10 +58,10 @@ impl ProcessRequest {
         self
     }
 
-    /// The request as the bindings want it, and the call id and routing
-    /// key apart.
-    pub(crate) fn into_wit(self) -> (wit::ProcessRequest, Option<String>, Option<String>) {
-        let request = wit::ProcessRequest {
+    /// The call as the host hands it to a plugin (with its call id, made
+    /// up when the caller gave none), and the routing key apart.
+    pub(crate) fn into_call(self) -> (ProcessCall, Option<String>) {
+        let call = ProcessCall {
             input: self.input,
             content_type: self.content_type,
             options: self
@@ -67,9 +69,27 @@ impl ProcessRequest {
                 .into_iter()
                 .map(|(key, value)| wit::KeyValue { key, value })
                 .collect(),
+            call_id: self
+                .call_id
+                .map_or_else(CallId::next, |id| CallId::Given(id.into())),
         };
-        (request, self.call_id, self.routing_key)
+        (call, self.routing_key)
     }
+}
+
+/// One option a processor plugin understands, from its
+/// `describe-options` (contract 0.2.0 and later).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OptionDoc {
+    /// The option's key (`op`).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The values it accepts when they are a fixed set; empty when any
+    /// value goes.
+    pub values: Vec<String>,
+    /// The value used when the option is left out.
+    pub default: Option<String>,
 }
 
 /// What a processor plugin produced.

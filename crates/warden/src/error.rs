@@ -46,6 +46,23 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// The component targets a version of the contract this host does not
+    /// serve (newer than the host, or a mix no one version has).
+    #[error(
+        "plugin `{plugin}` uses {}, which no contract version this host serves has; \
+         this host serves warden:plugin {supported}: rebuild the plugin against one of \
+         them, or upgrade the host",
+        interfaces.join(", ")
+    )]
+    UnsupportedContract {
+        /// The plugin's name.
+        plugin: String,
+        /// The `warden:plugin` interfaces (with versions) that do not fit.
+        interfaces: Vec<String>,
+        /// The contract versions this host serves, as `0.1.0, 0.2.0`.
+        supported: String,
+    },
+
     /// The component imports something the host does not provide.
     #[error(
         "plugin `{plugin}` imports `{import}`, which this host does not provide; \

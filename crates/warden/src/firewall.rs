@@ -102,7 +102,7 @@ impl Shared {
         let ip = addr.ip().to_canonical();
         let port = addr.port();
         let hits = |rule: &NetRule| rule.ports.contains(port) && self.host_matches(&rule.host, ip);
-        let allowed = if self.deny.iter().any(|r| hits(r)) {
+        let allowed = if self.deny.iter().any(&hits) {
             false
         } else {
             match usage {

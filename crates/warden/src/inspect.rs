@@ -2,7 +2,7 @@
 //! world it matches, and its interface rendered as WIT.
 
 use crate::cache::sha256_hex;
-use crate::contract::World;
+use crate::contract::{ContractVersion, World};
 use crate::error::{Error, Result};
 use crate::loader::check_header;
 
@@ -17,7 +17,14 @@ pub struct Inspection {
     pub imports: Vec<String>,
     /// Exported interfaces and functions, by name.
     pub exports: Vec<String>,
-    /// The richest `warden:plugin` world the exports satisfy, if any.
+    /// The contract version the component targets; `None` when it fits
+    /// none this host serves (`contract_error` says why).
+    pub contract: Option<ContractVersion>,
+    /// Why the component fits no contract version this host serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_error: Option<String>,
+    /// The richest `warden:plugin` world the exports satisfy in that
+    /// contract version, if any.
     pub world: Option<World>,
     /// The component's world rendered as WIT.
     pub wit: String,
@@ -53,10 +60,19 @@ pub fn inspect(bytes: &[u8], source_name: &str) -> Result<Inspection> {
     printer
         .print(resolve, decoded.package(), &[])
         .map_err(|e| invalid(format!("{e:#}")))?;
+    let contract = ContractVersion::detect(
+        source_name,
+        imports.iter().chain(&exports).map(String::as_str),
+    );
     Ok(Inspection {
         size: bytes.len(),
         sha256: sha256_hex(bytes),
-        world: World::infer(exports.iter().map(String::as_str)),
+        world: contract
+            .as_ref()
+            .ok()
+            .and_then(|c| World::infer(*c, &exports)),
+        contract_error: contract.as_ref().err().map(ToString::to_string),
+        contract: contract.ok(),
         imports,
         exports,
         wit: printer.output.to_string(),

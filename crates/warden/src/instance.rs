@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::contract::bindings::{event_handler, plugin, processor, types};
+use crate::call::OptionDoc;
+use crate::contract::bindings::{event_handler, plugin, types};
+use crate::contract::processing::{ProcessCall, Processing};
 use crate::core::Reservation;
 use crate::error::TrapKind;
 use crate::loader::ExportIndices;
@@ -21,7 +23,7 @@ pub(crate) struct Instance {
     pub(crate) store: Store<PluginState>,
     pub(crate) scope: Arc<CallScope>,
     plugin: plugin::Guest,
-    processor: Option<processor::Guest>,
+    processor: Option<Processing>,
     event_handler: Option<event_handler::Guest>,
     /// Its share of the pool reservation: the slot stays promised until the
     /// instance is gone, even if the plugin was unloaded meanwhile.
@@ -30,8 +32,9 @@ pub(crate) struct Instance {
 
 /// One call into the guest.
 pub(crate) enum Op {
-    Process(types::ProcessRequest),
+    Process(ProcessCall),
     Validate(Vec<u8>),
+    DescribeOptions,
     /// An event and its hop count (which the bindings' record lacks).
     OnEvent(types::Event, u32),
     Metadata,
@@ -44,6 +47,7 @@ pub(crate) enum Op {
 pub(crate) enum Out {
     Process(Result<types::ProcessResponse, types::PluginError>),
     Validate(bool),
+    DescribeOptions(Option<Vec<OptionDoc>>),
     OnEvent(Result<(), types::PluginError>),
     Metadata(types::PluginMetadata),
     Status(types::PluginStatus),
@@ -146,13 +150,12 @@ impl Instance {
     async fn dispatch(&mut self, op: Op) -> wasmtime::Result<Out> {
         let store = &mut self.store;
         Ok(match op {
-            Op::Process(request) => Out::Process(
-                guest(&self.processor)?
-                    .call_process(store, &request)
-                    .await?,
-            ),
+            Op::Process(call) => Out::Process(guest(&self.processor)?.process(store, call).await?),
             Op::Validate(input) => {
-                Out::Validate(guest(&self.processor)?.call_validate(store, &input).await?)
+                Out::Validate(guest(&self.processor)?.validate(store, &input).await?)
+            }
+            Op::DescribeOptions => {
+                Out::DescribeOptions(guest(&self.processor)?.describe_options(store).await?)
             }
             Op::OnEvent(event, _) => Out::OnEvent(
                 guest(&self.event_handler)?

@@ -59,8 +59,8 @@ mod watch;
 pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery};
 pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, sha256_hex};
-pub use call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
-pub use contract::{CONTRACT_PACKAGE, World};
+pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
+pub use contract::{CONTRACT_PACKAGE, ContractVersion, World};
 pub use deploy::{
     CanaryStatus, DeployAction, DeploymentStatus, HistoryEntry, Role, RollbackPolicy, VersionStatus,
 };

@@ -8,8 +8,9 @@ use wasmtime::component::{Component, InstancePre};
 
 use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::{CacheOutcome, sha256_hex};
-use crate::contract::World;
-use crate::contract::bindings::{event_handler, plugin, processor};
+use crate::contract::bindings::{event_handler, plugin};
+use crate::contract::processing::ProcessingIndices;
+use crate::contract::{ContractVersion, World};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -106,13 +107,14 @@ pub(crate) struct Prepared {
     pub(crate) cache: CacheOutcome,
     pub(crate) pre: InstancePre<PluginState>,
     pub(crate) exports: ExportIndices,
+    pub(crate) contract: ContractVersion,
 }
 
 /// Where each plugin interface lives in the component, looked up once.
 #[derive(Clone)]
 pub(crate) struct ExportIndices {
     pub(crate) plugin: plugin::GuestIndices,
-    pub(crate) processor: Option<processor::GuestIndices>,
+    pub(crate) processor: Option<ProcessingIndices>,
     pub(crate) event_handler: Option<event_handler::GuestIndices>,
 }
 
@@ -124,21 +126,21 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         core.cache
             .get_or_compile(&core.engine, &source.bytes, &sha256, &display)?;
     let fingerprint = fingerprint(&sha256, &source.manifest);
-    let exports = export_names(&component, &core.engine);
+    let (imports, exports) = interface_names(&component, &core.engine);
+    let contract = ContractVersion::detect(
+        &source.manifest.name,
+        imports.iter().chain(&exports).map(String::as_str),
+    )?;
     if source.implicit {
         source.manifest.world =
-            World::infer(exports.iter().map(String::as_str)).ok_or_else(|| Error::WrongWorld {
+            World::infer(contract, &exports).ok_or_else(|| Error::WrongWorld {
                 plugin: source.manifest.name.clone(),
                 world: "minimal".into(),
-                missing: World::Minimal
-                    .required_exports()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                missing: World::Minimal.required_exports(contract),
             })?;
     }
     let manifest = source.manifest;
-    let missing = manifest.world.missing_exports(&exports);
+    let missing = manifest.world.missing_exports(contract, &exports);
     if !missing.is_empty() {
         return Err(Error::WrongWorld {
             plugin: manifest.name,
@@ -150,7 +152,7 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         .linker
         .instantiate_pre(&component)
         .map_err(|e| unsatisfied_import(&manifest.name, &e))?;
-    let exports = ExportIndices::new(&pre, manifest.world, &manifest.name)?;
+    let exports = ExportIndices::new(&pre, manifest.world, contract, &manifest.name)?;
     let limits = core.defaults.resolve(
         &manifest.limits,
         &core.caps,
@@ -183,6 +185,7 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         cache,
         pre,
         exports,
+        contract,
     })
 }
 
@@ -249,7 +252,12 @@ fn grant(core: &Core, manifest: &Manifest, manifest_file: &Path) -> Result<Effec
 }
 
 impl ExportIndices {
-    fn new(pre: &InstancePre<PluginState>, world: World, name: &str) -> Result<Self> {
+    fn new(
+        pre: &InstancePre<PluginState>,
+        world: World,
+        contract: ContractVersion,
+        name: &str,
+    ) -> Result<Self> {
         // The interfaces are present (checked above); a failure here means a
         // function inside one is missing or has the wrong type.
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
@@ -259,8 +267,10 @@ impl ExportIndices {
         };
         Ok(ExportIndices {
             plugin: plugin::GuestIndices::new(pre).map_err(wrong)?,
-            processor: match world {
-                World::Processor => Some(processor::GuestIndices::new(pre).map_err(wrong)?),
+            processor: match (world, contract.interface_version("processing")) {
+                (World::Processor, Some(version)) => {
+                    Some(ProcessingIndices::new(pre, version).map_err(wrong)?)
+                }
                 _ => None,
             },
             event_handler: match world {
@@ -295,12 +305,17 @@ pub(crate) fn check_header(bytes: &[u8], source: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn export_names(component: &Component, engine: &wasmtime::Engine) -> Vec<String> {
-    component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect()
+/// The names of a compiled component's imports and of its exports.
+pub(crate) fn interface_names(
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    let names = |items: &mut dyn Iterator<Item = &str>| items.map(str::to_string).collect();
+    (
+        names(&mut ty.imports(engine).map(|(name, _)| name)),
+        names(&mut ty.exports(engine).map(|(name, _)| name)),
+    )
 }
 
 fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {

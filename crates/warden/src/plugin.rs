@@ -17,9 +17,12 @@ use wasmtime::Store;
 use crate::audit::{AuditEntry, AuditKind};
 use crate::breaker::{Admit, Breaker};
 use crate::cache::CacheOutcome;
-use crate::call::{PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit};
-use crate::contract::World;
+use crate::call::{
+    OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit,
+};
 use crate::contract::bindings::types;
+use crate::contract::processing::ProcessCall;
+use crate::contract::{ContractVersion, World};
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind, Unavailability};
 use crate::events::Event;
@@ -58,6 +61,7 @@ struct Inner {
     pool: Mutex<Pool>,
     permits: Arc<Semaphore>,
     supported_events: OnceLock<Vec<String>>,
+    options: OnceLock<Option<Vec<OptionDoc>>>,
     unloaded: AtomicBool,
     /// Taken at unload; each instance holds a clone until it is dropped.
     reservation: Mutex<Option<Arc<Reservation>>>,
@@ -87,6 +91,9 @@ pub struct PluginInfo {
     pub description: String,
     /// The world it implements.
     pub world: World,
+    /// The contract version its component targets (found in the
+    /// component itself).
+    pub contract: ContractVersion,
     /// The event patterns its manifest subscribes to (`subscribe`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscribe: Option<Vec<String>>,
@@ -158,6 +165,7 @@ impl Plugin {
             version: p.manifest.version,
             description: p.manifest.description,
             world: p.manifest.world,
+            contract: p.contract,
             subscribe: p.manifest.subscribe,
             sha256: p.sha256,
             size: p.size,
@@ -193,6 +201,7 @@ impl Plugin {
                 pool: Mutex::new(Pool::default()),
                 permits,
                 supported_events: OnceLock::new(),
+                options: OnceLock::new(),
                 unloaded: AtomicBool::new(false),
                 reservation: Mutex::new(Some(Arc::new(reservation))),
                 stats: Counters::default(),
@@ -303,35 +312,34 @@ impl Plugin {
 
     /// Runs `processor.process`.
     pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse> {
-        let (request, call_id, _) = request.into_wit();
-        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
-        self.process_wit(request, &call_id)
+        let (call, _) = request.into_call();
+        self.process_call(call)
             .await
             .unwrap_or_else(|_| Err(self.unloaded_error()))
     }
 
-    /// Runs `processor.process`, or gives the request back when the plugin
+    /// Runs `processor.process`, or gives the call back when the plugin
     /// was unloaded before the call began (so that it can go to the build
     /// that replaced this one).
-    pub(crate) async fn process_wit(
+    pub(crate) async fn process_call(
         &self,
-        request: types::ProcessRequest,
-        call_id: &CallId,
-    ) -> std::result::Result<Result<ProcessResponse>, types::ProcessRequest> {
+        call: ProcessCall,
+    ) -> std::result::Result<Result<ProcessResponse>, ProcessCall> {
+        let call_id = call.call_id.clone();
         let checked = self
             .require(World::Processor, "process input")
-            .and_then(|()| self.check_size("input", request.input.len(), call_id));
+            .and_then(|()| self.check_size("input", call.input.len(), &call_id));
         if let Err(e) = checked {
             return Ok(Err(e));
         }
-        let out = match self.try_call(Op::Process(request), call_id).await {
+        let out = match self.try_call(Op::Process(call), &call_id).await {
             Ok(out) => out,
-            Err(Op::Process(request)) => return Err(request),
+            Err(Op::Process(call)) => return Err(call),
             Err(_) => return Ok(Err(mismatch())),
         };
         Ok(match out {
             Ok(Out::Process(Ok(r))) => {
-                self.check_size("output", r.output.len(), call_id)
+                self.check_size("output", r.output.len(), &call_id)
                     .map(|()| {
                         let mut response = ProcessResponse::from(r);
                         response.version = self.inner.info.version.to_string();
@@ -342,6 +350,20 @@ impl Plugin {
             Ok(_) => Err(mismatch()),
             Err(e) => Err(e),
         })
+    }
+
+    /// The options `process` understands, from `processor.describe-options`
+    /// (asked once, then remembered). `None` for a plugin of contract
+    /// 0.1.0, which has no such function.
+    pub async fn describe_options(&self) -> Result<Option<Vec<OptionDoc>>> {
+        self.require(World::Processor, "describe its options")?;
+        if let Some(options) = self.inner.options.get() {
+            return Ok(options.clone());
+        }
+        match self.call(Op::DescribeOptions, &CallId::next()).await? {
+            Out::DescribeOptions(options) => Ok(self.inner.options.get_or_init(|| options).clone()),
+            _ => Err(mismatch()),
+        }
     }
 
     /// Runs `processor.validate`.
@@ -447,6 +469,13 @@ impl Plugin {
         self.inner
             .core
             .block_on("metadata_blocking", self.metadata())
+    }
+
+    /// Blocking form of [`Plugin::describe_options`].
+    pub fn describe_options_blocking(&self) -> Result<Option<Vec<OptionDoc>>> {
+        self.inner
+            .core
+            .block_on("describe_options_blocking", self.describe_options())
     }
 
     /// Blocking form of [`Plugin::status`].

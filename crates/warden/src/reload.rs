@@ -14,7 +14,6 @@ use crate::deploy::DeployAction;
 use crate::error::{Error, Result};
 use crate::loader::{Source, fingerprint};
 use crate::plugin::Plugin;
-use crate::sandbox::CallId;
 use crate::warden::Warden;
 
 /// How long a replaced build keeps taking calls: a caller that looked the
@@ -95,7 +94,7 @@ impl Warden {
                 None,
                 AuditKind::ReloadFailed,
                 origin.display().to_string(),
-                &format!("kept the loaded build: {}", first_line(&e.to_string())),
+                format!("kept the loaded build: {}", first_line(&e.to_string())),
             ));
         }
         outcome
@@ -173,12 +172,11 @@ impl Warden {
     /// instance of a build that got replaced goes to the new build instead
     /// of failing. Calls on a canary count towards its automatic rollback.
     pub async fn process(&self, target: &str, request: ProcessRequest) -> Result<ProcessResponse> {
-        let (mut request, call_id, key) = request.into_wit();
-        let call_id = call_id.map_or_else(CallId::next, |id| CallId::Given(id.into()));
+        let (mut call, key) = request.into_call();
         loop {
             let routed = self.registry.route(target, key.as_deref())?;
             let started = Instant::now();
-            match routed.plugin.process_wit(request, &call_id).await {
+            match routed.plugin.process_call(call).await {
                 Ok(result) => {
                     // A full pool says nothing about the version's quality.
                     let busy = matches!(result, Err(Error::Busy { .. }));
@@ -200,7 +198,7 @@ impl Warden {
                     {
                         return Err(routed.plugin.unloaded_error());
                     }
-                    request = back;
+                    call = back;
                 }
             }
         }

@@ -179,28 +179,24 @@ impl Neighbour {
 fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
     let stage = stage();
     let data = tempfile::tempdir().expect("data dir");
-    let host = host(&stage, data.path(), GrantPolicy::Refuse);
+    let host = host(stage, data.path(), GrantPolicy::Refuse);
     let neighbour = Neighbour::start(&host);
 
     // 1, 2: CPU.
-    assert_trap(call(&host, &stage, "loop", &[]), TrapKind::Timeout, "loop");
+    assert_trap(call(&host, stage, "loop", &[]), TrapKind::Timeout, "loop");
     assert!(!audited(&host, "loop", AuditKind::Timeout).is_empty());
-    assert_trap(
-        call(&host, &stage, "fuel", &[]),
-        TrapKind::OutOfFuel,
-        "fuel",
-    );
+    assert_trap(call(&host, stage, "fuel", &[]), TrapKind::OutOfFuel, "fuel");
     assert!(!audited(&host, "fuel", AuditKind::OutOfFuel).is_empty());
 
     // 3, 4: memory and stack.
     assert_trap(
-        call(&host, &stage, "memory-bomb", &[]),
+        call(&host, stage, "memory-bomb", &[]),
         TrapKind::OutOfMemory,
         "memory-bomb",
     );
     assert!(!audited(&host, "memory-bomb", AuditKind::MemoryLimit).is_empty());
     assert_trap(
-        call(&host, &stage, "recursion", &[]),
+        call(&host, stage, "recursion", &[]),
         TrapKind::StackOverflow,
         "recursion",
     );
@@ -217,7 +213,7 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
     }
     assert!(host.get("hostile-panic-in-init").is_err(), "not registered");
     assert!(!audited(&host, "panic-in-init", AuditKind::Trap).is_empty());
-    let echoed = call(&host, &stage, "trap-in-shutdown", &[]).expect("serves before shutdown");
+    let echoed = call(&host, stage, "trap-in-shutdown", &[]).expect("serves before shutdown");
     assert_eq!(echoed.output, b"ping");
     host.unload_blocking("hostile-trap-in-shutdown")
         .expect("unload completes");
@@ -231,24 +227,24 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
     // 6-9: files.
     let secret = stage.secret.display().to_string();
     let message = assert_contained(
-        call(&host, &stage, "read-host-files", &[&secret]),
+        call(&host, stage, "read-host-files", &[&secret]),
         "read-host-files",
     );
     assert!(
         message.contains("/etc/passwd") && message.contains(&secret),
         "{message}"
     );
-    assert_contained(call(&host, &stage, "raw-open", &[&secret]), "raw-open");
+    assert_contained(call(&host, stage, "raw-open", &[&secret]), "raw-open");
     let denied = audited(&host, "raw-open", AuditKind::FsDenied);
     assert!(
         denied.len() >= 3,
         "absolute and escaping paths audited: {denied:?}"
     );
-    assert_contained(call(&host, &stage, "traversal", &[]), "traversal");
+    assert_contained(call(&host, stage, "traversal", &[]), "traversal");
     assert!(!audited(&host, "traversal", AuditKind::FsDenied).is_empty());
-    assert_contained(call(&host, &stage, "symlink-escape", &[]), "symlink-escape");
+    assert_contained(call(&host, stage, "symlink-escape", &[]), "symlink-escape");
     assert!(!audited(&host, "symlink-escape", AuditKind::FsDenied).is_empty());
-    assert_contained(call(&host, &stage, "write-readonly", &[]), "write-readonly");
+    assert_contained(call(&host, stage, "write-readonly", &[]), "write-readonly");
     let writes = audited(&host, "write-readonly", AuditKind::FsDenied);
     assert!(
         writes.iter().any(|r| r.contains("for writing")),
@@ -261,33 +257,33 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
     let target = format!("127.0.0.1:{port}");
-    assert_contained(call(&host, &stage, "connect", &[&target]), "connect");
+    assert_contained(call(&host, stage, "connect", &[&target]), "connect");
     assert!(
         matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
         "no connection may arrive"
     );
     let sockets = audited(&host, "connect", AuditKind::SocketDenied);
     assert!(sockets.iter().any(|r| r.contains(&target)), "{sockets:?}");
-    assert_contained(call(&host, &stage, "lookup", &[]), "lookup");
+    assert_contained(call(&host, stage, "lookup", &[]), "lookup");
     let lookups = audited(&host, "lookup", AuditKind::NameLookupDenied);
     assert!(
         lookups.iter().any(|r| r.contains("localhost")),
         "{lookups:?}"
     );
-    assert_contained(call(&host, &stage, "listen", &[]), "listen");
+    assert_contained(call(&host, stage, "listen", &[]), "listen");
     assert!(!audited(&host, "listen", AuditKind::SocketDenied).is_empty());
 
     // 12, 19: environment and stdin.
     // SAFETY: set before any other thread of this test reads the environment;
     // the plugin must never see it.
     unsafe { std::env::set_var("WARDEN_HOSTILE_SECRET", SECRET) };
-    let env = call(&host, &stage, "env", &[]).expect("env");
+    let env = call(&host, stage, "env", &[]).expect("env");
     assert_eq!(String::from_utf8_lossy(&env.output), "MODE=fixed");
-    let stdin = call(&host, &stage, "stdin", &[]).expect("stdin");
+    let stdin = call(&host, stage, "stdin", &[]).expect("stdin");
     assert_eq!(String::from_utf8_lossy(&stdin.output), "stdin gave 0 bytes");
 
     // 13, 14: output and logs.
-    match call(&host, &stage, "huge-output", &[]) {
+    match call(&host, stage, "huge-output", &[]) {
         Err(Error::LimitExceeded {
             what: "output",
             size,
@@ -297,10 +293,10 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
         other => panic!("huge-output: {other:?}"),
     }
     assert!(!audited(&host, "huge-output", AuditKind::OutputLimit).is_empty());
-    let flood = call(&host, &stage, "stdout-flood", &[]).expect("stdout flood completes");
+    let flood = call(&host, stage, "stdout-flood", &[]).expect("stdout flood completes");
     assert!(String::from_utf8_lossy(&flood.output).starts_with("wrote 1677"));
     assert_eq!(audited(&host, "stdout-flood", AuditKind::LogCap).len(), 1);
-    call(&host, &stage, "log-flood", &[]).expect("log flood completes");
+    call(&host, stage, "log-flood", &[]).expect("log flood completes");
     assert_eq!(audited(&host, "log-flood", AuditKind::LogCap).len(), 1);
 
     // 15: concurrency.
@@ -345,11 +341,7 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
     assert_eq!(audited(&host, "greedy", AuditKind::GrantRefused).len(), 4);
 
     // 18: blocking inside a host call.
-    assert_trap(
-        call(&host, &stage, "sleep", &[]),
-        TrapKind::Timeout,
-        "sleep",
-    );
+    assert_trap(call(&host, stage, "sleep", &[]), TrapKind::Timeout, "sleep");
     assert!(!audited(&host, "sleep", AuditKind::Timeout).is_empty());
 
     let (good, bad) = neighbour.finish();
@@ -370,7 +362,7 @@ fn every_attack_is_contained_while_a_neighbour_keeps_answering() {
 fn trim_policy_loads_without_what_was_not_granted() {
     let stage = stage();
     let data = tempfile::tempdir().expect("data dir");
-    let host = host(&stage, data.path(), GrantPolicy::Trim);
+    let host = host(stage, data.path(), GrantPolicy::Trim);
     let plugin = host
         .load_blocking(stage.suite.join("greedy"))
         .expect("trimmed");

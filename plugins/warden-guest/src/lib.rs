@@ -86,28 +86,51 @@ pub fn authors(cargo_pkg_authors: &str) -> String {
 /// `get-status` answers `h(status)` (a `fn(PluginStatus) -> PluginStatus`
 /// given the lifecycle's own status), so a plugin can report itself
 /// `degraded` or `failed` to the host's health checks.
+///
+/// A plugin of contract 0.2.0 or later has two versions of the package in
+/// its bindings, whose modules wit-bindgen names with the version; it
+/// says which one holds `plugin` (0.1.0's) by starting with
+/// `bindings = plugin0_1_0`:
+///
+/// ```ignore
+/// wit_bindgen::generate!({ path: "../../wit/0.2.0", world: "processor", generate_all });
+/// warden_guest::plugin_lifecycle!(bindings = plugin0_1_0, Component);
+/// ```
 #[macro_export]
 macro_rules! plugin_lifecycle {
-    ($component:ident) => {
-        $crate::plugin_lifecycle!($component, initialize = |_| Ok(()));
+    (bindings = $package:ident, $($rest:tt)*) => {
+        $crate::__plugin_lifecycle!($package; $($rest)*);
     };
-    ($component:ident, initialize = $initialize:expr) => {
-        $crate::plugin_lifecycle!($component, initialize = $initialize, shutdown = || Ok(()));
+    ($($rest:tt)*) => {
+        $crate::__plugin_lifecycle!(plugin; $($rest)*);
     };
-    ($component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr) => {
-        $crate::plugin_lifecycle!(
+}
+
+/// [`plugin_lifecycle!`] with the bindings' package module spelled out.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_lifecycle {
+    ($p:ident; $component:ident) => {
+        $crate::__plugin_lifecycle!($p; $component, initialize = |_| Ok(()));
+    };
+    ($p:ident; $component:ident, initialize = $initialize:expr) => {
+        $crate::__plugin_lifecycle!($p; $component, initialize = $initialize, shutdown = || Ok(()));
+    };
+    ($p:ident; $component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr) => {
+        $crate::__plugin_lifecycle!(
+            $p;
             $component,
             initialize = $initialize,
             shutdown = $shutdown,
             status = |status| status
         );
     };
-    ($component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr, status = $status:expr) => {
+    ($p:ident; $component:ident, initialize = $initialize:expr, shutdown = $shutdown:expr, status = $status:expr) => {
         static WARDEN_GUEST_LIFECYCLE: $crate::Lifecycle = $crate::Lifecycle::new();
 
-        impl exports::warden::plugin::plugin::Guest for $component {
-            fn get_metadata() -> warden::plugin::types::PluginMetadata {
-                warden::plugin::types::PluginMetadata {
+        impl exports::warden::$p::plugin::Guest for $component {
+            fn get_metadata() -> warden::$p::types::PluginMetadata {
+                warden::$p::types::PluginMetadata {
                     name: env!("CARGO_PKG_NAME").to_string(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     description: env!("CARGO_PKG_DESCRIPTION").to_string(),
@@ -116,32 +139,32 @@ macro_rules! plugin_lifecycle {
             }
 
             fn initialize(
-                config: Vec<warden::plugin::types::KeyValue>,
-            ) -> Result<(), warden::plugin::types::PluginError> {
+                config: Vec<warden::$p::types::KeyValue>,
+            ) -> Result<(), warden::$p::types::PluginError> {
                 let initialize: fn(
-                    Vec<warden::plugin::types::KeyValue>,
-                ) -> Result<(), warden::plugin::types::PluginError> = $initialize;
+                    Vec<warden::$p::types::KeyValue>,
+                ) -> Result<(), warden::$p::types::PluginError> = $initialize;
                 initialize(config)?;
                 WARDEN_GUEST_LIFECYCLE.set($crate::Phase::Ready);
                 Ok(())
             }
 
-            fn shutdown() -> Result<(), warden::plugin::types::PluginError> {
-                let shutdown: fn() -> Result<(), warden::plugin::types::PluginError> = $shutdown;
+            fn shutdown() -> Result<(), warden::$p::types::PluginError> {
+                let shutdown: fn() -> Result<(), warden::$p::types::PluginError> = $shutdown;
                 WARDEN_GUEST_LIFECYCLE.set($crate::Phase::Stopped);
                 shutdown()
             }
 
-            fn get_status() -> warden::plugin::types::PluginStatus {
+            fn get_status() -> warden::$p::types::PluginStatus {
                 let status: fn(
-                    warden::plugin::types::PluginStatus,
-                ) -> warden::plugin::types::PluginStatus = $status;
+                    warden::$p::types::PluginStatus,
+                ) -> warden::$p::types::PluginStatus = $status;
                 status(match WARDEN_GUEST_LIFECYCLE.get() {
                     $crate::Phase::Uninitialized => {
-                        warden::plugin::types::PluginStatus::Uninitialized
+                        warden::$p::types::PluginStatus::Uninitialized
                     }
-                    $crate::Phase::Ready => warden::plugin::types::PluginStatus::Ready,
-                    $crate::Phase::Stopped => warden::plugin::types::PluginStatus::Stopped,
+                    $crate::Phase::Ready => warden::$p::types::PluginStatus::Ready,
+                    $crate::Phase::Stopped => warden::$p::types::PluginStatus::Stopped,
                 })
             }
         }

@@ -25,6 +25,11 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
         },
         |p| p.info().requested.describe(),
     );
+    let options = loaded
+        .as_ref()
+        .ok()
+        .filter(|p| p.info().world == warden::World::Processor)
+        .and_then(|p| p.describe_options_blocking().ok().flatten());
     let metadata = loaded.and_then(|p| p.metadata_blocking());
     host.shutdown_blocking()?;
     if args.json {
@@ -32,6 +37,7 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
             "file": wasm.display().to_string(),
             "inspection": inspection,
             "metadata": metadata.as_ref().ok(),
+            "options": options,
             "requested_permissions": requested,
             "effective_permissions": effective,
             "load_error": metadata.as_ref().err().map(|e| e.to_string()),
@@ -42,6 +48,14 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
     println!("file:    {}", wasm.display());
     println!("size:    {} bytes", inspection.size);
     println!("sha256:  {}", inspection.sha256);
+    println!(
+        "contract: {}",
+        match (&inspection.contract, &inspection.contract_error) {
+            (Some(version), _) => format!("warden:plugin@{version}"),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "none".to_string(),
+        }
+    );
     println!(
         "world:   {}",
         inspection
@@ -58,6 +72,19 @@ pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
             "metadata unavailable: {}",
             e.to_string().lines().next().unwrap_or("")
         ),
+    }
+    if let Some(options) = &options {
+        println!("options:");
+        for o in options {
+            let mut line = format!("  {:<12} {}", o.name, o.description);
+            if !o.values.is_empty() {
+                line.push_str(&format!(" [{}]", o.values.join("|")));
+            }
+            if let Some(default) = &o.default {
+                line.push_str(&format!(" (default {default})"));
+            }
+            println!("{line}");
+        }
     }
     crate::commands::list::print_permissions("plugin", &requested, &effective);
     println!("imports: {}", inspection.imports.join(", "));

@@ -13,6 +13,8 @@ struct Row {
     name: String,
     version: String,
     world: String,
+    /// The contract version the component targets (`?` when it failed).
+    contract: String,
     size: Option<usize>,
     status: String,
     path: String,
@@ -37,6 +39,7 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
                     name: info.name.clone(),
                     version: info.version.to_string(),
                     world: info.world.to_string(),
+                    contract: info.contract.to_string(),
                     size: Some(info.size),
                     status,
                     path: dir.display().to_string(),
@@ -56,6 +59,7 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
                     world: manifest
                         .as_ref()
                         .map_or_else(|| "?".into(), |m| m.world.to_string()),
+                    contract: "?".into(),
                     size: None,
                     status: format!("error: {}", first_line(&e.to_string())),
                     path: dir.display().to_string(),
@@ -87,10 +91,11 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
         rows.iter().map(|r| r.world.len()).max().unwrap_or(0).max(5),
     ];
     println!(
-        "{:<w0$}  {:<w1$}  {:<w2$}  {:>9}  STATUS",
+        "{:<w0$}  {:<w1$}  {:<w2$}  {:<8}  {:>9}  STATUS",
         "NAME",
         "VERSION",
         "WORLD",
+        "CONTRACT",
         "SIZE",
         w0 = widths[0],
         w1 = widths[1],
@@ -101,10 +106,11 @@ pub fn run(global: &Global, args: &ListArgs) -> Result<ExitCode> {
             .size
             .map_or_else(|| "-".to_string(), |s| format!("{} KiB", s.div_ceil(1024)));
         println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>9}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<8}  {:>9}  {}",
             r.name,
             r.version,
             r.world,
+            r.contract,
             size,
             r.status,
             w0 = widths[0],

@@ -302,7 +302,7 @@ impl Warden {
             None,
             AuditKind::AutoRollback,
             "canary".to_string(),
-            &format!("rolled back: {why}"),
+            format!("rolled back: {why}"),
         ));
         self.persist_logged(name);
         self.deploys

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{HostService, ServiceContext};
-use crate::contract::bindings::warden::plugin::config;
+use crate::contract::bindings::config;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::sandbox::PluginState;

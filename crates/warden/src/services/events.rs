@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
-use crate::contract::bindings::warden::plugin::events;
+use crate::contract::bindings::events;
 use crate::events::{Event, EventBus, NotPublished};
 use crate::sandbox::{CallScope, PluginState};
 

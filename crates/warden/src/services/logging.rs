@@ -4,8 +4,8 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{HostService, ServiceContext};
+use crate::contract::bindings::logging;
 use crate::contract::bindings::types::LogLevel;
-use crate::contract::bindings::warden::plugin::logging;
 use crate::sandbox::{CallScope, PluginState};
 
 pub(crate) struct Logging {

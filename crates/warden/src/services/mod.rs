@@ -136,9 +136,11 @@ impl Services {
     /// Links every host service and the standard WASI interfaces.
     pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
-        // The shared-types interface has no functions, but components that
-        // use its types import it, so it must exist in the linker.
-        linker.instance("warden:plugin/types@0.1.0")?;
+        // The shared-types interfaces have no functions, but components
+        // that use their types import them, so they must exist in the linker.
+        for types in crate::contract::ContractVersion::type_interfaces() {
+            linker.instance(&types)?;
+        }
         logging::Logging::add_to_linker(linker, |s| &mut s.services.logging)?;
         config::Config::add_to_linker(linker, |s| &mut s.services.config)?;
         events::Events::add_to_linker(linker, |s| &mut s.services.events)?;

@@ -13,7 +13,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
-use crate::contract::bindings::warden::plugin::store::{self, KeyPage, StoreError};
+use crate::contract::bindings::store::{self, KeyPage, StoreError};
 use crate::sandbox::{CallScope, PluginState};
 
 pub(crate) use sqlite::open_database;
