@@ -71,10 +71,8 @@ impl ContractVersion {
     /// The full name of `interface` (`processing`) in this contract
     /// version: `warden:plugin/processing@0.2.0`.
     pub fn qualified(self, interface: &str) -> Option<String> {
-        self.interfaces()
-            .iter()
-            .find(|i| i.split_once('@').is_some_and(|(name, _)| name == interface))
-            .map(|i| format!("{CONTRACT_PACKAGE}/{i}"))
+        self.interface_version(interface)
+            .map(|version| format!("{CONTRACT_PACKAGE}/{interface}@{version}"))
     }
 
     /// The version of `interface` in this contract version (`0.2.0`).
