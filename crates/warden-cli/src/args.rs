@@ -89,6 +89,30 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a plugin's deploys, canaries, promotions, rollbacks, restarts.
     History(HistoryArgs),
+    /// Build what is stale, load the plugins of `warden.toml` and serve them
+    /// over HTTP.
+    Up(UpArgs),
+    /// Serve the built plugins of `warden.toml` over HTTP (no building).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Rebuild sources when they change and hot-reload the new builds.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The app config [default: ./warden.toml; defaults when missing].
+    #[arg(long, short = 'f', default_value = "warden.toml")]
+    pub file: PathBuf,
+    /// Listen on this address instead of `server.listen`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]

@@ -12,7 +12,11 @@ use crate::args::Global;
 /// error; the default one only costs the cache (with a warning), so that
 /// every command still works.
 pub fn host(global: &Global) -> Result<Warden> {
-    let builder = builder(global)?;
+    with_cache(builder(global)?, global)
+}
+
+/// `builder`'s host, with the compile cache the command line chose.
+pub fn with_cache(builder: WardenBuilder, global: &Global) -> Result<Warden> {
     if global.no_cache {
         return Ok(builder.build()?);
     }

@@ -14,7 +14,7 @@ use args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, &cli.command);
     let result = match &cli.command {
         Command::Build(a) => commands::build::run(a),
         Command::Call(a) => commands::call::run(&cli.global, a),
@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         Command::Reload(a) => commands::deploy::reload(&cli.global, a),
         Command::Status(a) => commands::status::status(&cli.global, a),
         Command::History(a) => commands::status::history(&cli.global, a),
+        Command::Up(a) => commands::serve::up(&cli.global, a),
+        Command::Serve(a) => commands::serve::serve(&cli.global, a),
     };
     match result {
         Ok(code) => code,
@@ -62,18 +64,33 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-fn init_logging(verbose: bool) {
+fn init_logging(verbose: bool, command: &Command) {
     use tracing_subscriber::EnvFilter;
-    let default = if verbose {
-        "info,warden::plugin=trace"
-    } else {
-        "warn,warden::plugin=warn"
+    // A server logs its requests; the other commands only what goes wrong.
+    let serving = match command {
+        Command::Up(a) => Some(&a.serve),
+        Command::Serve(a) => Some(a),
+        _ => None,
+    };
+    let default = match (verbose, serving.is_some()) {
+        (true, _) => "info,warden::plugin=trace",
+        (false, true) => "info",
+        (false, false) => "warn,warden::plugin=warn",
     };
     let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    // An unreadable config is reported by the command itself.
+    let json = serving
+        .and_then(|a| warden::serve::AppConfig::load_or_default(&a.file).ok())
+        .is_some_and(|c| c.server.log_format == warden::serve::LogFormat::Json);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .init();
+    }
 }

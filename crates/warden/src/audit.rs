@@ -7,7 +7,7 @@
 //! bounds the log to the budget. Without a data directory the log is a
 //! bounded in-memory ring.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -198,6 +198,20 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// Reads a `since` bound: an RFC 3339 time (`2026-11-21T10:00:00Z`) or a
+/// duration ago (`10m`, `2h`).
+pub fn parse_since(text: &str) -> std::result::Result<SystemTime, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return Ok(t);
+    }
+    let ago = humantime::parse_duration(text).map_err(|_| {
+        format!("`{text}` is neither an RFC 3339 time nor a duration such as `10m`")
+    })?;
+    Ok(SystemTime::now()
+        .checked_sub(ago)
+        .unwrap_or(SystemTime::UNIX_EPOCH))
+}
+
 impl AuditQuery {
     fn matches(&self, e: &AuditEntry) -> bool {
         self.plugin.as_ref().is_none_or(|p| *p == e.plugin)
@@ -210,6 +224,8 @@ impl AuditQuery {
 /// write error is logged instead).
 pub struct AuditLog {
     sink: Mutex<Sink>,
+    /// Entries recorded by this process, by kind (for metrics).
+    recorded: Mutex<HashMap<AuditKind, u64>>,
 }
 
 enum Sink {
@@ -236,6 +252,7 @@ impl AuditLog {
     pub fn in_memory() -> Self {
         AuditLog {
             sink: Mutex::new(Sink::Memory(VecDeque::new())),
+            recorded: Mutex::default(),
         }
     }
 
@@ -253,6 +270,7 @@ impl AuditLog {
                 size,
                 max_bytes: max_bytes.max(4096),
             }),
+            recorded: Mutex::default(),
         })
     }
 
@@ -268,6 +286,7 @@ impl AuditLog {
             entry.resource,
             entry.action
         );
+        *lock(&self.recorded).entry(entry.kind).or_default() += 1;
         let mut sink = lock(&self.sink);
         match &mut *sink {
             Sink::Memory(ring) => {
@@ -287,6 +306,15 @@ impl AuditLog {
                 }
             }
         }
+    }
+
+    /// How many entries of each kind this process recorded (entries of
+    /// earlier runs in the file are not counted).
+    pub fn recorded(&self) -> Vec<(AuditKind, u64)> {
+        let mut counts: Vec<(AuditKind, u64)> =
+            lock(&self.recorded).iter().map(|(k, n)| (*k, *n)).collect();
+        counts.sort_by_key(|(k, _)| k.as_str());
+        counts
     }
 
     /// The entries matching `query`, oldest first.

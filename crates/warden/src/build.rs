@@ -38,16 +38,31 @@ pub struct BuiltPlugin {
 /// Builds the plugin source in `source_dir` and places the result in
 /// `out_dir/<name>/`.
 pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
+    build_with(source_dir, None, out_dir)
+}
+
+/// Builds the plugin source in `source_dir` with `command` (a program and
+/// its arguments, run in `source_dir`; `None`: cargo, for a Rust crate),
+/// which must write the component its `plugin.toml` names, and places the
+/// result in `out_dir/<name>/`.
+pub fn build_with(
+    source_dir: &Path,
+    command: Option<&[String]>,
+    out_dir: &Path,
+) -> Result<BuiltPlugin> {
     let started = Instant::now();
     let manifest = Manifest::from_file(&source_dir.join(MANIFEST_FILE))?;
-    let wasm = if source_dir.join("Cargo.toml").is_file() {
-        cargo_build(source_dir)?
-    } else {
-        return Err(Error::Build {
-            dir: source_dir.to_path_buf(),
-            message: "no Cargo.toml found; `warden build` builds Rust plugins (a cdylib crate)"
-                .into(),
-        });
+    let wasm = match command {
+        Some(command) => run_command(source_dir, command, &manifest)?,
+        None if source_dir.join("Cargo.toml").is_file() => cargo_build(source_dir)?,
+        None => {
+            return Err(Error::Build {
+                dir: source_dir.to_path_buf(),
+                message: "no Cargo.toml found; `warden build` builds Rust plugins (a cdylib \
+                          crate); give other sources a build command"
+                    .into(),
+            });
+        }
     };
     let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
     let found = inspect(&bytes, &wasm.display().to_string())?;
@@ -84,6 +99,79 @@ pub fn build_plugin(source_dir: &Path, out_dir: &Path) -> Result<BuiltPlugin> {
         size: bytes.len(),
         duration: started.elapsed(),
     })
+}
+
+/// Whether the plugin built from `source_dir` into `out_dir` is missing or
+/// older than a file of its source (build outputs, `target/` and hidden
+/// directories aside).
+pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
+    let manifest = Manifest::from_file(&source_dir.join(MANIFEST_FILE))?;
+    let built_dir = out_dir.join(&manifest.name);
+    let built = [
+        built_dir.join(MANIFEST_FILE),
+        manifest.component_path(&built_dir),
+    ]
+    .iter()
+    .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+    .collect::<Option<Vec<_>>>()
+    .and_then(|times| times.into_iter().min());
+    let Some(built) = built else {
+        return Ok(true);
+    };
+    let mut dirs = vec![source_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name();
+            let skip = name.to_string_lossy().starts_with('.') || name == "target";
+            let Ok(meta) = entry.metadata() else { continue };
+            if skip {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if meta.modified().is_ok_and(|t| t > built) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Runs a plugin's own build command and returns the component it made.
+fn run_command(dir: &Path, command: &[String], manifest: &Manifest) -> Result<PathBuf> {
+    let fail = |message: String| Error::Build {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| fail("the build command is empty".into()))?;
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run `{program}`: {e}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+        return Err(fail(format!(
+            "`{}` failed ({}):\n{}",
+            command.join(" "),
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    let wasm = manifest.component_path(dir);
+    if !wasm.is_file() {
+        return Err(fail(format!(
+            "`{}` succeeded but did not write {}, the component plugin.toml names",
+            command.join(" "),
+            wasm.display()
+        )));
+    }
+    Ok(wasm)
 }
 
 /// Makes sure the Rust toolchain that builds `dir` can target

@@ -214,6 +214,21 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Caps from an operator's `[limits]` table (in `warden.toml`): each
+    /// key given replaces the default cap; the keys and units are those of
+    /// a manifest's `[limits]`. `file` names the table's file in errors.
+    pub fn caps_from(table: &ManifestLimits, file: &Path) -> Result<Limits> {
+        let caps = Limits::default_caps();
+        let unbounded = HostLimits {
+            memory_ceiling: usize::MAX,
+            max_wasm_stack: usize::MAX,
+            fuel_metering: true,
+        };
+        caps.resolve(table, &caps, &unbounded, file)
+    }
+}
+
 /// Limits that are fixed by the engine, not per plugin.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HostLimits {

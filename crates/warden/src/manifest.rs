@@ -271,7 +271,7 @@ fn config_table<'de, D: serde::Deserializer<'de>>(
         .collect()
 }
 
-fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+pub(crate) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end();
     match err.span() {
         Some(span) => {

@@ -4,6 +4,7 @@
 //! build, which is shut down once drained. When anything fails, the old
 //! build keeps serving and the failure is logged and audited.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,9 @@ use crate::call::{ProcessRequest, ProcessResponse};
 use crate::deploy::DeployAction;
 use crate::error::{Error, Result};
 use crate::loader::{Source, fingerprint};
+use crate::locks::lock;
 use crate::plugin::Plugin;
-use crate::warden::Warden;
+use crate::warden::{ReloadStats, Warden};
 
 /// How long a replaced build keeps taking calls: a caller that looked the
 /// plugin up just before the swap is still served.
@@ -55,6 +57,11 @@ impl Warden {
         Ok(outcome)
     }
 
+    /// Every plugin's reloads since the host started, by name.
+    pub fn reload_stats(&self) -> BTreeMap<String, ReloadStats> {
+        lock(&self.reloads).clone()
+    }
+
     /// [`Warden::reload`] that returns as soon as the new build serves,
     /// with the task retiring the old build (for the watcher, which must
     /// not sit out the grace period before its next change).
@@ -86,6 +93,15 @@ impl Warden {
             )));
         };
         let outcome = self.replace_from(current, &origin, force).await;
+        {
+            let mut reloads = lock(&self.reloads);
+            let stats = reloads.entry(name.to_string()).or_default();
+            match &outcome {
+                Ok((Reloaded::Replaced { .. }, _)) => stats.replaced += 1,
+                Ok((Reloaded::Unchanged, _)) => {}
+                Err(_) => stats.failed += 1,
+            }
+        }
         if let Err(e) = &outcome {
             tracing::error!(plugin = %name, error = %e, "reload failed; the loaded build keeps serving");
             self.core.audit.record(AuditEntry::now(

@@ -1,7 +1,7 @@
 //! [`Warden`], the host: configure it with [`WardenBuilder`], then load,
 //! find, call and unload plugins.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +43,18 @@ pub struct Warden {
     pub(crate) deploys: DeployStore,
     /// When a canary candidate is rolled back by itself.
     pub(crate) rollback_policy: RollbackPolicy,
+    /// Reloads (and restarts) per plugin name since the host started.
+    pub(crate) reloads: Mutex<BTreeMap<String, ReloadStats>>,
+}
+
+/// How a plugin's reloads (by hand, by the watcher, or restarts by the
+/// health monitor) went since the host started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadStats {
+    /// Reloads that swapped in a new build.
+    pub replaced: u64,
+    /// Reloads that failed, leaving the loaded build serving.
+    pub failed: u64,
 }
 
 impl std::fmt::Debug for Warden {
@@ -263,6 +275,7 @@ impl WardenBuilder {
             event_targets: Mutex::default(),
             deploys: DeployStore::open(self.data_dir.as_deref())?,
             rollback_policy: self.rollback,
+            reloads: Mutex::default(),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! `warden audit`: the host's audit log, filtered.
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use warden::{AuditLog, AuditQuery};
 
 use crate::args::{AuditArgs, Global};
@@ -47,13 +47,5 @@ pub fn run(global: &Global, args: &AuditArgs) -> Result<ExitCode> {
 
 /// An RFC 3339 time, or a duration before now.
 fn parse_since(text: &str) -> Result<SystemTime> {
-    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
-        return Ok(t);
-    }
-    let ago: Duration = humantime::parse_duration(text).with_context(|| {
-        format!("--since `{text}` is neither an RFC 3339 time nor a duration such as `10m`")
-    })?;
-    Ok(SystemTime::now()
-        .checked_sub(ago)
-        .unwrap_or(SystemTime::UNIX_EPOCH))
+    warden::parse_since(text).map_err(|e| anyhow::anyhow!("--since {e}"))
 }

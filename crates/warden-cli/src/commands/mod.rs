@@ -7,4 +7,5 @@ pub mod deploy;
 pub mod event;
 pub mod inspect;
 pub mod list;
+pub mod serve;
 pub mod status;

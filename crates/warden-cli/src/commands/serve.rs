@@ -1,0 +1,282 @@
+//! `warden up` and `warden serve`: the plugins of `warden.toml` behind
+//! the HTTP server. `up` first builds what is stale (and with `--watch`
+//! rebuilds on change, the new builds hot-reloaded); `serve` only serves
+//! what is built.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use warden::serve::{AppConfig, Planned, Server};
+use warden::{MANIFEST_FILE, Manifest, Warden};
+
+use crate::args::{Global, ServeArgs, UpArgs};
+use crate::host;
+
+/// How long source changes settle before a rebuild.
+const SOURCE_DEBOUNCE: Duration = Duration::from_millis(300);
+/// How long built files settle before a reload.
+const BUILD_DEBOUNCE: Duration = Duration::from_millis(100);
+
+pub fn up(global: &Global, args: &UpArgs) -> Result<ExitCode> {
+    let config = AppConfig::load_or_default(&args.serve.file)?;
+    let planned = config.planned()?;
+    build_stale(&config, &planned)?;
+    run(global, &config, &args.serve, &planned, args.watch)
+}
+
+pub fn serve(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
+    let config = AppConfig::load_or_default(&args.file)?;
+    let planned = config.planned()?;
+    run(global, &config, args, &planned, false)
+}
+
+/// The directory each planned plugin is served from.
+fn served_dir(config: &AppConfig, planned: &Planned) -> Result<PathBuf> {
+    match planned {
+        Planned::Built(dir) => Ok(dir.clone()),
+        Planned::Source { source, .. } => {
+            let manifest = Manifest::from_file(&source.join(MANIFEST_FILE))?;
+            Ok(config.out_dir().join(manifest.name))
+        }
+    }
+}
+
+/// Builds the sources whose build is missing or older than their files,
+/// with a progress bar.
+fn build_stale(config: &AppConfig, planned: &[Planned]) -> Result<usize> {
+    let out = config.out_dir();
+    let mut stale = Vec::new();
+    for p in planned {
+        if let Planned::Source { source, command } = p
+            && warden::build::is_stale(source, &out)?
+        {
+            stale.push((source, command));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let bar = ProgressBar::new(stale.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    for (source, command) in &stale {
+        bar.set_message(format!("building {}", source.display()));
+        let built = warden::build::build_with(source, command.as_deref(), &out);
+        bar.inc(1);
+        let built = built?;
+        let line = format!(
+            "built {} {} in {:.1}s",
+            built.name,
+            built.version,
+            built.duration.as_secs_f64()
+        );
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(stale.len())
+}
+
+fn run(
+    global: &Global,
+    config: &AppConfig,
+    args: &ServeArgs,
+    planned: &[Planned],
+    watch: bool,
+) -> Result<ExitCode> {
+    let mut settings = config.serve_settings()?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    let host = Arc::new(host::with_cache(config.builder()?, global)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let dirs: Vec<PathBuf> = planned
+        .iter()
+        .map(|p| served_dir(config, p))
+        .collect::<Result<_>>()?;
+    runtime.block_on(async {
+        let loaded = load(&host, &dirs).await;
+        let server = Server::bind(host.clone(), settings.clone()).await?;
+        let addr = server.local_addr()?;
+        print_banner(&host, config, addr, loaded, settings.admin_token.is_some());
+        let _watchers = match watch {
+            true => Some(start_watching(&host, config, planned)?),
+            false => None,
+        };
+        server.run(warden::serve::shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restores the deployments kept in the data directory, then loads each
+/// plugin directory whose plugin is not deployed already. A plugin that
+/// fails to load is reported and skipped. Returns how many are loaded.
+async fn load(host: &Arc<Warden>, dirs: &[PathBuf]) -> usize {
+    match host.restore().await {
+        Ok(outcomes) => {
+            for (plugin, outcome) in outcomes {
+                if let Err(e) = outcome {
+                    tracing::error!(plugin = %plugin, error = %e, "deployment not restored");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the kept deployments"),
+    }
+    for dir in dirs {
+        let deployed = Manifest::from_file(&dir.join(MANIFEST_FILE))
+            .is_ok_and(|m| host.deployment(&m.name).is_ok());
+        if deployed {
+            continue;
+        }
+        if let Err(e) = host.load(dir).await {
+            tracing::error!(dir = %dir.display(), error = %e, "plugin not loaded");
+        }
+    }
+    host.deployments().len()
+}
+
+fn print_banner(
+    host: &Warden,
+    config: &AppConfig,
+    addr: std::net::SocketAddr,
+    loaded: usize,
+    admin: bool,
+) {
+    let url = format!("http://{addr}");
+    eprintln!("warden: serving {loaded} plugin(s) on {url}");
+    let example = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == "text-transform")
+        .or_else(|| {
+            host.plugins()
+                .into_iter()
+                .find(|p| p.info().world == warden::World::Processor)
+        });
+    if let Some(p) = example {
+        let query = match p.name() {
+            "text-transform" => "?op=upper",
+            _ => "",
+        };
+        eprintln!(
+            "  curl -X POST '{url}/v1/plugins/{}/process{query}' --data 'hello warden'",
+            p.name()
+        );
+    }
+    eprintln!("  curl {url}/v1/plugins");
+    eprintln!("  curl {url}/metrics");
+    eprintln!("  API description: {url}/v1/openapi.json");
+    match (admin, &config.server.admin_token_file) {
+        (true, Some(file)) => eprintln!(
+            "  admin: curl -H \"Authorization: Bearer $(cat {})\" {url}/v1/admin/audit",
+            config.path(file).display()
+        ),
+        (true, None) => eprintln!("  admin: {url}/v1/admin/… (bearer token from warden.toml)"),
+        (false, _) => eprintln!("  admin API off (no `server.admin-token-file` in warden.toml)"),
+    }
+    eprintln!("  Ctrl-C stops (in-flight requests finish first)");
+}
+
+/// Hot reload of built plugins, and (for sources) rebuilds on change.
+struct Watching {
+    _built: Vec<warden::Watcher>,
+    _sources: Option<notify::RecommendedWatcher>,
+}
+
+fn start_watching(host: &Arc<Warden>, config: &AppConfig, planned: &[Planned]) -> Result<Watching> {
+    let mut built = Vec::new();
+    let out = config.out_dir();
+    let mut watched: Vec<PathBuf> = Vec::new();
+    for p in planned {
+        let dir = match p {
+            Planned::Built(dir) => dir.parent().unwrap_or(dir).to_path_buf(),
+            Planned::Source { .. } => out.clone(),
+        };
+        if !watched.contains(&dir) {
+            built.push(host.watch(&dir, BUILD_DEBOUNCE)?);
+            watched.push(dir);
+        }
+    }
+    let sources: Vec<(PathBuf, Option<Vec<String>>)> = planned
+        .iter()
+        .filter_map(|p| match p {
+            Planned::Source { source, command } => Some((source.clone(), command.clone())),
+            Planned::Built(_) => None,
+        })
+        .collect();
+    let sources_watcher = match sources.is_empty() {
+        true => None,
+        false => Some(watch_sources(sources, out)?),
+    };
+    eprintln!("  watching for changes: sources are rebuilt, builds hot-reloaded");
+    Ok(Watching {
+        _built: built,
+        _sources: sources_watcher,
+    })
+}
+
+/// Rebuilds a source (into `out`, where the build watcher picks it up)
+/// once its files have been quiet for [`SOURCE_DEBOUNCE`].
+fn watch_sources(
+    sources: Vec<(PathBuf, Option<Vec<String>>)>,
+    out: PathBuf,
+) -> Result<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = event.is_ok_and(|e| {
+            e.paths.iter().any(|p| {
+                !p.components().any(|c| {
+                    c.as_os_str() == "target" || c.as_os_str().to_string_lossy().starts_with('.')
+                })
+            })
+        });
+        if relevant {
+            let _ = tx.send(());
+        }
+    })?;
+    for (source, _) in &sources {
+        watcher.watch(source, notify::RecursiveMode::Recursive)?;
+    }
+    std::thread::Builder::new()
+        .name("warden-source-watch".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                // Settle: wait until the changes stop.
+                while rx.recv_timeout(SOURCE_DEBOUNCE).is_ok() {}
+                rebuild_changed(&sources, &out);
+            }
+        })?;
+    Ok(watcher)
+}
+
+fn rebuild_changed(sources: &[(PathBuf, Option<Vec<String>>)], out: &Path) {
+    for (source, command) in sources {
+        match warden::build::is_stale(source, out) {
+            Ok(false) => {}
+            Ok(true) => match warden::build::build_with(source, command.as_deref(), out) {
+                Ok(b) => tracing::info!(plugin = %b.name, version = %b.version, "rebuilt"),
+                Err(e) => {
+                    tracing::error!(source = %source.display(), error = %e, "rebuild failed; the loaded build keeps serving")
+                }
+            },
+            Err(e) => {
+                tracing::error!(source = %source.display(), error = %e, "cannot check the source")
+            }
+        }
+    }
+}
