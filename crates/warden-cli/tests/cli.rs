@@ -568,3 +568,139 @@ fn deploy_canary_promote_and_history_persist_between_commands() {
     let table = stdout(&run(&["status"]));
     assert!(!table.contains("1.0.0"), "the old stable is gone: {table}");
 }
+
+/// A `warden up` or `warden serve` child process, stopped with SIGTERM.
+struct Serving {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Serving {
+    /// Starts `warden <command> -f <file>` and waits for its banner.
+    fn start(command: &str, file: &Path) -> Serving {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args([command, "-f", file.to_str().expect("utf-8")])
+            .env(
+                "WARDEN_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+            )
+            .env("WARDEN_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn warden");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(300))
+                .unwrap_or_else(|_| panic!("no banner from warden {command}: {seen:#?}"));
+            if let Some(rest) = line.split(" on http://").nth(1) {
+                return Serving {
+                    child,
+                    url: format!("http://{}", rest.trim()),
+                };
+            }
+            seen.push(line);
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+#[test]
+fn up_builds_what_is_stale_and_serves_until_terminated() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("warden.toml");
+    let source = repo().join("plugins/text-transform");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\nadmin-token-file = \"data/token\"\n\
+             [plugins]\nsources = [{source:?}]\nout = \"out\"\n"
+        ),
+    )
+    .expect("config");
+    let server = Serving::start("up", &file);
+    assert!(
+        tmp.path().join("out/text-transform/plugin.toml").is_file(),
+        "built into out"
+    );
+    let token = std::fs::read_to_string(tmp.path().join("data/token")).expect("token made");
+    assert_eq!(token.len(), 64);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(format!(
+            "{}/v1/plugins/text-transform/process?op=upper",
+            server.url
+        ))
+        .send("served")
+        .expect("call");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.body_mut().read_to_string().expect("body"), "SERVED");
+    let r = agent
+        .get(format!("{}/v1/admin/audit", server.url))
+        .header("authorization", format!("Bearer {}", token.trim()))
+        .call()
+        .expect("admin call");
+    assert_eq!(r.status(), 200);
+    assert!(server.terminate().success(), "a clean exit on SIGTERM");
+
+    // `serve` serves what `up` built, without building.
+    let built = std::fs::metadata(tmp.path().join("out/text-transform/text-transform.wasm"))
+        .and_then(|m| m.modified())
+        .expect("built");
+    let server = Serving::start("serve", &file);
+    let mut r = agent
+        .post(format!(
+            "{}/v1/plugins/text-transform/process?op=reverse",
+            server.url
+        ))
+        .send("abc")
+        .expect("call");
+    assert_eq!(r.body_mut().read_to_string().expect("body"), "cba");
+    assert!(server.terminate().success());
+    let after = std::fs::metadata(tmp.path().join("out/text-transform/text-transform.wasm"))
+        .and_then(|m| m.modified())
+        .expect("still there");
+    assert_eq!(built, after, "serve does not rebuild");
+}
+
+#[test]
+fn a_bad_app_config_is_one_line_naming_the_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("warden.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax-queue = \"lots\"\n",
+    )
+    .expect("config");
+    let o = warden(&["serve", "-f", file.to_str().expect("utf-8")], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warden.toml: line 3") && err.contains("max-queue"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

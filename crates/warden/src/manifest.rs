@@ -278,7 +278,13 @@ pub(crate) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
+            // The line itself names the key, which serde's message may not.
+            match text.lines().nth(line - 1).map(str::trim) {
+                Some(source) if !source.is_empty() && source.len() <= 120 => {
+                    format!("line {line}, column {column} (`{source}`): {message}")
+                }
+                _ => format!("line {line}, column {column}: {message}"),
+            }
         }
         None => message.to_string(),
     }

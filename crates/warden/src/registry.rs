@@ -227,10 +227,13 @@ fn check_free(
         .get(name)
         .is_some_and(|d| d.versions.contains_key(version))
     {
-        return Err(Error::Host(format!(
-            "version {version} of plugin `{name}` is already loaded; unload it first, or give the \
-             new build another version to load it beside"
-        )));
+        return Err(Error::Deploy {
+            plugin: name.to_string(),
+            message: format!(
+                "version {version} is already loaded; unload it first, or give the new build \
+                 another version to load it beside"
+            ),
+        });
     }
     Ok(())
 }

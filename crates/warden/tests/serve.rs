@@ -1,0 +1,720 @@
+//! Serve mode over real HTTP on 127.0.0.1: every endpoint, every error
+//! mapping, the admin API's token, the server's own limits, graceful
+//! shutdown with calls in flight, and a reload through the admin API while
+//! a client keeps calling.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden::serve::{ServeSettings, Server};
+use warden::{Limits, Warden};
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+/// A server on a free loopback port, running on a thread of its own.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<warden::Result<()>>>,
+}
+
+impl TestServer {
+    fn start(host: Arc<Warden>, settings: ServeSettings) -> TestServer {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let server = Server::bind(host, settings).await?;
+                addr_tx.send(server.local_addr()?).expect("send address");
+                server
+                    .run(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server started");
+        TestServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server and waits until it has shut everything down.
+    fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread").expect("server run");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        }
+    }
+}
+
+fn settings() -> ServeSettings {
+    ServeSettings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        ..ServeSettings::default()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Status, headers and body of a response.
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The problem body of an error, checked to be one.
+    fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
+        let p = self.json();
+        assert_eq!(p["type"], format!("urn:warden:problem:{code}"), "{p}");
+        assert_eq!(p["status"], status);
+        p
+    }
+}
+
+fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("HTTP exchange");
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.body_mut().read_to_vec().expect("body"),
+    }
+}
+
+fn post(url: &str, body: &str) -> Reply {
+    reply(agent().post(url).send(body))
+}
+
+fn get(url: &str) -> Reply {
+    reply(agent().get(url).call())
+}
+
+fn admin_post(url: &str, token: &str, body: Value) -> Reply {
+    reply(
+        agent()
+            .post(url)
+            .header("authorization", &format!("Bearer {token}"))
+            .send_json(body),
+    )
+}
+
+fn admin_get(url: &str) -> Reply {
+    reply(
+        agent()
+            .get(url)
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .call(),
+    )
+}
+
+/// misbehave with `limits` (TOML lines of `[limits]`).
+fn load_misbehave(host: &Warden, limits: &str) {
+    let manifest = common::manifest_from(&format!(
+        "name = \"misbehave\"\nversion = \"0.1.0\"\nworld = \"processor\"\n[config]\ngreeting = \"hello\"\n[limits]\n{limits}\n"
+    ));
+    host.load_bytes_blocking(manifest, common::wasm("misbehave"))
+        .expect("load misbehave");
+}
+
+fn host_with(plugins: &[&str]) -> Arc<Warden> {
+    let host = Warden::builder()
+        .default_limits(Limits {
+            max_wait: Duration::from_millis(200),
+            ..Limits::default()
+        })
+        .build()
+        .expect("host");
+    for p in plugins {
+        host.load_blocking(common::plugin_dir(p)).expect("load");
+    }
+    Arc::new(host)
+}
+
+#[test]
+fn process_answers_with_the_output_and_its_headers() {
+    let server = TestServer::start(host_with(&["text-transform", "json-transform"]), settings());
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/plugins/text-transform/process?op=upper"))
+            .header("x-request-id", "req-abc-123")
+            .header("content-type", "text/plain")
+            .send("hello warden"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "HELLO WARDEN");
+    assert_eq!(r.header("x-warden-version").as_deref(), Some("0.1.0"));
+    assert_eq!(r.header("x-warden-items").as_deref(), Some("12"));
+    assert_eq!(r.header("x-request-id").as_deref(), Some("req-abc-123"));
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let ms: f64 = r
+        .header("x-warden-duration-ms")
+        .and_then(|v| v.parse().ok())
+        .expect("duration header");
+    assert!(ms > 0.0 && ms < 5000.0, "{ms}");
+    // Without a request id the server makes one up.
+    let r = post(
+        &server.url("/v1/plugins/text-transform/process?op=lower"),
+        "ABC",
+    );
+    assert_eq!(r.text(), "abc");
+    assert_eq!(r.header("x-request-id").map(|id| id.len()), Some(32));
+    // A versioned target, and the content type going through.
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/plugins/json-transform@%5E0.1/process?op=pretty"))
+            .header("content-type", "application/json")
+            .send("{\"a\":1}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"a": 1}));
+
+    let r = post(&server.url("/v1/plugins/text-transform/validate"), "fine");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"valid": true, "version": "0.1.0"}));
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/plugins/text-transform/validate"))
+            .send(&[0xff_u8, 0xfe][..]),
+    );
+    assert_eq!(r.json()["valid"], false);
+}
+
+#[test]
+fn every_error_maps_to_its_status() {
+    let host = host_with(&["text-transform"]);
+    load_misbehave(
+        &host,
+        "timeout-ms = 1000\nmax-instances = 1\nmax-input-bytes = 64",
+    );
+    let server = TestServer::start(
+        host,
+        ServeSettings {
+            max_body_bytes: 4096,
+            max_header_bytes: 2048,
+            ..settings()
+        },
+    );
+    let call = |query: &str, body: &str| post(&server.url(&format!("/v1/plugins/{query}")), body);
+
+    let p = call("text-transform/process?op=shout", "x").problem(422, "plugin-error");
+    assert_eq!(p["plugin"], "text-transform");
+    assert_eq!(p["error"], "unsupported");
+    assert!(
+        p["detail"].as_str().unwrap_or_default().contains("shout"),
+        "{p}"
+    );
+
+    let p = call("nope/process", "x").problem(404, "plugin-not-found");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("text-transform"),
+        "{p}"
+    );
+
+    let p = call("misbehave/process?op=panic", "x").problem(500, "plugin-trap");
+    assert_eq!(p["trap"], "guest-panic");
+
+    let p = call("misbehave/process?op=loop", "x").problem(504, "plugin-timeout");
+    assert_eq!(p["trap"], "timeout");
+
+    // The plugin's own input limit, then the server's body limit.
+    let p = call("misbehave/process?op=echo", &"x".repeat(100)).problem(413, "input-too-large");
+    assert_eq!(p["plugin"], "misbehave");
+    call("misbehave/process?op=echo", &"x".repeat(5000)).problem(413, "body-too-large");
+
+    // Oversized headers.
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/plugins/text-transform/process?op=upper"))
+            .header("x-padding", &"p".repeat(3000))
+            .send("x"),
+    );
+    r.problem(431, "headers-too-large");
+
+    // Busy: the only instance is held by a slow call.
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| call("misbehave/process?op=sleep&ms=700", "x"));
+        std::thread::sleep(Duration::from_millis(60));
+        let busy = call("misbehave/process?op=echo", "x");
+        let p = busy.problem(503, "plugin-busy");
+        assert_eq!(busy.header("retry-after").as_deref(), Some("1"));
+        assert_eq!(p["retry_after"], 1);
+        assert_eq!(slow.join().expect("slow call").status, 200);
+    });
+
+    // An unknown route is a problem too.
+    get(&server.url("/v2/nothing")).problem(404, "no-such-route");
+}
+
+#[test]
+fn the_server_queue_and_deadline_hold() {
+    let host = host_with(&[]);
+    load_misbehave(&host, "timeout-ms = 5000\nmax-instances = 4");
+    let server = TestServer::start(
+        host,
+        ServeSettings {
+            max_concurrency: 1,
+            max_queue: 0,
+            request_timeout: Duration::from_millis(400),
+            ..settings()
+        },
+    );
+    let url = |q: &str| server.url(&format!("/v1/plugins/misbehave/process?{q}"));
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| post(&url("op=sleep&ms=250"), "x"));
+        std::thread::sleep(Duration::from_millis(60));
+        let refused = post(&url("op=echo"), "x");
+        refused.problem(503, "server-busy");
+        assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+        assert_eq!(slow.join().expect("slow").status, 200);
+    });
+    // Probes are not queued behind the API.
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+    post(&url("op=sleep&ms=1500"), "x").problem(504, "request-timeout");
+}
+
+#[test]
+fn events_batches_and_descriptions() {
+    let server = TestServer::start(
+        host_with(&["text-transform", "text-stats", "audit-logger"]),
+        settings(),
+    );
+    // Delivered and answered, then queued.
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/events?wait=true"))
+            .send_json(json!({"type": "order.created", "payload": {"id": 7}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"delivered": {"audit-logger": "ok"}}));
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/events"))
+            .send_json(json!({"type": "user.created", "payload": "ada"})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["queued"], 1);
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/events"))
+            .send_json(json!({"type": "", "payload": 1})),
+    );
+    r.problem(400, "bad-event");
+
+    // A batch: results in order, one failure does not fail the others.
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/batch"))
+            .header("x-request-id", "batch-1")
+            .send_json(json!({"calls": [
+                {"plugin": "text-transform", "input": "one", "options": {"op": "upper"}},
+                {"plugin": "text-transform", "input": "two", "options": {"op": "shout"}},
+                {"plugin": "missing", "input": "three"},
+                {"plugin": "text-stats", "input_base64": "YSBiIGE=", "options": {"top": "1"}},
+                {"plugin": "text-transform", "input_base64": "!!", "options": {"op": "upper"}},
+            ]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let results = r.json()["results"].as_array().expect("results").clone();
+    let statuses: Vec<u64> = results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(statuses, [200, 422, 404, 200, 400]);
+    assert_eq!(results[0]["output"], "ONE");
+    assert_eq!(results[1]["error"]["error"], "unsupported");
+    let stats: Value =
+        serde_json::from_str(results[3]["output"].as_str().expect("text")).expect("json");
+    assert_eq!(
+        stats["call_id"], "batch-1.3",
+        "the call id is the request id and index"
+    );
+    assert_eq!(stats["stats"]["top"], json!([["a", 2]]));
+
+    let too_many: Vec<Value> = (0..300)
+        .map(|_| json!({"plugin": "text-transform"}))
+        .collect();
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/batch"))
+            .send_json(json!({"calls": too_many})),
+    );
+    r.problem(413, "batch-too-large");
+
+    // Descriptions.
+    let list = get(&server.url("/v1/plugins")).json();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["audit-logger", "text-stats", "text-transform"]);
+    let stats = get(&server.url("/v1/plugins/text-stats")).json();
+    assert_eq!(stats["deployment"]["stable"], "0.1.0");
+    assert_eq!(stats["versions"][0]["contract"], "0.2.0");
+    assert_eq!(stats["options"][0]["name"], "top");
+    assert!(stats["deployment"]["versions"][0]["metrics"]["calls"].as_u64() >= Some(1));
+    get(&server.url("/v1/plugins/nope")).problem(404, "plugin-not-found");
+}
+
+#[test]
+fn metrics_probes_and_the_api_document() {
+    let server = TestServer::start(host_with(&["text-transform"]), settings());
+    for _ in 0..3 {
+        post(
+            &server.url("/v1/plugins/text-transform/process?op=upper"),
+            "x",
+        );
+    }
+    post(
+        &server.url("/v1/plugins/text-transform/process?op=shout"),
+        "x",
+    );
+    let r = get(&server.url("/metrics"));
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    for line in [
+        "warden_plugin_calls_total{plugin=\"text-transform\",version=\"0.1.0\"} 4",
+        "warden_plugin_errors_total{plugin=\"text-transform\",version=\"0.1.0\",kind=\"plugin\"} 1",
+        "warden_plugin_call_duration_seconds_count{plugin=\"text-transform\",version=\"0.1.0\"} 4",
+        "warden_http_requests_total{method=\"POST\",route=\"/v1/plugins/{name}/process\",status=\"200\"} 3",
+        "warden_http_requests_total{method=\"POST\",route=\"/v1/plugins/{name}/process\",status=\"422\"} 1",
+        "warden_plugin_up{plugin=\"text-transform\",version=\"0.1.0\",state=\"ready\",role=\"stable\"} 1",
+        "warden_plugin_canary_share_ratio{plugin=\"text-transform\"} 0.0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert_eq!(get(&server.url("/healthz")).json(), json!({"status": "ok"}));
+    assert_eq!(
+        get(&server.url("/readyz")).json()["plugins"],
+        json!(["text-transform"])
+    );
+
+    let doc = get(&server.url("/v1/openapi.json")).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/v1/plugins/{name}/process",
+        "/v1/batch",
+        "/v1/events",
+        "/metrics",
+        "/readyz",
+    ] {
+        assert!(paths.contains(&path), "{path} in {paths:?}");
+    }
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/v1/admin")),
+        "no admin API without a token"
+    );
+    // Without a token the admin API does not exist.
+    get(&server.url("/v1/admin/audit")).problem(404, "no-such-route");
+
+    let empty = TestServer::start(host_with(&[]), settings());
+    get(&empty.url("/readyz")).problem(503, "no-plugins");
+}
+
+fn multipart(manifest: &str, component: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "warden-test-boundary-7d1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"; filename=\"plugin.toml\"\r\n\r\n{manifest}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(component);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A host with a data directory (deployments are kept there) and its
+/// server with an admin token.
+fn admin_server(data: &Path) -> (Arc<Warden>, TestServer) {
+    let host = Arc::new(Warden::builder().data_dir(data).build().expect("host"));
+    let server = TestServer::start(
+        host.clone(),
+        ServeSettings {
+            admin_token: Some(TOKEN.into()),
+            upload_dir: Some(data.join("uploads")),
+            ..settings()
+        },
+    );
+    (host, server)
+}
+
+#[test]
+fn the_admin_api_needs_the_token_and_steers_deployments() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (host, server) = admin_server(&tmp.path().join("data"));
+    let v1 = common::stage(tmp.path(), "text-transform", "1.0.0");
+
+    // No token, a wrong one: refused, and nothing deployed.
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/admin/deploy"))
+            .send_json(json!({"path": v1})),
+    );
+    r.problem(401, "unauthorized");
+    assert!(r.header("www-authenticate").is_some());
+    admin_post(
+        &server.url("/v1/admin/deploy"),
+        "wrong-token-000000000000",
+        json!({"path": v1}),
+    )
+    .problem(401, "unauthorized");
+    assert!(host.plugins().is_empty());
+
+    let r = admin_post(&server.url("/v1/admin/deploy"), TOKEN, json!({"path": v1}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["stable"], "1.0.0");
+    admin_post(&server.url("/v1/admin/deploy"), TOKEN, json!({"path": v1}))
+        .problem(409, "deploy-conflict");
+    admin_post(
+        &server.url("/v1/admin/deploy"),
+        TOKEN,
+        json!({"path": tmp.path().join("none")}),
+    )
+    .problem(400, "invalid-plugin");
+
+    // Upload 1.1.0: manifest and component as multipart parts.
+    let manifest = std::fs::read_to_string(v1.join("plugin.toml"))
+        .expect("manifest")
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
+    let (content_type, body) = multipart(&manifest, &common::wasm("text-transform"));
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/admin/upload"))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .header("content-type", &content_type)
+            .send(&body[..]),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        tmp.path()
+            .join("data/uploads/text-transform/1.1.0/plugin.toml")
+            .is_file()
+    );
+    assert!(
+        tmp.path()
+            .join("data/uploads/text-transform/1.1.0/text-transform.wasm")
+            .is_file()
+    );
+
+    // Canary at 100%: every unkeyed call goes to 1.1.0; then promote.
+    let canary = server.url("/v1/admin/plugins/text-transform/canary");
+    let r = admin_post(&canary, TOKEN, json!({"version": "1.1.0", "percent": 100}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["canary"]["percent"], 100.0);
+    let call = || {
+        post(
+            &server.url("/v1/plugins/text-transform/process?op=upper"),
+            "x",
+        )
+    };
+    assert_eq!(call().header("x-warden-version").as_deref(), Some("1.1.0"));
+    admin_post(&canary, TOKEN, json!({"version": "9.9.9", "percent": 5}))
+        .problem(409, "deploy-conflict");
+    let r = admin_post(
+        &server.url("/v1/admin/plugins/text-transform/promote"),
+        TOKEN,
+        json!({}),
+    );
+    assert_eq!(r.json(), json!({"stable": "1.1.0"}));
+    admin_post(
+        &server.url("/v1/admin/plugins/text-transform/rollback"),
+        TOKEN,
+        json!({}),
+    )
+    .problem(409, "deploy-conflict");
+
+    let r = admin_post(
+        &server.url("/v1/admin/plugins/text-transform/reload"),
+        TOKEN,
+        json!({}),
+    );
+    assert_eq!(r.json()["outcome"], "unchanged");
+
+    let history = admin_get(&server.url("/v1/admin/plugins/text-transform/history")).json();
+    let actions: Vec<&str> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["deploy", "deploy", "canary", "promote"]);
+
+    // The audit log, filtered; a bad filter names itself.
+    let audit = admin_get(&server.url("/v1/admin/audit?kind=grant-refused&since=1h")).json();
+    assert!(audit.as_array().is_some_and(Vec::is_empty), "{audit}");
+    admin_get(&server.url("/v1/admin/audit?kind=nonsense")).problem(400, "bad-query");
+
+    // Unload: gone from the API.
+    let r = reply(
+        agent()
+            .delete(&server.url("/v1/admin/plugins/text-transform"))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .call(),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    call().problem(404, "plugin-not-found");
+
+    let doc = get(&server.url("/v1/openapi.json")).json();
+    assert!(doc["paths"]["/v1/admin/upload"].is_object());
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+}
+
+#[test]
+fn shutdown_lets_calls_in_flight_finish() {
+    let host = host_with(&[]);
+    load_misbehave(&host, "timeout-ms = 5000\nmax-instances = 4");
+    let server = TestServer::start(host.clone(), settings());
+    let url = server.url("/v1/plugins/misbehave/process?op=sleep&ms=600");
+    let health = server.url("/healthz");
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4).map(|_| s.spawn(|| post(&url, "x"))).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        server.stop();
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "stop waited for the calls"
+        );
+        for call in calls {
+            let r = call.join().expect("call");
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.text(), "x");
+        }
+    });
+    assert!(host.plugins().is_empty(), "plugins shut down");
+    assert!(agent().get(&health).call().is_err(), "no longer listening");
+}
+
+#[test]
+fn a_reload_through_the_admin_api_loses_no_request() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_host, server) = admin_server(&tmp.path().join("data"));
+    let dir = common::stage(tmp.path(), "text-transform", "1.0.0");
+    let r = admin_post(&server.url("/v1/admin/deploy"), TOKEN, json!({"path": dir}));
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let running = AtomicBool::new(true);
+    let (ok, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let agent = agent();
+                let url = server.url("/v1/plugins/text-transform/process?op=upper");
+                while running.load(Ordering::SeqCst) {
+                    let r = reply(agent.post(&url).send("abc"));
+                    if r.status == 200 && r.text() == "ABC" {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                        if let Some(v) = r.header("x-warden-version") {
+                            seen.lock().expect("seen").insert(v);
+                        }
+                    } else {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");
+        for minor in 1..=5 {
+            std::thread::sleep(Duration::from_millis(100));
+            let next =
+                manifest.replace("version = \"1.0.0\"", &format!("version = \"1.0.{minor}\""));
+            let tmp_file = dir.join("plugin.toml.new");
+            std::fs::write(&tmp_file, next).expect("write");
+            std::fs::rename(&tmp_file, dir.join("plugin.toml")).expect("rename");
+            let r = admin_post(
+                &server.url("/v1/admin/plugins/text-transform/reload"),
+                TOKEN,
+                json!({}),
+            );
+            assert_eq!(r.json()["to"], format!("1.0.{minor}"), "{}", r.text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        running.store(false, Ordering::SeqCst);
+    });
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed");
+    assert!(ok.load(Ordering::SeqCst) > 50, "the clients kept calling");
+    let seen = seen.into_inner().expect("seen");
+    assert!(seen.contains("1.0.0") && seen.contains("1.0.5"), "{seen:?}");
+}
