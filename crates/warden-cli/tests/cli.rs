@@ -590,6 +590,11 @@ impl Serving {
             .spawn()
             .expect("spawn warden");
         let stderr = child.stderr.take().expect("stderr");
+        // Owned at once, so that a failure below still stops the child.
+        let mut serving = Serving {
+            child,
+            url: String::new(),
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
@@ -605,23 +610,28 @@ impl Serving {
                 .recv_timeout(std::time::Duration::from_secs(300))
                 .unwrap_or_else(|_| panic!("no banner from warden {command}: {seen:#?}"));
             if let Some(rest) = line.split(" on http://").nth(1) {
-                return Serving {
-                    child,
-                    url: format!("http://{}", rest.trim()),
-                };
+                serving.url = format!("http://{}", rest.trim());
+                return serving;
             }
             seen.push(line);
         }
     }
 
     /// Sends SIGTERM and returns the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let killed = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(killed.success());
         self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -638,7 +648,7 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
         ),
     )
     .expect("config");
-    let server = Serving::start("up", &file);
+    let mut server = Serving::start("up", &file);
     assert!(
         tmp.path().join("out/text-transform/plugin.toml").is_file(),
         "built into out"
@@ -670,7 +680,7 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
     let built = std::fs::metadata(tmp.path().join("out/text-transform/text-transform.wasm"))
         .and_then(|m| m.modified())
         .expect("built");
-    let server = Serving::start("serve", &file);
+    let mut server = Serving::start("serve", &file);
     let mut r = agent
         .post(format!(
             "{}/v1/plugins/text-transform/process?op=reverse",

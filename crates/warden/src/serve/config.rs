@@ -483,6 +483,7 @@ mod tests {
 
             [grants]
             allow = ["http:https://example.com"]
+            deny = ["net:10.0.0.0/8:*", "fs:/etc"]
             policy = "trim"
 
             [limits]

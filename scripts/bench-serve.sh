@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Load benchmark of `warden serve` on loopback with wrk (Debian package
+# `wrk`; installed with apt-get when missing and run as root).
+#
+# Serves text-transform twice: with instance reuse, and with a fresh
+# instance per request (`instance-reuse = false`). Measures each with wrk
+# (POST, 32 connections), and GET /healthz in the same run as the baseline
+# (the server's own floor: routing, middleware, no plugin). Prints
+# requests/s, p50 and p99, and the ratios to the baseline.
+#
+#   scripts/bench-serve.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-10}"
+PORT="${WARDEN_BENCH_PORT:-18080}"
+CONNECTIONS="${WARDEN_BENCH_CONNECTIONS:-32}"
+
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    else
+        echo "wrk is missing: apt-get install wrk" >&2
+        exit 1
+    fi
+fi
+
+cargo build --release -p warden-cli >&2
+WARDEN=target/release/warden
+WORK="$(mktemp -d)"
+trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+"$WARDEN" build plugins/text-transform --out "$WORK/reuse" >&2
+mkdir -p "$WORK/fresh/text-transform-fresh"
+cp "$WORK/reuse/text-transform/text-transform.wasm" "$WORK/fresh/text-transform-fresh/"
+sed -e 's/^name = .*/name = "text-transform-fresh"\ncomponent = "text-transform.wasm"/' \
+    -e 's/^instance-reuse = .*/instance-reuse = false/' \
+    "$WORK/reuse/text-transform/plugin.toml" > "$WORK/fresh/text-transform-fresh/plugin.toml"
+
+cat > "$WORK/warden.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+data-dir = "data"
+max-concurrency = 1024
+[plugins]
+dirs = ["reuse", "fresh"]
+sources = []
+TOML
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "hello warden, a small request body"
+wrk.headers["Content-Type"] = "text/plain"
+LUA
+
+WARDEN_LOG=warn "$WARDEN" serve -f "$WORK/warden.toml" 2>"$WORK/server.log" &
+SERVER=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+
+# Prints "requests/s p50_ms p99_ms" for one wrk run.
+measure() {
+    local out
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@")
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    local non2xx
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    if [ -n "$non2xx" ]; then
+        echo "wrk saw $non2xx non-2xx responses:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+# wrk prints latencies as 512.00us, 1.20ms or 1.02s.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else { print v }
+    }'
+}
+
+URL="http://127.0.0.1:$PORT"
+read -r BASE_RPS BASE_P50 BASE_P99 < <(measure "$URL/healthz")
+read -r REUSE_RPS REUSE_P50 REUSE_P99 < <(measure -s "$WORK/post.lua" "$URL/v1/plugins/text-transform/process?op=upper")
+read -r FRESH_RPS FRESH_P50 FRESH_P99 < <(measure -s "$WORK/post.lua" "$URL/v1/plugins/text-transform-fresh/process?op=upper")
+
+echo
+echo "warden serve on loopback: wrk -t2 -c$CONNECTIONS, ${SECONDS_PER_RUN}s per run, $(nproc) cores shared by wrk and the server"
+printf '%-42s %12s %9s %9s %10s\n' "endpoint" "requests/s" "p50 ms" "p99 ms" "vs base"
+printf '%-42s %12.0f %9.3f %9.3f %10s\n' "GET /healthz (baseline)" "$BASE_RPS" "$BASE_P50" "$BASE_P99" "1.00x"
+for row in "text-transform, instance reuse:$REUSE_RPS:$REUSE_P50:$REUSE_P99" \
+           "text-transform, fresh instance per call:$FRESH_RPS:$FRESH_P50:$FRESH_P99"; do
+    IFS=: read -r name rps p50 p99 <<<"$row"
+    ratio=$(awk -v a="$rps" -v b="$BASE_RPS" 'BEGIN { printf "%.2fx", a / b }')
+    printf '%-42s %12.0f %9.3f %9.3f %10s\n' "POST $name" "$rps" "$p50" "$p99" "$ratio"
+done
+kill -TERM "$SERVER"
+wait "$SERVER" || true
