@@ -578,9 +578,15 @@ struct Serving {
 impl Serving {
     /// Starts `warden <command> -f <file>` and waits for its banner.
     fn start(command: &str, file: &Path) -> Serving {
+        Serving::start_with(command, file, &[])
+    }
+
+    /// [`Serving::start`] with more arguments.
+    fn start_with(command: &str, file: &Path, more: &[&str]) -> Serving {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args([command, "-f", file.to_str().expect("utf-8")])
+            .args(more)
             .env(
                 "WARDEN_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
@@ -694,6 +700,65 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
         .and_then(|m| m.modified())
         .expect("still there");
     assert_eq!(built, after, "serve does not rebuild");
+}
+
+#[test]
+fn up_watch_rebuilds_a_changed_source_with_its_own_command_and_reloads_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A "source" whose build command copies a prebuilt component.
+    let source = tmp.path().join("src/tt");
+    std::fs::create_dir_all(&source).expect("source dir");
+    std::fs::copy(
+        dist().join("text-transform/text-transform.wasm"),
+        source.join("prebuilt.wasm"),
+    )
+    .expect("component");
+    let manifest =
+        std::fs::read_to_string(dist().join("text-transform/plugin.toml")).expect("manifest");
+    std::fs::write(source.join("plugin.toml"), &manifest).expect("write manifest");
+    let file = tmp.path().join("warden.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\n\
+         [plugins]\nsources = []\nout = \"out\"\n\
+         [[plugins.build]]\nsource = \"src/tt\"\ncommand = [\"cp\", \"prebuilt.wasm\", \"text-transform.wasm\"]\n",
+    )
+    .expect("config");
+    let mut server = Serving::start_with("up", &file, &["--watch"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let version = || {
+        let r = agent
+            .post(format!(
+                "{}/v1/plugins/text-transform/process?op=upper",
+                server.url
+            ))
+            .send("x")
+            .expect("call");
+        assert_eq!(r.status(), 200);
+        r.headers()
+            .get("x-warden-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(version().as_deref(), Some("0.1.0"));
+    // Change the source: a new version. The watcher rebuilds, then reloads.
+    std::fs::write(
+        source.join("plugin.toml"),
+        manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\""),
+    )
+    .expect("change source");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while version().as_deref() != Some("0.2.0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was not served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(server.terminate().success());
 }
 
 #[test]

@@ -142,8 +142,9 @@ fn a_component_of_an_unserved_contract_version_is_refused() {
 }
 
 #[test]
-fn a_version_whose_functions_do_not_match_is_refused_by_name() {
-    // Claims `processing@0.2.0` but has 0.1.0's functions only.
+fn a_component_whose_functions_do_not_match_its_contract_is_refused_by_name() {
+    // Interface names of contract 0.2.0 (so detection accepts it), but a
+    // `plugin` without `get-metadata` and a `processing` without `process`.
     let bytes = component_from_wit(
         "package test:old-shape;
          world w {

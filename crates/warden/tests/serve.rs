@@ -169,6 +169,22 @@ fn admin_get(url: &str) -> Reply {
     )
 }
 
+/// Waits until `n` instances of misbehave are running a call (read from
+/// `/metrics`), instead of guessing how long requests take to get there.
+fn wait_busy(server: &TestServer, n: usize) {
+    let line =
+        format!("warden_plugin_instances_busy{{plugin=\"misbehave\",version=\"0.1.0\"}} {n}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !get(&server.url("/metrics"))
+        .text()
+        .lines()
+        .any(|l| l == line)
+    {
+        assert!(std::time::Instant::now() < deadline, "never saw `{line}`");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// misbehave with `limits` (TOML lines of `[limits]`).
 fn load_misbehave(host: &Warden, limits: &str) {
     let manifest = common::manifest_from(&format!(
@@ -302,7 +318,7 @@ fn every_error_maps_to_its_status() {
     // Busy: the only instance is held by a slow call.
     std::thread::scope(|s| {
         let slow = s.spawn(|| call("misbehave/process?op=sleep&ms=700", "x"));
-        std::thread::sleep(Duration::from_millis(60));
+        wait_busy(&server, 1);
         let busy = call("misbehave/process?op=echo", "x");
         let p = busy.problem(503, "plugin-busy");
         assert_eq!(busy.header("retry-after").as_deref(), Some("1"));
@@ -330,7 +346,7 @@ fn the_server_queue_and_deadline_hold() {
     let url = |q: &str| server.url(&format!("/v1/plugins/misbehave/process?{q}"));
     std::thread::scope(|s| {
         let slow = s.spawn(|| post(&url("op=sleep&ms=250"), "x"));
-        std::thread::sleep(Duration::from_millis(60));
+        wait_busy(&server, 1);
         let refused = post(&url("op=echo"), "x");
         refused.problem(503, "server-busy");
         assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
@@ -540,6 +556,41 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
     )
     .problem(401, "unauthorized");
     assert!(host.plugins().is_empty());
+    for (method, path) in [
+        ("POST", "/v1/admin/upload"),
+        ("POST", "/v1/admin/plugins/x/reload"),
+        ("DELETE", "/v1/admin/plugins/x"),
+        ("POST", "/v1/admin/plugins/x/canary"),
+        ("POST", "/v1/admin/plugins/x/promote"),
+        ("POST", "/v1/admin/plugins/x/rollback"),
+        ("GET", "/v1/admin/plugins/x/history"),
+        ("GET", "/v1/admin/audit"),
+    ] {
+        let good = format!("Bearer {TOKEN}");
+        for auth in [
+            None,
+            Some("Bearer wrong-token-000000000000"),
+            Some(good.as_str()),
+        ] {
+            let url = server.url(path);
+            let agent = agent();
+            let mut request = match method {
+                "GET" => agent.get(&url).force_send_body(),
+                "DELETE" => agent.delete(&url).force_send_body(),
+                _ => agent.post(&url),
+            };
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let r = reply(request.send_empty());
+            // Without the token every route refuses; with it, none does.
+            if auth == Some(good.as_str()) {
+                assert_ne!(r.status, 401, "{method} {path}");
+            } else {
+                r.problem(401, "unauthorized");
+            }
+        }
+    }
 
     let r = admin_post(&server.url("/v1/admin/deploy"), TOKEN, json!({"path": v1}));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -645,11 +696,11 @@ fn shutdown_lets_calls_in_flight_finish() {
     let host = host_with(&[]);
     load_misbehave(&host, "timeout-ms = 5000\nmax-instances = 4");
     let server = TestServer::start(host.clone(), settings());
-    let url = server.url("/v1/plugins/misbehave/process?op=sleep&ms=600");
+    let url = server.url("/v1/plugins/misbehave/process?op=sleep&ms=1500");
     let health = server.url("/healthz");
     std::thread::scope(|s| {
         let calls: Vec<_> = (0..4).map(|_| s.spawn(|| post(&url, "x"))).collect();
-        std::thread::sleep(Duration::from_millis(200));
+        wait_busy(&server, 4);
         let started = std::time::Instant::now();
         server.stop();
         assert!(
@@ -714,7 +765,7 @@ fn a_reload_through_the_admin_api_loses_no_request() {
         running.store(false, Ordering::SeqCst);
     });
     assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed");
-    assert!(ok.load(Ordering::SeqCst) > 50, "the clients kept calling");
+    assert!(ok.load(Ordering::SeqCst) > 10, "the clients kept calling");
     let seen = seen.into_inner().expect("seen");
     assert!(seen.contains("1.0.0") && seen.contains("1.0.5"), "{seen:?}");
 }

@@ -237,20 +237,32 @@ fn watch_sources(
 ) -> Result<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let relevant = event.is_ok_and(|e| {
-            e.paths.iter().any(|p| {
-                !p.components().any(|c| {
+    // Watched by their canonical paths, which events then start with.
+    let roots: Vec<PathBuf> = sources
+        .iter()
+        .map(|(s, _)| s.canonicalize().unwrap_or_else(|_| s.clone()))
+        .collect();
+    let watched = roots.clone();
+    // Build outputs (`target/`) and hidden files inside a source do not
+    // count; what lies above it (a hidden home directory) does not matter.
+    let inside = move |p: &Path| {
+        roots
+            .iter()
+            .filter_map(|root| p.strip_prefix(root).ok())
+            .any(|rel| {
+                !rel.components().any(|c| {
                     c.as_os_str() == "target" || c.as_os_str().to_string_lossy().starts_with('.')
                 })
             })
-        });
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = event.is_ok_and(|e| e.paths.iter().any(|p| inside(p)));
         if relevant {
             let _ = tx.send(());
         }
     })?;
-    for (source, _) in &sources {
-        watcher.watch(source, notify::RecursiveMode::Recursive)?;
+    for root in &watched {
+        watcher.watch(root, notify::RecursiveMode::Recursive)?;
     }
     std::thread::Builder::new()
         .name("warden-source-watch".into())

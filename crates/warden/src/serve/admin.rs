@@ -90,8 +90,25 @@ pub(crate) async fn deploy(
     State(state): State<AppState>,
     Json(request): Json<DeployRequest>,
 ) -> Result<Response, Problem> {
-    let plugin = state.warden.deploy(&request.path).await?;
-    deployed(&state, plugin.name())
+    detached(async move {
+        let plugin = state.warden.deploy(&request.path).await?;
+        deployed(&state, plugin.name())
+    })
+    .await
+}
+
+/// Runs a deployment change in a task of its own, so that a client that
+/// goes away mid-change cannot cancel it half done.
+async fn detached<T: Send + 'static>(
+    change: impl std::future::Future<Output = Result<T, Problem>> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::spawn(change).await.unwrap_or_else(|e| {
+        Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "host-error",
+            format!("the change failed: {e}"),
+        ))
+    })
 }
 
 fn deployed(state: &AppState, name: &str) -> Result<Response, Problem> {
@@ -154,18 +171,36 @@ pub(crate) async fn upload(
     let text = std::str::from_utf8(&manifest_text)
         .map_err(|_| bad("the `manifest` part is not UTF-8 text".into()))?;
     let parsed = Manifest::parse(text, std::path::Path::new("uploaded plugin.toml"))?;
-    let dir = root.join(&parsed.name).join(parsed.version.to_string());
+    let (name, version) = (parsed.name.clone(), parsed.version.to_string());
+    // Never overwrite the files a loaded version was loaded from.
+    if state.warden.get(&format!("{name}@{version}")).is_ok() {
+        return Err(Problem::from(crate::Error::Deploy {
+            plugin: name,
+            message: format!("version {version} is already loaded; upload another version"),
+        }));
+    }
+    let dir = root.join(&name).join(&version);
     let component_file = parsed.component_path(&dir);
     let write = |path: &std::path::Path, bytes: &[u8]| -> Result<(), Problem> {
+        let failed = |e: std::io::Error| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "host-error",
+                format!("keeping the upload in {}: {e}", path.display()),
+            )
+        };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(failed)?;
         }
-        crate::fsutil::write_atomically(path, bytes).map_err(|e| crate::Error::io(path, e).into())
+        crate::fsutil::write_atomically(path, bytes).map_err(failed)
     };
     write(&component_file, &component)?;
     write(&dir.join(MANIFEST_FILE), &manifest_text)?;
-    let plugin = state.warden.deploy(&dir).await?;
-    deployed(&state, plugin.name())
+    detached(async move {
+        let plugin = state.warden.deploy(&dir).await?;
+        deployed(&state, plugin.name())
+    })
+    .await
 }
 
 /// What a reload did.
@@ -203,7 +238,8 @@ pub(crate) async fn reload(
     State(state): State<AppState>,
     Path(target): Path<String>,
 ) -> Result<Json<ReloadOutcome>, Problem> {
-    Ok(Json(match state.warden.reload(&target).await? {
+    let reloaded = detached(async move { Ok(state.warden.reload(&target).await?) }).await?;
+    Ok(Json(match reloaded {
         Reloaded::Unchanged => ReloadOutcome {
             outcome: "unchanged".into(),
             from: None,
@@ -242,7 +278,7 @@ pub(crate) async fn unload(
     State(state): State<AppState>,
     Path(target): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.warden.unload(&target).await?;
+    detached(async move { Ok(state.warden.unload(&target).await?) }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,7 +342,7 @@ pub(crate) async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<StableVersion>, Problem> {
-    let stable = state.warden.promote(&name).await?;
+    let stable = detached(async move { Ok(state.warden.promote(&name).await?) }).await?;
     Ok(Json(StableVersion {
         stable: stable.to_string(),
     }))
@@ -330,7 +366,7 @@ pub(crate) async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<StableVersion>, Problem> {
-    let stable = state.warden.rollback(&name).await?;
+    let stable = detached(async move { Ok(state.warden.rollback(&name).await?) }).await?;
     Ok(Json(StableVersion {
         stable: stable.to_string(),
     }))

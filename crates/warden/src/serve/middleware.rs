@@ -10,7 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::AppState;
 use super::problem::Problem;
@@ -112,39 +112,47 @@ impl Gate {
             max_queue,
         }
     }
+
+    /// A slot, after waiting in the queue if need be; `Err` when the queue
+    /// is full or the server is shutting down.
+    async fn enter(&self, max_concurrency: usize) -> Result<SemaphorePermit<'_>, Problem> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server-busy",
+                format!(
+                    "the server is at its limit of {max_concurrency} running and {} queued \
+                     requests; retry later",
+                    self.max_queue
+                ),
+            )
+            .retry_after(Duration::from_secs(1)));
+        }
+        // Leaves the queue however the wait ends: with a permit, or
+        // dropped when the request times out (or its client goes) while
+        // queued.
+        let _queued = Queued(&self.waiting);
+        self.permits.acquire().await.map_err(|_| shutting_down())
+    }
+
+    /// Refuses every queued and later request: the server is stopping.
+    pub(crate) fn close(&self) {
+        self.permits.close();
+    }
 }
 
 /// Runs the request through the [`Gate`] and within the request timeout.
 pub(crate) async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let timeout = state.settings.request_timeout;
-    let gate = &state.gate;
     let run = async {
-        let _permit = match gate.permits.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if gate.waiting.fetch_add(1, Ordering::SeqCst) >= gate.max_queue {
-                    gate.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Problem::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "server-busy",
-                        format!(
-                            "the server is at its limit of {} running and {} queued requests; \
-                             retry later",
-                            state.settings.max_concurrency, gate.max_queue
-                        ),
-                    )
-                    .retry_after(Duration::from_secs(1))
-                    .into_response();
-                }
-                let permit = gate.permits.acquire().await;
-                gate.waiting.fetch_sub(1, Ordering::SeqCst);
-                match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return shutting_down().into_response(),
-                }
-            }
-        };
-        next.run(request).await
+        match state.gate.enter(state.settings.max_concurrency).await {
+            Ok(_permit) => next.run(request).await,
+            Err(problem) => problem.into_response(),
+        }
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(response) => response,
@@ -160,6 +168,15 @@ pub(crate) async fn admit(State(state): State<AppState>, request: Request, next:
     }
 }
 
+/// A place in the [`Gate`]'s queue, given up when dropped.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(crate) fn shutting_down() -> Problem {
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -167,4 +184,38 @@ pub(crate) fn shutting_down() -> Problem {
         "the server is shutting down",
     )
     .retry_after(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_request_dropped_while_queued_gives_its_place_back() {
+        let gate = Gate::new(1, 1);
+        let held = gate
+            .enter(1)
+            .now_or_never()
+            .expect("free slot")
+            .expect("slot");
+        // Queued (pending), then dropped: a timeout or a gone client.
+        assert!(gate.enter(1).now_or_never().is_none());
+        assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
+        // The one queue place is free again: the next request waits...
+        let mut next = Box::pin(gate.enter(1));
+        assert!((&mut next).now_or_never().is_none());
+        // ...while one more is refused at once.
+        let refused = gate.enter(1).now_or_never().expect("answered at once");
+        assert_eq!(refused.expect_err("queue full").status, 503);
+        drop(held);
+        assert!(next.now_or_never().expect("slot freed").is_ok());
+        assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
+        gate.close();
+        let closed = gate.enter(1).now_or_never().expect("answered at once");
+        assert_eq!(
+            closed.expect_err("closed").kind,
+            "urn:warden:problem:shutting-down"
+        );
+    }
 }

@@ -180,13 +180,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The API routes, each with its OpenAPI description.
 fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     use axum::middleware::from_fn_with_state;
+    // The public API waits its turn in the gate; the admin API does not,
+    // so that an operator can still roll back a server at its limit.
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::process))
         .routes(routes!(api::validate))
         .routes(routes!(api::batch))
         .routes(routes!(api::publish_event))
         .routes(routes!(api::list_plugins))
-        .routes(routes!(api::get_plugin));
+        .routes(routes!(api::get_plugin))
+        .route_layer(from_fn_with_state(state.clone(), middleware::admit));
     if state.settings.admin_token.is_some() {
         let admin = OpenApiRouter::new()
             .routes(routes!(admin::deploy))
@@ -201,7 +204,6 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
             .route_layer(from_fn_with_state(state.clone(), admin::require_token));
         api = api.merge(admin);
     }
-    let api = api.route_layer(from_fn_with_state(state.clone(), middleware::admit));
     let operations = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -303,6 +305,7 @@ impl Server {
             async move {
                 shutdown.await;
                 state.ready.store(false, Ordering::SeqCst);
+                state.gate.close();
                 tracing::info!("shutting down: finishing in-flight requests");
                 let _ = stopping_tx.send(true);
             }
@@ -321,7 +324,12 @@ impl Server {
                 Ok(())
             }
         };
-        state.warden.shutdown().await;
+        if tokio::time::timeout(grace, state.warden.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace = ?grace, "plugins did not shut down in time; stopping anyway");
+        }
         tracing::info!("stopped");
         outcome
     }
