@@ -1,6 +1,6 @@
 //! `warden build`: plugin sources to components, with progress.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -26,15 +26,33 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
         }
         sources.extend(found);
     }
+    let jobs: Vec<(PathBuf, Option<Vec<String>>)> =
+        sources.into_iter().map(|s| (s, None)).collect();
+    let built = build_with_progress(&jobs, &args.out)?;
+    eprintln!(
+        "{} plugin(s) built into {}",
+        built.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds each source (with its own command, or cargo) into `out`, showing
+/// a progress bar and one line per plugin built. Stops at the first failure.
+pub fn build_with_progress(
+    sources: &[(PathBuf, Option<Vec<String>>)],
+    out: &Path,
+) -> Result<Vec<warden::build::BuiltPlugin>> {
     let bar = ProgressBar::new(sources.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    for source in &sources {
+    let mut all = Vec::new();
+    for (source, command) in sources {
         bar.set_message(format!("building {}", source.display()));
-        let built = warden::build::build_plugin(source, &args.out);
+        let built = warden::build::build_with(source, command.as_deref(), out);
         bar.inc(1);
         let built = built?;
         let line = format!(
@@ -51,12 +69,8 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
         } else {
             bar.println(line);
         }
+        all.push(built);
     }
     bar.finish_and_clear();
-    eprintln!(
-        "{} plugin(s) built into {}",
-        sources.len(),
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(all)
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use warden::serve::{AppConfig, Planned, Server};
 use warden::{MANIFEST_FILE, Manifest, Warden};
 
@@ -54,37 +53,10 @@ fn build_stale(config: &AppConfig, planned: &[Planned]) -> Result<usize> {
         if let Planned::Source { source, command } = p
             && warden::build::is_stale(source, &out)?
         {
-            stale.push((source, command));
+            stale.push((source.clone(), command.clone()));
         }
     }
-    if stale.is_empty() {
-        return Ok(0);
-    }
-    let bar = ProgressBar::new(stale.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    for (source, command) in &stale {
-        bar.set_message(format!("building {}", source.display()));
-        let built = warden::build::build_with(source, command.as_deref(), &out);
-        bar.inc(1);
-        let built = built?;
-        let line = format!(
-            "built {} {} in {:.1}s",
-            built.name,
-            built.version,
-            built.duration.as_secs_f64()
-        );
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
-    }
-    bar.finish_and_clear();
-    Ok(stale.len())
+    Ok(crate::commands::build::build_with_progress(&stale, &out)?.len())
 }
 
 fn run(
