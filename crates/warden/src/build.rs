@@ -74,14 +74,9 @@ pub fn build_with(
             .chain(&found.exports)
             .map(String::as_str),
     )?;
-    let missing = manifest.world.missing_exports(contract, &found.exports);
-    if !missing.is_empty() {
-        return Err(Error::WrongWorld {
-            plugin: manifest.name,
-            world: manifest.world.to_string(),
-            missing,
-        });
-    }
+    manifest
+        .world
+        .check_exports(&manifest.name, contract, &found.exports)?;
     let dir = out_dir.join(&manifest.name);
     let component = manifest.component_path(&dir);
     let component_dir = component.parent().unwrap_or(&dir);

@@ -140,14 +140,9 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
             })?;
     }
     let manifest = source.manifest;
-    let missing = manifest.world.missing_exports(contract, &exports);
-    if !missing.is_empty() {
-        return Err(Error::WrongWorld {
-            plugin: manifest.name,
-            world: manifest.world.to_string(),
-            missing,
-        });
-    }
+    manifest
+        .world
+        .check_exports(&manifest.name, contract, &exports)?;
     let pre = core
         .linker
         .instantiate_pre(&component)

@@ -57,6 +57,25 @@ impl World {
             .collect()
     }
 
+    /// Refuses a component of plugin `plugin` whose `exports` lack what
+    /// this world requires in `contract`, naming what is missing.
+    pub(crate) fn check_exports(
+        self,
+        plugin: &str,
+        contract: ContractVersion,
+        exports: &[String],
+    ) -> crate::error::Result<()> {
+        let missing = self.missing_exports(contract, exports);
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(crate::error::Error::WrongWorld {
+                plugin: plugin.to_string(),
+                world: self.to_string(),
+                missing,
+            }),
+        }
+    }
+
     /// The richest world whose exports in `contract` are all in `exports`
     /// (used when a component comes without a manifest).
     pub fn infer(contract: ContractVersion, exports: &[String]) -> Option<World> {

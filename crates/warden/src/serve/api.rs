@@ -89,7 +89,7 @@ pub(crate) async fn process(
     input: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let input = body(input)?;
-    let mut request = ProcessRequest::new(input.to_vec()).call_id(id.0.to_string());
+    let mut request = ProcessRequest::new(Vec::from(input)).call_id(id.0.to_string());
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -158,7 +158,7 @@ pub(crate) async fn validate(
 ) -> Result<Json<Validity>, Problem> {
     let input = body(input)?;
     let plugin = state.warden.get(&name)?;
-    let valid = plugin.validate(input.to_vec()).await?;
+    let valid = plugin.validate(Vec::from(input)).await?;
     Ok(Json(Validity {
         valid,
         version: plugin.info().version.to_string(),
