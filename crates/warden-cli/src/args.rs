@@ -62,6 +62,10 @@ pub struct Global {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Create a plugin from a template: a working plugin in any of five languages.
+    New(NewArgs),
+    /// Plug components' exports into a plugin's imports, making one component.
+    Compose(ComposeArgs),
     /// Build plugin sources into components and place them in an output directory.
     Build(BuildArgs),
     /// Call a plugin's `process` with an input and print its output.
@@ -192,6 +196,38 @@ pub struct BuildArgs {
 }
 
 #[derive(Args)]
+pub struct ComposeArgs {
+    /// The plugin whose imports are plugged: a built plugin directory, or a
+    /// component file.
+    pub socket: PathBuf,
+    /// A component whose exports fill the socket's imports (repeatable).
+    #[arg(long = "plug", short = 'p', required = true)]
+    pub plugs: Vec<PathBuf>,
+    /// Where the result goes: a plugin directory (for a plugin directory
+    /// socket: component and plugin.toml), or a component file.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// The plugin's name (lowercase letters, digits, `-`); also its directory.
+    pub name: String,
+    /// The language to write it in.
+    #[arg(long, short, default_value = "rust", value_parser = ["rust", "python", "js", "javascript", "go", "c"])]
+    pub lang: String,
+    /// The world it targets.
+    #[arg(long, short, default_value = "processor", value_parser = ["processor", "event-handler"])]
+    pub world: String,
+    /// Where to create the plugin's directory.
+    #[arg(long, default_value = ".")]
+    pub path: PathBuf,
+    /// The plugin's one-line description.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Args)]
 pub struct CallArgs {
     /// A plugin name (looked up in --dir), a plugin directory, or a .wasm file.
     pub plugin: String,
@@ -216,6 +252,12 @@ pub struct CallArgs {
     /// Print a JSON object (output, content type, items, timings) instead of raw output.
     #[arg(long, conflicts_with = "output_file")]
     pub json: bool,
+    /// Core modules with numeric exports: the export to call.
+    #[arg(long)]
+    pub export: Option<String>,
+    /// Core modules: the export's arguments, parsed by its parameter types.
+    #[arg(long, num_args = 1.., allow_negative_numbers = true, requires = "export")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args)]

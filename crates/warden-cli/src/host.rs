@@ -1,6 +1,6 @@
 //! Creating the host for a command and finding plugins by name or path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use warden::{GrantPolicy, Grants, Plugin, Warden, WardenBuilder};
@@ -23,7 +23,7 @@ pub fn with_cache(builder: WardenBuilder, global: &Global) -> Result<Warden> {
     if let Some(dir) = &global.cache_dir {
         return Ok(builder.cache_dir(dir).build()?);
     }
-    match default_cache_dir().map(|dir| builder.clone().cache_dir(dir).build()) {
+    match warden::default_cache_dir().map(|dir| builder.clone().cache_dir(dir).build()) {
         Some(Ok(host)) => Ok(host),
         Some(Err(e)) => {
             tracing::warn!("running without the compile cache: {e}");
@@ -69,22 +69,6 @@ pub fn deployed(global: &Global) -> Result<Warden> {
     Ok(host)
 }
 
-/// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`. Relative values are
-/// ignored, as the XDG spec says: a cache of native code must not follow
-/// the current directory into an untrusted checkout.
-fn default_cache_dir() -> Option<PathBuf> {
-    let absolute = |p: PathBuf| p.is_absolute().then_some(p);
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .and_then(absolute)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache"))
-                .and_then(absolute)
-        })?;
-    Some(base.join("warden"))
-}
-
 /// Loads `plugin`: an existing path, or a name looked up in `dir`.
 pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
     let as_path = Path::new(plugin);
@@ -109,4 +93,17 @@ pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
         dir.display(),
         dir.display()
     )
+}
+
+/// Whether `path` is a core-module plugin: a core `.wasm` module, or a
+/// directory whose `plugin.toml` names an `abi`.
+pub fn is_core_module(path: &Path) -> bool {
+    if path.is_dir() {
+        return std::fs::read_to_string(path.join(warden::MANIFEST_FILE))
+            .is_ok_and(|text| warden::module::ModuleManifest::is_module_manifest(&text));
+    }
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok_and(|()| header == *b"\0asm\x01\0\0\0")
 }

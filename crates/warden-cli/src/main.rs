@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, &cli.command);
     let result = match &cli.command {
+        Command::New(a) => commands::new::run(a),
+        Command::Compose(a) => commands::compose::run(a),
         Command::Build(a) => commands::build::run(a),
         Command::Call(a) => commands::call::run(&cli.global, a),
         Command::List(a) => commands::list::run(&cli.global, a),

@@ -39,6 +39,12 @@ fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
     cmd.args(args)
         .current_dir(repo())
         .env("WARDEN_CACHE_DIR", cache)
+        // Guest toolchains for the Python, JavaScript, Go and C examples,
+        // shared with the other test binaries.
+        .env(
+            "WARDEN_TOOLCHAINS",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-toolchains"),
+        )
         .env(
             "WARDEN_DATA_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-data"),
@@ -208,9 +214,15 @@ fn event_reaches_the_audit_logger() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let delivered = v["delivered"].as_array().expect("delivered");
-    assert_eq!(delivered.len(), 1);
-    assert_eq!(delivered[0]["plugin"], "audit-logger");
-    assert_eq!(delivered[0]["ok"], true);
+    // The Rust audit-logger and the Go order-audit-go both subscribe to
+    // `order.*`.
+    let mut plugins: Vec<&str> = delivered
+        .iter()
+        .filter_map(|d| d["plugin"].as_str())
+        .collect();
+    plugins.sort();
+    assert_eq!(plugins, ["audit-logger", "order-audit-go"]);
+    assert!(delivered.iter().all(|d| d["ok"] == true), "{v}");
 }
 
 #[test]
@@ -241,7 +253,8 @@ fn list_shows_every_plugin_ready() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rows.len(), 10);
+    // 10 Rust examples, and 10 in Python, JavaScript, Go and C.
+    assert_eq!(rows.len(), 20);
     for row in &rows {
         assert_eq!(row["status"], "ready", "{row}");
         let contract = match row["name"] == "text-stats" {
@@ -329,7 +342,7 @@ fn exit_codes_tell_plugin_failures_from_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains("core WebAssembly module, not a component"),
+        err.contains("core module without function exports"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
@@ -778,4 +791,117 @@ fn a_bad_app_config_is_one_line_naming_the_key() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn core_modules_are_built_called_and_inspected() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    for module in ["math", "json-rules"] {
+        let source = format!("plugins/core-modules/{module}");
+        let o = warden(&["build", &source, "--out", out], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let math = tmp.path().join("core-math");
+    let math = math.to_str().expect("utf-8");
+    let o = warden(&["call", math, "--export", "add", "--args", "3", "4"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "7");
+    let o = warden(
+        &["call", math, "--export", "add", "--args", "-3", "1"],
+        None,
+    );
+    assert_eq!(stdout(&o).trim(), "-2", "{}", stderr(&o));
+    let o = warden(&["call", math, "--export", "add", "--args", "3"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("takes 2 argument(s)"), "{}", stderr(&o));
+    let o = warden(&["call", math, "--export", "spin"], None);
+    assert_eq!(o.status.code(), Some(1), "a trap is a plugin failure");
+    assert!(stderr(&o).contains("trapped (timeout)"), "{}", stderr(&o));
+
+    let rules = tmp.path().join("core-json-rules");
+    let rules = rules.to_str().expect("utf-8");
+    let o = warden(
+        &[
+            "call",
+            rules,
+            "--input",
+            r#"{"amount": 5, "country": "DK"}"#,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let verdict: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("JSON");
+    assert_eq!(verdict["approved"], true);
+    let o = warden(&["call", rules, "--input", r#"{"lie": "pointer"}"#], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("broke its ABI"), "{}", stderr(&o));
+    let o = warden(&["inspect", rules], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("abi         json"), "{text}");
+    assert!(text.contains("execute(i32, i32) -> (i64)"), "{text}");
+}
+
+#[test]
+fn compose_plugs_a_library_into_a_plugin() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    let o = warden(&["build", "plugins/composition/shout", "--out", out], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plugins = repo().join("plugins");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "compose-case-lib",
+        ])
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .expect("cargo");
+    assert!(status.success());
+    let lib = plugins.join("target/wasm32-wasip2/release/compose_case_lib.wasm");
+    let socket = tmp.path().join("compose-shout");
+    let composed = tmp.path().join("composed");
+    let o = warden(
+        &[
+            "compose",
+            socket.to_str().expect("utf-8"),
+            "--plug",
+            lib.to_str().expect("utf-8"),
+            "--out",
+            composed.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(composed.join("plugin.toml").is_file());
+    let o = warden(
+        &[
+            "call",
+            composed.to_str().expect("utf-8"),
+            "--input",
+            "plugged in",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "PLUGGED IN");
+    // The socket alone names the import it lacks.
+    let o = warden(
+        &["call", socket.to_str().expect("utf-8"), "--input", "x"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("warden-example:text/case"),
+        "{}",
+        stderr(&o)
+    );
 }

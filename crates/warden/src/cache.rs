@@ -202,3 +202,19 @@ impl Hasher for Sha256Hasher {
         self.0.update(bytes);
     }
 }
+
+/// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`. Relative values are
+/// ignored, as the XDG spec says: a cache of native code must not follow
+/// the current directory into an untrusted checkout.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let absolute = |p: PathBuf| p.is_absolute().then_some(p);
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache"))
+                .and_then(absolute)
+        })?;
+    Some(base.join("warden"))
+}

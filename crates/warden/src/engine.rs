@@ -112,15 +112,17 @@ impl EngineConfig {
             let n = p.total_instances;
             let mut pool = PoolingAllocationConfig::new();
             // A component built by wit-bindgen holds a handful of core
-            // instances, memories and tables; size the pool for that.
+            // instances, memories and tables; one from componentize-py
+            // holds 14 core instances (libc, libpython, shims, adapter).
+            // Size the pool for that.
             pool.total_component_instances(n)
-                .total_core_instances(n.saturating_mul(8))
+                .total_core_instances(n.saturating_mul(16))
                 .total_memories(n.saturating_mul(4))
                 .total_tables(n.saturating_mul(8))
                 .total_stacks(n)
                 // Cap each component at its share, so one large component
                 // cannot use up what the reservations promised to others.
-                .max_core_instances_per_component(8)
+                .max_core_instances_per_component(32)
                 .max_memories_per_component(4)
                 .max_tables_per_component(8)
                 .max_memory_size(p.max_memory_bytes)

@@ -227,6 +227,26 @@ pub enum Error {
         message: String,
     },
 
+    /// A core-module plugin broke its ABI: a missing export, a pointer or
+    /// length outside its memory, output that is not JSON.
+    #[error("module `{plugin}` broke its ABI: {message}")]
+    ModuleAbi {
+        /// The module's name.
+        plugin: String,
+        /// What it did wrong.
+        message: String,
+    },
+
+    /// A call to a core-module plugin was malformed: an unknown export,
+    /// the wrong number or type of arguments, input that is not JSON.
+    #[error("module `{plugin}`: {message}")]
+    BadCall {
+        /// The module's name.
+        plugin: String,
+        /// What is wrong with the call, and what the module expects.
+        message: String,
+    },
+
     /// The host's own configuration or the wasm engine failed.
     #[error("host error: {0}")]
     Host(String),
@@ -310,7 +330,10 @@ impl Error {
     /// Whether this error came from the plugin itself (its own error or a
     /// trap) rather than from the request, the host or the set-up.
     pub fn is_plugin_failure(&self) -> bool {
-        matches!(self, Error::Trap { .. } | Error::Plugin { .. })
+        matches!(
+            self,
+            Error::Trap { .. } | Error::Plugin { .. } | Error::ModuleAbi { .. }
+        )
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
+use crate::audit::AuditKind;
 use crate::call::OptionDoc;
 use crate::contract::bindings::{event_handler, plugin, types};
 use crate::contract::processing::{ProcessCall, Processing};
 use crate::core::Reservation;
-use crate::error::TrapKind;
+use crate::error::{Error, TrapKind};
+use crate::limits::Limits;
 use crate::loader::ExportIndices;
-use crate::sandbox::{CallId, CallScope, PluginState};
+use crate::sandbox::{CallId, CallScope, Limiter, PluginState};
 
 /// Extra time past a call's deadline before the host abandons the call even
 /// if the guest is stuck in a host function, where epochs cannot interrupt it.
@@ -55,15 +57,35 @@ pub(crate) enum Out {
     Shutdown(Result<(), types::PluginError>),
 }
 
+/// Store data with a memory limiter and a call deadline: a component
+/// instance's [`PluginState`] or a core module's state.
+pub(crate) trait Guarded: Send + 'static {
+    fn limiter(&mut self) -> &mut Limiter;
+    fn deadline(&self) -> Instant;
+    fn set_deadline(&mut self, deadline: Instant);
+}
+
+impl Guarded for PluginState {
+    fn limiter(&mut self) -> &mut Limiter {
+        &mut self.limiter
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+}
+
 /// A store for a new instance, with its limiter and the deadline policy: at
 /// every epoch tick the guest yields to the async runtime (so a busy plugin
 /// never starves other tasks on its thread) until the deadline in the store
 /// has passed; then it is interrupted.
-pub(crate) fn new_store(engine: &wasmtime::Engine, state: PluginState) -> Store<PluginState> {
+pub(crate) fn new_store<S: Guarded>(engine: &wasmtime::Engine, state: S) -> Store<S> {
     let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
+    store.limiter(|s| s.limiter());
     store.epoch_deadline_callback(|ctx| {
-        Ok(if Instant::now() >= ctx.data().deadline {
+        Ok(if Instant::now() >= ctx.data().deadline() {
             UpdateDeadline::Interrupt
         } else {
             UpdateDeadline::Yield(1)
@@ -82,11 +104,11 @@ pub(crate) struct Budget {
 
 /// Sets the deadline (and fuel) of what runs next in `store`; returns the
 /// deadline.
-pub(crate) fn arm_deadline(store: &mut Store<PluginState>, budget: Budget) -> Instant {
+pub(crate) fn arm_deadline<S: Guarded>(store: &mut Store<S>, budget: Budget) -> Instant {
     let deadline = Instant::now() + budget.timeout;
     let state = store.data_mut();
-    state.deadline = deadline;
-    state.limiter.memory_denied = false;
+    state.set_deadline(deadline);
+    state.limiter().memory_denied = false;
     store.set_epoch_deadline(1);
     if let Some(fuel) = budget.fuel {
         // Only fails on an engine without metering, which `fuel` rules out.
@@ -209,5 +231,45 @@ pub(crate) fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapK
         Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
         Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
         _ => TrapKind::Other,
+    }
+}
+
+/// The error for a call that trapped, with its cause named, the guest's last
+/// stderr and, for a limit, which limit to raise; the limit hit is audited.
+pub(crate) fn trap_error(
+    plugin: &str,
+    limits: &Limits,
+    memory_denied: bool,
+    scope: &CallScope,
+    err: &wasmtime::Error,
+) -> Error {
+    let kind = classify_trap(err, memory_denied);
+    let mut message = format!("{err:#}");
+    let stderr = scope.last_stderr();
+    if !stderr.is_empty() {
+        message = format!("{stderr}\n{message}");
+    }
+    if kind == TrapKind::OutOfMemory {
+        message = format!(
+            "the instance needed more than its {} MiB memory limit (raise `limits.memory-mb`)\n{message}",
+            limits.memory_bytes >> 20
+        );
+    }
+    let resource = match kind {
+        TrapKind::Timeout => format!("deadline {:?}", limits.timeout),
+        TrapKind::OutOfMemory => format!("memory limit {} MiB", limits.memory_bytes >> 20),
+        TrapKind::OutOfFuel => format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
+        TrapKind::StackOverflow => "wasm stack".to_string(),
+        _ => format!("{kind}: {}", message.lines().next().unwrap_or_default()),
+    };
+    scope.audit(
+        AuditKind::of_trap(kind),
+        resource,
+        "call failed; instance discarded",
+    );
+    Error::Trap {
+        plugin: plugin.to_string(),
+        kind,
+        message,
     }
 }

@@ -29,6 +29,7 @@ mod breaker;
 pub mod build;
 mod cache;
 mod call;
+pub mod compose;
 mod contract;
 mod core;
 mod deploy;
@@ -47,6 +48,7 @@ mod loader;
 mod locks;
 mod manifest;
 mod metrics;
+pub mod module;
 pub mod permissions;
 mod plugin;
 mod registry;
@@ -59,9 +61,9 @@ mod watch;
 
 pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery, parse_since};
 pub use breaker::{BreakerSettings, BreakerState};
-pub use cache::{CacheOutcome, CacheStats, sha256_hex};
+pub use cache::{CacheOutcome, CacheStats, default_cache_dir, sha256_hex};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
-pub use contract::{CONTRACT_PACKAGE, ContractVersion, World};
+pub use contract::{CONTRACT_PACKAGE, CONTRACT_WIT, ContractVersion, World, write_contract_wit};
 pub use deploy::{
     CanaryStatus, DeployAction, DeploymentStatus, HistoryEntry, Role, RollbackPolicy, VersionStatus,
 };
@@ -72,7 +74,7 @@ pub use extension::{Extension, ExtensionContext, LinkFn};
 pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use lifecycle::{State, Transition};
 pub use limits::Limits;
-pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits};
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits, validate_name};
 pub use metrics::{LatencyHistogram, VersionMetrics};
 pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};

@@ -15,7 +15,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
-use crate::permissions::{EffectivePermissions, GrantPolicy};
+use crate::permissions::{EffectivePermissions, GrantPolicy, Permissions};
 use crate::sandbox::PluginState;
 use crate::services::DATA_GUEST_PATH;
 use crate::services::data::DataDir;
@@ -218,18 +218,33 @@ fn open_data_dir(
 /// granted is refused (an error naming each permission) or, under the trim
 /// policy, dropped; either way it is audited.
 fn grant(core: &Core, manifest: &Manifest, manifest_file: &Path) -> Result<EffectivePermissions> {
-    let (effective, refused) = core
-        .grants
-        .apply(&manifest.permissions, parent(manifest_file));
+    grant_permissions(
+        core,
+        &manifest.name,
+        &manifest.version.to_string(),
+        &manifest.permissions,
+        manifest_file,
+    )
+}
+
+/// [`grant`] for any plugin kind: `requested` are the permissions its
+/// manifest (at `manifest_file`) asks for.
+pub(crate) fn grant_permissions(
+    core: &Core,
+    name: &str,
+    version: &str,
+    requested: &Permissions,
+    manifest_file: &Path,
+) -> Result<EffectivePermissions> {
+    let (effective, refused) = core.grants.apply(requested, parent(manifest_file));
     let (kind, action) = match core.grants.current_policy() {
         GrantPolicy::Refuse => (AuditKind::GrantRefused, "load refused"),
         GrantPolicy::Trim => (AuditKind::GrantTrimmed, "loaded without it"),
     };
-    let version = manifest.version.to_string();
     for refusal in &refused {
         core.audit.record(AuditEntry::now(
-            &manifest.name,
-            &version,
+            name,
+            version,
             None,
             kind,
             refusal.to_string(),
@@ -240,7 +255,7 @@ fn grant(core: &Core, manifest: &Manifest, manifest_file: &Path) -> Result<Effec
         Ok(effective)
     } else {
         Err(Error::PermissionDenied {
-            plugin: manifest.name.clone(),
+            plugin: name.to_string(),
             refused,
         })
     }

@@ -171,7 +171,30 @@ impl Manifest {
                 ));
             }
         }
-        let l = &self.limits;
+        self.limits.validate()?;
+        if let Some(patterns) = &self.subscribe {
+            if self.world != World::EventHandler {
+                return Err(format!(
+                    "key `subscribe`: only event-handler plugins receive events, and this one's \
+                     world is `{}`; remove the key or set `world = \"event-handler\"`",
+                    self.world
+                ));
+            }
+            for p in patterns {
+                crate::events::validate_pattern(p).map_err(|m| format!("key `subscribe`: {m}"))?;
+            }
+        }
+        if let Some(c) = &self.component {
+            check_inside("component", c)?;
+        }
+        Ok(())
+    }
+}
+
+impl ManifestLimits {
+    /// Checks every value is within its range.
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        let l = self;
         check_range("limits.timeout-ms", l.timeout_ms, 1, 600_000)?;
         check_range("limits.memory-mb", l.memory_mb, 1, 4096)?;
         check_range(
@@ -185,28 +208,24 @@ impl Manifest {
         check_range("limits.fuel", l.fuel, 1, u64::MAX)?;
         check_range("limits.stack-kb", l.stack_kb, 16, 64 << 10)?;
         check_range("limits.data-mb", l.data_mb, 1, 1 << 20)?;
-        if let Some(patterns) = &self.subscribe {
-            if self.world != World::EventHandler {
-                return Err(format!(
-                    "key `subscribe`: only event-handler plugins receive events, and this one's \
-                     world is `{}`; remove the key or set `world = \"event-handler\"`",
-                    self.world
-                ));
-            }
-            for p in patterns {
-                crate::events::validate_pattern(p).map_err(|m| format!("key `subscribe`: {m}"))?;
-            }
-        }
-        if let Some(c) = &self.component
-            && (c.is_absolute() || c.components().any(|p| p == std::path::Component::ParentDir))
-        {
-            return Err(format!(
-                "key `component`: `{}` must be a relative path inside the plugin directory",
-                c.display()
-            ));
-        }
         Ok(())
     }
+}
+
+/// Checks that `path`, the value of `key`, stays inside the plugin's
+/// directory.
+pub(crate) fn check_inside(key: &str, path: &Path) -> std::result::Result<(), String> {
+    if path.is_absolute()
+        || path
+            .components()
+            .any(|p| p == std::path::Component::ParentDir)
+    {
+        return Err(format!(
+            "key `{key}`: `{}` must be a relative path inside the plugin directory",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// This host's version, which manifests' `min-host-version` is checked against.

@@ -27,7 +27,8 @@ use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, TrapKind, Unavailability};
 use crate::events::Event;
 use crate::instance::{
-    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort, new_store,
+    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort,
+    new_store, trap_error,
 };
 use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::limits::Limits;
@@ -886,37 +887,14 @@ impl Plugin {
     }
 
     fn trap(&self, store: &Store<PluginState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
-        let memory_denied = store.data().limiter.memory_denied;
-        let kind = classify_trap(err, memory_denied);
-        let mut message = format!("{err:#}");
-        let stderr = scope.last_stderr();
-        if !stderr.is_empty() {
-            message = format!("{stderr}\n{message}");
-        }
-        if kind == TrapKind::OutOfMemory {
-            message = format!(
-                "the instance needed more than its {} MiB memory limit (raise `limits.memory-mb`)\n{message}",
-                self.inner.info.limits.memory_bytes >> 20
-            );
-        }
-        let limits = &self.inner.info.limits;
-        let resource = match kind {
-            TrapKind::Timeout => format!("deadline {:?}", limits.timeout),
-            TrapKind::OutOfMemory => format!("memory limit {} MiB", limits.memory_bytes >> 20),
-            TrapKind::OutOfFuel => format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
-            TrapKind::StackOverflow => "wasm stack".to_string(),
-            _ => format!("{kind}: {}", message.lines().next().unwrap_or_default()),
-        };
-        scope.audit(
-            AuditKind::of_trap(kind),
-            resource,
-            "call failed; instance discarded",
-        );
-        Error::Trap {
-            plugin: self.inner.info.name.clone(),
-            kind,
-            message,
-        }
+        let info = &self.inner.info;
+        trap_error(
+            &info.name,
+            &info.limits,
+            store.data().limiter.memory_denied,
+            scope,
+            err,
+        )
     }
 
     fn timeout_trap(&self, scope: &CallScope) -> Error {

@@ -48,40 +48,11 @@ impl PluginState {
         permissions: &EffectivePermissions,
     ) -> Result<Self> {
         let firewall = Firewall::new(permissions, scope.clone());
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(GuestOutput::stdout(scope.clone()))
-            .stderr(GuestOutput::stderr(scope.clone()))
-            .allow_tcp(firewall.any_sockets())
+        let mut wasi = sandbox_wasi(&scope, permissions, services.data_mount())?;
+        wasi.allow_tcp(firewall.any_sockets())
             .allow_udp(firewall.any_sockets())
             .allow_ip_name_lookup(firewall.any_sockets())
             .socket_addr_check(firewall.socket_check());
-        for mount in &permissions.fs {
-            let perms = match mount.mode {
-                FsMode::ReadOnly => FsPerms::ReadOnly,
-                FsMode::ReadWrite => FsPerms::ReadWrite,
-            };
-            wasi.preopened_dir(&mount.host, &mount.guest, perms)
-                .map_err(|e| {
-                    Error::Host(format!(
-                        "plugin `{}`: cannot map {} into the sandbox: {e:#}",
-                        scope.plugin,
-                        mount.host.display()
-                    ))
-                })?;
-        }
-        if let Some(dir) = services.data_mount() {
-            wasi.preopened_dir(dir, DATA_GUEST_PATH, FsPerms::ReadWrite)
-                .map_err(|e| {
-                    Error::Host(format!(
-                        "plugin `{}`: cannot map its data directory {}: {e:#}",
-                        scope.plugin,
-                        dir.display()
-                    ))
-                })?;
-        }
-        for var in &permissions.env {
-            wasi.env(&var.name, &var.value);
-        }
         Ok(PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -140,6 +111,51 @@ impl WasiView for PluginState {
     }
 }
 
+/// The WASI context every guest gets, component or core module: stdout and
+/// stderr to the host log through `scope`, exactly the mapped directories
+/// of `permissions` (plus the plugin's data directory at `/data`), the
+/// granted environment, no arguments, no stdin, no sockets.
+pub(crate) fn sandbox_wasi(
+    scope: &Arc<CallScope>,
+    permissions: &EffectivePermissions,
+    data_mount: Option<&std::path::Path>,
+) -> Result<WasiCtxBuilder> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(GuestOutput::stdout(scope.clone()))
+        .stderr(GuestOutput::stderr(scope.clone()))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for mount in &permissions.fs {
+        let perms = match mount.mode {
+            FsMode::ReadOnly => FsPerms::ReadOnly,
+            FsMode::ReadWrite => FsPerms::ReadWrite,
+        };
+        wasi.preopened_dir(&mount.host, &mount.guest, perms)
+            .map_err(|e| {
+                Error::Host(format!(
+                    "plugin `{}`: cannot map {} into the sandbox: {e:#}",
+                    scope.plugin,
+                    mount.host.display()
+                ))
+            })?;
+    }
+    if let Some(dir) = data_mount {
+        wasi.preopened_dir(dir, DATA_GUEST_PATH, FsPerms::ReadWrite)
+            .map_err(|e| {
+                Error::Host(format!(
+                    "plugin `{}`: cannot map its data directory {}: {e:#}",
+                    scope.plugin,
+                    dir.display()
+                ))
+            })?;
+    }
+    for var in &permissions.env {
+        wasi.env(&var.name, &var.value);
+    }
+    Ok(wasi)
+}
+
 /// Caps linear memory and remembers whether the cap was hit, so that the
 /// trap that follows a failed allocation is reported as out-of-memory.
 pub(crate) struct Limiter {
@@ -152,7 +168,7 @@ pub(crate) struct Limiter {
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Limiter {
-    fn new(memory_limit: usize) -> Self {
+    pub(crate) fn new(memory_limit: usize) -> Self {
         Limiter {
             memory_limit,
             peak_memory: 0,

@@ -23,6 +23,7 @@ fn component_from_wit(wit: &str) -> Vec<u8> {
         &resolve,
         world,
         wit_component::StringEncoding::UTF8,
+        false,
     )
     .expect("embed metadata");
     wit_component::ComponentEncoder::default()

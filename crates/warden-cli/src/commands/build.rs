@@ -49,14 +49,21 @@ pub fn build_with_progress(
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
+    let progress_bar = bar.clone();
+    let builder = warden::build::Builder::new().on_progress(move |step| {
+        progress_bar.set_message(step.to_string());
+    });
     let mut all = Vec::new();
     for (source, command) in sources {
         bar.set_message(format!("building {}", source.display()));
-        let built = warden::build::build_with(source, command.as_deref(), out);
+        let built = builder.build(source, command.as_deref(), out);
         bar.inc(1);
         let built = built?;
+        let language = built
+            .language
+            .map_or_else(|| "own command".to_string(), |l| l.to_string());
         let line = format!(
-            "built {} {} ({} KiB) in {:.1}s -> {}",
+            "built {} {} [{language}] ({} KiB) in {:.1}s -> {}",
             built.name,
             built.version,
             built.size.div_ceil(1024),

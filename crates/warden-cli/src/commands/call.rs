@@ -11,6 +11,15 @@ use crate::args::{CallArgs, Global};
 use crate::host;
 
 pub fn run(global: &Global, args: &CallArgs) -> Result<ExitCode> {
+    if host::is_core_module(std::path::Path::new(&args.plugin)) {
+        return run_module(global, args);
+    }
+    if args.export.is_some() {
+        anyhow::bail!(
+            "{} is a component; --export and --args are for core modules",
+            args.plugin
+        );
+    }
     let input = read_input(args)?;
     let started = Instant::now();
     let host = host::host(global)?;
@@ -96,4 +105,61 @@ fn read_input(args: &CallArgs) -> Result<Vec<u8>> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A core-module plugin: one numeric export (`--export` with `--args`), or,
+/// for the JSON ABI, `execute` on the input.
+fn run_module(global: &Global, args: &CallArgs) -> Result<ExitCode> {
+    let host = host::host(global)?;
+    let module = host.load_module_blocking(&args.plugin)?;
+    if global.verbose {
+        eprintln!(
+            "module   {} {} (core module, {} ABI)",
+            module.name(),
+            module.manifest().version,
+            module.abi().name()
+        );
+    }
+    let text = match &args.export {
+        Some(export) => {
+            let results = module.call_text_blocking(export, &args.args)?;
+            if args.json {
+                serde_json::to_string(&results)?
+            } else {
+                results
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        }
+        None if module.abi() == warden::module::ModuleAbi::Json => {
+            let input = read_input(args)?;
+            serde_json::to_string(&module.execute_json_blocking(&input)?)?
+        }
+        None if module.exports().is_empty() => anyhow::bail!(
+            "{} is a core module without function exports: nothing to call (a component \
+             plugin is built for wasm32-wasip2)",
+            args.plugin
+        ),
+        None => {
+            let exports: Vec<String> = module
+                .exports()
+                .iter()
+                .map(|e| format!("{}({})", e.name, e.params.join(", ")))
+                .collect();
+            anyhow::bail!(
+                "{} has numeric exports; call one with --export NAME --args ...: {}",
+                module.name(),
+                exports.join(", ")
+            );
+        }
+    };
+    match &args.output_file {
+        Some(file) => {
+            std::fs::write(file, &text).with_context(|| format!("writing {}", file.display()))?
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
 //! `warden inspect`: a component's imports and exports as WIT, plus the
-//! metadata it reports when loaded.
+//! metadata it reports when loaded; for a core module, its ABI and exports.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +10,9 @@ use crate::args::{Global, InspectArgs};
 use crate::host;
 
 pub fn run(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
+    if host::is_core_module(&args.path) {
+        return run_module(global, args);
+    }
     let wasm = component_file(&args.path)?;
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let inspection = warden::inspect::inspect(&bytes, &wasm.display().to_string())?;
@@ -103,4 +106,53 @@ fn component_file(path: &std::path::Path) -> Result<PathBuf> {
     } else {
         Ok(path.to_path_buf())
     }
+}
+
+/// A core module: its ABI (declared, or detected from its exports), whether
+/// it gets WASI, its exports' signatures and, for the JSON ABI, its `meta`.
+fn run_module(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
+    let host = host::host(global)?;
+    let module = host.load_module_blocking(&args.path)?;
+    let meta = match module.abi() {
+        warden::module::ModuleAbi::Json => Some(module.meta_blocking()?),
+        warden::module::ModuleAbi::Exports => None,
+    };
+    let manifest = module.manifest();
+    if args.json {
+        let doc = serde_json::json!({
+            "file": args.path.display().to_string(),
+            "kind": "core-module",
+            "name": manifest.name,
+            "version": manifest.version.to_string(),
+            "abi": manifest.abi,
+            "wasi": manifest.wasi,
+            "exports": module.exports(),
+            "meta": meta,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("core module {} {}", manifest.name, manifest.version);
+    println!("abi         {}", manifest.abi.name());
+    println!(
+        "wasi        {}",
+        if manifest.wasi {
+            "preview1 (sandboxed)"
+        } else {
+            "none"
+        }
+    );
+    println!("exports");
+    for export in module.exports() {
+        println!(
+            "  {}({}) -> ({})",
+            export.name,
+            export.params.join(", "),
+            export.results.join(", ")
+        );
+    }
+    if let Some(meta) = meta {
+        println!("meta        {meta}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,11 @@
 pub mod audit;
 pub mod build;
 pub mod call;
+pub mod compose;
 pub mod deploy;
 pub mod event;
 pub mod inspect;
 pub mod list;
+pub mod new;
 pub mod serve;
 pub mod status;

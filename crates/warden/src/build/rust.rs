@@ -1,0 +1,127 @@
+//! Rust plugins: a cdylib crate built with `cargo build --release
+//! --target <target>`: wasm32-wasip2 makes a component directly; core-module
+//! plugins use wasm32-unknown-unknown or (with WASI) wasm32-wasip1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// Makes sure the Rust toolchain that builds `dir` can target
+/// `target`, adding it with rustup when it is missing (rustup does
+/// not add the targets of `rust-toolchain.toml` to a toolchain that is
+/// already installed).
+fn ensure_guest_target(dir: &Path, target: &str) -> Result<()> {
+    let fail = |message: String| Error::Build {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    // Through rustup's proxy in the plugin's directory (not `$RUSTC`), so the
+    // check sees the same toolchain as the build and `rustup target add`.
+    let libdir = Command::new("rustc")
+        .env_remove("RUSTC")
+        .args(["--print", "target-libdir", "--target", target])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run rustc: {e}; is Rust installed?")))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    if libdir.is_dir() {
+        return Ok(());
+    }
+    tracing::info!(target, "installing the guest target with rustup");
+    let added = Command::new("rustup")
+        .args(["target", "add", target])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            fail(format!(
+                "the {target} target is missing and rustup cannot run ({e}); install the target"
+            ))
+        })?;
+    if !added.status.success() {
+        return Err(fail(format!(
+            "the {target} target is missing and `rustup target add {target}` failed:\n{}",
+            String::from_utf8_lossy(&added.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
+pub(crate) fn build(dir: &Path, target: &str) -> Result<PathBuf> {
+    let fail = |message: String| Error::Build {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    ensure_guest_target(dir, target)?;
+    let cargo_toml = dir.join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            target,
+            "--message-format=json",
+        ])
+        .arg("--manifest-path")
+        .arg(&cargo_toml)
+        // Guest artifacts belong in the plugin workspace's own target
+        // directory; sharing the host's would also deadlock a build started
+        // from inside `cargo test`, which holds that directory's lock.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            fail(format!(
+                "cannot run {}: {e}; is Rust installed?",
+                Path::new(&cargo).display()
+            ))
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let messages: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    if !output.status.success() {
+        let diagnostics: Vec<&str> = messages
+            .iter()
+            .filter(|m| m["reason"] == "compiler-message" && m["message"]["level"] == "error")
+            .filter_map(|m| m["message"]["rendered"].as_str())
+            .collect();
+        let mut message = diagnostics.join("");
+        message.push_str(&super::run::tail(&String::from_utf8_lossy(&output.stderr)));
+        if message.contains("target may not be installed")
+            || message.contains("can't find crate for `core`")
+        {
+            message.push_str(&format!("\nhint: rustup target add {target}"));
+        }
+        return Err(fail(format!("cargo build failed:\n{message}")));
+    }
+    let wanted = cargo_toml
+        .canonicalize()
+        .map_err(|e| Error::io(&cargo_toml, e))?;
+    messages
+        .iter()
+        .filter(|msg| msg["reason"] == "compiler-artifact")
+        .filter(|msg| {
+            msg["manifest_path"]
+                .as_str()
+                .is_some_and(|p| Path::new(p) == wanted)
+        })
+        .flat_map(|msg| {
+            msg["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+                .collect::<Vec<_>>()
+        })
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .ok_or_else(|| {
+            fail("cargo produced no .wasm; the crate needs `crate-type = [\"cdylib\"]`".into())
+        })
+}

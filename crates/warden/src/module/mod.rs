@@ -1,0 +1,436 @@
+//! Core-module plugins: plain WebAssembly modules rather than components,
+//! run in the same engine, limits and audit as components.
+//!
+//! Two ABIs ([`ModuleAbi`]): numeric exports called by name, and the
+//! linear-memory JSON ABI (`json_abi`), in which every pointer and length
+//! the guest hands back is checked against its memory before the host reads.
+//! A WASI preview1 module (`wasi = true`) gets the sandbox components get:
+//! the mapped directories and granted environment of its permissions, no
+//! sockets. Every call runs in a fresh instance.
+
+mod json_abi;
+mod manifest;
+mod value;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{ExternType, FuncType, Linker, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+pub use manifest::{ModuleAbi, ModuleManifest};
+pub use value::CoreValue;
+
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::instance::{Budget, Guarded, arm_deadline, new_store, trap_error};
+use crate::limits::Limits;
+use crate::loader::grant_permissions;
+use crate::manifest::{MANIFEST_FILE, ManifestLimits};
+use crate::permissions::{EffectivePermissions, Permissions};
+use crate::sandbox::{CallId, CallScope, Limiter, sandbox_wasi};
+use crate::warden::Warden;
+
+/// The import module of WASI preview1.
+const WASI_P1: &str = "wasi_snapshot_preview1";
+
+/// A loaded core-module plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct CoreModule {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    manifest: ModuleManifest,
+    module: wasmtime::Module,
+    linker: Linker<ModuleState>,
+    limits: Limits,
+    permissions: EffectivePermissions,
+    scope: Arc<CallScope>,
+}
+
+/// The store data of a core-module instance.
+pub(crate) struct ModuleState {
+    wasi: WasiP1Ctx,
+    limiter: Limiter,
+    deadline: Instant,
+}
+
+impl Guarded for ModuleState {
+    fn limiter(&mut self) -> &mut Limiter {
+        &mut self.limiter
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+}
+
+/// An export of a core module and its signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportSignature {
+    /// The export's name.
+    pub name: String,
+    /// Its parameter types (`i32`, `i64`, `f32`, `f64`).
+    pub params: Vec<String>,
+    /// Its result types.
+    pub results: Vec<String>,
+}
+
+/// The ABI a module's exports show: the JSON ABI when it exports `memory`,
+/// `allocate` and `execute`, numeric exports otherwise.
+pub fn detect_abi(module: &wasmtime::Module) -> ModuleAbi {
+    let has = |name: &str| module.exports().any(|e| e.name() == name);
+    if has("memory") && has("allocate") && has("execute") {
+        ModuleAbi::Json
+    } else {
+        ModuleAbi::Exports
+    }
+}
+
+/// The function exports of `module`, with their signatures.
+pub fn export_signatures(module: &wasmtime::Module) -> Vec<ExportSignature> {
+    module
+        .exports()
+        .filter_map(|export| match export.ty() {
+            ExternType::Func(ty) => Some(signature(export.name(), &ty)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn signature(name: &str, ty: &FuncType) -> ExportSignature {
+    ExportSignature {
+        name: name.to_string(),
+        params: ty
+            .params()
+            .map(|t| value::type_name(&t).to_string())
+            .collect(),
+        results: ty
+            .results()
+            .map(|t| value::type_name(&t).to_string())
+            .collect(),
+    }
+}
+
+impl Warden {
+    /// Loads a core-module plugin: a directory whose `plugin.toml` has an
+    /// `abi` key, or a `.wasm` core module (named after the file, its ABI
+    /// detected, WASI linked if it imports it, no permissions).
+    pub async fn load_module(&self, path: impl AsRef<Path>) -> Result<CoreModule> {
+        let path = path.as_ref();
+        let (manifest, module_file, base) = if path.is_dir() {
+            let file = path.join(MANIFEST_FILE);
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let manifest = ModuleManifest::parse(&text, &file)?;
+            let module_file = manifest.module_path(path);
+            (Some(manifest), module_file, path.to_path_buf())
+        } else {
+            let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (None, path.to_path_buf(), base)
+        };
+        let bytes = std::fs::read(&module_file).map_err(|e| Error::io(&module_file, e))?;
+        let name = match &manifest {
+            Some(m) => m.name.clone(),
+            None => module_file
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "module".into()),
+        };
+        let module = wasmtime::Module::new(&self.core.engine, &bytes).map_err(|e| {
+            Error::InvalidComponent {
+                source_name: module_file.display().to_string(),
+                reason: format!("not a valid core WebAssembly module: {e:#}"),
+            }
+        })?;
+        let imports_wasi = module.imports().any(|i| i.module() == WASI_P1);
+        let manifest = match manifest {
+            Some(m) => m,
+            None => ModuleManifest {
+                name: name.clone(),
+                version: semver::Version::new(0, 0, 0),
+                description: String::new(),
+                abi: detect_abi(&module),
+                wasi: imports_wasi,
+                module: None,
+                limits: ManifestLimits::default(),
+                permissions: Permissions::default(),
+            },
+        };
+        let manifest_file = base.join(MANIFEST_FILE);
+        self.prepare_module(manifest, module, &manifest_file)
+    }
+
+    /// Blocking form of [`Warden::load_module`].
+    pub fn load_module_blocking(&self, path: impl AsRef<Path>) -> Result<CoreModule> {
+        self.core
+            .block_on("load_module_blocking", self.load_module(path))
+    }
+
+    fn prepare_module(
+        &self,
+        manifest: ModuleManifest,
+        module: wasmtime::Module,
+        manifest_file: &Path,
+    ) -> Result<CoreModule> {
+        let core = self.core.clone();
+        let plugin = manifest.name.clone();
+        let abi_error = |message: String| Error::ModuleAbi {
+            plugin: plugin.clone(),
+            message,
+        };
+        let detected = detect_abi(&module);
+        if manifest.abi == ModuleAbi::Json && detected != ModuleAbi::Json {
+            return Err(abi_error(
+                "plugin.toml says `abi = \"json\"`, but the module does not export `memory`, \
+                 `allocate` and `execute`"
+                    .into(),
+            ));
+        }
+        let mut linker = Linker::new(&core.engine);
+        for import in module.imports() {
+            if import.module() != WASI_P1 {
+                return Err(Error::UnsatisfiedImport {
+                    plugin: plugin.clone(),
+                    import: format!("{}::{}", import.module(), import.name()),
+                });
+            }
+            if !manifest.wasi {
+                return Err(abi_error(format!(
+                    "it imports WASI preview1 (`{}`); set `wasi = true` in plugin.toml to give \
+                     it a sandboxed WASI (mapped directories and environment from its \
+                     permissions, no sockets)",
+                    import.name()
+                )));
+            }
+        }
+        if manifest.wasi {
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut ModuleState| &mut s.wasi)
+                .map_err(|e| Error::host("linking WASI preview1", e))?;
+        }
+        let limits = core.defaults.resolve(
+            &manifest.limits,
+            &core.caps,
+            &core.host_limits,
+            manifest_file,
+        )?;
+        let version = manifest.version.to_string();
+        let permissions = grant_permissions(
+            &core,
+            &plugin,
+            &version,
+            &manifest.permissions,
+            manifest_file,
+        )?;
+        let scope = CallScope::new(
+            &plugin,
+            &version,
+            core.audit.clone(),
+            limits.max_log_bytes,
+            0,
+        );
+        Ok(CoreModule {
+            inner: Arc::new(Inner {
+                core,
+                manifest,
+                module,
+                linker,
+                limits,
+                permissions,
+                scope,
+            }),
+        })
+    }
+}
+
+impl std::fmt::Debug for CoreModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreModule")
+            .field("name", &self.name())
+            .field("abi", &self.abi())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoreModule {
+    /// The module's manifest (given, or made up for a bare `.wasm`).
+    pub fn manifest(&self) -> &ModuleManifest {
+        &self.inner.manifest
+    }
+
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        &self.inner.manifest.name
+    }
+
+    /// The ABI the module speaks.
+    pub fn abi(&self) -> ModuleAbi {
+        self.inner.manifest.abi
+    }
+
+    /// The limits its calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Its function exports and their signatures.
+    pub fn exports(&self) -> Vec<ExportSignature> {
+        export_signatures(&self.inner.module)
+    }
+
+    fn bad_call(&self, message: String) -> Error {
+        Error::BadCall {
+            plugin: self.name().to_string(),
+            message,
+        }
+    }
+
+    fn abi_error(&self, message: String) -> Error {
+        Error::ModuleAbi {
+            plugin: self.name().to_string(),
+            message,
+        }
+    }
+
+    /// A fresh, sandboxed instance with its deadline armed; a WASI reactor's
+    /// `_initialize` has run.
+    async fn instantiate(&self) -> Result<(Store<ModuleState>, wasmtime::Instance)> {
+        let inner = &self.inner;
+        inner.scope.begin(CallId::next(), 0);
+        let wasi = sandbox_wasi(&inner.scope, &inner.permissions, None)?.build_p1();
+        let state = ModuleState {
+            wasi,
+            limiter: Limiter::new(inner.limits.memory_bytes),
+            deadline: Instant::now(),
+        };
+        let mut store = new_store(&inner.core.engine, state);
+        arm_deadline(
+            &mut store,
+            Budget {
+                timeout: inner.limits.timeout,
+                fuel: inner
+                    .core
+                    .host_limits
+                    .fuel_metering
+                    .then_some(inner.limits.fuel),
+            },
+        );
+        let instance = inner
+            .linker
+            .instantiate_async(&mut store, &inner.module)
+            .await
+            .map_err(|e| self.trap(&store, &e))?;
+        if let Some(init) = instance.get_func(&mut store, "_initialize") {
+            init.call_async(&mut store, &[], &mut [])
+                .await
+                .map_err(|e| self.trap(&store, &e))?;
+        }
+        Ok((store, instance))
+    }
+
+    fn trap(&self, store: &Store<ModuleState>, err: &wasmtime::Error) -> Error {
+        let inner = &self.inner;
+        inner.scope.finish();
+        trap_error(
+            self.name(),
+            &inner.limits,
+            store.data().limiter.memory_denied,
+            &inner.scope,
+            err,
+        )
+    }
+
+    /// Calls the numeric export `export` with `args`, in a fresh instance.
+    pub async fn call(&self, export: &str, args: &[CoreValue]) -> Result<Vec<CoreValue>> {
+        let ty = self.export_type(export)?;
+        let params: Vec<_> = ty.params().collect();
+        let expected = signature(export, &ty);
+        if params.len() != args.len() || !args.iter().zip(&params).all(|(a, t)| a.has_type(t)) {
+            return Err(self.bad_call(format!(
+                "`{export}` takes ({}), not ({})",
+                expected.params.join(", "),
+                args.iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let (mut store, instance) = self.instantiate().await?;
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| self.bad_call(format!("no function export `{export}`")))?;
+        let vals: Vec<_> = args.iter().map(|a| a.to_val()).collect();
+        let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
+        func.call_async(&mut store, &vals, &mut results)
+            .await
+            .map_err(|e| self.trap(&store, &e))?;
+        self.inner.scope.finish();
+        results
+            .iter()
+            .map(|r| {
+                CoreValue::from_val(r).ok_or_else(|| {
+                    self.abi_error(format!("`{export}` returned a non-numeric value"))
+                })
+            })
+            .collect()
+    }
+
+    /// Calls `export` with arguments given as text, parsed by its parameter
+    /// types (`["3", "4"]` for `add(i32, i32)`).
+    pub async fn call_text(&self, export: &str, args: &[String]) -> Result<Vec<CoreValue>> {
+        let ty = self.export_type(export)?;
+        let expected = signature(export, &ty);
+        if args.len() != expected.params.len() {
+            return Err(self.bad_call(format!(
+                "`{export}` takes {} argument(s) ({}), not {}",
+                expected.params.len(),
+                expected.params.join(", "),
+                args.len()
+            )));
+        }
+        let values = args
+            .iter()
+            .zip(ty.params())
+            .map(|(text, ty)| {
+                CoreValue::parse(text, &ty).ok_or_else(|| {
+                    self.bad_call(format!(
+                        "`{text}` is not a valid {} for `{export}`",
+                        value::type_name(&ty)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.call(export, &values).await
+    }
+
+    /// Blocking form of [`CoreModule::call_text`].
+    pub fn call_text_blocking(&self, export: &str, args: &[String]) -> Result<Vec<CoreValue>> {
+        self.inner
+            .core
+            .block_on("call_text_blocking", self.call_text(export, args))
+    }
+
+    /// Blocking form of [`CoreModule::call`].
+    pub fn call_blocking(&self, export: &str, args: &[CoreValue]) -> Result<Vec<CoreValue>> {
+        self.inner
+            .core
+            .block_on("call_blocking", self.call(export, args))
+    }
+
+    fn export_type(&self, export: &str) -> Result<FuncType> {
+        match self.inner.module.get_export(export) {
+            Some(ExternType::Func(ty)) => Ok(ty),
+            _ => {
+                let names: Vec<String> = self.exports().into_iter().map(|e| e.name).collect();
+                Err(self.bad_call(format!(
+                    "no function export `{export}` (exports: {})",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+}
