@@ -95,6 +95,18 @@ pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
     )
 }
 
+/// The core-module plugin `plugin` names: an existing path, or a name
+/// looked up in `dir`, as [`load`] does for components.
+pub fn core_module_path(plugin: &str, dir: &Path) -> Option<std::path::PathBuf> {
+    let as_path = Path::new(plugin);
+    let path = if as_path.exists() {
+        as_path.to_path_buf()
+    } else {
+        dir.join(plugin)
+    };
+    is_core_module(&path).then_some(path)
+}
+
 /// Whether `path` is a core-module plugin: a core `.wasm` module, or a
 /// directory whose `plugin.toml` names an `abi`.
 pub fn is_core_module(path: &Path) -> bool {
@@ -105,5 +117,5 @@ pub fn is_core_module(path: &Path) -> bool {
     let mut header = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
-        .is_ok_and(|()| header == *b"\0asm\x01\0\0\0")
+        .is_ok_and(|()| warden::module::is_core_module_bytes(&header))
 }

@@ -14,6 +14,9 @@ use args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Up(_) | Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     init_logging(cli.global.verbose, &cli.command);
     let result = match &cli.command {
         Command::New(a) => commands::new::run(a),
@@ -56,6 +59,17 @@ fn report(err: &anyhow::Error, verbose: bool) {
     );
     if !rest.is_empty() && (verbose || is_build) {
         eprintln!("{}", rest.join("\n"));
+    }
+}
+
+/// Output piped into a reader that stops early (`warden list | head`) ends
+/// the command quietly, as for other Unix tools, instead of a panic in
+/// `println!`. Not for the server, whose sockets must see the error instead.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

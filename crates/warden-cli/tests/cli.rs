@@ -33,7 +33,9 @@ fn dist() -> &'static Path {
     })
 }
 
-fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
+/// The `warden` binary with `args`, run in the repository with the tests'
+/// caches, toolchains and data directory.
+fn warden_command(args: &[&str]) -> Command {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
     cmd.args(args)
@@ -50,6 +52,11 @@ fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-data"),
         )
         .env_remove("WARDEN_PLUGIN_DIR");
+    cmd
+}
+
+fn warden(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = warden_command(args);
     match stdin {
         Some(bytes) => {
             use std::io::Write;
@@ -904,4 +911,20 @@ fn compose_plugs_a_library_into_a_plugin() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let mut child = warden_command(&["list", "--dir", &dir, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn warden");
+    // The reader goes away before the command writes (`warden list | true`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "no panic exit");
 }

@@ -82,6 +82,9 @@ pub enum AuditKind {
     /// A canary candidate did worse than the stable version and was rolled
     /// back automatically.
     AutoRollback,
+    /// A core module broke its ABI (a pointer or length outside its memory,
+    /// output that is not JSON).
+    AbiViolation,
 }
 
 impl AuditKind {
@@ -123,6 +126,7 @@ impl AuditKind {
             AuditKind::ReloadFailed => "reload-failed",
             AuditKind::Quarantined => "quarantined",
             AuditKind::AutoRollback => "auto-rollback",
+            AuditKind::AbiViolation => "abi-violation",
         }
     }
 }

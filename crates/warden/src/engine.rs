@@ -122,7 +122,7 @@ impl EngineConfig {
                 .total_stacks(n)
                 // Cap each component at its share, so one large component
                 // cannot use up what the reservations promised to others.
-                .max_core_instances_per_component(32)
+                .max_core_instances_per_component(16)
                 .max_memories_per_component(4)
                 .max_tables_per_component(8)
                 .max_memory_size(p.max_memory_bytes)

@@ -273,3 +273,22 @@ pub(crate) fn trap_error(
         message,
     }
 }
+
+/// The error for a call the host abandoned at its last-resort deadline (the
+/// guest was waiting in a host function, where epochs cannot interrupt it);
+/// audited.
+pub(crate) fn timeout_trap(plugin: &str, limits: &Limits, scope: &CallScope) -> Error {
+    scope.audit(
+        AuditKind::Timeout,
+        format!("deadline {:?}", limits.timeout),
+        "call abandoned; instance discarded",
+    );
+    Error::Trap {
+        plugin: plugin.to_string(),
+        kind: TrapKind::Timeout,
+        message: format!(
+            "the call did not finish within {:?} (raise `limits.timeout-ms` if it needs longer)",
+            limits.timeout
+        ),
+    }
+}

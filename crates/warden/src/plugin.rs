@@ -24,11 +24,11 @@ use crate::contract::bindings::types;
 use crate::contract::processing::ProcessCall;
 use crate::contract::{ContractVersion, World};
 use crate::core::{Core, Reservation};
-use crate::error::{Error, Result, TrapKind, Unavailability};
+use crate::error::{Error, Result, Unavailability};
 use crate::events::Event;
 use crate::instance::{
     Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort,
-    new_store, trap_error,
+    new_store, timeout_trap, trap_error,
 };
 use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::limits::Limits;
@@ -898,19 +898,8 @@ impl Plugin {
     }
 
     fn timeout_trap(&self, scope: &CallScope) -> Error {
-        scope.audit(
-            AuditKind::Timeout,
-            format!("deadline {:?}", self.inner.info.limits.timeout),
-            "call abandoned; instance discarded",
-        );
-        Error::Trap {
-            plugin: self.inner.info.name.clone(),
-            kind: TrapKind::Timeout,
-            message: format!(
-                "the call did not finish within {:?} (raise `limits.timeout-ms` if it needs longer)",
-                self.inner.info.limits.timeout
-            ),
-        }
+        let info = &self.inner.info;
+        timeout_trap(&info.name, &info.limits, scope)
     }
 }
 

@@ -11,8 +11,8 @@ use crate::args::{CallArgs, Global};
 use crate::host;
 
 pub fn run(global: &Global, args: &CallArgs) -> Result<ExitCode> {
-    if host::is_core_module(std::path::Path::new(&args.plugin)) {
-        return run_module(global, args);
+    if let Some(module) = host::core_module_path(&args.plugin, &args.dir) {
+        return run_module(global, args, &module);
     }
     if args.export.is_some() {
         anyhow::bail!(
@@ -109,9 +109,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A core-module plugin: one numeric export (`--export` with `--args`), or,
 /// for the JSON ABI, `execute` on the input.
-fn run_module(global: &Global, args: &CallArgs) -> Result<ExitCode> {
+fn run_module(global: &Global, args: &CallArgs, path: &std::path::Path) -> Result<ExitCode> {
     let host = host::host(global)?;
-    let module = host.load_module_blocking(&args.plugin)?;
+    let module = host.load_module_blocking(path)?;
     if global.verbose {
         eprintln!(
             "module   {} {} (core module, {} ABI)",
@@ -142,6 +142,19 @@ fn run_module(global: &Global, args: &CallArgs) -> Result<ExitCode> {
              plugin is built for wasm32-wasip2)",
             args.plugin
         ),
+        // Component exports (`iface#func`, `cabi_realloc`) in a core module:
+        // a plugin built for the wrong target.
+        None if module
+            .exports()
+            .iter()
+            .any(|e| e.name.contains('#') || e.name == "cabi_realloc") =>
+        {
+            anyhow::bail!(
+                "{} is a core WebAssembly module, not a component: build the plugin for \
+                 wasm32-wasip2 (or wrap it with `wasm-tools component new`)",
+                args.plugin
+            )
+        }
         None => {
             let exports: Vec<String> = module
                 .exports()

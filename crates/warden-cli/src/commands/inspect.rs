@@ -113,8 +113,13 @@ fn component_file(path: &std::path::Path) -> Result<PathBuf> {
 fn run_module(global: &Global, args: &InspectArgs) -> Result<ExitCode> {
     let host = host::host(global)?;
     let module = host.load_module_blocking(&args.path)?;
+    // A broken `meta` is shown, not fatal: inspect is for finding out why.
     let meta = match module.abi() {
-        warden::module::ModuleAbi::Json => Some(module.meta_blocking()?),
+        warden::module::ModuleAbi::Json => Some(
+            module
+                .meta_blocking()
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
+        ),
         warden::module::ModuleAbi::Exports => None,
     };
     let manifest = module.manifest();

@@ -23,7 +23,7 @@ const RUNTIME_MODULE: &str = "go.bytecodealliance.org/pkg";
 pub const RUNTIME_DIR: &str = ".warden/go-pkg";
 
 /// The runtime package's files (Apache-2.0, from wit-bindgen's Go generator).
-const RUNTIME_FILES: [(&str, &str); 12] = [
+pub(crate) const RUNTIME_FILES: [(&str, &str); 12] = [
     ("go.mod", include_str!("../../guest/go-pkg/go.mod")),
     ("LICENSE", include_str!("../../guest/go-pkg/LICENSE")),
     (
@@ -99,8 +99,10 @@ pub(crate) fn build(job: &Job<'_>) -> Result<Vec<u8>> {
         }
         crate::fsutil::write_atomically(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
     }
+    // Quiet: the generator would print to stderr, under the progress bar.
     let opts = wit_bindgen_go::Opts {
         format: wit_bindgen_go::Format::False,
+        quiet: true,
         ..Default::default()
     };
     bindgen::generate(opts.build(), &wit, job.dir, &["go.mod"], job.dir)?;

