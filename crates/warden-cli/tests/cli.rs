@@ -666,11 +666,21 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("warden.toml");
     let source = repo().join("plugins/text-transform");
+    // A source that cannot be built (no toolchain knows it) is reported and
+    // left out; the others are still served.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).expect("broken source");
+    std::fs::write(
+        broken.join("plugin.toml"),
+        "name = \"broken\"\nversion = \"0.1.0\"\nworld = \"processor\"\n",
+    )
+    .expect("manifest");
+    std::fs::write(broken.join("main.zig"), "").expect("source");
     std::fs::write(
         &file,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\nadmin-token-file = \"data/token\"\n\
-             [plugins]\nsources = [{source:?}]\nout = \"out\"\n"
+             [plugins]\nsources = [{source:?}, {broken:?}]\nout = \"out\"\n"
         ),
     )
     .expect("config");

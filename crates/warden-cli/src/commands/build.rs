@@ -28,7 +28,7 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
     }
     let jobs: Vec<(PathBuf, Option<Vec<String>>)> =
         sources.into_iter().map(|s| (s, None)).collect();
-    let built = build_with_progress(&jobs, &args.out)?;
+    let built = build_with_progress(&jobs, &args.out, false)?;
     eprintln!(
         "{} plugin(s) built into {}",
         built.len(),
@@ -37,11 +37,14 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Builds each source (with its own command, or cargo) into `out`, showing
-/// a progress bar and one line per plugin built. Stops at the first failure.
+/// Builds each source (with its own command, or its language's toolchain)
+/// into `out`, showing a progress bar and one line per plugin built. Stops
+/// at the first failure, unless `keep_going`: then each failure is a
+/// warning line and the others are still built.
 pub fn build_with_progress(
     sources: &[(PathBuf, Option<Vec<String>>)],
     out: &Path,
+    keep_going: bool,
 ) -> Result<Vec<warden::build::BuiltPlugin>> {
     let bar = ProgressBar::new(sources.len() as u64);
     bar.set_style(
@@ -58,7 +61,14 @@ pub fn build_with_progress(
         bar.set_message(format!("building {}", source.display()));
         let built = builder.build(source, command.as_deref(), out);
         bar.inc(1);
-        let built = built?;
+        let built = match built {
+            Ok(built) => built,
+            Err(e) if keep_going => {
+                bar.suspend(|| eprintln!("warning: not built: {e}"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let language = built
             .language
             .map_or_else(|| "own command".to_string(), |l| l.to_string());

@@ -44,8 +44,10 @@ fn served_dir(config: &AppConfig, planned: &Planned) -> Result<PathBuf> {
     }
 }
 
-/// Builds the sources whose build is missing or older than their files,
-/// with a progress bar.
+/// Builds the sources whose build is missing or stale, with a progress bar.
+/// A source that fails to build is reported and left out (its last build,
+/// if any, is served): one plugin's missing toolchain must not keep the
+/// others from being served.
 fn build_stale(config: &AppConfig, planned: &[Planned]) -> Result<usize> {
     let out = config.out_dir();
     let mut stale = Vec::new();
@@ -56,7 +58,7 @@ fn build_stale(config: &AppConfig, planned: &[Planned]) -> Result<usize> {
             stale.push((source.clone(), command.clone()));
         }
     }
-    Ok(crate::commands::build::build_with_progress(&stale, &out)?.len())
+    Ok(crate::commands::build::build_with_progress(&stale, &out, true)?.len())
 }
 
 fn run(
