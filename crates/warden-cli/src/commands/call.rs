@@ -137,36 +137,7 @@ fn run_module(global: &Global, args: &CallArgs, path: &std::path::Path) -> Resul
             let input = read_input(args)?;
             serde_json::to_string(&module.execute_json_blocking(&input)?)?
         }
-        None if module.exports().is_empty() => anyhow::bail!(
-            "{} is a core module without function exports: nothing to call (a component \
-             plugin is built for wasm32-wasip2)",
-            args.plugin
-        ),
-        // Component exports (`iface#func`, `cabi_realloc`) in a core module:
-        // a plugin built for the wrong target.
-        None if module
-            .exports()
-            .iter()
-            .any(|e| e.name.contains('#') || e.name == "cabi_realloc") =>
-        {
-            anyhow::bail!(
-                "{} is a core WebAssembly module, not a component: build the plugin for \
-                 wasm32-wasip2 (or wrap it with `wasm-tools component new`)",
-                args.plugin
-            )
-        }
-        None => {
-            let exports: Vec<String> = module
-                .exports()
-                .iter()
-                .map(|e| format!("{}({})", e.name, e.params.join(", ")))
-                .collect();
-            anyhow::bail!(
-                "{} has numeric exports; call one with --export NAME --args ...: {}",
-                module.name(),
-                exports.join(", ")
-            );
-        }
+        None => return Err(nothing_to_call(&args.plugin, &module)),
     };
     match &args.output_file {
         Some(file) => {
@@ -175,4 +146,36 @@ fn run_module(global: &Global, args: &CallArgs, path: &std::path::Path) -> Resul
         None => println!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why a numeric-exports module called without `--export` was not run,
+/// and what to call instead.
+fn nothing_to_call(plugin: &str, module: &warden::module::CoreModule) -> anyhow::Error {
+    let exports = module.exports();
+    if exports.is_empty() {
+        return anyhow::anyhow!(
+            "{plugin} is a core module without function exports: nothing to call (a component \
+             plugin is built for wasm32-wasip2)"
+        );
+    }
+    // Component exports (`iface#func`, `cabi_realloc`) in a core module: a
+    // plugin built for the wrong target.
+    if exports
+        .iter()
+        .any(|e| e.name.contains('#') || e.name == "cabi_realloc")
+    {
+        return anyhow::anyhow!(
+            "{plugin} is a core WebAssembly module, not a component: build the plugin for \
+             wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+        );
+    }
+    let signatures: Vec<String> = exports
+        .iter()
+        .map(|e| format!("{}({})", e.name, e.params.join(", ")))
+        .collect();
+    anyhow::anyhow!(
+        "{} has numeric exports; call one with --export NAME --args ...: {}",
+        module.name(),
+        signatures.join(", ")
+    )
 }
