@@ -27,8 +27,8 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_cache: bool,
     /// Grant plugins a permission: fs:ro:PATH, fs:rw:PATH, net:HOST:PORTS,
-    /// net:listen:HOST:PORTS, http:ORIGIN, env:NAME (repeatable). Nothing is
-    /// granted by default.
+    /// net:listen:HOST:PORTS, http:ORIGIN, env:NAME, kv:STORE, link:PLUGIN
+    /// (repeatable). Nothing is granted by default.
     #[arg(long = "grant", global = true, value_name = "SPEC")]
     pub grants: Vec<String>,
     /// Deny a path or destination whatever is granted: fs:PATH, net:HOST:PORTS

@@ -1,6 +1,6 @@
 //! Creating the host for a command and finding plugins by name or path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use warden::{GrantPolicy, Grants, Plugin, Warden, WardenBuilder};
@@ -69,15 +69,56 @@ pub fn deployed(global: &Global) -> Result<Warden> {
     Ok(host)
 }
 
-/// Loads `plugin`: an existing path, or a name looked up in `dir`.
+/// Loads `plugin`: an existing path, or a name looked up in `dir`. The
+/// plugins its links name are loaded from `dir` first, unless loaded
+/// already.
 pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
+    let path = locate(plugin, dir)?;
+    load_providers(host, &path, dir, &mut Vec::new())?;
+    Ok(host.load_blocking(&path)?)
+}
+
+/// Loads, from `dir`, the providers that the plugin at `path` links to and
+/// that are not loaded, theirs first. `seen` ends link cycles.
+fn load_providers(host: &Warden, path: &Path, dir: &Path, seen: &mut Vec<String>) -> Result<()> {
+    let manifest_file = if path.is_dir() {
+        path.join(warden::MANIFEST_FILE)
+    } else if path.extension().is_some_and(|e| e == "toml") {
+        path.to_path_buf()
+    } else {
+        path.with_file_name(warden::MANIFEST_FILE)
+    };
+    if !manifest_file.is_file() {
+        return Ok(());
+    }
+    let manifest = warden::Manifest::from_file(&manifest_file)?;
+    for (interface, link) in &manifest.permissions.links {
+        let name = link.provider_name();
+        if seen.iter().any(|s| s == name) || host.get(&link.plugin).is_ok() {
+            continue;
+        }
+        seen.push(name.to_string());
+        let provider = locate(name, dir).with_context(|| {
+            format!(
+                "plugin `{}` links `{interface}` to plugin `{name}`, which must be loaded too",
+                manifest.name
+            )
+        })?;
+        load_providers(host, &provider, dir, seen)?;
+        host.load_blocking(&provider)?;
+    }
+    Ok(())
+}
+
+/// The path of `plugin`: an existing path, or a name looked up in `dir`.
+fn locate(plugin: &str, dir: &Path) -> Result<PathBuf> {
     let as_path = Path::new(plugin);
     if as_path.exists() {
-        return Ok(host.load_blocking(as_path)?);
+        return Ok(as_path.to_path_buf());
     }
     let by_dir = dir.join(plugin);
     if by_dir.join(warden::MANIFEST_FILE).is_file() {
-        return Ok(host.load_blocking(&by_dir)?);
+        return Ok(by_dir);
     }
     let sources = warden::discover(dir).with_context(|| {
         format!("`{plugin}` is not a file, and there is no plugin directory {}; build plugins with `warden build`", dir.display())
@@ -85,7 +126,7 @@ pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
     for source in sources {
         let manifest = warden::Manifest::from_file(&source.join(warden::MANIFEST_FILE))?;
         if manifest.name == plugin {
-            return Ok(host.load_blocking(&source)?);
+            return Ok(source);
         }
     }
     anyhow::bail!(

@@ -938,3 +938,65 @@ fn a_closed_output_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(output.status.code(), Some(101), "no panic exit");
 }
+
+#[test]
+fn call_loads_the_providers_a_plugin_links_to() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    for plugin in ["image-decoder", "image-stats"] {
+        let source = format!("plugins/linking/{plugin}");
+        let o = warden(&["build", &source, "--out", out], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let image = image::GrayImage::from_fn(4, 2, |x, _| image::Luma([x as u8 * 80]));
+    let png = tmp.path().join("in.png");
+    image.save(&png).expect("write png");
+    let png = png.to_str().expect("utf-8");
+
+    // `image-stats` alone is named; its provider comes from --dir.
+    let granted = ["--dir", out, "--grant", "link:image-decoder"];
+    let mut args = vec!["call", "image-stats", "--input-file", png];
+    args.extend(granted);
+    let o = warden(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        r#"{"width":4,"height":2,"min":0,"max":240,"mean":120,"histogram":[2,2,2,2]}"#
+    );
+
+    let o = warden(
+        &["call", "image-stats", "--input-file", png, "--dir", out],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an ungranted link is a usage error"
+    );
+    assert!(
+        stderr(&o).contains("--grant link:image-decoder"),
+        "{}",
+        stderr(&o)
+    );
+
+    let stats_dir = tmp.path().join("image-stats");
+    let o = warden(
+        &[
+            "inspect",
+            stats_dir.to_str().expect("utf-8"),
+            "--grant",
+            "link:image-decoder",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let effective = text
+        .split("effective permissions")
+        .nth(1)
+        .unwrap_or_else(|| panic!("effective permissions shown: {text}"));
+    assert!(
+        effective.contains("link warden-example:image/decoder@0.1.0 -> image-decoder"),
+        "{text}"
+    );
+}

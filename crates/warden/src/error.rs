@@ -160,6 +160,23 @@ pub enum Error {
         error: PluginError,
     },
 
+    /// A call the plugin made through a link (an import that another
+    /// plugin serves, see `[permissions.links]`) failed on the provider's
+    /// side: the provider is not loaded, busy, or trapped. The plugin's own
+    /// call was cut short there and its instance discarded; the provider's
+    /// failure is counted and audited on the provider.
+    #[error("plugin `{plugin}` called `{function}` of plugin `{provider}`, which failed: {error}")]
+    Linked {
+        /// The plugin that made the call.
+        plugin: String,
+        /// The provider, as the link names it (`name` or `name@range`).
+        provider: String,
+        /// The function called, as `interface#function`.
+        function: String,
+        /// What went wrong on the provider's side.
+        error: Box<Error>,
+    },
+
     /// The plugin does not export the interface this call needs (for example
     /// `process` on an event-handler plugin).
     #[error("plugin `{plugin}` (world `{world}`) cannot {operation}")]
@@ -328,12 +345,16 @@ pub enum PluginError {
 
 impl Error {
     /// Whether this error came from the plugin itself (its own error or a
-    /// trap) rather than from the request, the host or the set-up.
+    /// trap, or one of the plugin it called through a link) rather than
+    /// from the request, the host or the set-up.
     pub fn is_plugin_failure(&self) -> bool {
-        matches!(
-            self,
-            Error::Trap { .. } | Error::Plugin { .. } | Error::ModuleAbi { .. }
-        )
+        match self {
+            Error::Linked { error, .. } => error.is_plugin_failure(),
+            _ => matches!(
+                self,
+                Error::Trap { .. } | Error::Plugin { .. } | Error::ModuleAbi { .. }
+            ),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::audit::AuditKind;
@@ -13,6 +14,7 @@ use crate::contract::processing::{ProcessCall, Processing};
 use crate::core::Reservation;
 use crate::error::{Error, TrapKind};
 use crate::limits::Limits;
+use crate::link::LinkCall;
 use crate::loader::ExportIndices;
 use crate::sandbox::{CallId, CallScope, Limiter, PluginState};
 
@@ -24,6 +26,8 @@ pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_secs(1);
 pub(crate) struct Instance {
     pub(crate) store: Store<PluginState>,
     pub(crate) scope: Arc<CallScope>,
+    /// The component instance itself, where linked calls find their export.
+    component: wasmtime::component::Instance,
     plugin: plugin::Guest,
     processor: Option<Processing>,
     event_handler: Option<event_handler::Guest>,
@@ -43,6 +47,8 @@ pub(crate) enum Op {
     Status,
     SupportedEvents,
     Shutdown,
+    /// A call another plugin made through a link.
+    Link(LinkCall),
 }
 
 /// What the guest returned for an [`Op`].
@@ -55,6 +61,7 @@ pub(crate) enum Out {
     Status(types::PluginStatus),
     SupportedEvents(Vec<String>),
     Shutdown(Result<(), types::PluginError>),
+    Link(Vec<Val>),
 }
 
 /// Store data with a memory limiter and a call deadline: a component
@@ -102,6 +109,18 @@ pub(crate) struct Budget {
     pub(crate) fuel: Option<Option<u64>>,
 }
 
+impl Budget {
+    /// This budget, ending no later than `deadline`.
+    fn until(self, deadline: Instant) -> Budget {
+        Budget {
+            timeout: self
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now())),
+            ..self
+        }
+    }
+}
+
 /// Sets the deadline (and fuel) of what runs next in `store`; returns the
 /// deadline.
 pub(crate) fn arm_deadline<S: Guarded>(store: &mut Store<S>, budget: Budget) -> Instant {
@@ -145,6 +164,7 @@ impl Instance {
         Ok(Instance {
             store,
             scope,
+            component: *instance,
             plugin,
             processor,
             event_handler,
@@ -153,10 +173,13 @@ impl Instance {
     }
 
     /// Prepares the instance for a call and returns the call's deadline.
+    /// A linked call keeps its caller's hop count and ends by its caller's
+    /// deadline.
     pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget, op: &Op) -> Instant {
-        let emit_hops = match op {
-            Op::OnEvent(_, hops) => hops.saturating_add(1),
-            _ => 0,
+        let (emit_hops, budget) = match op {
+            Op::OnEvent(_, hops) => (hops.saturating_add(1), budget),
+            Op::Link(call) => (call.caller.hops, budget.until(call.caller.deadline)),
+            _ => (0, budget),
         };
         self.scope.begin(call_id.clone(), emit_hops);
         arm_deadline(&mut self.store, budget)
@@ -192,6 +215,16 @@ impl Instance {
             Op::Metadata => Out::Metadata(self.plugin.call_get_metadata(store).await?),
             Op::Status => Out::Status(self.plugin.call_get_status(store).await?),
             Op::Shutdown => Out::Shutdown(self.plugin.call_shutdown(store).await?),
+            Op::Link(call) => {
+                let func = self
+                    .component
+                    .get_func(&mut *store, call.export)
+                    .ok_or_else(|| wasmtime::format_err!("the linked export is missing"))?;
+                let mut results = vec![Val::Bool(false); call.results];
+                func.call_async(&mut *store, &call.params, &mut results)
+                    .await?;
+                Out::Link(results)
+            }
         })
     }
 

@@ -2,7 +2,7 @@
 //! pre-linked plugin: component header, declared world, imports.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use wasmtime::component::{Component, InstancePre};
 
@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
 use crate::permissions::{EffectivePermissions, GrantPolicy, Permissions};
+use crate::registry::Registry;
 use crate::sandbox::PluginState;
 use crate::services::DATA_GUEST_PATH;
 use crate::services::data::DataDir;
@@ -118,7 +119,13 @@ pub(crate) struct ExportIndices {
     pub(crate) event_handler: Option<event_handler::GuestIndices>,
 }
 
-pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> {
+/// Compiles, checks and links `source`. `plugins` are the host's loaded
+/// plugins, where the plugin's links find their providers.
+pub(crate) fn prepare(
+    core: &Arc<Core>,
+    mut source: Source,
+    plugins: Weak<Registry>,
+) -> Result<Prepared> {
     let display = source.display_name();
     check_header(&source.bytes, &display)?;
     let sha256 = sha256_hex(&source.bytes);
@@ -143,8 +150,18 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
     manifest
         .world
         .check_exports(&manifest.name, contract, &exports)?;
-    let pre = core
-        .linker
+    let permissions = grant(core, &manifest, &source.manifest_file)?;
+    let linked = crate::link::linker_for(
+        core,
+        plugins,
+        &component,
+        &manifest,
+        &permissions,
+        &source.manifest_file,
+    )?;
+    let pre = linked
+        .as_ref()
+        .unwrap_or(&core.linker)
         .instantiate_pre(&component)
         .map_err(|e| unsatisfied_import(&manifest.name, &e))?;
     let exports = ExportIndices::new(&pre, manifest.world, contract, &manifest.name)?;
@@ -154,7 +171,6 @@ pub(crate) fn prepare(core: &Arc<Core>, mut source: Source) -> Result<Prepared> 
         &core.host_limits,
         &source.manifest_file,
     )?;
-    let permissions = grant(core, &manifest, &source.manifest_file)?;
     let config = core.services.config.resolve(&manifest)?;
     let data_dir = match manifest.data_dir {
         true => Some(open_data_dir(

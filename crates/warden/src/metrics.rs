@@ -39,6 +39,8 @@ pub(crate) enum ErrorKind {
     Limit,
     /// Refused at once: breaker open or quarantined.
     Unavailable,
+    /// A call through a link failed on the provider's side.
+    Link,
     /// The host could not run the call.
     Host,
 }
@@ -51,6 +53,7 @@ impl ErrorKind {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::LimitExceeded { .. } => ErrorKind::Limit,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Linked { .. } => ErrorKind::Link,
             _ => ErrorKind::Host,
         }
     }
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Busy => "busy".into(),
             ErrorKind::Limit => "limit".into(),
             ErrorKind::Unavailable => "unavailable".into(),
+            ErrorKind::Link => "link".into(),
             ErrorKind::Host => "host".into(),
         }
     }

@@ -32,6 +32,7 @@ use crate::instance::{
 };
 use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::limits::Limits;
+use crate::link::LinkCall;
 use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
 use crate::metrics::{Counters, ErrorKind, VersionMetrics};
@@ -132,6 +133,8 @@ pub struct PluginStats {
     pub traps: u64,
     /// Calls refused because every instance stayed busy.
     pub busy: u64,
+    /// Calls cut short because a plugin they called through a link failed.
+    pub link_failures: u64,
     /// Instances created so far.
     pub instances_created: u64,
     /// Instances idle in the pool right now.
@@ -242,6 +245,7 @@ impl Plugin {
             plugin_errors: s.errors_of(ErrorKind::Plugin),
             traps: s.errors_where(|k| matches!(k, ErrorKind::Trap(_))),
             busy: s.errors_of(ErrorKind::Busy),
+            link_failures: s.errors_of(ErrorKind::Link),
             instances_created: s.instances_created.load(Ordering::Relaxed),
             instances_idle: lock(&self.inner.pool).instances.len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
@@ -365,6 +369,38 @@ impl Plugin {
             Out::DescribeOptions(options) => Ok(self.inner.options.get_or_init(|| options).clone()),
             _ => Err(mismatch()),
         }
+    }
+
+    /// Serves a call another plugin made through a link: runs export
+    /// `call.export` of this build. Gives the call back, not run, when this
+    /// build was unloaded before it began (so that it can go to the build
+    /// that replaced this one).
+    pub(crate) async fn serve_link(
+        &self,
+        call: LinkCall,
+    ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall> {
+        let call_id = call.caller.call_id.clone();
+        let size: u64 = call.params.iter().map(crate::link::data_size).sum();
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if let Err(e) = self.check_size("input", size, &call_id) {
+            return Ok(Err(e));
+        }
+        match self.try_call(Op::Link(call), &call_id).await {
+            Ok(Ok(Out::Link(values))) => {
+                let size: u64 = values.iter().map(crate::link::data_size).sum();
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                Ok(self.check_size("output", size, &call_id).map(|()| values))
+            }
+            Ok(Ok(_)) => Ok(Err(mismatch())),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(Op::Link(call)) => Err(call),
+            Err(_) => Ok(Err(mismatch())),
+        }
+    }
+
+    /// The compiled component of this build.
+    pub(crate) fn component(&self) -> &wasmtime::component::Component {
+        self.inner.pre.component()
     }
 
     /// Runs `processor.validate`.
@@ -737,7 +773,7 @@ impl Plugin {
                 self.release(instance).await;
                 Ok(out)
             }
-            Some(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
+            Some(Err(trap)) => Err(self.trap(&mut instance.store, &instance.scope, &trap)),
             None => Err(self.timeout_trap(&instance.scope)),
         })
     }
@@ -837,6 +873,7 @@ impl Plugin {
             &inner.info.permissions,
         )?;
         let mut store = new_store(&inner.core.engine, state);
+        store.set_hostcall_fuel(crate::link::hostcall_fuel(limits));
         scope.begin(call_id.clone(), 0);
         let deadline = arm_deadline(&mut store, inner.budget);
         inner
@@ -859,7 +896,7 @@ impl Plugin {
                     inner.info.name
                 )));
             }
-            Ok(Err(trap)) => return Err(self.trap(&store, &scope, &trap)),
+            Ok(Err(trap)) => return Err(self.trap(&mut store, &scope, &trap)),
             Err(_) => return Err(self.timeout_trap(&scope)),
         };
         let mut instance = Instance::load(store, scope, &component, &inner.exports, reservation)
@@ -874,7 +911,7 @@ impl Plugin {
         match initialized {
             Ok(Ok(Ok(()))) => Ok(instance),
             Ok(Ok(Err(e))) => Err(self.plugin_error(e)),
-            Ok(Err(trap)) => Err(self.trap(&instance.store, &instance.scope, &trap)),
+            Ok(Err(trap)) => Err(self.trap(&mut instance.store, &instance.scope, &trap)),
             Err(_) => Err(self.timeout_trap(&instance.scope)),
         }
     }
@@ -886,7 +923,17 @@ impl Plugin {
             .fetch_max(instance.peak_memory(), Ordering::Relaxed);
     }
 
-    fn trap(&self, store: &Store<PluginState>, scope: &CallScope, err: &wasmtime::Error) -> Error {
+    /// The error for a call that ended in a trap; a call cut short by a
+    /// failed linked call gets that failure instead (this plugin did not trap).
+    fn trap(
+        &self,
+        store: &mut Store<PluginState>,
+        scope: &CallScope,
+        err: &wasmtime::Error,
+    ) -> Error {
+        if let Some(linked) = store.data_mut().link_failure.take() {
+            return linked;
+        }
         let info = &self.inner.info;
         trap_error(
             &info.name,

@@ -33,6 +33,9 @@ pub struct PluginState {
     scope: Arc<CallScope>,
     /// When the call in progress must end; checked at every epoch tick.
     pub(crate) deadline: Instant,
+    /// Why a call this instance made through a link failed: set by the
+    /// forwarding function, taken by the call that it cut short.
+    pub(crate) link_failure: Option<Error>,
 }
 
 impl PluginState {
@@ -61,6 +64,7 @@ impl PluginState {
             firewall,
             scope,
             deadline: Instant::now(),
+            link_failure: None,
         })
     }
 

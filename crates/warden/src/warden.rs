@@ -34,7 +34,7 @@ use crate::services::{ConfigSettings, ServiceSettings};
 /// twin for programs that do not use an async runtime.
 pub struct Warden {
     pub(crate) core: Arc<Core>,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Arc<Registry>,
     /// One lock per plugin name: its reloads and unloads take turns.
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The build each subscribed plugin's events go to; a reload swaps it.
@@ -270,7 +270,7 @@ impl WardenBuilder {
                     breaker: self.breaker,
                 },
             )?,
-            registry: Registry::default(),
+            registry: Arc::default(),
             turns: Mutex::default(),
             event_targets: Mutex::default(),
             deploys: DeployStore::open(self.data_dir.as_deref())?,
@@ -320,11 +320,13 @@ impl Warden {
         Ok(self.register(source).await?.0)
     }
 
-    /// Loads every plugin found in `dir` (see [`discover`]). Stops at the
-    /// first plugin that fails, naming it.
+    /// Loads every plugin found in `dir` (see [`discover`]), the providers
+    /// of links before the plugins that link to them
+    /// ([`crate::providers_first`]). Stops at the first plugin that fails,
+    /// naming it.
     pub async fn load_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<Plugin>> {
         let mut loaded = Vec::new();
-        for path in discover(dir.as_ref())? {
+        for path in crate::providers_first(&discover(dir.as_ref())?) {
             loaded.push(self.load(&path).await?);
         }
         Ok(loaded)
@@ -360,12 +362,13 @@ impl Warden {
     /// patterns to subscribe it to. On failure nothing is left behind.
     pub(crate) async fn start(&self, source: Source) -> Result<(Plugin, Option<Vec<String>>)> {
         let core = self.core.clone();
+        let plugins = Arc::downgrade(&self.registry);
         // Compiling is CPU-bound; keep it off the async runtime's workers.
         let prepared = match tokio::runtime::Handle::try_current() {
-            Ok(_) => tokio::task::spawn_blocking(move || prepare(&core, source))
+            Ok(_) => tokio::task::spawn_blocking(move || prepare(&core, source, plugins))
                 .await
                 .map_err(|e| Error::host("compiling the plugin", e))??,
-            Err(_) => prepare(&core, source)?,
+            Err(_) => prepare(&core, source, plugins)?,
         };
         let reservation = self
             .core

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use warden::build::{Builder, Language, Toolchains};
-use warden::{Error, ProcessRequest, Warden};
+use warden::{Error, Grants, ProcessRequest, Warden};
 
 /// The word-count plugin in each language; the Rust one is the reference.
 const WORD_COUNTS: [(&str, Language); 5] = [
@@ -30,6 +30,14 @@ const EXAMPLES: [&str; 5] = [
     "order-audit-go",
 ];
 
+/// The link-time composition example: a Python analyzer and a Rust one,
+/// both calling the Rust decoder through a link.
+const LINKED: [&str; 3] = [
+    "linking/image-decoder",
+    "linking/image-stats",
+    "linking/image-analyzer-py",
+];
+
 /// Where guest toolchains are installed for tests: shared by every test
 /// binary of the workspace (installs are locked), kept between runs.
 pub fn test_toolchains() -> Toolchains {
@@ -44,7 +52,11 @@ fn built() -> &'static Path {
     BUILT.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("languages");
         let builder = Builder::new().toolchains(test_toolchains());
-        let names = WORD_COUNTS.iter().map(|(name, _)| *name).chain(EXAMPLES);
+        let names = WORD_COUNTS
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(EXAMPLES)
+            .chain(LINKED);
         for name in names {
             let source = common::repo().join("plugins").join(name);
             if let Err(e) = builder.build(&source, None, &out) {
@@ -59,8 +71,14 @@ fn built() -> &'static Path {
 /// for every test here: a Python or JavaScript component holds a whole
 /// interpreter and takes seconds to compile.
 fn host_with(names: &[&str]) -> Warden {
+    host_granting(names, Grants::new())
+}
+
+/// [`host_with`], with `grants`.
+fn host_granting(names: &[&str], grants: Grants) -> Warden {
     let host = Warden::builder()
         .cache_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join("languages-cache"))
+        .grants(grants)
         .build()
         .expect("host");
     for name in names {
@@ -341,5 +359,60 @@ fn a_go_plugin_survives_many_calls_on_one_instance() {
     for call in 0..50_000 {
         let (out, _, _) = output(&host, "word-count-go", ProcessRequest::new(input.clone()));
         assert_eq!(out, expected, "call {call}");
+    }
+}
+
+#[test]
+fn a_python_plugin_calls_a_rust_plugin_through_a_link() {
+    use image::{ImageFormat, Rgb, RgbImage};
+    let grants = Grants::new().grant("link:image-decoder").expect("grant");
+    let host = host_granting(
+        &["image-decoder", "image-analyzer-py", "image-stats"],
+        grants,
+    );
+    let encode = |width: u32, height: u32, format: ImageFormat| {
+        let image = RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x * 16) as u8, (y * 32) as u8, ((x + y) * 8) as u8])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, format).expect("encode");
+        out.into_inner()
+    };
+    let images = [
+        encode(16, 8, ImageFormat::Png),
+        encode(1, 1, ImageFormat::Png),
+        encode(24, 16, ImageFormat::Jpeg),
+    ];
+    for image in &images {
+        let request = || ProcessRequest::new(image.clone());
+        let rust = output(&host, "image-stats", request());
+        let python = output(&host, "image-analyzer-py", request());
+        assert_eq!(python, rust, "the Python analyzer and the Rust one agree");
+        assert!(rust.0.starts_with(r#"{"width":"#), "{}", rust.0);
+    }
+    let (expected, _, pixels) =
+        output(&host, "image-stats", ProcessRequest::new(images[0].clone()));
+    assert_eq!(pixels, 128);
+    assert!(expected.contains(r#""width":16,"height":8"#), "{expected}");
+    let decoder = host.get("image-decoder").expect("decoder");
+    assert_eq!(
+        decoder.stats().calls,
+        7,
+        "every decode ran in the Rust decoder"
+    );
+
+    for plugin in ["image-analyzer-py", "image-stats"] {
+        match host.process_blocking(plugin, ProcessRequest::new(b"GIF89a....".to_vec())) {
+            Err(Error::Plugin { plugin: who, error }) => {
+                assert_eq!(who, plugin);
+                assert_eq!(
+                    error,
+                    warden::PluginError::InvalidInput(
+                        "Gif images are not supported; send png or jpeg".into()
+                    )
+                );
+            }
+            other => panic!("{plugin}: expected the decoder's refusal, got {other:?}"),
+        }
     }
 }

@@ -110,7 +110,7 @@ async fn load(host: &Arc<Warden>, dirs: &[PathBuf]) -> usize {
         }
         Err(e) => tracing::error!(error = %e, "cannot read the kept deployments"),
     }
-    for dir in dirs {
+    for dir in &warden::providers_first(dirs) {
         let deployed = Manifest::from_file(&dir.join(MANIFEST_FILE))
             .is_ok_and(|m| host.deployment(&m.name).is_ok());
         if deployed {

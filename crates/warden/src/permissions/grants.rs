@@ -1,6 +1,7 @@
 //! Operator grants, and the effective permissions of a plugin: what its
 //! manifest asks for, intersected with what the operator allows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub enum GrantPolicy {
 /// Grants are written as on the command line: `fs:ro:/srv/data`,
 /// `fs:rw:./out`, `net:127.0.0.1:8080`, `net:listen:127.0.0.1:9000`,
 /// `net:*.example.com:443`, `http:https://api.example.com`, `env:LANG`,
-/// `env:APP_*`. Deny rules (`fs:PATH`, `net:RULE`) win over every grant and
+/// `env:APP_*`, `kv:STORE`, `link:PLUGIN`. Deny rules (`fs:PATH`, `net:RULE`) win over every grant and
 /// every manifest.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
@@ -37,6 +38,7 @@ pub struct Grants {
     http: Vec<Origin>,
     env: Vec<String>,
     kv: Vec<String>,
+    links: Vec<String>,
     deny: Vec<DenyRule>,
     policy: GrantPolicy,
 }
@@ -85,6 +87,9 @@ pub struct EffectivePermissions {
     pub env: Vec<EnvVar>,
     /// Named key-value stores shared with other plugins.
     pub kv: Vec<String>,
+    /// Imported interfaces served by other plugins: interface → provider
+    /// (`name` or `name@range`).
+    pub links: BTreeMap<String, String>,
     /// Requested permissions the plugin was loaded without (trim policy),
     /// each with why.
     pub trimmed: Vec<String>,
@@ -104,6 +109,11 @@ impl EffectivePermissions {
         lines.extend(self.http.iter().map(|o| format!("http {o}")));
         lines.extend(self.env.iter().map(|v| format!("env {}", v.name)));
         lines.extend(self.kv.iter().map(|k| format!("kv {k}")));
+        lines.extend(
+            self.links
+                .iter()
+                .map(|(interface, provider)| format!("link {interface} -> {provider}")),
+        );
         lines.extend(self.trimmed.iter().map(|t| format!("trimmed: {t}")));
         lines
     }
@@ -133,7 +143,7 @@ impl Refusal {
 
 /// Why a permission with no covering grant is refused, and the grant that
 /// would allow it.
-fn not_granted(grant: &str) -> String {
+pub(crate) fn not_granted(grant: &str) -> String {
     format!("not granted; the operator can allow it with `--grant {grant}`")
 }
 
@@ -155,7 +165,8 @@ impl Grants {
 
     /// Adds a grant written as `fs:ro:PATH`, `fs:rw:PATH`, `net:RULE`,
     /// `http:ORIGIN`, `env:NAME` (a trailing `*` matches a prefix) or
-    /// `kv:STORE` (`kv:*`: every shared store).
+    /// `kv:STORE` (`kv:*`: every shared store) or `link:PLUGIN` (plugins
+    /// may import interfaces that `PLUGIN` exports; `link:*`: any plugin's).
     /// Relative paths are relative to the current directory.
     pub fn grant(mut self, spec: &str) -> Result<Self> {
         let bad = |m: String| Error::Host(format!("grant `{spec}`: {m}"));
@@ -180,9 +191,15 @@ impl Grants {
                 }
                 self.kv.push(name.to_string());
             }
+            Some(("link", name)) => {
+                if name != "*" {
+                    crate::manifest::validate_name(name).map_err(bad)?;
+                }
+                self.links.push(name.to_string());
+            }
             _ => {
                 return Err(bad(
-                    "must start with `fs:`, `net:`, `http:`, `env:` or `kv:`".into(),
+                    "must start with `fs:`, `net:`, `http:`, `env:`, `kv:` or `link:`".into(),
                 ));
             }
         }
@@ -314,6 +331,18 @@ impl Grants {
                 out.kv.push(req.name.clone());
             } else {
                 refused.push(Refusal::not_granted("kv", &req.name, &req.reason));
+            }
+        }
+        for (interface, req) in &requested.links {
+            let provider = req.provider_name();
+            if self.links.iter().any(|g| g == "*" || g == provider) {
+                out.links.insert(interface.clone(), req.plugin.clone());
+            } else {
+                refused.push(Refusal {
+                    permission: format!("link {interface} -> {}", req.plugin),
+                    reason: req.reason.clone(),
+                    why: not_granted(&format!("link:{provider}")),
+                });
             }
         }
         if self.policy == GrantPolicy::Trim {
@@ -490,6 +519,35 @@ deny = ["fs:in/secret"]"#,
     }
 
     #[test]
+    fn links_need_a_grant_naming_the_provider() {
+        let req = request(
+            r#"[links]
+"a:b/decoder@0.1.0" = { plugin = "decoder@^0.1", reason = "decodes" }
+"a:b/other" = "other""#,
+        );
+        let (eff, refused) = Grants::new()
+            .grant("link:decoder")
+            .expect("grant")
+            .apply(&req, Path::new("."));
+        assert_eq!(
+            eff.links.get("a:b/decoder@0.1.0").map(String::as_str),
+            Some("decoder@^0.1")
+        );
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].permission, "link a:b/other -> other");
+        assert!(
+            refused[0].why.contains("--grant link:other"),
+            "{:?}",
+            refused[0]
+        );
+        let (eff, refused) = Grants::new()
+            .grant("link:*")
+            .expect("grant")
+            .apply(&req, Path::new("."));
+        assert_eq!((eff.links.len(), refused.len()), (2, 0));
+    }
+
+    #[test]
     fn bad_grants_are_errors() {
         for bad in [
             "fs:/x",
@@ -497,10 +555,12 @@ deny = ["fs:in/secret"]"#,
             "net:nope",
             "http:ftp://x",
             "env:1X",
+            "link:Bad_Name",
             "disk:/",
         ] {
             assert!(Grants::new().grant(bad).is_err(), "{bad}");
         }
         assert!(Grants::new().deny("net:*:*").is_ok());
+        assert!(Grants::new().grant("link:*").is_ok());
     }
 }

@@ -6,14 +6,18 @@
 //! which is quoted when the operator refuses the permission.
 
 mod grants;
+mod link;
 mod net;
 mod origin;
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use grants::not_granted;
 pub use grants::{EffectivePermissions, EnvVar, FsMount, GrantPolicy, Grants, Refusal};
+pub use link::LinkPermission;
 pub use net::{HostPattern, NetRule, PortRange};
 pub use origin::Origin;
 
@@ -37,6 +41,15 @@ pub struct Permissions {
     /// store needs no permission).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv: Vec<KvPermission>,
+    /// Interfaces the plugin imports from other loaded plugins: the
+    /// interface (`namespace:package/interface@version`) and the plugin
+    /// that serves it.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "link::links_table"
+    )]
+    pub links: BTreeMap<String, LinkPermission>,
     /// Paths and destinations the plugin must never reach, whatever else
     /// allows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,6 +97,11 @@ impl Permissions {
                 .map(|p| format!("kv {}{}", p.name, why(&p.reason))),
         );
         lines.extend(
+            self.links.iter().map(|(interface, p)| {
+                format!("link {interface} -> {}{}", p.plugin, why(&p.reason))
+            }),
+        );
+        lines.extend(
             self.deny
                 .iter()
                 .map(|d| format!("deny {}", String::from(d.clone()))),
@@ -98,6 +116,7 @@ impl Permissions {
             && self.http.is_empty()
             && self.env.is_empty()
             && self.kv.is_empty()
+            && self.links.is_empty()
             && self.deny.is_empty()
     }
 }
@@ -483,6 +502,17 @@ deny = ["fs:./data/in/secret", "net:10.0.0.0/8:*"]
         assert_eq!(p.http[0].origin.port, 443);
         assert_eq!(p.env[1].value.as_deref(), Some("fast"));
         assert_eq!(p.deny.len(), 2);
+        let links = parse(
+            r#"[links]
+"warden-example:image/decoder@0.1.0" = "image-decoder@^0.1"
+"a:b/c" = { plugin = "c-provider", reason = "needs c" }
+"#,
+        )
+        .expect("links");
+        let decoder = &links.links["warden-example:image/decoder@0.1.0"];
+        assert_eq!(decoder.plugin, "image-decoder@^0.1");
+        assert_eq!(decoder.provider_name(), "image-decoder");
+        assert_eq!(links.links["a:b/c"].reason.as_deref(), Some("needs c"));
     }
 
     #[test]
@@ -500,6 +530,16 @@ deny = ["fs:./data/in/secret", "net:10.0.0.0/8:*"]
             (r#"env = ["1BAD"]"#, "not an environment variable"),
             (r#"deny = ["disk:/x"]"#, "must start with"),
             (r#"sockets = []"#, "unknown field"),
+            (
+                r#"links = { "decoder" = "image-decoder" }"#,
+                "not an interface name",
+            ),
+            (r#"links = { "a:b/c" = "Image" }"#, "link to `Image`"),
+            (r#"links = { "a:b/c" = "image@banana" }"#, "semver range"),
+            (
+                r#"links = { "a:b/c" = { plugin = "x", why = "y" } }"#,
+                "unknown key `why`",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse(text).expect_err(text);

@@ -128,10 +128,11 @@ pub enum LogFormat {
 pub struct PluginsSection {
     /// Built plugins to serve: plugin directories, or directories of them.
     pub dirs: Vec<PathBuf>,
-    /// Plugin sources: a source (a directory with `plugin.toml` and a
-    /// `Cargo.toml`, or a `build` entry), or a directory of them. `warden
-    /// up` builds the stale ones into `out`; a directory here holding a
-    /// built plugin (no `Cargo.toml`) is served as it is.
+    /// Plugin sources: a source (a directory with `plugin.toml` and the
+    /// sources of a language `warden build` knows, or a `build` entry), or
+    /// a directory of them. `warden up` builds the stale ones into `out`; a
+    /// directory here holding a built plugin (no sources) is served as it
+    /// is.
     pub sources: Vec<PathBuf>,
     /// Where built sources go, and are served from.
     pub out: PathBuf,
@@ -298,7 +299,7 @@ impl AppConfig {
         for root in &self.plugins.sources {
             for found in crate::discover(&self.path(root))? {
                 let command = custom(&found);
-                if command.is_some() || found.join("Cargo.toml").is_file() {
+                if command.is_some() || crate::build::Language::detect(&found).is_ok() {
                     planned.push(Planned::Source {
                         source: found,
                         command,
@@ -454,12 +455,42 @@ fn write_owner_only(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::MANIFEST_FILE;
 
     fn parse(text: &str) -> Result<AppConfig> {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join(APP_CONFIG_FILE);
         std::fs::write(&file, text).expect("write");
         AppConfig::load(&file)
+    }
+
+    #[test]
+    fn sources_in_any_language_are_built_and_built_plugins_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugin = |name: &str, file: &str| {
+            let path = dir.path().join("plugins").join(name);
+            std::fs::create_dir_all(&path).expect("mkdir");
+            std::fs::write(path.join(MANIFEST_FILE), "").expect("manifest");
+            std::fs::write(path.join(file), "").expect("file");
+            path
+        };
+        let rust = plugin("a-rust", "Cargo.toml");
+        let built = plugin("b-built", "b-built.wasm");
+        let python = plugin("c-python", "app.py");
+        let file = dir.path().join(APP_CONFIG_FILE);
+        std::fs::write(&file, "[plugins]\nsources = [\"plugins\"]\n").expect("write");
+        let planned = AppConfig::load(&file)
+            .expect("config")
+            .planned()
+            .expect("planned");
+        let source = |source: PathBuf| Planned::Source {
+            source,
+            command: None,
+        };
+        assert_eq!(
+            planned,
+            [source(rust), Planned::Built(built), source(python)]
+        );
     }
 
     #[test]

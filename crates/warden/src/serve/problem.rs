@@ -123,6 +123,20 @@ impl From<&Error> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, "unsupported-operation", detail)
                     .plugin(plugin)
             }
+            Error::Linked { plugin, error, .. } => {
+                // The provider's problem decides whether retrying helps.
+                let inner = Problem::from(&**error);
+                let status = match inner.status() {
+                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => inner.status(),
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                let detail = crate::reload::first_line(&detail).to_string();
+                let mut p = Problem::new(status, "linked-plugin-failed", detail).plugin(plugin);
+                p.retry_after = inner.retry_after;
+                p.trap = inner.trap;
+                p.error = inner.error;
+                p
+            }
             Error::Deploy { plugin, .. } => {
                 Problem::new(StatusCode::CONFLICT, "deploy-conflict", detail).plugin(plugin)
             }
@@ -197,5 +211,28 @@ mod tests {
             retry_after: Duration::from_millis(2500),
         });
         assert_eq!(unavailable.retry_after, Some(3));
+        let linked = |error| {
+            Problem::from(Error::Linked {
+                plugin: "consumer".into(),
+                provider: "provider".into(),
+                function: "a:b/c#f".into(),
+                error: Box::new(error),
+            })
+        };
+        let crashed = linked(Error::Trap {
+            plugin: "provider".into(),
+            kind: TrapKind::GuestPanic,
+            message: "panicked\nbacktrace".into(),
+        });
+        assert_eq!(crashed.status, 502);
+        assert_eq!(crashed.plugin.as_deref(), Some("consumer"));
+        assert_eq!(crashed.trap.as_deref(), Some("guest-panic"));
+        assert!(!crashed.detail.contains("backtrace"), "{}", crashed.detail);
+        let busy = linked(Error::Busy {
+            plugin: "provider".into(),
+            max_instances: 1,
+            waited: Duration::from_secs(1),
+        });
+        assert_eq!((busy.status, busy.retry_after), (503, Some(1)));
     }
 }
