@@ -81,13 +81,7 @@ pub fn load(host: &Warden, plugin: &str, dir: &Path) -> Result<Plugin> {
 /// Loads, from `dir`, the providers that the plugin at `path` links to and
 /// that are not loaded, theirs first. `seen` ends link cycles.
 fn load_providers(host: &Warden, path: &Path, dir: &Path, seen: &mut Vec<String>) -> Result<()> {
-    let manifest_file = if path.is_dir() {
-        path.join(warden::MANIFEST_FILE)
-    } else if path.extension().is_some_and(|e| e == "toml") {
-        path.to_path_buf()
-    } else {
-        path.with_file_name(warden::MANIFEST_FILE)
-    };
+    let manifest_file = warden::Manifest::file_for(path);
     if !manifest_file.is_file() {
         return Ok(());
     }

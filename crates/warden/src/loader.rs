@@ -40,17 +40,15 @@ impl Source {
     /// it naming that file, or none, in which case the world is inferred).
     pub(crate) fn from_path(path: &Path) -> Result<Source> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let manifest = if meta.is_dir() {
-            let file = path.join(MANIFEST_FILE);
+        let file = Manifest::file_for(path);
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        let manifest = if meta.is_dir() || is_toml {
             Some((Manifest::from_file(&file)?, file))
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            Some((Manifest::from_file(path)?, path.to_path_buf()))
         } else {
             // A `.wasm` file: its plugin.toml is the one beside it, if that
             // manifest names this file.
-            let beside = path.with_file_name(MANIFEST_FILE);
-            match beside.is_file() {
-                true => Some((Manifest::from_file(&beside)?, beside))
+            match file.is_file() {
+                true => Some((Manifest::from_file(&file)?, file))
                     .filter(|(m, beside)| same_file(&m.component_path(parent(beside)), path)),
                 false => None,
             }

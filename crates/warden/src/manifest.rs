@@ -125,6 +125,19 @@ impl Manifest {
         }
     }
 
+    /// The manifest file of the plugin at `path`: `path/plugin.toml` for a
+    /// directory, `path` itself for a `.toml`, and for a `.wasm` file the
+    /// `plugin.toml` beside it (which may not exist, or name another file).
+    pub fn file_for(path: &Path) -> PathBuf {
+        if path.is_dir() {
+            path.join(MANIFEST_FILE)
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            path.to_path_buf()
+        } else {
+            path.with_file_name(MANIFEST_FILE)
+        }
+    }
+
     /// Reads and validates the manifest at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {

@@ -380,15 +380,13 @@ impl Plugin {
         call: LinkCall,
     ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall> {
         let call_id = call.caller.call_id.clone();
-        let size: u64 = call.params.iter().map(crate::link::data_size).sum();
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let size = crate::link::size_of_values(&call.params);
         if let Err(e) = self.check_size("input", size, &call_id) {
             return Ok(Err(e));
         }
         match self.try_call(Op::Link(call), &call_id).await {
             Ok(Ok(Out::Link(values))) => {
-                let size: u64 = values.iter().map(crate::link::data_size).sum();
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                let size = crate::link::size_of_values(&values);
                 Ok(self.check_size("output", size, &call_id).map(|()| values))
             }
             Ok(Ok(_)) => Ok(Err(mismatch())),

@@ -22,7 +22,7 @@ use wasmtime::component::{Component, ComponentExportIndex, Linker, Val};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::permissions::EffectivePermissions;
+use crate::permissions::{EffectivePermissions, Refusal};
 use crate::plugin::Plugin;
 use crate::registry::Registry;
 use crate::sandbox::{CallId, PluginState};
@@ -30,7 +30,7 @@ use crate::sandbox::{CallId, PluginState};
 mod values;
 
 use values::{Signature, crossable};
-pub(crate) use values::{data_size, hostcall_fuel};
+pub(crate) use values::{hostcall_fuel, size_of_values};
 
 /// How often a call looks its provider up again when the build it found was
 /// unloaded before the call could begin (a reload swapping builds).
@@ -64,7 +64,7 @@ struct Wire {
     provider: String,
     /// Why the link may not be used: it was not granted and the grant
     /// policy trimmed it.
-    refused: Option<String>,
+    refused: Option<Refusal>,
     signature: Signature,
     plugins: Weak<Registry>,
 }
@@ -156,10 +156,7 @@ pub(crate) fn linker_for(
         };
         let refused = match permissions.links.contains_key(interface) {
             true => None,
-            false => Some(crate::permissions::not_granted(&format!(
-                "link:{}",
-                link.provider_name()
-            ))),
+            false => Some(Refusal::link(interface, link)),
         };
         let provider = plugins
             .upgrade()
@@ -272,14 +269,10 @@ fn define(
 impl Wire {
     /// Runs the call in the provider; the error names both plugins.
     async fn forward(&self, caller: Caller, params: &[Val]) -> Result<Vec<Val>> {
-        if let Some(why) = &self.refused {
+        if let Some(refusal) = &self.refused {
             return Err(self.failed(Error::PermissionDenied {
                 plugin: self.consumer.clone(),
-                refused: vec![crate::permissions::Refusal {
-                    permission: format!("link {} -> {}", self.interface, self.provider),
-                    reason: None,
-                    why: why.clone(),
-                }],
+                refused: vec![refusal.clone()],
             }));
         }
         let plugins = self

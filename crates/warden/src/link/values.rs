@@ -111,9 +111,15 @@ pub(crate) fn hostcall_fuel(limits: &Limits) -> usize {
         .max(DEFAULT_HOSTCALL_FUEL)
 }
 
+/// The size of `values` as data, as the size limits count it.
+pub(crate) fn size_of_values(values: &[Val]) -> usize {
+    let size: u64 = values.iter().map(data_size).sum();
+    usize::try_from(size).unwrap_or(usize::MAX)
+}
+
 /// The size of `value` as data, as the size limits count it: one byte per
 /// `u8`, four per `u32`, a string's UTF-8 length, one byte per case tag.
-pub(crate) fn data_size(value: &Val) -> u64 {
+fn data_size(value: &Val) -> u64 {
     let all = |values: &[Val]| values.iter().map(data_size).sum::<u64>();
     let tagged = |payload: &Option<Box<Val>>| 1 + payload.as_deref().map_or(0, data_size);
     match value {
@@ -177,8 +183,10 @@ mod tests {
 
     #[test]
     fn hostcall_fuel_follows_the_output_limit() {
-        let mut limits = Limits::default();
-        limits.max_output_bytes = 16 << 20;
+        let mut limits = Limits {
+            max_output_bytes: 16 << 20,
+            ..Limits::default()
+        };
         assert_eq!(hostcall_fuel(&limits), (16 << 20) * size_of::<Val>());
         limits.max_output_bytes = 1024;
         assert_eq!(hostcall_fuel(&limits), DEFAULT_HOSTCALL_FUEL);

@@ -131,6 +131,15 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The link of `interface` to `link`'s provider, which no grant covers.
+    pub(crate) fn link(interface: &str, link: &super::LinkPermission) -> Self {
+        Refusal {
+            permission: format!("link {interface} -> {}", link.plugin),
+            reason: link.reason.clone(),
+            why: not_granted(&format!("link:{}", link.provider_name())),
+        }
+    }
+
     /// `kind spec`, refused because no grant covers it.
     fn not_granted(kind: &str, spec: &dyn std::fmt::Display, reason: &Option<String>) -> Self {
         Refusal {
@@ -143,7 +152,7 @@ impl Refusal {
 
 /// Why a permission with no covering grant is refused, and the grant that
 /// would allow it.
-pub(crate) fn not_granted(grant: &str) -> String {
+fn not_granted(grant: &str) -> String {
     format!("not granted; the operator can allow it with `--grant {grant}`")
 }
 
@@ -338,11 +347,7 @@ impl Grants {
             if self.links.iter().any(|g| g == "*" || g == provider) {
                 out.links.insert(interface.clone(), req.plugin.clone());
             } else {
-                refused.push(Refusal {
-                    permission: format!("link {interface} -> {}", req.plugin),
-                    reason: req.reason.clone(),
-                    why: not_granted(&format!("link:{provider}")),
-                });
+                refused.push(Refusal::link(interface, req));
             }
         }
         if self.policy == GrantPolicy::Trim {

@@ -15,7 +15,6 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use grants::not_granted;
 pub use grants::{EffectivePermissions, EnvVar, FsMount, GrantPolicy, Grants, Refusal};
 pub use link::LinkPermission;
 pub use net::{HostPattern, NetRule, PortRange};
