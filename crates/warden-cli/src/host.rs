@@ -12,7 +12,7 @@ use crate::args::Global;
 /// error; the default one only costs the cache (with a warning), so that
 /// every command still works.
 pub fn host(global: &Global) -> Result<Warden> {
-    with_cache(builder(global)?, global)
+    with_cache(by_hand(global)?, global)
 }
 
 /// `builder`'s host, with the compile cache the command line chose.
@@ -55,6 +55,13 @@ fn builder(global: &Global) -> Result<WardenBuilder> {
         .grants(grants)
         .fuel(global.fuel)
         .data_dir(&global.data_dir))
+}
+
+/// `builder` for a command run by hand: the directories it names are the
+/// operator's choice, so loading one vouches for it (see
+/// [`WardenBuilder::trust_loaded_dirs`]); `warden serve` does not.
+fn by_hand(global: &Global) -> Result<WardenBuilder> {
+    Ok(builder(global)?.trust_loaded_dirs(true))
 }
 
 /// A host holding the deployments kept in the data directory, each loaded

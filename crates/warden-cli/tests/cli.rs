@@ -1,14 +1,14 @@
 //! The `warden` binary end to end: build the example plugins, call each one,
 //! list, inspect, send an event, and check exit codes and error lines.
 
+mod common;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{Serving, repo};
 
 /// The example plugins, built once by `warden build` itself.
 fn dist() -> &'static Path {
@@ -587,78 +587,6 @@ fn deploy_canary_promote_and_history_persist_between_commands() {
     assert_eq!(actions, ["deploy", "deploy", "canary", "promote"]);
     let table = stdout(&run(&["status"]));
     assert!(!table.contains("1.0.0"), "the old stable is gone: {table}");
-}
-
-/// A `warden up` or `warden serve` child process, stopped with SIGTERM.
-struct Serving {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Serving {
-    /// Starts `warden <command> -f <file>` and waits for its banner.
-    fn start(command: &str, file: &Path) -> Serving {
-        Serving::start_with(command, file, &[])
-    }
-
-    /// [`Serving::start`] with more arguments.
-    fn start_with(command: &str, file: &Path, more: &[&str]) -> Serving {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args([command, "-f", file.to_str().expect("utf-8")])
-            .args(more)
-            .env(
-                "WARDEN_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-            )
-            .env("WARDEN_LOG", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn warden");
-        let stderr = child.stderr.take().expect("stderr");
-        // Owned at once, so that a failure below still stops the child.
-        let mut serving = Serving {
-            child,
-            url: String::new(),
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        loop {
-            let line = rx
-                .recv_timeout(std::time::Duration::from_secs(300))
-                .unwrap_or_else(|_| panic!("no banner from warden {command}: {seen:#?}"));
-            if let Some(rest) = line.split(" on http://").nth(1) {
-                serving.url = format!("http://{}", rest.trim());
-                return serving;
-            }
-            seen.push(line);
-        }
-    }
-
-    /// Sends SIGTERM and returns the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

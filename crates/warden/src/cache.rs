@@ -1,5 +1,7 @@
 //! Compile once: compiled components cached in memory and on disk, keyed by
-//! the component's sha256 and the engine's compatibility hash.
+//! the component's sha256 and the engine's compatibility hash. The disk
+//! cache has a size cap: after each write, the entries used longest ago
+//! (a hit marks an entry used) are removed until it fits.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -39,6 +41,7 @@ pub struct CacheStats {
 
 pub(crate) struct ArtifactCache {
     dir: Option<PathBuf>,
+    max_bytes: u64,
     engine_key: String,
     memory: Mutex<HashMap<String, Component>>,
     memory_hits: AtomicU64,
@@ -47,7 +50,11 @@ pub(crate) struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    pub(crate) fn new(engine: &wasmtime::Engine, dir: Option<PathBuf>) -> Result<Self> {
+    pub(crate) fn new(
+        engine: &wasmtime::Engine,
+        dir: Option<PathBuf>,
+        max_bytes: u64,
+    ) -> Result<Self> {
         if let Some(dir) = &dir {
             create_private_dir(dir)?;
         }
@@ -56,6 +63,7 @@ impl ArtifactCache {
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
         Ok(ArtifactCache {
             dir,
+            max_bytes,
             engine_key,
             memory: Mutex::new(HashMap::new()),
             memory_hits: AtomicU64::new(0),
@@ -125,8 +133,11 @@ impl ArtifactCache {
             return Component::new(engine, bytes).map_err(invalid);
         };
         let serialized = engine.precompile_component(bytes).map_err(invalid)?;
-        if let Err(e) = write_atomically(file, &serialized) {
-            tracing::warn!(file = %file.display(), error = %e, "could not write the compiled-plugin cache");
+        match write_atomically(file, &serialized) {
+            Ok(()) => evict(file, self.max_bytes),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "could not write the compiled-plugin cache")
+            }
         }
         // SAFETY: `serialized` was produced by this engine just now.
         unsafe { Component::deserialize(engine, &serialized) }
@@ -146,11 +157,53 @@ fn load_from_disk(engine: &wasmtime::Engine, file: &Path) -> Option<Component> {
     // and only ever holds files this host wrote with `precompile_component`;
     // the name binds the content hash and the engine's compatibility hash.
     match unsafe { Component::deserialize_file(engine, file) } {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            // Used now: the last to go when the cache must shrink.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(file)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            Some(c)
+        }
         Err(e) => {
             tracing::warn!(file = %file.display(), error = %e, "discarding unusable cache entry");
             let _ = std::fs::remove_file(file);
             None
+        }
+    }
+}
+
+/// Removes the cache entries beside `kept` used longest ago until the
+/// directory's entries take at most `max_bytes` (`kept`, just written,
+/// stays even if it alone is larger).
+fn evict(kept: &Path, max_bytes: u64) {
+    let Some(dir) = kept.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let meta = e.metadata().ok()?;
+            let path = e.path();
+            let cached = meta.is_file() && path.extension().is_some_and(|x| x == "cwasm");
+            cached.then_some((meta.modified().ok()?, meta.len(), path))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        if path == kept {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => total -= len,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "could not shrink the compiled-plugin cache")
+            }
         }
     }
 }

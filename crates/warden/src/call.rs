@@ -46,6 +46,27 @@ impl ProcessRequest {
         self
     }
 
+    /// Adds options in one go, each later option with a key replacing an
+    /// earlier one (as [`ProcessRequest::option`] does, in linear time).
+    pub fn options<K: Into<String>, V: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.options
+            .extend(options.into_iter().map(|(k, v)| (k.into(), v.into())));
+        let mut last = std::collections::HashMap::with_capacity(self.options.len());
+        for (i, (key, _)) in self.options.iter().enumerate() {
+            last.insert(key.clone(), i);
+        }
+        let mut i = 0;
+        self.options.retain(|(key, _)| {
+            let keep = last.get(key) == Some(&i);
+            i += 1;
+            keep
+        });
+        self
+    }
+
     /// Sets the call id (for example an HTTP request id).
     pub fn call_id(mut self, id: impl Into<String>) -> Self {
         self.call_id = Some(id.into());

@@ -101,7 +101,7 @@ impl Core {
                 .link(&mut linker)
                 .map_err(|e| Error::host("linking an extension", e))?;
         }
-        let cache = ArtifactCache::new(&engine, config.cache_dir.clone())?;
+        let cache = ArtifactCache::new(&engine, config.cache_dir.clone(), config.cache_max_bytes)?;
         Ok(Arc::new(Core {
             engine,
             linker,

@@ -22,6 +22,9 @@ pub struct EngineConfig {
     /// cache in memory only. The directory must belong to this host alone:
     /// Warden loads native code from it.
     pub cache_dir: Option<PathBuf>,
+    /// The most disk space the cache directory may take; past it, the
+    /// entries used longest ago are removed.
+    pub cache_max_bytes: u64,
     /// Meter fuel, so that plugins can be given a deterministic CPU budget
     /// per call (`limits.fuel`). Off by default: metering slows every call.
     pub fuel: bool,
@@ -34,6 +37,7 @@ impl Default for EngineConfig {
             max_wasm_stack: 1 << 20,
             allocator: Allocator::Pooling(PoolingConfig::default()),
             cache_dir: None,
+            cache_max_bytes: 1 << 30,
             fuel: false,
         }
     }

@@ -244,6 +244,26 @@ pub enum Error {
         message: String,
     },
 
+    /// The plugin's name belongs to a plugin loaded from another directory:
+    /// loading this one would hand it that plugin's configuration, secrets,
+    /// store and data.
+    #[error(
+        "plugin name `{name}` belongs to the plugin loaded from {}; {} asks for it too and is \
+         refused. If it is a new build of the same plugin, deploy it (`warden deploy`, the admin \
+         API, `Warden::deploy`) to vouch for its directory, or release the name \
+         (`Warden::release_name`)",
+        list_paths(homes),
+        claimant.display()
+    )]
+    NameClaimed {
+        /// The name.
+        name: String,
+        /// The directory of the plugin that was refused.
+        claimant: PathBuf,
+        /// The directories the name belongs to.
+        homes: Vec<PathBuf>,
+    },
+
     /// A core-module plugin broke its ABI: a missing export, a pointer or
     /// length outside its memory, output that is not JSON.
     #[error("module `{plugin}` broke its ABI: {message}")]
@@ -304,6 +324,13 @@ pub enum TrapKind {
     StackOverflow,
     /// The plugin panicked (a Rust panic, an `unreachable` instruction).
     GuestPanic,
+    /// The instance went past a host budget: its handles
+    /// (`limits.max-resources`) or the host memory held for it
+    /// (`limits.host-memory-mb`).
+    HostResourceLimit,
+    /// The plugin called a capability it was not granted (such as
+    /// `wasi:http` without an `http` permission).
+    NotGranted,
     /// Any other trap (out-of-bounds access, division by zero, ...).
     Other,
 }
@@ -317,6 +344,8 @@ impl TrapKind {
             TrapKind::OutOfFuel => "out-of-fuel",
             TrapKind::StackOverflow => "stack-overflow",
             TrapKind::GuestPanic => "guest-panic",
+            TrapKind::HostResourceLimit => "host-resource-limit",
+            TrapKind::NotGranted => "not-granted",
             TrapKind::Other => "other",
         }
     }
@@ -357,6 +386,24 @@ impl Error {
         }
     }
 
+    /// Whether this error is the version's own fault, which its canary
+    /// comparison and automatic rollback count: a trap, an output over its
+    /// limit, a broken ABI (also through a link), and a refusal because
+    /// such faults opened its breaker or quarantined it. Not its answers to
+    /// bad input, an input over the limit, a busy pool or an unloaded
+    /// plugin: a client could send those on purpose to roll back a good
+    /// candidate.
+    pub fn is_version_fault(&self) -> bool {
+        match self {
+            Error::Linked { error, .. } => error.is_version_fault(),
+            Error::LimitExceeded { what, .. } => *what == "output",
+            _ => matches!(
+                self,
+                Error::Trap { .. } | Error::ModuleAbi { .. } | Error::Unavailable { .. }
+            ),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -367,6 +414,11 @@ impl Error {
     pub(crate) fn host(context: &str, err: impl std::fmt::Display) -> Self {
         Error::Host(format!("{context}: {err}"))
     }
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(" and ")
 }
 
 fn list_or_none(names: &[String]) -> String {

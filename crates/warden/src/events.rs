@@ -65,6 +65,26 @@ impl Event {
     }
 }
 
+/// The longest event type, in bytes.
+pub(crate) const MAX_EVENT_TYPE: usize = 128;
+
+/// Checks an event type: dotted parts of letters, digits, `-` and `_`
+/// (`order.created`), at most [`MAX_EVENT_TYPE`] bytes.
+pub(crate) fn validate_type(event_type: &str) -> std::result::Result<(), String> {
+    if event_type.len() > MAX_EVENT_TYPE {
+        return Err(format!(
+            "the event type is {} bytes, more than the {MAX_EVENT_TYPE} allowed",
+            event_type.len()
+        ));
+    }
+    if event_type == "*" || event_type.ends_with(".*") {
+        return Err(format!("`{event_type}` is a pattern, not an event type"));
+    }
+    validate_pattern(event_type).map_err(|_| {
+        format!("`{event_type}` is not an event type: write dotted names such as `order.created`")
+    })
+}
+
 /// Checks a subscription pattern: `*`, an event type, or `prefix.*`.
 pub(crate) fn validate_pattern(pattern: &str) -> std::result::Result<(), String> {
     let name = pattern.strip_suffix(".*").unwrap_or(pattern);

@@ -3,47 +3,71 @@
 //!
 //! Sockets are checked by the socket-address hook WASI calls before every
 //! bind, connect, listen, accept and datagram. Name rules (`api.example.com`,
-//! `*.example.com`) work like a DNS firewall: Warden interposes on name
-//! lookup, refuses names no rule covers, and remembers which addresses an
-//! allowed name resolved to; a connection to an address is then allowed if
-//! a rule names the address or a name that resolved to it. File opens are
-//! interposed on only to audit what the sandbox refused (and to tell the
-//! data-directory service which descriptors are inside its directory).
+//! `*.example.com`) work like a DNS firewall: Warden serves name lookup
+//! itself, refuses names no rule covers, hands back only the addresses the
+//! rules allow (never an [internal](crate::permissions::is_internal) one
+//! unless a rule names it by address: DNS cannot point a granted name at the
+//! host's own services), and remembers which addresses an allowed name
+//! resolved to; a connection to an address is then allowed if a rule names
+//! the address or a name that resolved to it. Lookups run a few at a time
+//! host-wide, each with a deadline, so no plugin can tie up the threads
+//! they run on. File opens are interposed on only to audit what the sandbox
+//! refused (and to tell the data-directory service which descriptors are
+//! inside its directory).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, ResourceType};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self as fs, Descriptor, DescriptorFlags, HostDescriptor, OpenFlags, PathFlags,
 };
-use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
-    self, HostResolveAddressStream, ResolveAddressStream,
-};
-use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, Network};
-use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsView};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
+use wasmtime_wasi::p2::{DynPollable, Pollable};
+use wasmtime_wasi::sockets::SocketAddrUse;
 
 use crate::audit::AuditKind;
 use crate::locks::lock;
-use crate::permissions::{EffectivePermissions, HostPattern, NetRule};
+use crate::permissions::{EffectivePermissions, HostPattern, NetRule, is_internal};
 use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
+
+/// Name lookups running at once, host-wide: each holds a thread of the
+/// blocking pool (the system resolver blocks) until it ends.
+static LOOKUP_SLOTS: Semaphore = Semaphore::const_new(8);
+
+/// How long a lookup may wait for a slot and run.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Addresses one lookup hands back at most.
+const MAX_LOOKUP_ADDRESSES: usize = 32;
+
+/// Addresses an instance remembers its allowed names resolved to; older
+/// ones are forgotten first (a connection to them then needs a new lookup).
+const MAX_RESOLVED: usize = 256;
 
 /// The network side of one instance's sandbox.
 pub(crate) struct Firewall {
     shared: Arc<Shared>,
-    /// Open name lookups: stream resource → the name being resolved.
-    lookups: HashMap<u32, String>,
 }
 
 struct Shared {
     allow: Vec<NetRule>,
     deny: Vec<NetRule>,
     scope: Arc<CallScope>,
-    /// Addresses that allowed names resolved to, with those names.
-    resolved: Mutex<HashMap<IpAddr, Vec<String>>>,
+    /// Addresses that allowed names resolved to, with the name, oldest first.
+    resolved: Mutex<Vec<(IpAddr, String)>>,
+}
+
+/// A finished name lookup: the addresses left to hand out.
+struct Lookup(std::vec::IntoIter<IpAddr>);
+
+#[async_trait::async_trait]
+impl Pollable for Lookup {
+    async fn ready(&mut self) {}
 }
 
 impl Firewall {
@@ -53,9 +77,8 @@ impl Firewall {
                 allow: permissions.net.clone(),
                 deny: permissions.deny_net.clone(),
                 scope,
-                resolved: Mutex::new(HashMap::new()),
+                resolved: Mutex::new(Vec::new()),
             }),
-            lookups: HashMap::new(),
         }
     }
 
@@ -142,9 +165,79 @@ impl Shared {
         host.matches_ip(ip)
             || (host.needs_lookup()
                 && lock(&self.resolved)
-                    .get(&ip)
-                    .is_some_and(|names| names.iter().any(|n| host.matches_name(n))))
+                    .iter()
+                    .any(|(addr, name)| *addr == ip && host.matches_name(name)))
     }
+
+    /// Of the addresses `name` resolved to, those the rules let the plugin
+    /// see: a public address if an allow rule names `name`, an internal one
+    /// only if an allow rule names the address itself; never one a deny
+    /// rule covers. The names of what is kept are remembered; a lookup left
+    /// with nothing but internal addresses is audited.
+    fn admit(&self, name: &str, found: Vec<IpAddr>) -> Vec<IpAddr> {
+        let by_name = self.allow.iter().any(|r| r.host.matches_name(name));
+        let (kept, refused): (Vec<IpAddr>, Vec<IpAddr>) = found
+            .into_iter()
+            .map(|ip| ip.to_canonical())
+            .filter(|ip| !self.deny.iter().any(|r| r.host.matches_ip(*ip)))
+            .take(MAX_LOOKUP_ADDRESSES)
+            .partition(|ip| {
+                let by_address = self.allow.iter().any(|r| r.host.names_address(*ip));
+                by_address || (by_name && !is_internal(*ip))
+            });
+        if kept.is_empty() && !refused.is_empty() {
+            let refused: Vec<String> = refused.iter().map(IpAddr::to_string).collect();
+            self.scope.audit(
+                AuditKind::NameLookupDenied,
+                format!("lookup {name} -> {}", refused.join(", ")),
+                "internal addresses withheld: only a rule naming the address reaches them",
+            );
+        }
+        let mut resolved = lock(&self.resolved);
+        for ip in &kept {
+            if !resolved.iter().any(|(a, n)| a == ip && n == name) {
+                if resolved.len() == MAX_RESOLVED {
+                    resolved.remove(0);
+                }
+                resolved.push((*ip, name.to_string()));
+            }
+        }
+        kept
+    }
+}
+
+/// Resolves `name` with the system resolver, at most [`LOOKUP_SLOTS`] at a
+/// time host-wide and within [`LOOKUP_TIMEOUT`]. A lookup the deadline gives
+/// up on keeps its slot until its thread is free again.
+pub(crate) async fn resolve(name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
+    if let Ok(ip) = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(vec![ip]);
+    }
+    if HostPattern::parse(name).map_or(true, |p| !matches!(p, HostPattern::Name(_))) {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let lookup = async {
+        let slot = LOOKUP_SLOTS
+            .acquire()
+            .await
+            .map_err(|_| ErrorCode::TemporaryResolverFailure)?;
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
+        })
+        .await
+        .map_err(|_| ErrorCode::TemporaryResolverFailure)?
+        .map_err(|_| ErrorCode::NameUnresolvable)
+    };
+    tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
+        .await
+        .unwrap_or(Err(ErrorCode::TemporaryResolverFailure))
 }
 
 /// Interposes on name lookup and file opens (see the module docs). Call
@@ -152,43 +245,55 @@ impl Shared {
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI_VERSION}"))?;
-    lookup.func_wrap(
+    lookup.resource(
+        "resolve-address-stream",
+        ResourceType::host::<Lookup>(),
+        |mut store, rep| {
+            store
+                .data_mut()
+                .table()
+                .delete(Resource::<Lookup>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    lookup.func_wrap_async(
         "resolve-addresses",
         |mut store: StoreContextMut<'_, PluginState>,
          (network, name): (Resource<Network>, String)| {
-            let state = store.data_mut();
-            if !state.firewall.lookup_allowed(&name) {
-                return Ok((Err(ErrorCode::AccessDenied),));
-            }
-            let mut sockets = state.sockets();
-            match ip_name_lookup::Host::resolve_addresses(&mut sockets, network, name.clone()) {
-                Ok(stream) => {
-                    state.firewall.lookups.insert(stream.rep(), name);
-                    Ok((Ok(stream),))
+            Box::new(async move {
+                let state = store.data_mut();
+                state.table().get(&network)?;
+                if !state.firewall.lookup_allowed(&name) {
+                    return Ok((Err(ErrorCode::AccessDenied),));
                 }
-                Err(e) => Ok((Err(network::Host::convert_error_code(&mut sockets, e)?),)),
-            }
+                let found = match resolve(&name).await {
+                    Ok(found) => found,
+                    Err(code) => return Ok((Err(code),)),
+                };
+                let state = store.data_mut();
+                let kept = state.firewall.shared.admit(&name, found);
+                if kept.is_empty() {
+                    return Ok((Err(ErrorCode::NameUnresolvable),));
+                }
+                let stream = state.table().push(Lookup(kept.into_iter()))?;
+                Ok((Ok(stream),))
+            })
         },
     )?;
     lookup.func_wrap(
         "[method]resolve-address-stream.resolve-next-address",
-        |mut store: StoreContextMut<'_, PluginState>,
-         (stream,): (Resource<ResolveAddressStream>,)| {
-            let state = store.data_mut();
-            let rep = stream.rep();
-            let mut sockets = state.sockets();
-            match HostResolveAddressStream::resolve_next_address(&mut sockets, stream) {
-                Ok(next) => {
-                    if let (Some(addr), Some(name)) = (&next, state.firewall.lookups.get(&rep)) {
-                        lock(&state.firewall.shared.resolved)
-                            .entry(ip_of(addr))
-                            .or_default()
-                            .push(name.clone());
-                    }
-                    Ok((Ok(next),))
-                }
-                Err(e) => Ok((Err(network::Host::convert_error_code(&mut sockets, e)?),)),
-            }
+        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<Lookup>,)| {
+            let Lookup(addresses) = store.data_mut().table().get_mut(&stream)?;
+            let next = addresses.next().map(IpAddress::from);
+            Ok((Ok::<_, ErrorCode>(next),))
+        },
+    )?;
+    lookup.func_wrap(
+        "[method]resolve-address-stream.subscribe",
+        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<Lookup>,)| {
+            let pollable: Resource<DynPollable> =
+                wasmtime_wasi::p2::subscribe(store.data_mut().table(), stream)?;
+            Ok((pollable,))
         },
     )?;
     let mut files = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
@@ -250,12 +355,4 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     )?;
     linker.allow_shadowing(false);
     Ok(())
-}
-
-fn ip_of(addr: &IpAddress) -> IpAddr {
-    match *addr {
-        IpAddress::Ipv4((a, b, c, d)) => IpAddr::from([a, b, c, d]),
-        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => IpAddr::from([a, b, c, d, e, f, g, h]),
-    }
-    .to_canonical()
 }

@@ -7,13 +7,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::audit::AuditKind;
 use crate::call::OptionDoc;
 use crate::contract::bindings::{event_handler, plugin, types};
 use crate::contract::processing::{ProcessCall, Processing};
 use crate::core::Reservation;
-use crate::error::{Error, TrapKind};
-use crate::limits::Limits;
 use crate::link::LinkCall;
 use crate::loader::ExportIndices;
 use crate::sandbox::{CallId, CallScope, Limiter, PluginState};
@@ -251,77 +248,4 @@ fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
     g.as_ref().ok_or_else(|| {
         wasmtime::format_err!("the plugin does not export the interface this call needs")
     })
-}
-
-/// Names the cause of a trap. A failed allocation shows up as a guest abort
-/// (`unreachable`); the limiter's record tells it apart from a real panic.
-pub(crate) fn classify_trap(err: &wasmtime::Error, memory_denied: bool) -> TrapKind {
-    use wasmtime::Trap;
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => TrapKind::Timeout,
-        Some(Trap::OutOfFuel) => TrapKind::OutOfFuel,
-        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
-        Some(Trap::UnreachableCodeReached) if memory_denied => TrapKind::OutOfMemory,
-        Some(Trap::UnreachableCodeReached) => TrapKind::GuestPanic,
-        _ => TrapKind::Other,
-    }
-}
-
-/// The error for a call that trapped, with its cause named, the guest's last
-/// stderr and, for a limit, which limit to raise; the limit hit is audited.
-pub(crate) fn trap_error(
-    plugin: &str,
-    limits: &Limits,
-    memory_denied: bool,
-    scope: &CallScope,
-    err: &wasmtime::Error,
-) -> Error {
-    let kind = classify_trap(err, memory_denied);
-    let mut message = format!("{err:#}");
-    let stderr = scope.last_stderr();
-    if !stderr.is_empty() {
-        message = format!("{stderr}\n{message}");
-    }
-    if kind == TrapKind::OutOfMemory {
-        message = format!(
-            "the instance needed more than its {} MiB memory limit (raise `limits.memory-mb`)\n{message}",
-            limits.memory_bytes >> 20
-        );
-    }
-    let resource = match kind {
-        TrapKind::Timeout => format!("deadline {:?}", limits.timeout),
-        TrapKind::OutOfMemory => format!("memory limit {} MiB", limits.memory_bytes >> 20),
-        TrapKind::OutOfFuel => format!("fuel {}", limits.fuel.unwrap_or(u64::MAX)),
-        TrapKind::StackOverflow => "wasm stack".to_string(),
-        _ => format!("{kind}: {}", message.lines().next().unwrap_or_default()),
-    };
-    scope.audit(
-        AuditKind::of_trap(kind),
-        resource,
-        "call failed; instance discarded",
-    );
-    Error::Trap {
-        plugin: plugin.to_string(),
-        kind,
-        message,
-    }
-}
-
-/// The error for a call the host abandoned at its last-resort deadline (the
-/// guest was waiting in a host function, where epochs cannot interrupt it);
-/// audited.
-pub(crate) fn timeout_trap(plugin: &str, limits: &Limits, scope: &CallScope) -> Error {
-    scope.audit(
-        AuditKind::Timeout,
-        format!("deadline {:?}", limits.timeout),
-        "call abandoned; instance discarded",
-    );
-    Error::Trap {
-        plugin: plugin.to_string(),
-        kind: TrapKind::Timeout,
-        message: format!(
-            "the call did not finish within {:?} (raise `limits.timeout-ms` if it needs longer)",
-            limits.timeout
-        ),
-    }
 }

@@ -26,12 +26,15 @@
 
 mod audit;
 mod breaker;
+mod budget;
 pub mod build;
 mod cache;
 mod call;
+mod claims;
 pub mod compose;
 mod contract;
 mod core;
+mod db;
 mod deploy;
 mod engine;
 mod error;
@@ -57,14 +60,16 @@ mod reload;
 mod sandbox;
 pub mod serve;
 mod services;
+mod trap;
 mod warden;
 mod watch;
 
-pub use audit::{AUDIT_FILE, AuditEntry, AuditKind, AuditLog, AuditQuery, parse_since};
+pub use audit::{AUDIT_DIR, AuditEntry, AuditKind, AuditLog, AuditQuery, parse_since};
 pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, default_cache_dir, sha256_hex};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_WIT, ContractVersion, World, write_contract_wit};
+pub use db::STORE_FILE;
 pub use deploy::{
     CanaryStatus, DeployAction, DeploymentStatus, HistoryEntry, Role, RollbackPolicy, VersionStatus,
 };
@@ -74,7 +79,7 @@ pub use events::{Event, EventSettings, SubscriberStats};
 pub use extension::{Extension, ExtensionContext, LinkFn};
 pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use lifecycle::{State, Transition};
-pub use limits::Limits;
+pub use limits::{HANDLE_BYTES, Limits};
 pub use link::providers_first;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits, validate_name};
 pub use metrics::{LatencyHistogram, VersionMetrics};
@@ -85,6 +90,6 @@ pub use reload::Reloaded;
 pub use sandbox::PluginState;
 pub use services::ConfigSettings;
 pub use services::http::HttpLimits;
-pub use services::store::{KvBackend, KvError, KvLimits, STORE_FILE, SqliteBackend};
+pub use services::store::{KvBackend, KvError, KvLimits, SqliteBackend};
 pub use warden::{ReloadStats, Warden, WardenBuilder};
 pub use watch::{WatchStats, Watcher};

@@ -35,7 +35,28 @@ pub struct Limits {
     pub max_wait: Duration,
     /// Bytes the plugin's data directory may hold (`data-dir = true`).
     pub data_bytes: u64,
+    /// Bytes (keys and values) the plugin's own key-value namespace may hold.
+    pub kv_bytes: u64,
+    /// Handles (streams, pollables, sockets, HTTP requests and header maps,
+    /// open files, lookups) one instance may hold at once in its resource
+    /// table. Each may buffer up to [`HANDLE_BYTES`] on the host, set aside
+    /// from [`Limits::host_memory_bytes`].
+    pub max_resources: u32,
+    /// Host memory one instance may make the host hold on its behalf: its
+    /// handles' buffers plus what is charged as it happens (outbound HTTP
+    /// requests in flight, name lookups, values copied into the host by one
+    /// host call). Going past it traps the call (`host-resource-limit`).
+    pub host_memory_bytes: u64,
 }
+
+/// What one handle may buffer on the host at most: a file or socket read
+/// (64 KiB), an outbound request body (2 chunks of 16 KiB), a header map
+/// (16 KiB).
+pub const HANDLE_BYTES: u64 = 64 << 10;
+
+/// The least host memory left for transfers once the handles' share is set
+/// aside.
+const MIN_TRANSFER_BYTES: u64 = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -51,6 +72,9 @@ impl Default for Limits {
             fuel: None,
             max_wait: Duration::from_secs(5),
             data_bytes: 64 << 20,
+            kv_bytes: 64 << 20,
+            max_resources: 256,
+            host_memory_bytes: 64 << 20,
         }
     }
 }
@@ -71,7 +95,18 @@ impl Limits {
             fuel: None,
             max_wait: Duration::from_secs(3600),
             data_bytes: 16 << 30,
+            kv_bytes: 16 << 30,
+            max_resources: 16_384,
+            host_memory_bytes: 4 << 30,
         }
+    }
+
+    /// The host memory left for transfers (charged as they happen) once
+    /// every handle's share is set aside; also the most one host call may
+    /// copy out of the guest (wasmtime's hostcall fuel).
+    pub fn transfer_bytes(&self) -> u64 {
+        self.host_memory_bytes
+            .saturating_sub(u64::from(self.max_resources) * HANDLE_BYTES)
     }
 
     /// Checks host-side limits (the builder's defaults or caps), which no
@@ -92,6 +127,16 @@ impl Limits {
         }
         if self.fuel == Some(0) {
             return bad("`fuel` must be more than 0 (or None)");
+        }
+        if self.max_resources < 16 {
+            return bad("`max_resources` must be at least 16");
+        }
+        if self.transfer_bytes() < MIN_TRANSFER_BYTES {
+            return bad(&format!(
+                "`host_memory_bytes` must leave at least 1 MiB beside the {} KiB \
+                 each of the `max_resources` handles may hold",
+                HANDLE_BYTES >> 10
+            ));
         }
         Ok(())
     }
@@ -162,7 +207,36 @@ impl Limits {
                 ),
             ));
         }
+        let max_resources = capped(
+            "max-resources",
+            requested.max_resources.map(u64::from),
+            self.max_resources.into(),
+            caps.max_resources.into(),
+            "",
+        )? as u32;
+        let host_memory_mb = capped(
+            "host-memory-mb",
+            requested.host_memory_mb,
+            self.host_memory_bytes >> 20,
+            caps.host_memory_bytes >> 20,
+            " MiB",
+        )?;
+        let handles_mb = (u64::from(max_resources) * HANDLE_BYTES).div_ceil(1 << 20);
+        if host_memory_mb < handles_mb + (MIN_TRANSFER_BYTES >> 20) {
+            return Err(refuse(
+                "host-memory-mb",
+                format!(
+                    "{host_memory_mb} MiB does not cover the {max_resources} handles of \
+                     `limits.max-resources` ({} KiB each, {handles_mb} MiB) plus 1 MiB for \
+                     transfers; raise it to at least {} or lower `limits.max-resources`",
+                    HANDLE_BYTES >> 10,
+                    handles_mb + (MIN_TRANSFER_BYTES >> 20)
+                ),
+            ));
+        }
         Ok(Limits {
+            max_resources,
+            host_memory_bytes: host_memory_mb << 20,
             timeout: Duration::from_millis(timeout_ms),
             memory_bytes: usize::try_from(memory_mb << 20).unwrap_or(usize::MAX),
             max_instances: capped(
@@ -210,6 +284,10 @@ impl Limits {
                 caps.data_bytes >> 20,
                 " MiB",
             )? << 20,
+            kv_bytes: match requested.kv_mb {
+                Some(mb) => capped("kv-mb", Some(mb), 0, caps.kv_bytes >> 20, " MiB")? << 20,
+                None => self.kv_bytes.min(caps.kv_bytes),
+            },
         })
     }
 }

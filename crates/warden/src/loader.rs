@@ -15,7 +15,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
-use crate::permissions::{EffectivePermissions, GrantPolicy, Permissions};
+use crate::permissions::{EffectivePermissions, FsMode, GrantPolicy, Permissions};
 use crate::registry::Registry;
 use crate::sandbox::PluginState;
 use crate::services::DATA_GUEST_PATH;
@@ -97,6 +97,8 @@ pub(crate) struct Prepared {
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) permissions: EffectivePermissions,
     pub(crate) data_dir: Option<Arc<DataDir>>,
+    /// The data directory and every read-write mount, each with its quota.
+    pub(crate) quotas: Vec<Arc<DataDir>>,
     pub(crate) origin: Option<PathBuf>,
     /// What identifies this exact plugin: component and manifest.
     pub(crate) fingerprint: String,
@@ -149,7 +151,7 @@ pub(crate) fn prepare(
         .world
         .check_exports(&manifest.name, contract, &exports)?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
-    let linked = crate::link::linker_for(
+    let mut linked = crate::link::linker_for(
         core,
         plugins,
         &component,
@@ -157,6 +159,11 @@ pub(crate) fn prepare(
         &permissions,
         &source.manifest_file,
     )?;
+    if permissions.http.is_empty() && imports.iter().any(|i| i.starts_with("wasi:http/")) {
+        let linker = linked.get_or_insert_with(|| core.linker.clone());
+        crate::services::http::deny(linker, &core.engine, &component, &manifest.name)
+            .map_err(|e| Error::host("linking the denied wasi:http", e))?;
+    }
     let pre = linked
         .as_ref()
         .unwrap_or(&core.linker)
@@ -180,9 +187,19 @@ pub(crate) fn prepare(
         )?),
         false => None,
     };
+    let mut quotas: Vec<Arc<DataDir>> = data_dir.iter().cloned().collect();
+    for mount in permissions
+        .fs
+        .iter()
+        .filter(|m| m.mode == FsMode::ReadWrite)
+    {
+        let quota = DataDir::for_mount(mount.dir.clone(), &mount.guest, limits.data_bytes)?;
+        quotas.push(quota);
+    }
     Ok(Prepared {
         config,
         data_dir,
+        quotas,
         origin: source.origin,
         fingerprint,
         manifest,

@@ -103,6 +103,17 @@ pub struct ManifestLimits {
     /// a plugin that needs more than the host gives is refused at load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_kb: Option<u64>,
+    /// The quota of the plugin's own key-value namespace, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_mb: Option<u64>,
+    /// Handles one instance may hold at once (16..=65536): streams,
+    /// pollables, sockets, HTTP requests and header maps, open files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_resources: Option<u32>,
+    /// Host memory one instance may make the host hold for it, in MiB
+    /// (2..=16384): its handles' buffers and the transfers in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_memory_mb: Option<u64>,
 }
 
 impl Manifest {
@@ -221,6 +232,14 @@ impl ManifestLimits {
         check_range("limits.fuel", l.fuel, 1, u64::MAX)?;
         check_range("limits.stack-kb", l.stack_kb, 16, 64 << 10)?;
         check_range("limits.data-mb", l.data_mb, 1, 1 << 20)?;
+        check_range("limits.kv-mb", l.kv_mb, 1, 1 << 20)?;
+        check_range(
+            "limits.max-resources",
+            l.max_resources.map(u64::from),
+            16,
+            65_536,
+        )?;
+        check_range("limits.host-memory-mb", l.host_memory_mb, 2, 16_384)?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use wasmtime::Store;
 
 use crate::audit::{AuditEntry, AuditKind};
 use crate::breaker::{Admit, Breaker};
+use crate::budget::HostBudget;
 use crate::cache::CacheOutcome;
 use crate::call::{
     OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit,
@@ -27,8 +28,7 @@ use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, Unavailability};
 use crate::events::Event;
 use crate::instance::{
-    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, classify_trap, last_resort,
-    new_store, timeout_trap, trap_error,
+    Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, last_resort, new_store,
 };
 use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::limits::Limits;
@@ -40,6 +40,7 @@ use crate::permissions::{EffectivePermissions, Permissions};
 use crate::sandbox::{CallId, CallScope, PluginState};
 use crate::services::data::DataDir;
 use crate::services::{ServiceContext, Services};
+use crate::trap::{classify, timeout_trap, trap_error};
 
 /// A loaded plugin. Cheap to clone; every clone is the same plugin. Calls
 /// from many threads or tasks run in parallel, one instance each.
@@ -57,6 +58,7 @@ struct Inner {
     shared_stores: Arc<Vec<String>>,
     http_origins: Arc<Vec<crate::permissions::Origin>>,
     data_dir: Option<Arc<DataDir>>,
+    quotas: Arc<Vec<Arc<DataDir>>>,
     fingerprint: String,
     config: Arc<BTreeMap<String, String>>,
     config_list: Vec<types::KeyValue>,
@@ -199,6 +201,7 @@ impl Plugin {
                 shared_stores,
                 http_origins,
                 data_dir: p.data_dir,
+                quotas: Arc::new(p.quotas),
                 fingerprint: p.fingerprint,
                 config,
                 config_list,
@@ -588,10 +591,11 @@ impl Plugin {
             }
             Some(Ok(_)) => {}
             Some(Err(trap)) => {
-                let kind = classify_trap(&trap, instance.store.data().limiter.memory_denied);
+                let memory_denied = instance.store.data().limiter.memory_denied;
+                let cause = classify(&trap, memory_denied, &self.inner.info.limits);
                 instance.scope.audit(
-                    AuditKind::of_trap(kind),
-                    format!("shutdown: {kind}: {trap}"),
+                    AuditKind::of_trap(cause.kind),
+                    format!("shutdown: {}: {}", cause.kind, cause.line),
                     "instance discarded",
                 );
             }
@@ -855,6 +859,7 @@ impl Plugin {
             limits.max_log_bytes,
             limits.max_events,
         );
+        let budget = HostBudget::new(limits.transfer_bytes());
         let services = Services::new(&ServiceContext {
             scope: scope.clone(),
             settings: &inner.core.services,
@@ -863,15 +868,22 @@ impl Plugin {
             shared_stores: inner.shared_stores.clone(),
             http_origins: inner.http_origins.clone(),
             data_dir: inner.data_dir.clone(),
+            quotas: inner.quotas.clone(),
+            kv_quota: limits.kv_bytes,
         });
         let state = PluginState::new(
             scope.clone(),
             services,
-            limits.memory_bytes,
+            budget,
+            limits,
             &inner.info.permissions,
         )?;
         let mut store = new_store(&inner.core.engine, state);
-        store.set_hostcall_fuel(crate::link::hostcall_fuel(limits));
+        // One host call may copy out of the guest what the budget has for
+        // transfers, and no more: lifting values allocates host memory.
+        store.set_hostcall_fuel(usize::try_from(limits.transfer_bytes()).unwrap_or(usize::MAX));
+        // The guest's side of the same handles, with room for borrows.
+        store.set_max_component_handles(2 * limits.max_resources as usize + 64);
         scope.begin(call_id.clone(), 0);
         let deadline = arm_deadline(&mut store, inner.budget);
         inner
@@ -886,9 +898,13 @@ impl Plugin {
         scope.finish();
         let component = match created {
             Ok(Ok(component)) => component,
-            // Not a trap: the host could not provide an instance (the pool
-            // is exhausted, say). The plugin is not at fault.
-            Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>().is_none() => {
+            // Not a trap, and not the plugin's memory: the host could not
+            // provide an instance (the pool is exhausted, say). The plugin
+            // is not at fault.
+            Ok(Err(e))
+                if e.downcast_ref::<wasmtime::Trap>().is_none()
+                    && !store.data().limiter.memory_denied =>
+            {
                 return Err(Error::Host(format!(
                     "cannot create an instance of plugin `{}`: {e:#}",
                     inner.info.name

@@ -196,8 +196,9 @@ impl Warden {
                 Ok(result) => {
                     // A full pool says nothing about the version's quality.
                     let busy = matches!(result, Err(Error::Busy { .. }));
+                    let fault = result.as_ref().is_err_and(Error::is_version_fault);
                     if let Some((watch, side)) = routed.canary.as_ref().filter(|_| !busy)
-                        && let Some(why) = watch.record(*side, result.is_err(), started.elapsed())
+                        && let Some(why) = watch.record(*side, fault, started.elapsed())
                     {
                         let version = &routed.plugin.info().version;
                         self.auto_rollback(target, watch, version, why);

@@ -10,9 +10,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::audit::{AuditEntry, AuditKind, AuditLog};
+use crate::budget::HostBudget;
 use crate::contract::bindings::types::LogLevel;
 use crate::error::{Error, Result};
 use crate::firewall::Firewall;
+use crate::limits::Limits;
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, FsMode};
 use crate::services::{DATA_GUEST_PATH, GuestOutput, Services, write_log};
@@ -31,6 +33,8 @@ pub struct PluginState {
     pub(crate) services: Services,
     pub(crate) firewall: Firewall,
     scope: Arc<CallScope>,
+    /// What the host may hold for this instance beside its handles.
+    pub(crate) budget: Arc<HostBudget>,
     /// When the call in progress must end; checked at every epoch tick.
     pub(crate) deadline: Instant,
     /// Why a call this instance made through a link failed: set by the
@@ -43,11 +47,13 @@ impl PluginState {
     /// the mapped directories, the granted environment, sockets only if a
     /// `net` rule allows some (each use checked by the firewall), no
     /// arguments, no stdin. Clocks and randomness are available; stdout and
-    /// stderr go to the host log through `scope`.
+    /// stderr go to the host log through `scope`. Its resource table holds
+    /// at most `limits.max_resources` handles.
     pub(crate) fn new(
         scope: Arc<CallScope>,
         services: Services,
-        memory_limit: usize,
+        budget: Arc<HostBudget>,
+        limits: &Limits,
         permissions: &EffectivePermissions,
     ) -> Result<Self> {
         let firewall = Firewall::new(permissions, scope.clone());
@@ -56,13 +62,16 @@ impl PluginState {
             .allow_udp(firewall.any_sockets())
             .allow_ip_name_lookup(firewall.any_sockets())
             .socket_addr_check(firewall.socket_check());
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources as usize);
         Ok(PluginState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: Limiter::new(memory_limit),
+            table,
+            limiter: Limiter::new(limits.memory_bytes),
             services,
             firewall,
             scope,
+            budget,
             deadline: Instant::now(),
             link_failure: None,
         })
@@ -118,24 +127,26 @@ impl WasiView for PluginState {
 /// The WASI context every guest gets, component or core module: stdout and
 /// stderr to the host log through `scope`, exactly the mapped directories
 /// of `permissions` (plus the plugin's data directory at `/data`), the
-/// granted environment, no arguments, no stdin, no sockets.
+/// granted environment, no arguments, no stdin, no sockets, and at most
+/// [`MAX_RANDOM_BYTES`](crate::trap::MAX_RANDOM_BYTES) random bytes per call.
 pub(crate) fn sandbox_wasi(
     scope: &Arc<CallScope>,
     permissions: &EffectivePermissions,
-    data_mount: Option<&std::path::Path>,
+    data_mount: Option<&crate::fsutil::HeldDir>,
 ) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(GuestOutput::stdout(scope.clone()))
         .stderr(GuestOutput::stderr(scope.clone()))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        .max_random_size(crate::trap::MAX_RANDOM_BYTES);
     for mount in &permissions.fs {
         let perms = match mount.mode {
             FsMode::ReadOnly => FsPerms::ReadOnly,
             FsMode::ReadWrite => FsPerms::ReadWrite,
         };
-        wasi.preopened_dir(&mount.host, &mount.guest, perms)
+        wasi.preopened_dir(mount.dir.path(), &mount.guest, perms)
             .map_err(|e| {
                 Error::Host(format!(
                     "plugin `{}`: cannot map {} into the sandbox: {e:#}",
@@ -145,12 +156,12 @@ pub(crate) fn sandbox_wasi(
             })?;
     }
     if let Some(dir) = data_mount {
-        wasi.preopened_dir(dir, DATA_GUEST_PATH, FsPerms::ReadWrite)
+        wasi.preopened_dir(dir.path(), DATA_GUEST_PATH, FsPerms::ReadWrite)
             .map_err(|e| {
                 Error::Host(format!(
                     "plugin `{}`: cannot map its data directory {}: {e:#}",
                     scope.plugin,
-                    dir.display()
+                    dir.host().display()
                 ))
             })?;
     }
@@ -160,55 +171,109 @@ pub(crate) fn sandbox_wasi(
     Ok(wasi)
 }
 
-/// Caps linear memory and remembers whether the cap was hit, so that the
-/// trap that follows a failed allocation is reported as out-of-memory.
+/// Caps the instance's linear memory, summed over every memory it has (a
+/// component may have several), and its table elements, summed likewise;
+/// remembers whether the memory cap was hit, so that the trap that follows a
+/// failed allocation is reported as out-of-memory.
 pub(crate) struct Limiter {
     memory_limit: usize,
+    /// Bytes of every linear memory of the instance together.
+    memory_total: usize,
+    table_total: usize,
+    /// The growth granted last, taken back if the engine then fails it.
+    last_growth: Option<(Growth, usize)>,
     peak_memory: usize,
     pub(crate) memory_denied: bool,
 }
 
-/// Table growth beyond this is refused; real plugins stay far below it.
+#[derive(Clone, Copy)]
+enum Growth {
+    Memory,
+    Table,
+}
+
+/// Table elements one instance may have across its tables; real plugins
+/// stay far below it.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Limiter {
     pub(crate) fn new(memory_limit: usize) -> Self {
         Limiter {
             memory_limit,
+            memory_total: 0,
+            table_total: 0,
+            last_growth: None,
             peak_memory: 0,
             memory_denied: false,
         }
     }
 
-    /// The largest linear memory this instance has had, in bytes.
+    /// The most linear memory this instance has had, all memories together,
+    /// in bytes.
     pub(crate) fn peak_memory(&self) -> usize {
         self.peak_memory
+    }
+
+    /// Grants `current` -> `desired` if the total stays within `limit`.
+    fn grow(&mut self, what: Growth, current: usize, desired: usize, limit: usize) -> bool {
+        let total = match what {
+            Growth::Memory => &mut self.memory_total,
+            Growth::Table => &mut self.table_total,
+        };
+        let added = desired.saturating_sub(current);
+        let grown = total.saturating_add(added);
+        if grown > limit {
+            return false;
+        }
+        *total = grown;
+        self.last_growth = Some((what, added));
+        true
+    }
+
+    fn grow_failed(&mut self) {
+        match self.last_growth.take() {
+            Some((Growth::Memory, added)) => self.memory_total -= added,
+            Some((Growth::Table, added)) => self.table_total -= added,
+            None => {}
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.memory_limit && maximum.is_none_or(|m| desired <= m);
+        let allowed = maximum.is_none_or(|m| desired <= m)
+            && self.grow(Growth::Memory, current, desired, self.memory_limit);
         if allowed {
-            self.peak_memory = self.peak_memory.max(desired);
+            self.peak_memory = self.peak_memory.max(self.memory_total);
         } else {
             self.memory_denied = true;
         }
         Ok(allowed)
     }
 
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|m| desired <= m))
+        Ok(maximum.is_none_or(|m| desired <= m)
+            && self.grow(Growth::Table, current, desired, MAX_TABLE_ELEMENTS))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::audit::AuditLog;
 use crate::breaker::BreakerSettings;
 use crate::cache::CacheStats;
+use crate::claims::{Claim, NameClaims, home_of};
 use crate::core::{Core, Tuning};
 use crate::deploy::RollbackPolicy;
 use crate::deploy::state::DeployStore;
@@ -41,6 +42,10 @@ pub struct Warden {
     event_targets: Mutex<HashMap<String, Arc<Mutex<Plugin>>>>,
     /// Deployment state and history.
     pub(crate) deploys: DeployStore,
+    /// Which directory each plugin name belongs to.
+    claims: NameClaims,
+    /// How [`Warden::load`] claims a name (see [`WardenBuilder::trust_loaded_dirs`]).
+    load_claim: Claim,
     /// When a canary candidate is rolled back by itself.
     pub(crate) rollback_policy: RollbackPolicy,
     /// Reloads (and restarts) per plugin name since the host started.
@@ -82,6 +87,7 @@ pub struct WardenBuilder {
     extensions: Vec<Extension>,
     breaker: BreakerSettings,
     rollback: RollbackPolicy,
+    trust_loaded_dirs: bool,
 }
 
 impl std::fmt::Debug for WardenBuilder {
@@ -103,7 +109,7 @@ impl Default for WardenBuilder {
             grants: Grants::new(),
             config: ConfigSettings::default(),
             data_dir: None,
-            audit_max_bytes: 16 << 20,
+            audit_max_bytes: 4 << 20,
             kv: None,
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
@@ -111,6 +117,7 @@ impl Default for WardenBuilder {
             extensions: Vec::new(),
             breaker: BreakerSettings::default(),
             rollback: RollbackPolicy::default(),
+            trust_loaded_dirs: false,
         }
     }
 }
@@ -120,6 +127,13 @@ impl WardenBuilder {
     /// later runs skip compilation. The directory must be this host's alone.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.engine.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most disk space the compiled-plugin cache may take (1 GiB by
+    /// default); the entries used longest ago go first.
+    pub fn cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.engine.cache_max_bytes = bytes;
         self
     }
 
@@ -214,7 +228,20 @@ impl WardenBuilder {
         self
     }
 
-    /// The most disk space the audit log may use (16 MiB by default).
+    /// Makes every [`Warden::load`] vouch for the plugin's directory, as an
+    /// operator naming a directory on a command line does: the plugin's
+    /// name then belongs to each directory it was loaded from. For tools
+    /// driven by hand; a server that loads what it finds in directories
+    /// keeps the default (`false`), under which a plugin from another
+    /// directory cannot take a loaded plugin's name (see [`Warden::load`]).
+    pub fn trust_loaded_dirs(mut self, trust: bool) -> Self {
+        self.trust_loaded_dirs = trust;
+        self
+    }
+
+    /// The most disk space one plugin's audit entries may use (4 MiB by
+    /// default). Every plugin has a share of its own, so no plugin's
+    /// traffic can push another's entries out of the log.
     pub fn audit_max_bytes(mut self, bytes: u64) -> Self {
         self.audit_max_bytes = bytes;
         self
@@ -274,6 +301,11 @@ impl WardenBuilder {
             turns: Mutex::default(),
             event_targets: Mutex::default(),
             deploys: DeployStore::open(self.data_dir.as_deref())?,
+            claims: NameClaims::open(self.data_dir.as_deref())?,
+            load_claim: match self.trust_loaded_dirs {
+                true => Claim::Vouch,
+                false => Claim::Check,
+            },
             rollback_policy: self.rollback,
             reloads: Mutex::default(),
         })
@@ -298,11 +330,19 @@ impl Warden {
     /// is loaded, this one is loaded beside it: calls that name it
     /// (`name@1.2.0`) reach it, unqualified calls still go to the loaded
     /// one (see [`Warden::canary`] to shift them).
+    ///
+    /// The plugin's name must be free or belong to the plugin's directory:
+    /// the first plugin loaded under a name binds it to its directory, and
+    /// a plugin from another directory is refused with
+    /// [`Error::NameClaimed`] (see [`Warden::deploy`] and
+    /// [`Warden::release_name`]).
     pub async fn load(&self, path: impl AsRef<Path>) -> Result<Plugin> {
-        Ok(self.register(Source::from_path(path.as_ref())?).await?.0)
+        let source = Source::from_path(path.as_ref())?;
+        Ok(self.register(source, self.load_claim).await?.0)
     }
 
-    /// Loads a plugin from bytes with the given manifest.
+    /// Loads a plugin from bytes with the given manifest. The caller names
+    /// the plugin and is trusted to: no name claim is checked or made.
     pub async fn load_bytes(
         &self,
         manifest: Manifest,
@@ -317,7 +357,7 @@ impl Warden {
             implicit: false,
             origin: None,
         };
-        Ok(self.register(source).await?.0)
+        Ok(self.register(source, Claim::Check).await?.0)
     }
 
     /// Loads every plugin found in `dir` (see [`discover`]), the providers
@@ -332,12 +372,57 @@ impl Warden {
         Ok(loaded)
     }
 
+    /// Forgets which directories plugin name `name` belongs to: the next
+    /// plugin loaded under it binds it anew. Returns the directories it
+    /// belonged to. For an operator moving a plugin; a loaded plugin keeps
+    /// serving.
+    pub fn release_name(&self, name: &str) -> Result<Vec<PathBuf>> {
+        self.claims.release(name)
+    }
+
+    /// Lets `source` have its name (see [`crate::claims`]); a refusal is
+    /// audited. Returns the home bound anew, if any.
+    fn claim_name(&self, source: &Source, how: Claim) -> Result<Option<PathBuf>> {
+        // Bytes the embedder loads itself come with a name it chose.
+        if source.origin.is_none() {
+            return Ok(None);
+        }
+        let name = &source.manifest.name;
+        let home = home_of(&source.manifest_file)?;
+        match self.claims.claim(name, &home, how) {
+            Ok(true) => Ok(Some(home)),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                self.core.audit.record(crate::AuditEntry::now(
+                    name,
+                    &source.manifest.version.to_string(),
+                    None,
+                    crate::AuditKind::NameClaimed,
+                    home.display().to_string(),
+                    "load refused: the name belongs to a plugin from another directory",
+                ));
+                Err(e)
+            }
+        }
+    }
+
     /// Starts a plugin and registers it (beside its loaded versions, if
     /// any); the first version of a name is subscribed to its events.
-    pub(crate) async fn register(&self, source: Source) -> Result<(Plugin, Inserted)> {
+    pub(crate) async fn register(&self, source: Source, how: Claim) -> Result<(Plugin, Inserted)> {
         self.registry
             .ensure_free(&source.manifest.name, &source.manifest.version)?;
-        let (plugin, patterns) = self.start(source).await?;
+        let name = source.manifest.name.clone();
+        let bound = self.claim_name(&source, how)?;
+        let started = self.start(source).await;
+        let (plugin, patterns) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(home) = bound {
+                    self.claims.unbind(&name, &home);
+                }
+                return Err(e);
+            }
+        };
         let inserted = match self.registry.insert(plugin.clone()) {
             Ok(inserted) => inserted,
             Err(e) => {

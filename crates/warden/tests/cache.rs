@@ -98,3 +98,38 @@ fn a_damaged_cache_entry_is_recompiled() {
     let plugin = host.load_blocking(&dir).expect("load despite damage");
     assert_eq!(plugin.info().cache, CacheOutcome::Compiled);
 }
+
+/// The disk cache keeps to its size cap: compiling a second plugin into a
+/// cache with room for one removes the entry used longest ago.
+#[test]
+fn the_disk_cache_keeps_to_its_size_cap() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let entries = || -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(cache.path())
+            .expect("read cache")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect();
+        files.sort();
+        files
+    };
+    let host = |max| {
+        Warden::builder()
+            .cache_dir(cache.path())
+            .cache_max_bytes(max)
+            .build()
+            .expect("host")
+    };
+    host(u64::MAX)
+        .load_blocking(common::plugin_dir("text-transform"))
+        .expect("first plugin");
+    let first = entries();
+    assert_eq!(first.len(), 1);
+    let one = std::fs::metadata(&first[0]).expect("entry").len();
+    host(one + 1)
+        .load_blocking(common::plugin_dir("json-transform"))
+        .expect("second plugin");
+    let now = entries();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, first, "the older entry went");
+}

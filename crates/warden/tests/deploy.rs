@@ -49,8 +49,8 @@ fn versions_side_by_side_are_addressable() {
     let root = tempfile::tempdir().expect("tmp");
     let host = common::host();
     for v in ["1.0.0", "1.2.0", "2.0.0"] {
-        host.load_blocking(common::stage(root.path(), PLUGIN, v))
-            .expect("load");
+        host.deploy_blocking(common::stage(root.path(), PLUGIN, v))
+            .expect("deploy");
     }
     let version = |target: &str| host.get(target).map(|p| p.info().version.to_string());
     assert_eq!(
@@ -247,7 +247,7 @@ fn failing_candidate(root: &Path) -> std::path::PathBuf {
     std::fs::write(
         dir.join("plugin.toml"),
         "name = \"text-transform\"\nversion = \"9.0.0\"\nworld = \"processor\"\n\
-         component = \"misbehave.wasm\"\n",
+         component = \"misbehave.wasm\"\nconfig = { process = \"panic\" }\n",
     )
     .expect("manifest");
     dir
@@ -299,6 +299,44 @@ fn a_failing_candidate_is_rolled_back_automatically() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(candidate.state(), State::Unloaded);
+}
+
+/// A client cannot roll back a good candidate by sending it input it
+/// refuses: only the candidate's own faults (traps, limits) count.
+#[test]
+fn bad_input_sent_on_purpose_never_rolls_a_candidate_back() {
+    let root = tempfile::tempdir().expect("tmp");
+    let host = Warden::builder()
+        .rollback_policy(RollbackPolicy {
+            min_calls: 20,
+            ..RollbackPolicy::default()
+        })
+        .build()
+        .expect("host");
+    host.deploy_blocking(common::stage(root.path(), PLUGIN, "1.0.0"))
+        .expect("stable");
+    // misbehave refuses `op=upper` as unsupported input, every time.
+    let dir = failing_candidate(root.path());
+    let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");
+    std::fs::write(
+        dir.join("plugin.toml"),
+        manifest.replace("config = { process = \"panic\" }\n", ""),
+    )
+    .expect("manifest");
+    host.deploy_blocking(&dir).expect("candidate");
+    host.canary(PLUGIN, "9.0.0", 50.0).expect("canary");
+    let refused = (0..400)
+        .filter(|i| {
+            matches!(
+                host.process_blocking(PLUGIN, upper(&format!("k{i}"))),
+                Err(Error::Plugin { .. })
+            )
+        })
+        .count();
+    assert!(refused > 100, "the candidate refused only {refused} calls");
+    let status = host.deployment(PLUGIN).expect("status");
+    assert!(status.canary.is_some(), "the candidate was rolled back");
+    assert!(common::audited(&host, Some(PLUGIN), AuditKind::AutoRollback).is_empty());
 }
 
 #[test]

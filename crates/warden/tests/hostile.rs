@@ -376,19 +376,24 @@ fn trim_policy_loads_without_what_was_not_granted() {
 
 /// The same attack plugins, with manifests that ask for exactly the target
 /// and a host that grants it: the firewall lets granted traffic through, so
-/// the denials above are the rules at work, not a blanket block.
+/// the denials above are the rules at work, not a blanket block. A rule
+/// naming a host by name never reaches an internal address (DNS could point
+/// any name there): `localhost` alone is refused, `localhost` beside a rule
+/// naming 127.0.0.1 gets through.
 #[test]
 fn granted_destinations_are_reachable() {
     let stage = stage();
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = listener.local_addr().expect("addr").port();
     let wasm = std::fs::read(stage.suite.join("connect/hostile.wasm")).expect("component");
-    let manifest = |attack: &str, name: &str, target: &str| {
+    let manifest = |name: &str, target: &str, rules: &[String]| {
+        let rules: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
         Manifest::parse(
             &format!(
                 "name = \"{name}\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
-                 config = {{ attack = \"{attack}\", target = \"{target}\" }}\n\
-                 [permissions]\nnet = [\"{target}\"]\n"
+                 config = {{ attack = \"connect\", target = \"{target}\" }}\n\
+                 [permissions]\nnet = [{}]\n",
+                rules.join(", ")
             ),
             Path::new("test.toml"),
         )
@@ -403,12 +408,18 @@ fn granted_destinations_are_reachable() {
         )
         .build()
         .expect("host");
-    for (attack, name, target) in [
-        ("connect", "by-address", format!("127.0.0.1:{port}")),
-        ("connect", "by-name", format!("localhost:{port}")),
+    let by_address = format!("127.0.0.1:{port}");
+    let by_name = format!("localhost:{port}");
+    for (name, target, rules) in [
+        ("by-address", &by_address, vec![by_address.clone()]),
+        (
+            "by-name",
+            &by_name,
+            vec![by_name.clone(), by_address.clone()],
+        ),
     ] {
         let plugin = host
-            .load_bytes_blocking(manifest(attack, name, &target), wasm.clone())
+            .load_bytes_blocking(manifest(name, target, &rules), wasm.clone())
             .expect("load");
         let out = plugin
             .process_blocking(ProcessRequest::new("go"))
@@ -424,5 +435,22 @@ fn granted_destinations_are_reachable() {
             .query(&AuditQuery::default())
             .expect("query")
             .is_empty()
+    );
+    let name_only = host
+        .load_bytes_blocking(
+            manifest("name-only", &by_name, std::slice::from_ref(&by_name)),
+            wasm,
+        )
+        .expect("load");
+    assert_contained(
+        name_only.process_blocking(ProcessRequest::new("go")),
+        "name-only",
+    );
+    let withheld = common::audited(&host, Some("name-only"), AuditKind::NameLookupDenied);
+    assert!(
+        withheld
+            .iter()
+            .any(|e| e.resource.contains("localhost -> 127.0.0.1")),
+        "{withheld:?}"
     );
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use warden::{AuditKind, Error, Grants, HttpLimits, PluginError, ProcessRequest, Warden};
+use warden::{AuditKind, Error, Grants, HttpLimits, PluginError, ProcessRequest, TrapKind, Warden};
 
 /// A small HTTP/1.1 server on 127.0.0.1 that counts the requests it serves.
 struct Server {
@@ -197,10 +197,22 @@ fn a_plugin_without_the_permission_reaches_nothing() {
     let asked = fetcher(&host, "asked", &[server.origin()]);
     let silent = fetcher(&host, "silent", &[]);
     assert!(fetch(&asked, &server.url("/hello")).is_ok());
-    let message = plugin_message(fetch(&silent, &server.url("/hello")));
-    assert!(message.contains("denied"), "{message}");
+    // Without the permission there is no wasi:http at all: the first call
+    // into it (making a header map) traps, naming what is missing.
+    match fetch(&silent, &server.url("/hello")) {
+        Err(Error::Trap {
+            kind: TrapKind::NotGranted,
+            message,
+            ..
+        }) => assert!(
+            message.starts_with("plugin `silent` called `wasi:http/")
+                && message.contains("has no `http` permission"),
+            "{message}"
+        ),
+        other => panic!("expected a not-granted trap, got {other:?}"),
+    }
     assert_eq!(server.served(), 1);
-    assert_eq!(audited(&host, "silent", AuditKind::HttpDenied).len(), 1);
+    assert_eq!(audited(&host, "silent", AuditKind::NotGranted).len(), 1);
     assert!(audited(&host, "asked", AuditKind::HttpDenied).is_empty());
 }
 

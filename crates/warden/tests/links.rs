@@ -255,9 +255,20 @@ async fn each_side_keeps_its_own_limits() {
         .await
         .expect("after the decoder's trap");
 
-    // The other way round: the decoded pixels do not fit the consumer.
+    // The other way round: the decoded pixels do not fit the consumer. The
+    // decoder may copy them out (4 Mi pixels take 160 MiB as values).
     let host = granted();
-    let decoder = load(&host, "image-decoder").await.expect("decoder");
+    let decoder = host
+        .load_bytes(
+            manifest_with(
+                "image-decoder",
+                "[limits]",
+                "[limits]\nhost-memory-mb = 256",
+            ),
+            component("image-decoder"),
+        )
+        .await
+        .expect("decoder");
     let stats = host
         .load_bytes(
             manifest_with("image-stats", "memory-mb = 128", "memory-mb = 4"),

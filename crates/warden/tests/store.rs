@@ -4,7 +4,7 @@
 
 mod common;
 
-use warden::{AuditKind, Error, Grants, KvLimits, PluginError, ProcessRequest, Warden};
+use warden::{AuditKind, Error, Grants, KvLimits, Limits, PluginError, ProcessRequest, Warden};
 
 /// counter loaded under `name`, with extra `[permissions]` text.
 fn counter(host: &Warden, name: &str, permissions: &str) -> warden::Plugin {
@@ -175,7 +175,11 @@ fn size_limits_and_quota_give_clear_errors() {
         .kv_limits(KvLimits {
             max_key_bytes: 16,
             max_value_bytes: 100,
-            quota_bytes: 250,
+            ..KvLimits::default()
+        })
+        .default_limits(Limits {
+            kv_bytes: 250,
+            ..Limits::default()
         })
         .build()
         .expect("host");

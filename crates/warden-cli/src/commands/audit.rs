@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: &AuditArgs) -> Result<ExitCode> {
     if entries.is_empty() {
         eprintln!(
             "no audit entries in {} match",
-            global.data_dir.join(warden::AUDIT_FILE).display()
+            global.data_dir.join(warden::AUDIT_DIR).display()
         );
         return Ok(ExitCode::SUCCESS);
     }

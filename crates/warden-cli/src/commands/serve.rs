@@ -72,6 +72,7 @@ fn run(
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
+    raise_file_limit(settings.max_connections);
     let host = Arc::new(host::with_cache(config.builder()?, global)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,6 +95,41 @@ fn run(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit of open files to the hard one: every connection
+/// (up to `server.max-connections`), cached plugin, store and plugin socket
+/// is a file descriptor. Warns when even that is short of the connections.
+fn raise_file_limit(connections: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        let soft = unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            }
+            limit.rlim_cur
+        };
+        let wanted = connections as u64 + 256;
+        if soft < wanted {
+            tracing::warn!(
+                open_files = soft,
+                wanted,
+                "the open-file limit is low for `server.max-connections`; raise `ulimit -n`"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = connections;
 }
 
 /// Restores the deployments kept in the data directory, then loads each

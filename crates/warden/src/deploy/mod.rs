@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 
 use crate::audit::{AuditEntry, AuditKind};
+use crate::claims::Claim;
 use crate::error::{Error, Result};
 use crate::lifecycle::State;
 use crate::loader::Source;
@@ -138,8 +139,14 @@ impl Warden {
     /// the serving one (reachable as `name@version`) until a
     /// [canary](Warden::canary) sends it calls. The deployment is written
     /// to the store and comes back with [`Warden::restore`].
+    ///
+    /// Deploying is the operator vouching for the plugin's directory: it
+    /// becomes one of the directories the plugin's name belongs to (see
+    /// [`Warden::load`]), so a new version may come from a directory of
+    /// its own.
     pub async fn deploy(&self, path: impl AsRef<Path>) -> Result<Plugin> {
-        let (plugin, inserted) = self.register(Source::from_path(path.as_ref())?).await?;
+        let source = Source::from_path(path.as_ref())?;
+        let (plugin, inserted) = self.register(source, Claim::Vouch).await?;
         let name = plugin.name().to_string();
         let version = plugin.info().version.clone();
         self.registry.update(&name, |d| {
@@ -400,7 +407,7 @@ impl Warden {
                         ),
                     ));
                 }
-                self.register(source).await
+                self.register(source, Claim::Vouch).await
             }
             .await;
             if let Err(e) = loaded {

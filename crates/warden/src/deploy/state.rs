@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use rusqlite::{Connection, params};
 use semver::Version;
 
+use crate::db::open_database;
 use crate::error::{Error, Result};
 use crate::locks::lock;
-use crate::services::store::open_database;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS deploy_versions (

@@ -29,8 +29,8 @@ use crate::sandbox::{CallId, PluginState};
 
 mod values;
 
+pub(crate) use values::size_of_values;
 use values::{Signature, crossable};
-pub(crate) use values::{hostcall_fuel, size_of_values};
 
 /// How often a call looks its provider up again when the build it found was
 /// unloaded before the call could begin (a reload swapping builds).

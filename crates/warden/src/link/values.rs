@@ -4,12 +4,6 @@
 use wasmtime::component::Val;
 use wasmtime::component::types::{ComponentFunc, Type};
 
-use crate::limits::Limits;
-
-/// wasmtime's default cap on the host memory one call may make a guest's
-/// data take up on the host.
-const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
-
 /// The parameter and result types of a linked function, as the consumer
 /// imports it.
 pub(super) struct Signature {
@@ -99,18 +93,6 @@ fn wit_name(ty: &Type) -> String {
     }
 }
 
-/// The host memory a call of a plugin with `limits` may make its data take
-/// up on the host (wasmtime's "hostcall fuel"). Values crossing a link are
-/// copied as [`Val`]s, one per list element, so a linked call needs
-/// `size_of::<Val>()` bytes of it per byte of data: the allowance follows
-/// `max-output-bytes` (wasmtime's default when that is more).
-pub(crate) fn hostcall_fuel(limits: &Limits) -> usize {
-    usize::try_from(limits.max_output_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(size_of::<Val>())
-        .max(DEFAULT_HOSTCALL_FUEL)
-}
-
 /// The size of `values` as data, as the size limits count it.
 pub(crate) fn size_of_values(values: &[Val]) -> usize {
     let size: u64 = values.iter().map(data_size).sum();
@@ -179,16 +161,5 @@ mod tests {
         let err = Val::Result(Err(Some(Box::new(Val::String("no".into())))));
         assert_eq!(data_size(&err), 3);
         assert_eq!(data_size(&Val::Option(None)), 1);
-    }
-
-    #[test]
-    fn hostcall_fuel_follows_the_output_limit() {
-        let mut limits = Limits {
-            max_output_bytes: 16 << 20,
-            ..Limits::default()
-        };
-        assert_eq!(hostcall_fuel(&limits), (16 << 20) * size_of::<Val>());
-        limits.max_output_bytes = 1024;
-        assert_eq!(hostcall_fuel(&limits), DEFAULT_HOSTCALL_FUEL);
     }
 }

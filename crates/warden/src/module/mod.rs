@@ -25,14 +25,13 @@ pub use value::CoreValue;
 use crate::audit::AuditKind;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::instance::{
-    Budget, Guarded, arm_deadline, last_resort, new_store, timeout_trap, trap_error,
-};
+use crate::instance::{Budget, Guarded, arm_deadline, last_resort, new_store};
 use crate::limits::Limits;
 use crate::loader::grant_permissions;
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
 use crate::permissions::{EffectivePermissions, Permissions};
 use crate::sandbox::{CallId, CallScope, Limiter, sandbox_wasi};
+use crate::trap::{timeout_trap, trap_error};
 use crate::warden::Warden;
 
 /// The import module of WASI preview1.
@@ -349,7 +348,10 @@ impl CoreModule {
             .acquire_owned()
             .await
             .map_err(|e| Error::host("waiting for a call slot", e))?;
-        let wasi = sandbox_wasi(&scope, &inner.permissions, None)?.build_p1();
+        let mut wasi = sandbox_wasi(&scope, &inner.permissions, None)?.build_p1();
+        wasmtime_wasi::WasiView::ctx(&mut wasi)
+            .table
+            .set_max_capacity(inner.limits.max_resources as usize);
         let state = ModuleState {
             wasi,
             limiter: Limiter::new(inner.limits.memory_bytes),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ use super::net::NetRule;
 use super::origin::Origin;
 use super::{DenyRule, FsMode, Permissions, validate_env_name, validate_store_name};
 use crate::error::{Error, Result};
+use crate::fsutil::HeldDir;
 
 /// What to do with a plugin that asks for something the operator did not
 /// grant.
@@ -48,6 +50,11 @@ pub struct Grants {
 pub struct FsMount {
     /// The host directory, canonical.
     pub host: PathBuf,
+    /// The directory itself, opened when it was checked: every instance
+    /// maps this open directory, so replacing the path afterwards (with a
+    /// symlink, say) changes nothing.
+    #[serde(skip)]
+    pub(crate) dir: Arc<HeldDir>,
     /// Where the guest sees it.
     pub guest: String,
     /// Read-only or read-write.
@@ -265,16 +272,18 @@ impl Grants {
                 why,
             };
             match self.mount(&base.join(&req.host), req.mode, &own_deny) {
-                Ok(host) => out.fs.push(FsMount {
-                    host,
+                Ok(dir) => out.fs.push(FsMount {
+                    host: dir.host().to_path_buf(),
+                    dir,
                     guest: req.guest.clone(),
                     mode: req.mode,
                 }),
-                Err(MountRefused::Narrower(host, why)) => {
+                Err(MountRefused::Narrower(dir, why)) => {
                     refused.push(refuse(why));
                     if self.policy == GrantPolicy::Trim {
                         out.fs.push(FsMount {
-                            host,
+                            host: dir.host().to_path_buf(),
+                            dir,
                             guest: req.guest.clone(),
                             mode: FsMode::ReadOnly,
                         });
@@ -356,26 +365,23 @@ impl Grants {
         (out, refused)
     }
 
-    /// Checks one requested directory against the deny rules and the fs
-    /// grants; returns its canonical path.
+    /// Opens one requested directory and checks where it really is against
+    /// the deny rules and the fs grants. The path checked is read from the
+    /// open directory, so what is checked is what gets mapped.
     fn mount(
         &self,
         host: &Path,
         mode: FsMode,
         own_deny: &[DenyRule],
-    ) -> std::result::Result<PathBuf, MountRefused> {
-        let dir = host.canonicalize().map_err(|e| {
+    ) -> std::result::Result<Arc<HeldDir>, MountRefused> {
+        let held = HeldDir::open(host).map_err(|e| {
             MountRefused::No(format!(
                 "{}: {e}; create the directory first",
                 host.display()
             ))
         })?;
-        if !dir.is_dir() {
-            return Err(MountRefused::No(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
-        }
+        let held = Arc::new(held);
+        let dir = held.host();
         for (rule, whose) in own_deny
             .iter()
             .map(|r| (r, "the plugin's own"))
@@ -389,7 +395,7 @@ impl Grants {
                     denied.display()
                 )));
             }
-            if denied.starts_with(&dir) {
+            if denied.starts_with(dir) {
                 return Err(MountRefused::No(format!(
                     "{whose} deny rule `fs:{}` lies inside this directory, and part of a mapped \
                      directory cannot be hidden; map a narrower directory",
@@ -404,9 +410,9 @@ impl Grants {
             .map(|(_, m)| *m)
             .max();
         match granted {
-            Some(m) if m >= mode => Ok(dir),
+            Some(m) if m >= mode => Ok(held),
             Some(_) => Err(MountRefused::Narrower(
-                dir.clone(),
+                held.clone(),
                 format!(
                     "granted read-only only; the operator can allow writing with `--grant fs:rw:{}`",
                     dir.display()
@@ -424,7 +430,7 @@ enum MountRefused {
     /// Not allowed at all.
     No(String),
     /// Allowed read-only where read-write was asked.
-    Narrower(PathBuf, String),
+    Narrower(Arc<HeldDir>, String),
 }
 
 fn env_covers(grant: &str, name: &str) -> bool {

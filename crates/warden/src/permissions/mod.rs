@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use grants::{EffectivePermissions, EnvVar, FsMount, GrantPolicy, Grants, Refusal};
 pub use link::LinkPermission;
-pub use net::{HostPattern, NetRule, PortRange};
+pub use net::{HostPattern, NetRule, PortRange, is_internal};
 pub use origin::Origin;
 
 /// The `[permissions]` table of a manifest: what the plugin asks for.

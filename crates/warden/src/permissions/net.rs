@@ -45,7 +45,17 @@ impl HostPattern {
                 .ok()
                 .filter(|b| *b <= max)
                 .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?;
-            return Ok(HostPattern::Cidr(ip, bits));
+            // `::ffff:a.b.c.d/n` is an IPv4 network written as IPv6, and it
+            // is matched as one: addresses are compared canonically.
+            return match ip.to_canonical() {
+                IpAddr::V4(v4) if ip.is_ipv6() => match bits.checked_sub(96) {
+                    Some(bits) => Ok(HostPattern::Cidr(IpAddr::V4(v4), bits)),
+                    None => Err(format!(
+                        "`{text}`: an IPv4-mapped network needs a prefix length of 96 to 128"
+                    )),
+                },
+                _ => Ok(HostPattern::Cidr(ip, bits)),
+            };
         }
         let (wildcard, name) = match text.strip_prefix("*.") {
             Some(rest) => (true, rest),
@@ -119,6 +129,13 @@ impl HostPattern {
         }
     }
 
+    /// Whether this pattern names `ip` by address (an IP or a network), the
+    /// only way to reach an [internal](is_internal) address: `*` and names
+    /// never do.
+    pub fn names_address(&self, ip: IpAddr) -> bool {
+        matches!(self, HostPattern::Ip(_) | HostPattern::Cidr(..)) && self.matches_ip(ip)
+    }
+
     /// Whether a connection to this pattern needs a DNS lookup first.
     pub fn needs_lookup(&self) -> bool {
         matches!(
@@ -141,6 +158,37 @@ impl std::fmt::Display for HostPattern {
     }
 }
 
+/// Whether `ip` is inside the host or its networks rather than on the
+/// internet: loopback, unspecified, private (RFC 1918, unique local),
+/// shared (carrier-grade NAT), link-local (cloud metadata endpoints among
+/// them), multicast and broadcast, IPv4-mapped forms included. A name never
+/// reaches such an address; only a rule naming the address does (see
+/// [`HostPattern::names_address`]), so DNS cannot point a granted name at
+/// the host's own services.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 fn is_below(name: &str, suffix: &str) -> bool {
     name.len() > suffix.len() + 1
         && name.ends_with(suffix)
@@ -149,12 +197,15 @@ fn is_below(name: &str, suffix: &str) -> bool {
 
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     let (ip, net, width) = match (ip, net.to_canonical()) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => (u32::from(a) as u128, u32::from(n) as u128, 32),
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u32::from(a) as u128, u32::from(n) as u128, 32u32),
         (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
         _ => return false,
     };
-    let shift = width - u32::from(bits);
-    shift >= width || (ip >> shift) == (net >> shift)
+    match width.checked_sub(u32::from(bits)) {
+        Some(shift) if shift < width => (ip >> shift) == (net >> shift),
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// An inclusive range of ports.

@@ -89,15 +89,15 @@ pub(crate) async fn process(
     input: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let input = body(input)?;
-    let mut request = ProcessRequest::new(Vec::from(input)).call_id(id.0.to_string());
+    check_options(options.len(), state.settings.max_options)?;
+    let mut request = ProcessRequest::new(Vec::from(input))
+        .call_id(id.0.to_string())
+        .options(options);
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
         request = request.content_type(ct);
-    }
-    for (key, value) in options {
-        request = request.option(key, value);
     }
     if let Some(key) = headers
         .get(ROUTING_KEY_HEADER)
@@ -106,10 +106,29 @@ pub(crate) async fn process(
         request = request.routing_key(key);
     }
     let started = Instant::now();
-    let response = state.warden.process(&name, request).await?;
+    let response = state
+        .warden
+        .process(&name, request)
+        .await
+        .map_err(|e| Problem::public(&e, &id.0))?;
     Ok(output_response(
         response,
         started.elapsed().as_secs_f64() * 1000.0,
+    ))
+}
+
+/// Refuses a call with more options than the server takes.
+fn check_options(count: usize, max: usize) -> Result<(), Problem> {
+    if count <= max {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::BAD_REQUEST,
+        "too-many-options",
+        format!(
+            "the call has {count} options, more than the server's limit of {max} \
+             (`server.max-options`)"
+        ),
     ))
 }
 
@@ -154,11 +173,13 @@ pub struct Validity {
 pub(crate) async fn validate(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Extension(id): Extension<RequestId>,
     input: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Validity>, Problem> {
     let input = body(input)?;
-    let plugin = state.warden.get(&name)?;
-    let valid = plugin.validate(Vec::from(input)).await?;
+    let public = |e: crate::Error| Problem::public(&e, &id.0);
+    let plugin = state.warden.get(&name).map_err(public)?;
+    let valid = plugin.validate(Vec::from(input)).await.map_err(public)?;
     Ok(Json(Validity {
         valid,
         version: plugin.info().version.to_string(),
@@ -219,11 +240,11 @@ pub(crate) async fn publish_event(
     event: Result<Json<EventRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Problem> {
     let Json(event) = event.map_err(|e| Problem::new(e.status(), "bad-event", e.body_text()))?;
-    if event.event_type.is_empty() {
+    if let Err(why) = crate::events::validate_type(&event.event_type) {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-event",
-            "the event's `type` is empty; give a dotted name such as `order.created`",
+            format!("the event's `type`: {why}"),
         ));
     }
     let payload = match event.payload {
@@ -354,11 +375,22 @@ pub(crate) async fn batch(
             ),
         ));
     }
+    let output = BatchOutput {
+        left: std::sync::atomic::AtomicU64::new(state.settings.max_batch_output_bytes),
+        max: state.settings.max_batch_output_bytes,
+    };
     let results = futures::stream::iter(batch.calls.into_iter().enumerate())
         .map(|(i, call)| {
-            let state = state.clone();
+            let (state, output) = (state.clone(), &output);
             let call_id = format!("{}.{i}", id.0);
-            async move { run_batch_call(&state, call, call_id).await }
+            async move {
+                let started = Instant::now();
+                let result = match output.exhausted() {
+                    Some(problem) => failed(problem, started),
+                    None => run_batch_call(&state, call, call_id).await,
+                };
+                output.charge(result)
+            }
         })
         .buffered(state.settings.batch_concurrency.max(1))
         .collect()
@@ -366,9 +398,63 @@ pub(crate) async fn batch(
     Ok(Json(BatchResponse { results }))
 }
 
-async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> BatchResult {
-    let started = Instant::now();
-    let failed = |problem: Problem, started: Instant| BatchResult {
+/// What is left of a batch's output allowance (`server.max-batch-output-bytes`).
+struct BatchOutput {
+    left: std::sync::atomic::AtomicU64,
+    max: u64,
+}
+
+impl BatchOutput {
+    fn too_large(&self) -> Problem {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-output-too-large",
+            format!(
+                "the batch's outputs passed the server's limit of {} bytes \
+                 (`server.max-batch-output-bytes`); this call's output was dropped or the call \
+                 not run: split the batch",
+                self.max
+            ),
+        )
+    }
+
+    /// The problem for a call that may not run because the allowance is spent.
+    fn exhausted(&self) -> Option<Problem> {
+        (self.left.load(std::sync::atomic::Ordering::SeqCst) == 0).then(|| self.too_large())
+    }
+
+    /// Takes `result`'s output from the allowance, or drops it when it
+    /// does not fit.
+    fn charge(&self, result: BatchResult) -> BatchResult {
+        use std::sync::atomic::Ordering;
+        let size = result.output.as_ref().map_or(0, String::len)
+            + result.output_base64.as_ref().map_or(0, String::len);
+        let size = size as u64;
+        let fits = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(size)
+            })
+            .is_ok();
+        if fits {
+            return result;
+        }
+        self.left.store(0, Ordering::SeqCst);
+        BatchResult {
+            status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+            version: None,
+            content_type: None,
+            output: None,
+            output_base64: None,
+            items_processed: None,
+            duration_ms: result.duration_ms,
+            error: Some(self.too_large()),
+        }
+    }
+}
+
+fn failed(problem: Problem, started: Instant) -> BatchResult {
+    BatchResult {
         status: problem.status,
         version: None,
         content_type: None,
@@ -377,7 +463,14 @@ async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> B
         items_processed: None,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         error: Some(problem),
-    };
+    }
+}
+
+async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> BatchResult {
+    let started = Instant::now();
+    if let Err(problem) = check_options(call.options.len(), state.settings.max_options) {
+        return failed(problem, started);
+    }
     let input = match (call.input, call.input_base64) {
         (Some(text), None) => text.into_bytes(),
         (None, Some(b64)) => match BASE64.decode(b64.as_bytes()) {
@@ -401,10 +494,8 @@ async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> B
     };
     let mut request = ProcessRequest::new(input)
         .content_type(call.content_type)
-        .call_id(call_id);
-    for (key, value) in call.options {
-        request = request.option(key, value);
-    }
+        .call_id(call_id.clone())
+        .options(call.options);
     if let Some(key) = call.routing_key {
         request = request.routing_key(key);
     }
@@ -425,7 +516,7 @@ async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> B
                 error: None,
             }
         }
-        Err(e) => failed(Problem::from(e), started),
+        Err(e) => failed(Problem::public(&e, &call_id), started),
     }
 }
 

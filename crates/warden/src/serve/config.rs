@@ -74,8 +74,23 @@ pub struct ServerSection {
     pub max_body_bytes: usize,
     /// Largest total size of a request's headers, in bytes.
     pub max_header_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds.
+    pub body_read_timeout_ms: u64,
     /// How long a request may take, queueing included, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// How long a connection may take to deliver a request's headers once
+    /// the server waits for them, in milliseconds (also how long a
+    /// kept-alive connection may sit idle).
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may stay with no byte moving while none of its
+    /// requests is being handled, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Most options one call may pass.
+    pub max_options: usize,
+    /// Most output bytes one batch may return.
+    pub max_batch_output_bytes: u64,
     /// Requests handled at once.
     pub max_concurrency: usize,
     /// Requests waiting for a turn; more are refused with 503.
@@ -101,7 +116,13 @@ impl Default for ServerSection {
             secrets_file: None,
             max_body_bytes: s.max_body_bytes,
             max_header_bytes: s.max_header_bytes,
+            body_read_timeout_ms: s.body_read_timeout.as_millis() as u64,
             request_timeout_ms: s.request_timeout.as_millis() as u64,
+            max_connections: s.max_connections,
+            header_read_timeout_ms: s.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms: s.idle_timeout.as_millis() as u64,
+            max_options: s.max_options,
+            max_batch_output_bytes: s.max_batch_output_bytes,
             max_concurrency: s.max_concurrency,
             max_queue: s.max_queue,
             batch_concurrency: s.batch_concurrency,
@@ -250,13 +271,23 @@ impl AppConfig {
             ("server.max-batch", s.max_batch),
             ("server.max-body-bytes", s.max_body_bytes),
             ("server.max-header-bytes", s.max_header_bytes),
+            ("server.max-connections", s.max_connections),
+            ("server.max-options", s.max_options),
         ] {
             if value == 0 {
                 return Err(bad(key, "must be at least 1"));
             }
         }
-        if s.request_timeout_ms == 0 {
-            return Err(bad("server.request-timeout-ms", "must be at least 1"));
+        for (key, value) in [
+            ("server.request-timeout-ms", s.request_timeout_ms),
+            ("server.body-read-timeout-ms", s.body_read_timeout_ms),
+            ("server.header-read-timeout-ms", s.header_read_timeout_ms),
+            ("server.idle-timeout-ms", s.idle_timeout_ms),
+            ("server.max-batch-output-bytes", s.max_batch_output_bytes),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1"));
+            }
         }
         Limits::caps_from(&self.limits, &self.file.clone().unwrap_or_default())?;
         for (i, b) in self.plugins.build.iter().enumerate() {
@@ -380,7 +411,13 @@ impl AppConfig {
             upload_dir: Some(self.data_dir().join("uploads")),
             max_body_bytes: s.max_body_bytes,
             max_header_bytes: s.max_header_bytes,
+            body_read_timeout: Duration::from_millis(s.body_read_timeout_ms),
             request_timeout: Duration::from_millis(s.request_timeout_ms),
+            max_connections: s.max_connections,
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+            max_options: s.max_options,
+            max_batch_output_bytes: s.max_batch_output_bytes,
             max_concurrency: s.max_concurrency,
             max_queue: s.max_queue,
             batch_concurrency: s.batch_concurrency,

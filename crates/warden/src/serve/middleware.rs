@@ -1,6 +1,7 @@
 //! What wraps every request: its id, the header size limit, the access
-//! log and HTTP metrics; and, around the API's handlers, the concurrency
-//! limit with its bounded queue and the request timeout.
+//! log and HTTP metrics; and, around the API's handlers, the body read in
+//! full (within its size and its own deadline) before the request queues,
+//! the concurrency limit with its bounded queue, and the request timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -143,6 +144,75 @@ impl Gate {
     pub(crate) fn close(&self) {
         self.permits.close();
     }
+}
+
+/// Reads the request's body before it waits for a slot: at most
+/// `max_body_bytes` (413 past it, said at once when the declared length is
+/// larger), within `body_read_timeout` (408 past it). A slow or oversized
+/// upload thus costs no slot of the [`Gate`] and no plugin instance.
+pub(crate) async fn read_body(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let settings = &state.settings;
+    let max = settings.max_body_bytes;
+    let too_large = |size: String| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!(
+                "the request body is {size}, more than the server's limit of {max} bytes \
+                 (`server.max-body-bytes`)"
+            ),
+        )
+        .into_response()
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > max as u64) {
+        return too_large(format!("{len} bytes"));
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(settings.body_read_timeout, axum::body::to_bytes(body, max));
+    match read.await {
+        Ok(Ok(bytes)) => {
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(request).await
+        }
+        Ok(Err(e)) if is_length_limit(&e) => too_large("larger".into()),
+        Ok(Err(e)) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            format!("the request body could not be read: {e}"),
+        )
+        .into_response(),
+        Err(_) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            format!(
+                "the request body did not arrive within the server's {} ms \
+                 (`server.body-read-timeout-ms`)",
+                settings.body_read_timeout.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Whether reading a body failed because it passed the size limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Runs the request through the [`Gate`] and within the request timeout.

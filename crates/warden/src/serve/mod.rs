@@ -4,10 +4,12 @@
 //! `/metrics` speaks Prometheus; `/healthz` and `/readyz` answer probes;
 //! `/v1/openapi.json` is generated from the handlers' annotations.
 //!
-//! Every request gets an id (also the plugin call id), is bounded in
-//! header and body size, waits in a bounded queue for one of a fixed
-//! number of slots, and has a deadline. Shutdown stops accepting, lets
-//! in-flight requests finish, then shuts the plugins down.
+//! Every connection is bounded in number and in time (see [`listener`]).
+//! Every request gets an id (also the plugin call id), is bounded in header
+//! and body size, has its body read (within its own deadline) before it
+//! waits in a bounded queue for one of a fixed number of slots, and has a
+//! deadline. Shutdown stops accepting, lets in-flight requests finish, then
+//! shuts the plugins down.
 
 // A handler's error is a `Problem`, built once per failed request and
 // turned into the response at once: its size on the stack does not matter.
@@ -16,6 +18,7 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+mod listener;
 mod metrics;
 pub mod middleware;
 pub mod problem;
@@ -57,8 +60,26 @@ pub struct ServeSettings {
     pub max_body_bytes: usize,
     /// Largest total size of a request's headers (431 past it).
     pub max_header_bytes: usize,
-    /// How long an API request may take, queueing included (504 past it).
+    /// How long a request body may take to arrive (408 past it); it is
+    /// read before the request waits for a slot.
+    pub body_read_timeout: Duration,
+    /// How long a request may take, queueing included (504 past it).
     pub request_timeout: Duration,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// How long a connection may take to deliver a request's headers once
+    /// the server waits for them (a new connection, or the next request on
+    /// a kept-alive one): the slowloris and the keep-alive idle bound.
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay with no byte moving while none of
+    /// its requests is being handled (a client that stops reading).
+    pub idle_timeout: Duration,
+    /// Most options one call may pass (query parameters, or a batch call's
+    /// `options`); 400 past it.
+    pub max_options: usize,
+    /// Most output bytes one batch may return, all its calls together;
+    /// calls past it are answered 413 without running.
+    pub max_batch_output_bytes: u64,
     /// API requests handled at once.
     pub max_concurrency: usize,
     /// API requests waiting for a turn; past it, 503 with `Retry-After`.
@@ -79,7 +100,13 @@ impl Default for ServeSettings {
             upload_dir: None,
             max_body_bytes: 16 << 20,
             max_header_bytes: 64 << 10,
+            body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_options: 256,
+            max_batch_output_bytes: 64 << 20,
             max_concurrency: 512,
             max_queue: 2048,
             batch_concurrency: 8,
@@ -189,7 +216,9 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(api::publish_event))
         .routes(routes!(api::list_plugins))
         .routes(routes!(api::get_plugin))
-        .route_layer(from_fn_with_state(state.clone(), middleware::admit));
+        .route_layer(from_fn_with_state(state.clone(), middleware::admit))
+        // Outside the gate: a slow or large body never holds a slot.
+        .route_layer(from_fn_with_state(state.clone(), middleware::read_body));
     if state.settings.admin_token.is_some() {
         let admin = OpenApiRouter::new()
             .routes(routes!(admin::deploy))
@@ -311,19 +340,26 @@ impl Server {
             }
         };
         let app = build(state.clone());
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(signal);
-        let grace = state.settings.shutdown_grace;
+        let settings = &state.settings;
+        let limits = listener::ConnectionLimits {
+            max_connections: settings.max_connections,
+            header_read_timeout: settings.header_read_timeout,
+            idle_timeout: settings.idle_timeout,
+            max_header_bytes: settings.max_header_bytes,
+        };
+        let serve = listener::serve(self.listener, app, limits, stopping_rx.clone());
+        tokio::spawn(signal);
+        let grace = settings.shutdown_grace;
         let mut stopping = stopping_rx;
-        let outcome = tokio::select! {
-            outcome = serve => outcome.map_err(|e| Error::host("serving", e)),
+        tokio::select! {
+            () = serve => {}
             () = async {
                 let _ = stopping.wait_for(|s| *s).await;
                 tokio::time::sleep(grace).await;
             } => {
                 tracing::warn!(grace = ?grace, "in-flight requests did not finish in time; stopping anyway");
-                Ok(())
             }
-        };
+        }
         if tokio::time::timeout(grace, state.warden.shutdown())
             .await
             .is_err()
@@ -331,7 +367,7 @@ impl Server {
             tracing::warn!(grace = ?grace, "plugins did not shut down in time; stopping anyway");
         }
         tracing::info!("stopped");
-        outcome
+        Ok(())
     }
 }
 

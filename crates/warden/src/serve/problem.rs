@@ -61,6 +61,21 @@ impl Problem {
         self
     }
 
+    /// The problem a client of the public API is told about `e`: failures
+    /// on the host's side (its files, configuration, engine) keep their
+    /// details, which may name paths, in the server's log under `request_id`.
+    pub(crate) fn public(e: &Error, request_id: &str) -> Self {
+        let mut problem = Problem::from(e);
+        if on_host_side(e) {
+            tracing::error!(request_id, error = %e, "request failed on the host's side");
+            problem.detail = format!(
+                "the server could not handle this request; its log has the details under \
+                 request id {request_id}"
+            );
+        }
+        problem
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -140,6 +155,9 @@ impl From<&Error> for Problem {
             Error::Deploy { plugin, .. } => {
                 Problem::new(StatusCode::CONFLICT, "deploy-conflict", detail).plugin(plugin)
             }
+            Error::NameClaimed { name, .. } => {
+                Problem::new(StatusCode::CONFLICT, "name-claimed", detail).plugin(name)
+            }
             Error::InvalidComponent { .. }
             | Error::WrongWorld { .. }
             | Error::UnsupportedContract { .. }
@@ -150,6 +168,24 @@ impl From<&Error> for Problem {
             | Error::Io { .. } => Problem::new(StatusCode::BAD_REQUEST, "invalid-plugin", detail),
             _ => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "host-error", detail),
         }
+    }
+}
+
+/// Whether `e` is a failure of the host's own (its detail may show its
+/// files or configuration), not of the call or the plugin.
+fn on_host_side(e: &Error) -> bool {
+    match e {
+        Error::Linked { error, .. } => on_host_side(error),
+        Error::Host(_)
+        | Error::Io { .. }
+        | Error::Manifest { .. }
+        | Error::InvalidComponent { .. }
+        | Error::Build { .. }
+        | Error::Deploy { .. }
+        | Error::Config { .. }
+        | Error::NameClaimed { .. }
+        | Error::BlockingInAsync { .. } => true,
+        _ => false,
     }
 }
 

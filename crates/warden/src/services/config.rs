@@ -45,8 +45,19 @@ impl ConfigSettings {
         self.secrets_file = Some(path.into());
     }
 
-    /// The effective configuration of the plugin `manifest` describes.
+    /// The effective configuration of the plugin `manifest` describes,
+    /// within [`MAX_CONFIG_KEY`], [`MAX_CONFIG_VALUE`] and
+    /// [`MAX_CONFIG_BYTES`].
     pub(crate) fn resolve(&self, manifest: &Manifest) -> Result<BTreeMap<String, String>> {
+        let values = self.values_of(manifest)?;
+        check_sizes(&values).map_err(|message| Error::Config {
+            plugin: manifest.name.clone(),
+            message,
+        })?;
+        Ok(values)
+    }
+
+    fn values_of(&self, manifest: &Manifest) -> Result<BTreeMap<String, String>> {
         let mut values = manifest.config.clone();
         let mut secrets = None;
         for (plugin, key, value) in &self.values {
@@ -112,6 +123,42 @@ impl ConfigSettings {
             )
         })
     }
+}
+
+/// The longest config key, in bytes.
+pub(crate) const MAX_CONFIG_KEY: usize = 256;
+/// The longest config value, in bytes (after `${...}` references are
+/// resolved).
+pub(crate) const MAX_CONFIG_VALUE: usize = 64 << 10;
+/// The most bytes a plugin's whole configuration may hold, keys and values.
+pub(crate) const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Refuses a configuration with a key, a value or a total over its cap.
+fn check_sizes(values: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+    let mut total = 0;
+    for (key, value) in values {
+        if key.len() > MAX_CONFIG_KEY {
+            let shown: String = key.chars().take(32).collect();
+            return Err(format!(
+                "config key `{shown}…` is {} bytes, more than the {MAX_CONFIG_KEY} allowed",
+                key.len()
+            ));
+        }
+        if value.len() > MAX_CONFIG_VALUE {
+            return Err(format!(
+                "config `{key}` is {} bytes, more than the {MAX_CONFIG_VALUE} a value may be; \
+                 keep large data in a file the plugin is granted",
+                value.len()
+            ));
+        }
+        total += key.len() + value.len();
+    }
+    if total > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the configuration holds {total} bytes, more than the {MAX_CONFIG_BYTES} allowed"
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a secrets file other users can read or write.

@@ -1,20 +1,24 @@
 //! Host service "data directory": a private, persistent directory per plugin,
 //! mounted read-write at [`DATA_GUEST_PATH`] when the manifest says
-//! `data-dir = true`, with a byte quota (`limits.data-mb`).
+//! `data-dir = true`, with a byte quota (`limits.data-mb`). Every
+//! read-write directory the plugin is granted is held to a quota the same
+//! way: what it held when the plugin loaded, plus `limits.data-mb`.
 //!
 //! The directory is plain WASI file system, so plugins use their language's
 //! file API. Warden interposes on the WASI calls that use space (`write`,
-//! `write-via-stream`, `append-via-stream`, `set-size`, and creating files
-//! and directories, each counted as [`ENTRY_BYTES`]) for descriptors inside
-//! the data directory, and refuses one that would take the directory past
-//! its quota (`insufficient-space`, audited as `data-quota`). Usage is
-//! counted as it happens, so overwriting counts twice; when the count
+//! `write-via-stream`, `append-via-stream`, `set-size`, and creating files,
+//! directories, symlinks and links, each entry counted as [`ENTRY_BYTES`])
+//! for descriptors inside a quota'd directory, and refuses one that would
+//! take the directory past its quota (`insufficient-space`, audited as
+//! `data-quota`). A rename into a quota'd directory from outside it is
+//! refused (`cross-device`), so files cannot be moved in uncounted. Usage
+//! is counted as it happens, so overwriting counts twice; when the count
 //! reaches the quota, the directory is measured again (at once after a
 //! deletion, otherwise at most once a second) before anything is refused.
 //! Files count with their apparent size, every entry with at least
 //! [`ENTRY_BYTES`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,6 +35,7 @@ use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, St
 use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::error::{Error, Result};
+use crate::fsutil::HeldDir;
 use crate::locks::lock;
 use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
 
@@ -82,29 +87,28 @@ impl DataRoot {
     pub(crate) fn open(&self, plugin: &str, quota: u64) -> Result<Arc<DataDir>> {
         let host = self.path()?.join(plugin).join("data");
         crate::fsutil::create_owner_only_dir(&host).map_err(|e| Error::io(&host, e))?;
-        let used = measure(&host).map_err(|e| Error::io(&host, e))?;
-        if used > quota {
+        let held = HeldDir::open(&host).map_err(|e| Error::io(&host, e))?;
+        let dir = DataDir::new(Arc::new(held), DATA_GUEST_PATH, |_| quota)?;
+        if dir.used.load(Ordering::SeqCst) > quota {
             tracing::warn!(
                 plugin,
-                used,
                 quota,
                 "data directory is over its quota; writes will be refused"
             );
         }
-        Ok(Arc::new(DataDir {
-            host,
-            quota,
-            used: AtomicU64::new(used),
-            freed: AtomicBool::new(false),
-            measured: Mutex::new(Instant::now()),
-        }))
+        Ok(dir)
     }
 }
 
-/// One plugin's data directory and its quota, shared by its instances.
+/// A directory a plugin writes to and its quota, shared by its instances:
+/// its data directory, or a read-write mount.
 #[derive(Debug)]
 pub(crate) struct DataDir {
     host: PathBuf,
+    /// The directory, open: what instances map.
+    held: Arc<HeldDir>,
+    /// Where the plugin sees it.
+    guest: String,
     quota: u64,
     /// Bytes counted against the quota.
     used: AtomicU64,
@@ -115,6 +119,26 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
+    /// `held`, seen at `guest`, measured now; its quota is `quota(used)`.
+    fn new(held: Arc<HeldDir>, guest: &str, quota: impl Fn(u64) -> u64) -> Result<Arc<Self>> {
+        let host = held.host().to_path_buf();
+        let used = measure(&host).map_err(|e| Error::io(&host, e))?;
+        Ok(Arc::new(DataDir {
+            host,
+            held,
+            guest: guest.to_string(),
+            quota: quota(used),
+            used: AtomicU64::new(used),
+            freed: AtomicBool::new(false),
+            measured: Mutex::new(Instant::now()),
+        }))
+    }
+
+    /// A read-write mount held to what it holds now plus `growth` bytes.
+    pub(crate) fn for_mount(held: Arc<HeldDir>, guest: &str, growth: u64) -> Result<Arc<Self>> {
+        Self::new(held, guest, |used| used.saturating_add(growth))
+    }
+
     /// The directory on the host.
     pub(crate) fn host_path(&self) -> &Path {
         &self.host
@@ -167,37 +191,50 @@ fn measure(dir: &Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
-/// The per-instance state: the directory, and which open descriptors are
-/// inside it.
+/// The per-instance state: the quota'd directories, and which open
+/// descriptors are inside which.
 pub(crate) struct Data {
+    /// The data directory, if the plugin has one.
     dir: Option<Arc<DataDir>>,
+    /// Every quota'd directory: the data directory and the read-write mounts.
+    roots: Arc<Vec<Arc<DataDir>>>,
     scope: Arc<CallScope>,
-    descriptors: HashSet<u32>,
+    descriptors: HashMap<u32, Arc<DataDir>>,
 }
 
 impl Data {
     /// The directory to mount, if the plugin has one.
-    pub(crate) fn mount(&self) -> Option<&Path> {
-        self.dir.as_deref().map(DataDir::host_path)
+    pub(crate) fn mount(&self) -> Option<&HeldDir> {
+        self.dir.as_deref().map(|d| &*d.held)
     }
 
     /// Records that `opened` was opened through `dir`, so that it is inside
-    /// the data directory whenever `dir` is.
+    /// whichever quota'd directory `dir` is.
     pub(crate) fn opened(&mut self, dir: u32, opened: u32) {
-        if self.descriptors.contains(&dir) {
-            self.descriptors.insert(opened);
-        } else {
+        match self.descriptors.get(&dir).cloned() {
+            Some(root) => {
+                self.descriptors.insert(opened, root);
+            }
             // A resource number is reused once its descriptor is closed.
-            self.descriptors.remove(&opened);
+            None => {
+                self.descriptors.remove(&opened);
+            }
         }
     }
 
     /// The quota that writes through descriptor `fd` count against.
     fn quota_for(&self, fd: u32) -> Option<Arc<DataDir>> {
-        self.dir
-            .as_ref()
-            .filter(|_| self.descriptors.contains(&fd))
-            .cloned()
+        self.descriptors.get(&fd).cloned()
+    }
+
+    /// Whether a rename from `from` into `to` keeps within the quotas: a
+    /// move into a quota'd directory must come from that same directory.
+    fn may_move(&self, from: u32, to: u32) -> bool {
+        match (self.quota_for(from), self.quota_for(to)) {
+            (_, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+            (None, Some(_)) => false,
+        }
     }
 
     /// Takes `bytes` from the quota when `fd` is inside the data directory;
@@ -255,8 +292,9 @@ impl HostService for Data {
     fn new(ctx: &ServiceContext) -> Self {
         Data {
             dir: ctx.data_dir.clone(),
+            roots: ctx.quotas.clone(),
             scope: ctx.scope.clone(),
-            descriptors: HashSet::new(),
+            descriptors: HashMap::new(),
         }
     }
 
@@ -273,11 +311,10 @@ impl HostService for Data {
                 let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
                 let data = get(state);
                 for (fd, path) in &dirs {
-                    if data.dir.is_some() && path == DATA_GUEST_PATH {
-                        data.descriptors.insert(fd.rep());
-                    } else {
-                        data.descriptors.remove(&fd.rep());
-                    }
+                    match data.roots.iter().find(|r| r.guest == *path).cloned() {
+                        Some(root) => data.descriptors.insert(fd.rep(), root),
+                        None => data.descriptors.remove(&fd.rep()),
+                    };
                 }
                 Ok((dirs,))
             },
@@ -344,6 +381,72 @@ impl HostService for Data {
             create_directory_at,
             Data::may_create
         );
+        types.func_wrap_async(
+            "[method]descriptor.symlink-at",
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd, target, path): (Resource<Descriptor>, String, String)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    if !get(state).may_create(fd.rep()) {
+                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::symlink_at(&mut view, fd, target, path).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?;
+        types.func_wrap_async(
+            "[method]descriptor.link-at",
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd, flags, old, to, new): (
+                Resource<Descriptor>,
+                fs::PathFlags,
+                String,
+                Resource<Descriptor>,
+                String,
+            )| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let data = get(state);
+                    if !data.may_move(fd.rep(), to.rep()) {
+                        return Ok((Err(fs::ErrorCode::CrossDevice),));
+                    }
+                    if !data.may_create(to.rep()) {
+                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::link_at(&mut view, fd, flags, old, to, new).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?;
+        types.func_wrap_async(
+            "[method]descriptor.rename-at",
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (fd, old, to, new): (
+                Resource<Descriptor>,
+                String,
+                Resource<Descriptor>,
+                String,
+            )| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    if !get(state).may_move(fd.rep(), to.rep()) {
+                        return Ok((Err(fs::ErrorCode::CrossDevice),));
+                    }
+                    let mut view = state.filesystem();
+                    match HostDescriptor::rename_at(&mut view, fd, old, to, new).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
+                    }
+                })
+            },
+        )?;
         path_method!(
             types,
             get,
@@ -396,7 +499,7 @@ fn wrap_stream(
 fn refuse(scope: &CallScope, dir: &DataDir) {
     scope.audit(
         AuditKind::DataQuota,
-        format!("{} bytes in {DATA_GUEST_PATH}", dir.quota),
+        format!("{} bytes in {}", dir.quota, dir.guest),
         "write refused",
     );
 }

@@ -40,6 +40,15 @@ impl events::Host for Events {
         if !self.scope.charge_event() {
             return;
         }
+        if let Err(why) = crate::events::validate_type(&event_type) {
+            let shown: String = event_type.chars().take(64).collect();
+            self.scope.audit(
+                AuditKind::EventCap,
+                format!("event `{shown}`"),
+                &format!("dropped: {why}"),
+            );
+            return;
+        }
         let mut event = Event::new(event_type, payload, &self.scope.plugin);
         event.hops = self.scope.emit_hops();
         let (event_type, hops, bytes) = (event.event_type.clone(), event.hops, event.payload.len());

@@ -33,9 +33,29 @@ impl logging::Host for Logging {
     }
 }
 
+/// The longest log line a plugin may write, in bytes; the rest of a
+/// longer one is cut off (and said to be).
+pub(crate) const MAX_LOG_LINE: usize = 8 << 10;
+
 /// Writes one plugin log line (from the logging service or from stdout or
 /// stderr, named by `stream`), if the call's log budget allows it.
 pub(crate) fn write_log(scope: &CallScope, level: LogLevel, stream: &'static str, message: &str) {
+    let cut;
+    let message = match message.len() > MAX_LOG_LINE {
+        true => {
+            let mut end = MAX_LOG_LINE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            cut = format!(
+                "{}… [{} more bytes cut: log lines are at most {MAX_LOG_LINE} bytes]",
+                &message[..end],
+                message.len() - end
+            );
+            cut.as_str()
+        }
+        false => message,
+    };
     // Every record costs at least a byte, so empty lines cannot flood the log.
     if !scope.charge_log(message.len() + 1) {
         return;

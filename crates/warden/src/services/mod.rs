@@ -61,6 +61,11 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) http_origins: Arc<Vec<crate::permissions::Origin>>,
     /// The plugin's data directory, if its manifest asks for one.
     pub(crate) data_dir: Option<Arc<DataDir>>,
+    /// Every directory the plugin writes to, each with its quota: the data
+    /// directory and the read-write mounts.
+    pub(crate) quotas: Arc<Vec<Arc<DataDir>>>,
+    /// The quota of the plugin's own key-value namespace, in bytes.
+    pub(crate) kv_quota: u64,
 }
 
 /// The shape every host service has.
@@ -97,7 +102,7 @@ impl Services {
     }
 
     /// The host directory to mount at [`DATA_GUEST_PATH`], if any.
-    pub(crate) fn data_mount(&self) -> Option<&std::path::Path> {
+    pub(crate) fn data_mount(&self) -> Option<&crate::fsutil::HeldDir> {
         self.data.mount()
     }
 

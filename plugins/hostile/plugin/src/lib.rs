@@ -6,7 +6,11 @@
 //! An attack that every target contains ends the call with a plugin error
 //! `internal: contained: ...` listing what the sandbox answered; any success
 //! is returned as output, which the host's tests treat as a breach. The
-//! attacks themselves live in the `hostile-attacks` crate.
+//! attacks on the sandbox live in the `hostile-attacks` crate; those on
+//! what the host holds for the plugin (raw WASI, wasm only) in `hoard.rs`.
+
+#[cfg(target_arch = "wasm32")]
+mod hoard;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -15,6 +19,8 @@ mod component {
     use hostile_attacks as attacks;
 
     wit_bindgen::generate!({ path: "../../../wit", world: "processor" });
+
+    use crate::hoard;
 
     use exports::warden::plugin::processing::Guest as ProcessorGuest;
     use warden::plugin::logging::log;
@@ -163,6 +169,31 @@ mod component {
                         );
                     }
                     Ok(text(format!("logged {lines} lines")))
+                }
+                "body-streams" => Ok(text(hoard::body_streams())),
+                "table-flood" => Ok(text(hoard::table_flood())),
+                "pollable-flood" => Ok(text(hoard::pollable_flood())),
+                "socket-flood" => hoard::socket_flood()
+                    .map(text)
+                    .map_err(|e| PluginError::Internal(format!("contained: {e}"))),
+                "header-fields-flood" => Ok(text(hoard::header_fields_flood())),
+                "giant-log-line" => Ok(text(hoard::giant_log_line(
+                    number("bytes", 64 << 20) as usize
+                ))),
+                "giant-event" => Ok(text(hoard::giant_event(number("bytes", 4 << 20) as usize))),
+                "kv-flood" => hoard::kv_flood()
+                    .map(text)
+                    .map_err(|e| PluginError::Internal(format!("contained: {e}"))),
+                "grow-and-leak" => Ok(text(hoard::grow_and_leak(number("per-call", 40) as usize))),
+                "symlink-swap" => {
+                    let step = request
+                        .options
+                        .iter()
+                        .find(|kv| kv.key == "step")
+                        .map_or("read", |kv| kv.value.as_str());
+                    hoard::symlink_swap(step)
+                        .map(text)
+                        .map_err(PluginError::Internal)
                 }
                 "busy" => {
                     let until = std::time::Instant::now()

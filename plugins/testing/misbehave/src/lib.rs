@@ -69,6 +69,11 @@ mod component {
 
     impl ProcessorGuest for Component {
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
+            // Config `process = "panic"`: every call traps, whatever it asks
+            // (a broken build, for the canary tests).
+            if get_config("process").as_deref() == Some("panic") {
+                panic!("misbehave: process panics on purpose (process=panic)");
+            }
             let name = option(&request, "op").ok_or_else(|| {
                 PluginError::InvalidInput(format!(
                     "missing option `op`: one of {}",

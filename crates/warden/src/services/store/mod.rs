@@ -2,8 +2,13 @@
 //! private namespace per plugin and named stores shared by grant.
 //!
 //! The backend sits behind [`KvBackend`]; the embedded default is SQLite
-//! ([`SqliteBackend`]) in the host's data directory. A networked store
-//! (Redis is the intended one) is another implementation of the trait.
+//! ([`SqliteBackend`]), one database per namespace in the host's data
+//! directory. A networked store (Redis is the intended one) is another
+//! implementation of the trait.
+//!
+//! A plugin's own namespace has the quota of its `limits.kv-mb`; a shared
+//! store has the host's [`KvLimits::quota_bytes`]. Keys, prefixes and
+//! cursors are at most [`KvLimits::max_key_bytes`] long.
 
 mod sqlite;
 
@@ -16,8 +21,7 @@ use crate::audit::AuditKind;
 use crate::contract::bindings::store::{self, KeyPage, StoreError};
 use crate::sandbox::{CallScope, PluginState};
 
-pub(crate) use sqlite::open_database;
-pub use sqlite::{STORE_FILE, SqliteBackend};
+pub use sqlite::SqliteBackend;
 
 /// Why a store operation failed (the WIT `store-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +53,8 @@ pub struct KvLimits {
     pub max_key_bytes: usize,
     /// Largest value, in bytes.
     pub max_value_bytes: usize,
-    /// Most bytes (keys + values) one namespace may hold.
+    /// Most bytes (keys + values) one shared store may hold. A plugin's
+    /// own namespace has the quota of its `limits.kv-mb` instead.
     pub quota_bytes: u64,
 }
 
@@ -102,6 +107,8 @@ const MAX_PAGE: u32 = 1000;
 pub(crate) struct Store {
     backend: Arc<dyn KvBackend>,
     limits: KvLimits,
+    /// The limits of the plugin's own namespace: its own quota.
+    own_limits: KvLimits,
     plugin: String,
     shared: Arc<Vec<String>>,
     scope: Arc<CallScope>,
@@ -112,6 +119,10 @@ impl HostService for Store {
         Store {
             backend: ctx.settings.kv.clone(),
             limits: ctx.settings.kv_limits,
+            own_limits: KvLimits {
+                quota_bytes: ctx.kv_quota,
+                ..ctx.settings.kv_limits
+            },
             plugin: ctx.scope.plugin.to_string(),
             shared: ctx.shared_stores.clone(),
             scope: ctx.scope.clone(),
@@ -180,7 +191,10 @@ impl Store {
         op: impl FnOnce(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let backend = self.backend.clone();
-        let limits = self.limits;
+        let limits = match ns.starts_with("plugin:") {
+            true => self.own_limits,
+            false => self.limits,
+        };
         let outcome = tokio::task::spawn_blocking(move || op(&*backend, &limits, &ns))
             .await
             .unwrap_or_else(|e| Err(KvError::Internal(e.to_string())));
@@ -241,7 +255,16 @@ impl store::Host for Store {
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        self.run(self.prepare(&store, None)?, move |b, _, ns| {
+        let ns = self.prepare(&store, None)?;
+        for (what, text) in [("prefix", Some(&prefix)), ("cursor", cursor.as_ref())] {
+            if text.is_some_and(|t| t.len() > self.limits.max_key_bytes) {
+                return Err(StoreError::InvalidKey(format!(
+                    "the {what} is longer than a key may be ({} bytes)",
+                    self.limits.max_key_bytes
+                )));
+            }
+        }
+        self.run(ns, move |b, _, ns| {
             let keys = b.list(ns, &prefix, cursor.as_deref(), limit)?;
             let next_cursor = match keys.len() as u32 == limit {
                 true => keys.last().cloned(),

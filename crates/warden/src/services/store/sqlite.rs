@@ -1,104 +1,84 @@
-//! The embedded key-value backend: one SQLite database (WAL) in the host's
-//! data directory, or in memory without one.
+//! The embedded key-value backend: one SQLite database (WAL) per namespace,
+//! `kv/<namespace>.sqlite` in the host's data directory, or in memory
+//! without one. Each namespace has its own connection and lock, so one
+//! plugin's traffic never waits for another's; listing scans only the keys
+//! under the prefix asked for (an index range, not the namespace).
 //!
-//! Every write is one transaction, and the per-namespace usage that quotas
+//! Every write is one transaction, and the namespace's usage that quotas
 //! are checked against is updated in the same transaction, so a killed host
-//! leaves neither a torn value nor a wrong count.
+//! leaves neither a torn value nor a wrong count. Namespaces that earlier
+//! versions kept together in `store.sqlite` are moved to their own files
+//! when the backend opens.
 
-use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{KvBackend, KvError, KvLimits};
-use crate::locks::lock;
+use crate::db::{STORE_FILE, open_file};
+use crate::locks::{lock, read, write};
 
-/// The file name of the store in the data directory.
-pub const STORE_FILE: &str = "store.sqlite";
+/// The directory, in the data directory, that holds the namespaces' files.
+const KV_DIR: &str = "kv";
 
-/// Opens (or creates) the host's embedded database, `dir/store.sqlite`
-/// (`None`: in memory), and creates `schema`'s tables if missing. `what`
-/// names the user of the connection in errors.
-pub(crate) fn open_database(
-    dir: Option<&Path>,
-    what: &str,
-    schema: &str,
-) -> Result<Connection, String> {
-    let conn = match dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            Connection::open(dir.join(STORE_FILE))
-        }
-        None => Connection::open_in_memory(),
-    }
-    .map_err(|e| format!("opening {what}: {e}"))?;
-    // Other processes (CLI commands sharing the data directory) may hold the
-    // lock. The busy timeout covers ordinary waits; switching to WAL and a
-    // read lock upgraded by `CREATE TABLE` can report busy at once instead
-    // (SQLite refuses to wait where waiting could deadlock), so those are
-    // retried until the same deadline.
-    const WAIT: Duration = Duration::from_secs(5);
-    conn.busy_timeout(WAIT)
-        .map_err(|e| format!("preparing {what}: {e}"))?;
-    let deadline = Instant::now() + WAIT;
-    let prepare = format!(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         BEGIN IMMEDIATE;
-         {schema}
-         COMMIT;"
-    );
-    loop {
-        match conn.execute_batch(&prepare) {
-            Ok(()) => return Ok(conn),
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                // A failed batch may leave its transaction open.
-                let _ = conn.execute_batch("ROLLBACK");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(format!("preparing {what}: {e}")),
-        }
-    }
-}
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS kv (
+         key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS usage (
+         id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);";
 
-/// Whether `e` is SQLite's "another connection holds the lock".
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
-/// SQLite behind a mutex: one writer at a time, which is what makes
-/// `increment` and `compare-and-swap` atomic.
+/// One SQLite database per namespace, each behind its own mutex: one
+/// writer at a time per namespace, which is what makes `increment` and
+/// `compare-and-swap` atomic.
 pub struct SqliteBackend {
-    conn: Mutex<Connection>,
+    dir: Option<PathBuf>,
+    stores: RwLock<HashMap<String, Arc<Mutex<Connection>>>>,
 }
 
 impl SqliteBackend {
-    /// Opens (or creates) `dir/store.sqlite`; `None`: an in-memory store.
-    pub fn open(dir: Option<&Path>) -> Result<Self, String> {
-        let conn = open_database(
-            dir,
-            "the key-value store",
-            "CREATE TABLE IF NOT EXISTS kv (
-                 ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                 PRIMARY KEY (ns, key)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS usage (
-                 ns TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;",
-        )?;
-        Ok(SqliteBackend {
-            conn: Mutex::new(conn),
-        })
+    /// Opens the stores under `data_dir/kv` (created on first use); `None`:
+    /// in-memory stores. Moves namespaces left in `data_dir/store.sqlite`
+    /// by earlier versions to their own files.
+    pub fn open(data_dir: Option<&Path>) -> Result<Self, String> {
+        let backend = SqliteBackend {
+            dir: data_dir.map(|d| d.join(KV_DIR)),
+            stores: RwLock::default(),
+        };
+        if let Some(dir) = data_dir {
+            backend.move_legacy(&dir.join(STORE_FILE))?;
+        }
+        Ok(backend)
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction.
+    /// The connection of namespace `ns`, opened on first use.
+    fn store(&self, ns: &str) -> Result<Arc<Mutex<Connection>>, KvError> {
+        if let Some(store) = read(&self.stores).get(ns) {
+            return Ok(store.clone());
+        }
+        let mut stores = write(&self.stores);
+        if let Some(store) = stores.get(ns) {
+            return Ok(store.clone());
+        }
+        let file = self
+            .dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.sqlite", file_stem(ns))));
+        let conn = open_file(file.as_deref(), "a key-value namespace", SCHEMA)
+            .map_err(KvError::Internal)?;
+        let store = Arc::new(Mutex::new(conn));
+        stores.insert(ns.to_string(), store.clone());
+        Ok(store)
+    }
+
+    /// Runs `f` in an immediate (write-locked) transaction of `ns`.
     fn write<T>(
         &self,
+        ns: &str,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        let mut conn = lock(&self.conn);
+        let store = self.store(ns)?;
+        let mut conn = lock(&store);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(internal)?;
@@ -106,28 +86,87 @@ impl SqliteBackend {
         tx.commit().map_err(internal)?;
         Ok(out)
     }
+
+    /// Moves every namespace of the shared `kv` table of earlier versions
+    /// into its own file, one namespace per transaction on each side.
+    fn move_legacy(&self, legacy: &Path) -> Result<(), String> {
+        if !legacy.is_file() {
+            return Ok(());
+        }
+        let moving = |e: rusqlite::Error| format!("moving the key-value store to kv/: {e}");
+        let old = Connection::open(legacy).map_err(moving)?;
+        let has_table: bool = old
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(moving)?;
+        if !has_table {
+            return Ok(());
+        }
+        let namespaces: Vec<String> = old
+            .prepare("SELECT DISTINCT ns FROM kv")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(moving)?;
+        for ns in namespaces {
+            let rows: Vec<(String, Vec<u8>)> = old
+                .prepare("SELECT key, value FROM kv WHERE ns = ?1")
+                .and_then(|mut s| {
+                    s.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(moving)?;
+            self.write(&ns, |tx| {
+                for (key, value) in &rows {
+                    let old = current(tx, key)?;
+                    put(tx, None, key, old.as_deref(), Some(value))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| format!("moving namespace `{ns}` to kv/: {e}"))?;
+            old.execute("DELETE FROM kv WHERE ns = ?1", params![ns])
+                .map_err(moving)?;
+        }
+        Ok(())
+    }
+}
+
+/// The file a namespace is kept in: `plugin-<name>` and `shared-<store>`
+/// for the namespaces Warden makes, a hash for anything else.
+fn file_stem(ns: &str) -> String {
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 100
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match ns.split_once(':') {
+        Some((kind @ ("plugin" | "shared"), name)) if plain(name) => format!("{kind}-{name}"),
+        _ => format!("ns-{}", &crate::cache::sha256_hex(ns.as_bytes())[..16]),
+    }
 }
 
 fn internal(e: rusqlite::Error) -> KvError {
     KvError::Internal(e.to_string())
 }
 
-fn current(conn: &Connection, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-    conn.query_row(
-        "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
-        params![ns, key],
-        |r| r.get(0),
-    )
+fn current(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| {
+        r.get(0)
+    })
     .optional()
     .map_err(internal)
 }
 
 /// Writes `value` (or deletes, for `None`) and charges the size change to
-/// the namespace's quota.
+/// the namespace's usage, refused past `limits.quota_bytes` (unchecked
+/// without limits, when moving data written before).
 fn put(
     tx: &rusqlite::Transaction<'_>,
-    limits: &KvLimits,
-    ns: &str,
+    limits: Option<&KvLimits>,
     key: &str,
     old: Option<&[u8]>,
     value: Option<&[u8]>,
@@ -135,13 +174,14 @@ fn put(
     let size = |v: Option<&[u8]>| v.map_or(0, |v| (key.len() + v.len()) as i64);
     let delta = size(value) - size(old);
     let used: i64 = tx
-        .query_row("SELECT bytes FROM usage WHERE ns = ?1", params![ns], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT bytes FROM usage WHERE id = 0", [], |r| r.get(0))
         .optional()
         .map_err(internal)?
         .unwrap_or(0);
-    if delta > 0 && used + delta > limits.quota_bytes as i64 {
+    if let Some(limits) = limits
+        && delta > 0
+        && used + delta > limits.quota_bytes as i64
+    {
         return Err(KvError::QuotaExceeded(format!(
             "the store holds {used} bytes; this write needs {delta} more and the quota is {}",
             limits.quota_bytes
@@ -149,42 +189,55 @@ fn put(
     }
     match value {
         Some(v) => tx.execute(
-            "INSERT INTO kv (ns, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
-            params![ns, key, v],
+            "INSERT INTO kv (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, v],
         ),
-        None => tx.execute(
-            "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
-            params![ns, key],
-        ),
+        None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
     }
     .map_err(internal)?;
     tx.execute(
-        "INSERT INTO usage (ns, bytes) VALUES (?1, ?2)
-         ON CONFLICT (ns) DO UPDATE SET bytes = bytes + ?2",
-        params![ns, delta],
+        "INSERT INTO usage (id, bytes) VALUES (0, ?1)
+         ON CONFLICT (id) DO UPDATE SET bytes = bytes + ?1",
+        params![delta],
     )
     .map_err(internal)?;
     Ok(())
 }
 
+/// The least string greater than every string starting with `prefix`, if
+/// any: the end of the index range a prefix scan reads. Keys compare by
+/// their UTF-8 bytes, which order like their characters.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 impl KvBackend for SqliteBackend {
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        current(&lock(&self.conn), ns, key)
+        let store = self.store(ns)?;
+        current(&lock(&store), key)
     }
 
     fn set(&self, limits: &KvLimits, ns: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.write(|tx| {
-            let old = current(tx, ns, key)?;
-            put(tx, limits, ns, key, old.as_deref(), Some(value))
+        self.write(ns, |tx| {
+            let old = current(tx, key)?;
+            put(tx, Some(limits), key, old.as_deref(), Some(value))
         })
     }
 
     fn delete(&self, limits: &KvLimits, ns: &str, key: &str) -> Result<bool, KvError> {
-        self.write(|tx| {
-            let old = current(tx, ns, key)?;
+        self.write(ns, |tx| {
+            let old = current(tx, key)?;
             if old.is_some() {
-                put(tx, limits, ns, key, old.as_deref(), None)?;
+                put(tx, Some(limits), key, old.as_deref(), None)?;
             }
             Ok(old.is_some())
         })
@@ -197,17 +250,24 @@ impl KvBackend for SqliteBackend {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
-        let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT key FROM kv WHERE ns = ?1 AND substr(key, 1, length(?2)) = ?2
-                 AND key > ?3 ORDER BY key LIMIT ?4",
-            )
-            .map_err(internal)?;
+        let store = self.store(ns)?;
+        let conn = lock(&store);
+        // One index range: from the prefix (or past `after`) to the end of
+        // the prefix's keys.
+        let (start, from) = match after {
+            Some(after) if after >= prefix => (after, ">"),
+            _ => (prefix, ">="),
+        };
+        let end = prefix_end(prefix);
+        let upto = if end.is_some() {
+            "AND key < ?3"
+        } else {
+            "AND ?3 IS NULL"
+        };
+        let sql = format!("SELECT key FROM kv WHERE key {from} ?1 {upto} ORDER BY key LIMIT ?2");
+        let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
         let rows = stmt
-            .query_map(params![ns, prefix, after.unwrap_or(""), limit], |r| {
-                r.get(0)
-            })
+            .query_map(params![start, limit, end], |r| r.get(0))
             .map_err(internal)?;
         rows.collect::<Result<Vec<String>, _>>().map_err(internal)
     }
@@ -219,8 +279,8 @@ impl KvBackend for SqliteBackend {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.write(|tx| {
-            let old = current(tx, ns, key)?;
+        self.write(ns, |tx| {
+            let old = current(tx, key)?;
             let value = match &old {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(bytes)
@@ -235,8 +295,7 @@ impl KvBackend for SqliteBackend {
             })?;
             put(
                 tx,
-                limits,
-                ns,
+                Some(limits),
                 key,
                 old.as_deref(),
                 Some(new.to_string().as_bytes()),
@@ -253,12 +312,12 @@ impl KvBackend for SqliteBackend {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError> {
-        self.write(|tx| {
-            let old = current(tx, ns, key)?;
+        self.write(ns, |tx| {
+            let old = current(tx, key)?;
             if old.as_deref() != expected {
                 return Ok(false);
             }
-            put(tx, limits, ns, key, old.as_deref(), Some(new))?;
+            put(tx, Some(limits), key, old.as_deref(), Some(new))?;
             Ok(true)
         })
     }
@@ -268,33 +327,62 @@ impl KvBackend for SqliteBackend {
 mod tests {
     use super::*;
 
-    /// Several processes (CLI commands) may open one fresh data directory at
-    /// once; none of them may fail with "database is locked".
     #[test]
-    fn concurrent_first_opens_wait_for_each_other() {
-        for _ in 0..20 {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let opened: Vec<Result<Connection, String>> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..8)
-                    .map(|i| {
-                        let dir = dir.path();
-                        s.spawn(move || {
-                            open_database(
-                                Some(dir),
-                                "a test table",
-                                &format!("CREATE TABLE IF NOT EXISTS t{i} (x INTEGER);"),
-                            )
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("thread"))
-                    .collect()
-            });
-            for result in opened {
-                assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
-            }
+    fn prefix_ranges_end_after_every_key_with_the_prefix() {
+        assert_eq!(prefix_end("user:").as_deref(), Some("user;"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+
+    #[test]
+    fn namespaces_live_in_files_of_their_own() {
+        assert_eq!(file_stem("plugin:counter"), "plugin-counter");
+        assert_eq!(file_stem("shared:orders"), "shared-orders");
+        assert!(file_stem("plugin:../x").starts_with("ns-"));
+        assert!(file_stem("custom").starts_with("ns-"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteBackend::open(Some(dir.path())).expect("open");
+        db.set(&KvLimits::default(), "plugin:a", "k", b"v")
+            .expect("set");
+        assert!(dir.path().join("kv/plugin-a.sqlite").is_file());
+    }
+
+    /// Namespaces earlier versions kept in `store.sqlite` move to their own
+    /// files, with their usage, and leave the old table empty.
+    #[test]
+    fn namespaces_of_earlier_versions_are_moved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let old = Connection::open(dir.path().join(STORE_FILE)).expect("legacy");
+            old.execute_batch(
+                "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                     PRIMARY KEY (ns, key)) WITHOUT ROWID;
+                 INSERT INTO kv VALUES ('plugin:a', 'k1', x'7631'), ('plugin:a', 'k2', x'76'),
+                     ('shared:s', 'x', x'79');",
+            )
+            .expect("legacy rows");
         }
+        let db = SqliteBackend::open(Some(dir.path())).expect("open");
+        assert_eq!(db.get("plugin:a", "k1"), Ok(Some(b"v1".to_vec())));
+        assert_eq!(db.get("shared:s", "x"), Ok(Some(b"y".to_vec())));
+        let tight = KvLimits {
+            quota_bytes: 6,
+            ..KvLimits::default()
+        };
+        assert!(
+            matches!(
+                db.set(&tight, "plugin:a", "k3", b"v"),
+                Err(KvError::QuotaExceeded(_))
+            ),
+            "the moved usage counts"
+        );
+        let old = Connection::open(dir.path().join(STORE_FILE)).expect("legacy");
+        let left: i64 = old
+            .query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(left, 0);
+        drop(db);
+        SqliteBackend::open(Some(dir.path())).expect("a second open moves nothing");
     }
 }

@@ -1,30 +1,29 @@
 //! The audit log: every denial and every limit a plugin hits, with who, when
 //! and what was done about it.
 //!
-//! Entries are JSON lines appended to `audit.jsonl` in the host's data
-//! directory, so the log survives a restart; when the file passes half the
-//! size budget it becomes `audit.1.jsonl` (replacing the previous one), which
-//! bounds the log to the budget. Without a data directory the log is a
-//! bounded in-memory ring.
+//! Every plugin has its own share of the log ([`shares`]): its own files in
+//! the `audit/` directory of the host's data directory (or its own ring in
+//! memory without one), bounded on its own. A plugin that floods the log
+//! only rotates its own entries away; no plugin's traffic can push out
+//! another's denials. The warnings the log also writes to the host log are
+//! rate-limited per plugin for the same reason.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+mod shares;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, TrapKind};
+use crate::error::{Result, TrapKind};
 use crate::locks::lock;
+use shares::Shares;
 
-/// The current log file's name in the data directory.
-pub const AUDIT_FILE: &str = "audit.jsonl";
-const ROTATED_FILE: &str = "audit.1.jsonl";
-
-/// Entries kept when the log lives in memory only.
-const MEMORY_ENTRIES: usize = 10_000;
+/// The directory, in the host's data directory, that holds the log: one
+/// `<plugin>.jsonl` (and its rotated `<plugin>.1.jsonl`) per plugin.
+pub const AUDIT_DIR: &str = "audit";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,6 +84,13 @@ pub enum AuditKind {
     /// A core module broke its ABI (a pointer or length outside its memory,
     /// output that is not JSON).
     AbiViolation,
+    /// An instance went past a host budget (handles or host memory).
+    HostResourceLimit,
+    /// A plugin called a capability it was not granted.
+    NotGranted,
+    /// A plugin from another directory asked for a name that belongs to an
+    /// earlier plugin; the load was refused.
+    NameClaimed,
 }
 
 impl AuditKind {
@@ -95,6 +101,8 @@ impl AuditKind {
             TrapKind::OutOfMemory => AuditKind::MemoryLimit,
             TrapKind::OutOfFuel => AuditKind::OutOfFuel,
             TrapKind::StackOverflow => AuditKind::StackOverflow,
+            TrapKind::HostResourceLimit => AuditKind::HostResourceLimit,
+            TrapKind::NotGranted => AuditKind::NotGranted,
             _ => AuditKind::Trap,
         }
     }
@@ -127,6 +135,9 @@ impl AuditKind {
             AuditKind::Quarantined => "quarantined",
             AuditKind::AutoRollback => "auto-rollback",
             AuditKind::AbiViolation => "abi-violation",
+            AuditKind::HostResourceLimit => "host-resource-limit",
+            AuditKind::NotGranted => "not-granted",
+            AuditKind::NameClaimed => "name-claimed",
         }
     }
 }
@@ -227,93 +238,48 @@ impl AuditQuery {
 /// The host's audit log. Cheap to share; recording never fails a call (a
 /// write error is logged instead).
 pub struct AuditLog {
-    sink: Mutex<Sink>,
+    shares: Shares,
     /// Entries recorded by this process, by kind (for metrics).
     recorded: Mutex<HashMap<AuditKind, u64>>,
 }
 
-enum Sink {
-    Memory(VecDeque<AuditEntry>),
-    File {
-        dir: PathBuf,
-        file: Option<File>,
-        size: u64,
-        max_bytes: u64,
-    },
-}
-
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*lock(&self.sink) {
-            Sink::Memory(_) => f.write_str("AuditLog(memory)"),
-            Sink::File { dir, .. } => write!(f, "AuditLog({})", dir.display()),
+        match self.shares.dir() {
+            Some(dir) => write!(f, "AuditLog({})", dir.display()),
+            None => f.write_str("AuditLog(memory)"),
         }
     }
 }
 
 impl AuditLog {
-    /// A log kept in memory (the newest 10,000 entries).
+    /// A log kept in memory: the newest 1,000 entries of each plugin.
     pub fn in_memory() -> Self {
         AuditLog {
-            sink: Mutex::new(Sink::Memory(VecDeque::new())),
+            shares: Shares::in_memory(),
             recorded: Mutex::default(),
         }
     }
 
-    /// The log persisted in `dir` (created with the first entry), at most
-    /// `max_bytes` on disk across the current and the rotated file.
-    pub fn open(dir: impl Into<PathBuf>, max_bytes: u64) -> Result<Self> {
-        let dir = dir.into();
-        let path = dir.join(AUDIT_FILE);
-        end_torn_line(&path).map_err(|e| Error::io(&path, e))?;
-        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    /// The log persisted in `data_dir/audit` (created with the first
+    /// entry); each plugin's entries take at most `max_bytes_per_plugin` on
+    /// disk, across its current and its rotated file.
+    pub fn open(data_dir: impl Into<PathBuf>, max_bytes_per_plugin: u64) -> Result<Self> {
         Ok(AuditLog {
-            sink: Mutex::new(Sink::File {
-                dir,
-                file: None,
-                size,
-                max_bytes: max_bytes.max(4096),
-            }),
+            shares: Shares::open(data_dir.into(), max_bytes_per_plugin)?,
             recorded: Mutex::default(),
         })
     }
 
-    /// Appends an entry (and logs it as a warning).
+    /// Appends an entry to its plugin's share (and logs it as a warning,
+    /// unless the plugin already had many this second).
     pub fn record(&self, entry: AuditEntry) {
-        tracing::warn!(
-            plugin = %entry.plugin,
-            version = %entry.version,
-            call_id = entry.call_id.as_deref().unwrap_or(""),
-            kind = %entry.kind,
-            "audit: {} ({}): {}",
-            entry.kind,
-            entry.resource,
-            entry.action
-        );
         *lock(&self.recorded).entry(entry.kind).or_default() += 1;
-        let mut sink = lock(&self.sink);
-        match &mut *sink {
-            Sink::Memory(ring) => {
-                if ring.len() == MEMORY_ENTRIES {
-                    ring.pop_front();
-                }
-                ring.push_back(entry);
-            }
-            Sink::File {
-                dir,
-                file,
-                size,
-                max_bytes,
-            } => {
-                if let Err(e) = append(dir, file, size, *max_bytes, &entry) {
-                    tracing::error!(dir = %dir.display(), error = %e, "cannot write the audit log");
-                }
-            }
-        }
+        self.shares.record(entry);
     }
 
     /// How many entries of each kind this process recorded (entries of
-    /// earlier runs in the file are not counted).
+    /// earlier runs in the files are not counted).
     pub fn recorded(&self) -> Vec<(AuditKind, u64)> {
         let mut counts: Vec<(AuditKind, u64)> =
             lock(&self.recorded).iter().map(|(k, n)| (*k, *n)).collect();
@@ -323,10 +289,8 @@ impl AuditLog {
 
     /// The entries matching `query`, oldest first.
     pub fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let mut found: Vec<AuditEntry> = match &*lock(&self.sink) {
-            Sink::Memory(ring) => ring.iter().filter(|e| query.matches(e)).cloned().collect(),
-            Sink::File { dir, .. } => read_dir_entries(dir, query)?,
-        };
+        let mut found = self.shares.read(query)?;
+        found.sort_by_key(|e| e.time);
         if let Some(limit) = query.limit {
             let extra = found.len().saturating_sub(limit);
             found.drain(..extra);
@@ -335,89 +299,13 @@ impl AuditLog {
     }
 }
 
-/// A crash mid-write may leave the last line unfinished; end it so that the
-/// next entry starts on a line of its own.
-fn end_torn_line(path: &Path) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match OpenOptions::new().read(true).append(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if file.metadata()?.len() == 0 {
-        return Ok(());
-    }
-    file.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8];
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-    }
-    Ok(())
-}
-
-fn append(
-    dir: &Path,
-    file: &mut Option<File>,
-    size: &mut u64,
-    max_bytes: u64,
-    entry: &AuditEntry,
-) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let current = dir.join(AUDIT_FILE);
-    if *size + line.len() as u64 > max_bytes / 2 && *size > 0 {
-        *file = None;
-        std::fs::rename(&current, dir.join(ROTATED_FILE))?;
-        *size = 0;
-    }
-    if file.is_none() {
-        std::fs::create_dir_all(dir)?;
-        *file = Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&current)?,
-        );
-    }
-    if let Some(f) = file {
-        // One write per line: with O_APPEND, concurrent writers (a second
-        // host on the same directory) never interleave within a line.
-        f.write_all(&line)?;
-        *size += line.len() as u64;
-    }
-    Ok(())
-}
-
-fn read_dir_entries(dir: &Path, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    let mut found = Vec::new();
-    for name in [ROTATED_FILE, AUDIT_FILE] {
-        let path = dir.join(name);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| Error::io(&path, e))?;
-            // A line cut short by a crash is skipped, not fatal.
-            if let Ok(entry) = serde_json::from_str::<AuditEntry>(&line)
-                && query.matches(&entry)
-            {
-                found.push(entry);
-            }
-        }
-    }
-    Ok(found)
-}
-
 pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(*t))
+        s.collect_str(&humantime::format_rfc3339_micros(*t))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
@@ -476,33 +364,6 @@ mod tests {
             ..Default::default()
         };
         assert!(log.query(&future).expect("query").is_empty());
-    }
-
-    #[test]
-    fn stays_within_its_size_budget_and_skips_torn_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = AuditLog::open(dir.path(), 8192).expect("open");
-        for i in 0..500 {
-            log.record(entry("a", AuditKind::LogCap, &format!("call {i}")));
-        }
-        let on_disk: u64 = [AUDIT_FILE, ROTATED_FILE]
-            .iter()
-            .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
-            .sum();
-        assert!(on_disk <= 8192, "{on_disk} bytes on disk");
-        let kept = log.query(&AuditQuery::default()).expect("query");
-        assert!(!kept.is_empty() && kept.len() < 500);
-        assert_eq!(kept.last().map(|e| e.resource.as_str()), Some("call 499"));
-
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(AUDIT_FILE))
-            .expect("open log");
-        f.write_all(b"{\"time\":\"20").expect("torn write");
-        assert_eq!(
-            log.query(&AuditQuery::default()).expect("query").len(),
-            kept.len()
-        );
     }
 
     #[test]

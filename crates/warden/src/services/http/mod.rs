@@ -1,0 +1,383 @@
+//! Host service `wasi:http/outgoing-handler`: outbound HTTP through the
+//! standard WASI interface, limited to the origins the plugin was granted.
+//!
+//! A plugin without an `http` permission does not get `wasi:http` at all:
+//! every function it imports from it traps (`not-granted`), see [`deny`].
+//! For the others, every request passes [`HttpHooks::send_request`]: a
+//! request to an origin outside the plugin's effective `http` permissions
+//! gets the standard `HTTP-request-denied` error and an audit entry, and so
+//! does a granted name that resolves only to internal addresses. Allowed
+//! requests are sent by [`send`] with the guest's timeouts clamped to the
+//! operator's [`HttpLimits`], and a response body larger than the cap fails
+//! with `HTTP-response-body-size`. Redirects are never followed by the
+//! host: a 3xx reaches the plugin, and the request it makes next passes the
+//! same check.
+//!
+//! What the host buffers is bounded per handle (a header map holds at most
+//! [`FIELD_BYTES`], a request body [`BODY_CHUNK`] twice over) and per
+//! request in flight, which is charged to the instance's host budget when
+//! `handle` is called and given back when its connection ends.
+
+mod send;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use wasmtime::StoreContextMut;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, Resource};
+use wasmtime_wasi_http::p2::bindings::http::outgoing_handler;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+use super::{HostService, ServiceContext};
+use crate::audit::AuditKind;
+use crate::budget::{Charge, HostTrap};
+use crate::permissions::Origin;
+use crate::sandbox::{CallScope, PluginState};
+use send::{REQUEST_BYTES, Target};
+
+type HttpError = wasmtime_wasi_http::Error;
+
+/// The WASI HTTP version whose `handle` Warden interposes on.
+const WASI_HTTP_VERSION: &str = "0.2.12";
+
+/// The most one header map (`fields`) of a plugin may hold, roughly in
+/// bytes of its in-memory form.
+pub const FIELD_BYTES: usize = 16 << 10;
+
+/// The largest write into an outbound request body; a body buffers at most
+/// two of them before they are sent.
+pub const BODY_CHUNK: usize = 16 << 10;
+
+/// The operator's bounds on plugins' outbound HTTP. A plugin may ask for
+/// shorter timeouts (through `request-options`), never longer ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest wait for a TCP connection (and, separately, for the HTTP
+    /// handshake on it).
+    pub connect_timeout: Duration,
+    /// Longest wait for the response head once the request is sent.
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two chunks of the response body.
+    pub between_bytes_timeout: Duration,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            between_bytes_timeout: Duration::from_secs(30),
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The per-instance state of `wasi:http`.
+pub(crate) struct Http {
+    ctx: WasiHttpCtx,
+    hooks: HttpHooks,
+}
+
+/// Decides and sends each outgoing request of one plugin instance.
+struct HttpHooks {
+    scope: Arc<CallScope>,
+    allowed: Arc<Vec<Origin>>,
+    limits: HttpLimits,
+    /// The charge of the request `handle` is sending right now.
+    charge: Option<Charge>,
+}
+
+impl HostService for Http {
+    fn new(ctx: &ServiceContext) -> Self {
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_BYTES);
+        Http {
+            ctx: http,
+            hooks: HttpHooks {
+                scope: ctx.scope.clone(),
+                allowed: ctx.http_origins.clone(),
+                limits: ctx.settings.http,
+                charge: None,
+            },
+        }
+    }
+
+    /// `wasi:http` reaches its state through [`WasiHttpView`] (it needs the
+    /// instance's resource table as well), so `get` is not used. `handle`
+    /// is interposed on to charge the request to the host budget first.
+    fn add_to_linker(
+        linker: &mut Linker<PluginState>,
+        _get: fn(&mut PluginState) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+        linker.allow_shadowing(true);
+        let mut handler =
+            linker.instance(&format!("wasi:http/outgoing-handler@{WASI_HTTP_VERSION}"))?;
+        handler.func_wrap(
+            "handle",
+            |mut store: StoreContextMut<'_, PluginState>,
+             (request, options): (
+                Resource<HostOutgoingRequest>,
+                Option<Resource<RequestOptions>>,
+            )| {
+                let state = store.data_mut();
+                let charge = state
+                    .budget
+                    .charge(REQUEST_BYTES, "an outbound HTTP request")?;
+                state.services.http().hooks.charge = Some(charge);
+                let sent = outgoing_handler::Host::handle(&mut state.http(), request, options);
+                state.services.http().hooks.charge = None;
+                let sent: Result<Resource<HostFutureIncomingResponse>, _> = match sent {
+                    Ok(future) => Ok(future),
+                    Err(e) => Err(e.downcast()?),
+                };
+                Ok((sent,))
+            },
+        )?;
+        linker.allow_shadowing(false);
+        Ok(())
+    }
+}
+
+/// Makes every function of the `wasi:http` interfaces `component` imports
+/// trap (`not-granted`), naming the missing permission: for a plugin
+/// without an `http` permission, which then has no way to make the host
+/// buffer a body or open a connection for it.
+pub(crate) fn deny(
+    linker: &mut Linker<PluginState>,
+    engine: &wasmtime::Engine,
+    component: &Component,
+    plugin: &str,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(interface) = item.ty else {
+            continue;
+        };
+        if !name.starts_with("wasi:http/") {
+            continue;
+        }
+        let mut instance = linker.instance(name)?;
+        for (function, item) in interface.exports(engine) {
+            if !matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                continue;
+            }
+            let message = format!(
+                "plugin `{plugin}` called `{name}#{function}` but has no `http` permission; \
+                 list the origins it may call under `[permissions] http` in its manifest \
+                 (and have the operator grant them)"
+            );
+            instance.func_new(function, move |_store, _ty, _params, _results| {
+                Err(HostTrap::not_granted(message.clone()).into())
+            })?;
+        }
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (http, table) = self.http_parts();
+        WasiHttpCtxView {
+            ctx: &mut http.ctx,
+            table,
+            hooks: &mut http.hooks,
+        }
+    }
+}
+
+/// The boxed futures `send_request` returns.
+type Sent = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl HttpHooks {
+    /// Where the request goes, if the plugin may send to its origin;
+    /// audits a refusal.
+    fn permits(&self, uri: &http::Uri) -> Option<Target> {
+        let target = Target::of(uri)?;
+        if self
+            .allowed
+            .iter()
+            .any(|o| o.allows(&target.scheme, &target.host, target.port))
+        {
+            return Some(target);
+        }
+        deny_origin(
+            &self.scope,
+            &target,
+            "origin not in the plugin's `http` permissions",
+        );
+        None
+    }
+
+    /// The guest's timeouts, each capped by the operator's.
+    fn clamp(&self, asked: Option<RequestOptions>) -> RequestOptions {
+        let asked = asked.unwrap_or_default();
+        let cap = |asked: Option<Duration>, max: Duration| Some(asked.map_or(max, |a| a.min(max)));
+        RequestOptions {
+            connect_timeout: cap(asked.connect_timeout, self.limits.connect_timeout),
+            first_byte_timeout: cap(asked.first_byte_timeout, self.limits.first_byte_timeout),
+            between_bytes_timeout: cap(
+                asked.between_bytes_timeout,
+                self.limits.between_bytes_timeout,
+            ),
+        }
+    }
+}
+
+impl WasiHttpHooks for HttpHooks {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Sent {
+        let Some(target) = self.permits(request.uri()) else {
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        };
+        // `handle` charged it just before; a missing charge would mean a
+        // request sent some other way, which is refused.
+        let Some(charge) = self.charge.take() else {
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        };
+        let options = self.clamp(options);
+        let max = self.limits.max_response_bytes;
+        let scope = self.scope.clone();
+        let allowed = self.allowed.clone();
+        let head = request.method() == http::Method::HEAD;
+        Box::new(async move {
+            let found =
+                crate::firewall::resolve(&target.host)
+                    .await
+                    .map_err(|_| HttpError::DnsError {
+                        rcode: Some("name unresolvable".into()),
+                        info_code: None,
+                    })?;
+            let addresses = target.allowed(&allowed, found);
+            if addresses.is_empty() {
+                deny_origin(
+                    &scope,
+                    &target,
+                    "the name resolves only to internal addresses, which only an origin naming \
+                     the address reaches",
+                );
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let (response, io) = send::send(request, &target, &addresses, options, charge).await?;
+            // HEAD, 204 and 304 responses may declare a length but carry no body.
+            let bodiless = head
+                || matches!(
+                    response.status(),
+                    http::StatusCode::NO_CONTENT | http::StatusCode::NOT_MODIFIED
+                );
+            let declared = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|_| !bodiless);
+            if declared.is_some_and(|len| len > max) {
+                audit_oversized(&scope, max);
+                return Err(HttpError::HttpResponseBodySize(declared));
+            }
+            let response = response.map(|body| {
+                Capped {
+                    inner: body.boxed_unsync(),
+                    left: max,
+                    max,
+                    scope,
+                }
+                .boxed_unsync()
+            });
+            Ok((response, io))
+        })
+    }
+}
+
+fn deny_origin(scope: &CallScope, target: &Target, why: &str) {
+    let origin = format!("{}://{}:{}", target.scheme, target.host, target.port);
+    tracing::warn!(plugin = %scope.plugin, %origin, why, "outbound HTTP request denied");
+    scope.audit(
+        AuditKind::HttpDenied,
+        origin,
+        &format!("request denied: {why}"),
+    );
+}
+
+fn audit_oversized(scope: &CallScope, max: u64) {
+    scope.audit(
+        AuditKind::HttpResponseLimit,
+        format!("{max} response bytes"),
+        "response refused",
+    );
+}
+
+/// A response body that fails once more than `max` bytes came through.
+struct Capped {
+    inner: WasiBody,
+    left: u64,
+    max: u64,
+    scope: Arc<CallScope>,
+}
+
+impl Body for Capped {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            other => return other,
+        };
+        if let Some(data) = frame.data_ref() {
+            let len = data.len() as u64;
+            if len > self.left {
+                self.left = 0;
+                audit_oversized(&self.scope, self.max);
+                return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.max)))));
+            }
+            self.left -= len;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
