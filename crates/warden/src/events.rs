@@ -8,16 +8,20 @@
 //! subscriber that fails or panics only fails its own deliveries. Both are
 //! counted ([`SubscriberStats`]) and logged. An event emitted while handling
 //! an event is one hop further; past [`EventSettings::max_hops`] it is dropped,
-//! so plugins that answer each other's events cannot loop forever.
+//! so plugins that answer each other's events cannot loop forever. No one
+//! source (a plugin, the HTTP API, the application) may hold more than three
+//! quarters of a subscriber's queue, in events or bytes: one plugin's flood
+//! cannot crowd out the events of the others.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::locks::{read, write};
+use crate::locks::{lock, read, write};
 
 /// An event, as plugins emit and receive it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -166,8 +170,39 @@ struct Counters {
     failed: AtomicU64,
     queued: AtomicU64,
     queued_bytes: AtomicU64,
+    /// Events and payload bytes queued per source.
+    by_source: Mutex<HashMap<String, (u64, u64)>>,
     /// Set when the subscriber is removed: what is still queued is dropped.
     closed: AtomicBool,
+}
+
+impl Counters {
+    /// Takes a place for an event of `bytes` from `source`, unless that
+    /// source already holds three quarters of the queue (in events or in
+    /// bytes), the rest being kept for the other sources.
+    fn take_share(&self, source: &str, bytes: u64, settings: &EventSettings) -> bool {
+        let share = |total: u64| total - total / 4;
+        let mut by_source = lock(&self.by_source);
+        let (events, held) = by_source.get(source).copied().unwrap_or((0, 0));
+        let fits = events < share(settings.queue_capacity.max(1) as u64)
+            && held.saturating_add(bytes) <= share(settings.queue_bytes);
+        if fits {
+            by_source.insert(source.to_string(), (events + 1, held + bytes));
+        }
+        fits
+    }
+
+    /// Gives back the place of a delivered (or dropped) event.
+    fn give_share(&self, source: &str, bytes: u64) {
+        let mut by_source = lock(&self.by_source);
+        if let Some((events, held)) = by_source.get_mut(source) {
+            *events = events.saturating_sub(1);
+            *held = held.saturating_sub(bytes);
+            if *events == 0 {
+                by_source.remove(source);
+            }
+        }
+    }
 }
 
 struct Subscriber {
@@ -276,14 +311,15 @@ impl EventBus {
             .iter()
             .filter(|s| s.patterns.iter().any(|p| event.matches(p)))
         {
-            let within_bytes = s
-                .counters
-                .queued_bytes
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
-                    held.checked_add(bytes)
-                        .filter(|n| *n <= self.settings.queue_bytes)
-                })
-                .is_ok();
+            let within_share = s.counters.take_share(&event.source, bytes, &self.settings);
+            let within_bytes = within_share
+                && s.counters
+                    .queued_bytes
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                        held.checked_add(bytes)
+                            .filter(|n| *n <= self.settings.queue_bytes)
+                    })
+                    .is_ok();
             s.counters.queued.fetch_add(1, Ordering::SeqCst);
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             let sent = match within_bytes {
@@ -295,6 +331,9 @@ impl EventBus {
                 Err(()) => {
                     if within_bytes {
                         s.counters.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                    }
+                    if within_share {
+                        s.counters.give_share(&event.source, bytes);
                     }
                     s.counters.queued.fetch_sub(1, Ordering::SeqCst);
                     self.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -368,9 +407,9 @@ fn drain(
                 }
             }
         }
-        counters
-            .queued_bytes
-            .fetch_sub(event.payload.len() as u64, Ordering::SeqCst);
+        let bytes = event.payload.len() as u64;
+        counters.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        counters.give_share(&event.source, bytes);
         counters.queued.fetch_sub(1, Ordering::SeqCst);
         in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -410,6 +449,39 @@ mod tests {
             .build()
             .expect("runtime")
             .block_on(bus.settle(Duration::from_secs(5)))
+    }
+
+    /// One source flooding a stuck subscriber takes three quarters of its
+    /// queue; another source's events still get in.
+    #[test]
+    fn one_source_cannot_take_a_whole_queue() {
+        let bus = EventBus::new(EventSettings {
+            queue_capacity: 8,
+            ..EventSettings::default()
+        });
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        bus.subscribe(
+            "stuck".into(),
+            vec!["*".into()],
+            Box::new(move |_| {
+                let _ = gate.lock().expect("gate").recv();
+                Ok(())
+            }),
+        )
+        .expect("subscribe");
+        let flood: usize = (0..100)
+            .map(|_| {
+                bus.publish(Event::new("spam.x", vec![], "noisy"))
+                    .expect("publish")
+            })
+            .sum();
+        assert!(flood <= 7, "the flood queued {flood}");
+        let quiet = bus
+            .publish(Event::new("order.created", vec![], "quiet"))
+            .expect("publish");
+        assert_eq!(quiet, 1, "the quiet source's event was crowded out");
+        drop(release);
     }
 
     #[test]

@@ -307,6 +307,50 @@ fn a_mapped_directory_swapped_for_a_symlink_is_not_followed() {
     );
 }
 
+/// A plugin from another directory cannot take a loaded plugin's name (and
+/// with it its store, data and secrets), not even after a restart that
+/// loads it first; the operator deploying it vouches for its directory.
+#[test]
+fn a_second_directory_cannot_take_a_plugins_name() {
+    let root = tempfile::tempdir().expect("tmp");
+    let data = root.path().join("data");
+    let owner = common::stage(root.path(), "counter", "0.1.0");
+    let squatter = root.path().join("elsewhere/counter");
+    std::fs::create_dir_all(&squatter).expect("squatter dir");
+    // Loaded beside the owner as another version, it would run with the
+    // owner's store and data.
+    std::fs::copy(owner.join("counter.wasm"), squatter.join("counter.wasm")).expect("copy");
+    let manifest = std::fs::read_to_string(owner.join("plugin.toml")).expect("manifest");
+    std::fs::write(
+        squatter.join("plugin.toml"),
+        manifest.replace("version = \"0.1.0\"", "version = \"9.9.9\""),
+    )
+    .expect("squatter manifest");
+    let host = || Warden::builder().data_dir(&data).build().expect("host");
+    let refused = |host: &Warden| match host.load_blocking(&squatter) {
+        Err(Error::NameClaimed { name, homes, .. }) => {
+            assert_eq!(name, "counter");
+            assert_eq!(homes, [owner.canonicalize().expect("canonical")]);
+        }
+        other => panic!("expected the name to be refused, got {other:?}"),
+    };
+    {
+        let host = host();
+        host.load_blocking(&owner)
+            .expect("the owner binds the name");
+        refused(&host);
+        assert_eq!(
+            common::audited(&host, Some("counter"), AuditKind::NameClaimed).len(),
+            1
+        );
+    }
+    // After a restart the squatter comes first, and is still refused.
+    let host = host();
+    refused(&host);
+    host.deploy_blocking(&squatter)
+        .expect("the operator vouches for the directory");
+}
+
 /// Four memories of 40 MiB under a 128 MiB limit: the limit is the
 /// instance's, all memories together, so the instance is refused as out of
 /// memory (one memory at a time, it would have fit). The pooling allocator

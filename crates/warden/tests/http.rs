@@ -216,6 +216,27 @@ fn a_plugin_without_the_permission_reaches_nothing() {
     assert!(audited(&host, "asked", AuditKind::HttpDenied).is_empty());
 }
 
+/// A granted origin named by host name whose name resolves to loopback is
+/// refused before a connection is made (DNS cannot point a granted name at
+/// the host's own services); the same server granted by address is reached.
+#[test]
+fn a_granted_name_never_reaches_an_internal_address() {
+    let server = Server::start();
+    let by_name = format!("http://localhost:{}", server.port);
+    let host = host(&[by_name.clone(), server.origin()], HttpLimits::default());
+    let named = fetcher(&host, "named", std::slice::from_ref(&by_name));
+    let message = plugin_message(fetch(&named, &format!("{by_name}/hello")));
+    assert!(message.contains("denied"), "{message}");
+    assert_eq!(server.served(), 0, "no request may reach the server");
+    let denied = audited(&host, "named", AuditKind::HttpDenied);
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    let entry = &common::audited(&host, Some("named"), AuditKind::HttpDenied)[0];
+    assert!(entry.action.contains("internal addresses"), "{entry:?}");
+    let addressed = fetcher(&host, "addressed", &[server.origin()]);
+    let ok = fetch(&addressed, &server.url("/hello")).expect("granted by address");
+    assert_eq!(ok.output, b"hello from loopback");
+}
+
 #[test]
 fn redirects_are_checked_hop_by_hop() {
     let server = Server::start();

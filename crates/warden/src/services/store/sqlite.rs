@@ -348,6 +348,22 @@ mod tests {
         assert!(dir.path().join("kv/plugin-a.sqlite").is_file());
     }
 
+    /// A namespace whose database is locked (a long write, another
+    /// process) holds up no other namespace: each has its own.
+    #[test]
+    fn a_locked_namespace_holds_up_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteBackend::open(Some(dir.path())).expect("open");
+        let limits = KvLimits::default();
+        db.set(&limits, "plugin:a", "k", b"v").expect("a");
+        let holder = Connection::open(dir.path().join("kv/plugin-a.sqlite")).expect("a's file");
+        holder.execute_batch("BEGIN IMMEDIATE").expect("lock a");
+        db.set(&limits, "plugin:b", "k", b"v")
+            .expect("b writes while a is locked");
+        assert_eq!(db.list("plugin:b", "", None, 10), Ok(vec!["k".to_string()]));
+        holder.execute_batch("ROLLBACK").expect("unlock a");
+    }
+
     /// Namespaces earlier versions kept in `store.sqlite` move to their own
     /// files, with their usage, and leave the old table empty.
     #[test]
