@@ -16,22 +16,9 @@ fn component_from_wit(wit: &str) -> Vec<u8> {
     let world = resolve
         .select_world(&[package], Some("w"))
         .expect("world `w`");
-    let mut module =
+    let module =
         wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-        false,
-    )
-    .expect("embed metadata");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component")
+    common::component_of(module, &resolve, world)
 }
 
 fn stats_json(host: &Warden, request: ProcessRequest) -> serde_json::Value {

@@ -253,9 +253,9 @@ fn failing_candidate(root: &Path) -> std::path::PathBuf {
     dir
 }
 
-#[test]
-fn a_failing_candidate_is_rolled_back_automatically() {
-    let root = tempfile::tempdir().expect("tmp");
+/// A host whose canaries are judged after 20 candidate calls, with 1.0.0
+/// deployed as the stable version.
+fn quick_to_roll_back(root: &Path) -> Warden {
     let host = Warden::builder()
         .rollback_policy(RollbackPolicy {
             min_calls: 20,
@@ -263,8 +263,15 @@ fn a_failing_candidate_is_rolled_back_automatically() {
         })
         .build()
         .expect("host");
-    host.deploy_blocking(common::stage(root.path(), PLUGIN, "1.0.0"))
+    host.deploy_blocking(common::stage(root, PLUGIN, "1.0.0"))
         .expect("stable");
+    host
+}
+
+#[test]
+fn a_failing_candidate_is_rolled_back_automatically() {
+    let root = tempfile::tempdir().expect("tmp");
+    let host = quick_to_roll_back(root.path());
     let candidate = host
         .deploy_blocking(failing_candidate(root.path()))
         .expect("candidate");
@@ -306,15 +313,7 @@ fn a_failing_candidate_is_rolled_back_automatically() {
 #[test]
 fn bad_input_sent_on_purpose_never_rolls_a_candidate_back() {
     let root = tempfile::tempdir().expect("tmp");
-    let host = Warden::builder()
-        .rollback_policy(RollbackPolicy {
-            min_calls: 20,
-            ..RollbackPolicy::default()
-        })
-        .build()
-        .expect("host");
-    host.deploy_blocking(common::stage(root.path(), PLUGIN, "1.0.0"))
-        .expect("stable");
+    let host = quick_to_roll_back(root.path());
     // misbehave refuses `op=upper` as unsupported input, every time.
     let dir = failing_candidate(root.path());
     let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("manifest");

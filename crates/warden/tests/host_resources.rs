@@ -429,19 +429,5 @@ fn four_memories(pages: u64) -> Vec<u8> {
     FourMemories(pages)
         .parse_core_module(&mut module, wasmparser::Parser::new(0), &dummy)
         .expect("reencode");
-    let mut module = module.finish();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-        false,
-    )
-    .expect("metadata");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("component")
+    common::component_of(module.finish(), &resolve, world)
 }

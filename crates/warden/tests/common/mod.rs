@@ -90,6 +90,29 @@ pub fn manifest(name: &str) -> Manifest {
     Manifest::from_file(&plugin_dir(name).join("plugin.toml")).expect("manifest")
 }
 
+/// The component of core module `module`, which implements `world` of
+/// `resolve`.
+pub fn component_of(
+    mut module: Vec<u8>,
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    wit_component::embed_component_metadata(
+        &mut module,
+        resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .expect("embed metadata");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}
+
 /// A host with default settings and no disk cache.
 pub fn host() -> Warden {
     Warden::new().expect("host")

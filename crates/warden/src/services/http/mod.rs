@@ -20,14 +20,9 @@
 
 mod send;
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Resource};
@@ -270,10 +265,12 @@ impl WasiHttpHooks for HttpHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
         let options = self.clamp(options);
-        let max = self.limits.max_response_bytes;
         let scope = self.scope.clone();
         let allowed = self.allowed.clone();
-        let head = request.method() == http::Method::HEAD;
+        let cap = send::ResponseCap {
+            max: self.limits.max_response_bytes,
+            scope: scope.clone(),
+        };
         Box::new(async move {
             let found =
                 crate::firewall::resolve(&target.host)
@@ -292,33 +289,7 @@ impl WasiHttpHooks for HttpHooks {
                 );
                 return Err(HttpError::HttpRequestDenied);
             }
-            let (response, io) = send::send(request, &target, &addresses, options, charge).await?;
-            // HEAD, 204 and 304 responses may declare a length but carry no body.
-            let bodiless = head
-                || matches!(
-                    response.status(),
-                    http::StatusCode::NO_CONTENT | http::StatusCode::NOT_MODIFIED
-                );
-            let declared = response
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|_| !bodiless);
-            if declared.is_some_and(|len| len > max) {
-                audit_oversized(&scope, max);
-                return Err(HttpError::HttpResponseBodySize(declared));
-            }
-            let response = response.map(|body| {
-                Capped {
-                    inner: body.boxed_unsync(),
-                    left: max,
-                    max,
-                    scope,
-                }
-                .boxed_unsync()
-            });
-            Ok((response, io))
+            send::send(request, &target, &addresses, options, charge, cap).await
         })
     }
 }
@@ -331,53 +302,4 @@ fn deny_origin(scope: &CallScope, target: &Target, why: &str) {
         origin,
         &format!("request denied: {why}"),
     );
-}
-
-fn audit_oversized(scope: &CallScope, max: u64) {
-    scope.audit(
-        AuditKind::HttpResponseLimit,
-        format!("{max} response bytes"),
-        "response refused",
-    );
-}
-
-/// A response body that fails once more than `max` bytes came through.
-struct Capped {
-    inner: WasiBody,
-    left: u64,
-    max: u64,
-    scope: Arc<CallScope>,
-}
-
-impl Body for Capped {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => frame,
-            other => return other,
-        };
-        if let Some(data) = frame.data_ref() {
-            let len = data.len() as u64;
-            if len > self.left {
-                self.left = 0;
-                audit_oversized(&self.scope, self.max);
-                return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.max)))));
-            }
-            self.left -= len;
-        }
-        Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }

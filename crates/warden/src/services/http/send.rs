@@ -21,8 +21,10 @@ use tokio_rustls::rustls;
 use wasmtime_wasi_http::{RequestOptions, WasiBody};
 
 use super::HttpError;
+use crate::audit::AuditKind;
 use crate::budget::Charge;
 use crate::permissions::{Origin, is_internal};
+use crate::sandbox::CallScope;
 
 /// What one request in flight is charged on the host budget: the
 /// connection's read buffer ([`READ_BUFFER`]), its write and TLS buffers.
@@ -118,15 +120,60 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> I
 /// The future that reports how the connection ended.
 pub(super) type Finished = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
+/// The most a response body may bring, and whose audit log hears of one
+/// that brings more.
+pub(super) struct ResponseCap {
+    pub(super) max: u64,
+    pub(super) scope: Arc<CallScope>,
+}
+
+impl ResponseCap {
+    /// Refuses a response that declares more than the cap. HEAD, 204 and
+    /// 304 responses may declare a length but carry no body.
+    fn check_declared(
+        &self,
+        response: &http::Response<impl Body>,
+        head: bool,
+    ) -> Result<(), HttpError> {
+        let bodiless = head
+            || matches!(
+                response.status(),
+                http::StatusCode::NO_CONTENT | http::StatusCode::NOT_MODIFIED
+            );
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|_| !bodiless);
+        match declared {
+            Some(len) if len > self.max => Err(self.refuse(Some(len))),
+            _ => Ok(()),
+        }
+    }
+
+    fn refuse(&self, size: Option<u64>) -> HttpError {
+        self.scope.audit(
+            AuditKind::HttpResponseLimit,
+            format!("{} response bytes", self.max),
+            "response refused",
+        );
+        HttpError::HttpResponseBodySize(size)
+    }
+}
+
 /// Sends `request` to `target` at one of `addresses`, with `options`'
-/// timeouts; the connection and `charge` live as long as the response.
+/// timeouts; the connection and `charge` live as long as the response,
+/// whose body stops at `cap`.
 pub(super) async fn send(
     mut request: http::Request<WasiBody>,
     target: &Target,
     addresses: &[IpAddr],
     options: RequestOptions,
     charge: Charge,
+    cap: ResponseCap,
 ) -> Result<(http::Response<WasiBody>, Finished), HttpError> {
+    let head = request.method() == http::Method::HEAD;
     let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
     let tcp = connect(addresses, target.port, connect_timeout).await?;
     let stream: Box<dyn Io> = if target.scheme == "https" {
@@ -169,14 +216,17 @@ pub(super) async fn send(
     let response = tokio::time::timeout(first_byte, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    cap.check_declared(&response, head)?;
     let between_bytes = options
         .between_bytes_timeout
         .unwrap_or(Duration::from_secs(30));
     let response = response.map(|incoming| {
-        Paced {
+        ResponseBody {
             incoming,
             between_bytes,
             timer: Box::pin(tokio::time::sleep(between_bytes)),
+            left: cap.max,
+            cap,
         }
         .boxed_unsync()
     });
@@ -204,14 +254,17 @@ impl Drop for Driver {
     }
 }
 
-/// A response body that fails after `between_bytes` without a frame.
-struct Paced {
+/// A response body as the plugin reads it: it fails after `between_bytes`
+/// without a frame, and once more than the cap came through.
+struct ResponseBody {
     incoming: hyper::body::Incoming,
     between_bytes: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    left: u64,
+    cap: ResponseCap,
 }
 
-impl Body for Paced {
+impl Body for ResponseBody {
     type Data = Bytes;
     type Error = HttpError;
 
@@ -223,6 +276,14 @@ impl Body for Paced {
             Poll::Ready(Some(Ok(frame))) => {
                 let next = tokio::time::Instant::now() + self.between_bytes;
                 self.timer.as_mut().reset(next);
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                match self.left.checked_sub(len) {
+                    Some(left) => self.left = left,
+                    None => {
+                        self.left = 0;
+                        return Poll::Ready(Some(Err(self.cap.refuse(Some(self.cap.max)))));
+                    }
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) if e.is_timeout() => {

@@ -24,12 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+mod wasi;
+
 use bytes::Bytes;
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::filesystem::WasiFilesystemView;
-use wasmtime_wasi::p2::bindings::filesystem::preopens;
-use wasmtime_wasi::p2::bindings::filesystem::types::{self as fs, Descriptor, HostDescriptor};
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 use super::{HostService, ServiceContext};
@@ -37,7 +35,7 @@ use crate::audit::AuditKind;
 use crate::error::{Error, Result};
 use crate::fsutil::HeldDir;
 use crate::locks::lock;
-use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
+use crate::sandbox::{CallScope, PluginState};
 
 /// Where a plugin sees its data directory.
 pub const DATA_GUEST_PATH: &str = "/data";
@@ -263,31 +261,6 @@ impl Data {
     }
 }
 
-/// Shadows a `descriptor` method taking a path: `before(data, fd)` may
-/// refuse it with `insufficient-space`; otherwise WASI runs it as usual.
-macro_rules! path_method {
-    ($types:expr, $get:expr, $name:literal, $method:ident, $before:expr) => {
-        $types.func_wrap_async(
-            $name,
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, path): (Resource<Descriptor>, String)| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    let before: fn(&Data, u32) -> bool = $before;
-                    if !before($get(state), fd.rep()) {
-                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::$method(&mut view, fd, path).await {
-                        Ok(()) => Ok((Ok(()),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?
-    };
-}
-
 impl HostService for Data {
     fn new(ctx: &ServiceContext) -> Self {
         Data {
@@ -302,198 +275,8 @@ impl HostService for Data {
         linker: &mut Linker<PluginState>,
         get: fn(&mut PluginState) -> &mut Self,
     ) -> wasmtime::Result<()> {
-        linker.allow_shadowing(true);
-        let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?;
-        preopens.func_wrap(
-            "get-directories",
-            move |mut store: StoreContextMut<'_, PluginState>, (): ()| {
-                let state = store.data_mut();
-                let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
-                let data = get(state);
-                for (fd, path) in &dirs {
-                    match data.roots.iter().find(|r| r.guest == *path).cloned() {
-                        Some(root) => data.descriptors.insert(fd.rep(), root),
-                        None => data.descriptors.remove(&fd.rep()),
-                    };
-                }
-                Ok((dirs,))
-            },
-        )?;
-        let mut types = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
-        types.func_wrap(
-            "[method]descriptor.write-via-stream",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, offset): (Resource<Descriptor>, u64)| {
-                let rep = fd.rep();
-                let state = store.data_mut();
-                let opened = HostDescriptor::write_via_stream(&mut state.filesystem(), fd, offset);
-                wrap_stream(state, get, rep, opened)
-            },
-        )?;
-        types.func_wrap(
-            "[method]descriptor.append-via-stream",
-            move |mut store: StoreContextMut<'_, PluginState>, (fd,): (Resource<Descriptor>,)| {
-                let rep = fd.rep();
-                let state = store.data_mut();
-                let opened = HostDescriptor::append_via_stream(&mut state.filesystem(), fd);
-                wrap_stream(state, get, rep, opened)
-            },
-        )?;
-        types.func_wrap_async(
-            "[method]descriptor.write",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    if !get(state).charge(fd.rep(), buffer.len() as u64) {
-                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::write(&mut view, fd, buffer, offset).await {
-                        Ok(n) => Ok((Ok(n),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?;
-        types.func_wrap_async(
-            "[method]descriptor.set-size",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, size): (Resource<Descriptor>, u64)| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    // The whole new size: what the file held before is unknown here.
-                    if !get(state).charge(fd.rep(), size) {
-                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::set_size(&mut view, fd, size).await {
-                        Ok(()) => Ok((Ok(()),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?;
-        path_method!(
-            types,
-            get,
-            "[method]descriptor.create-directory-at",
-            create_directory_at,
-            Data::may_create
-        );
-        types.func_wrap_async(
-            "[method]descriptor.symlink-at",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, target, path): (Resource<Descriptor>, String, String)| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    if !get(state).may_create(fd.rep()) {
-                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::symlink_at(&mut view, fd, target, path).await {
-                        Ok(()) => Ok((Ok(()),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?;
-        types.func_wrap_async(
-            "[method]descriptor.link-at",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, flags, old, to, new): (
-                Resource<Descriptor>,
-                fs::PathFlags,
-                String,
-                Resource<Descriptor>,
-                String,
-            )| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    let data = get(state);
-                    if !data.may_move(fd.rep(), to.rep()) {
-                        return Ok((Err(fs::ErrorCode::CrossDevice),));
-                    }
-                    if !data.may_create(to.rep()) {
-                        return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::link_at(&mut view, fd, flags, old, to, new).await {
-                        Ok(()) => Ok((Ok(()),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?;
-        types.func_wrap_async(
-            "[method]descriptor.rename-at",
-            move |mut store: StoreContextMut<'_, PluginState>,
-                  (fd, old, to, new): (
-                Resource<Descriptor>,
-                String,
-                Resource<Descriptor>,
-                String,
-            )| {
-                Box::new(async move {
-                    let state = store.data_mut();
-                    if !get(state).may_move(fd.rep(), to.rep()) {
-                        return Ok((Err(fs::ErrorCode::CrossDevice),));
-                    }
-                    let mut view = state.filesystem();
-                    match HostDescriptor::rename_at(&mut view, fd, old, to, new).await {
-                        Ok(()) => Ok((Ok(()),)),
-                        Err(e) => Ok((Err(fs::Host::convert_error_code(&mut view, e)?),)),
-                    }
-                })
-            },
-        )?;
-        path_method!(
-            types,
-            get,
-            "[method]descriptor.unlink-file-at",
-            unlink_file_at,
-            Data::deleting
-        );
-        path_method!(
-            types,
-            get,
-            "[method]descriptor.remove-directory-at",
-            remove_directory_at,
-            Data::deleting
-        );
-        linker.allow_shadowing(false);
-        Ok(())
+        wasi::add_to_linker(linker, get)
     }
-}
-
-type Opened = std::result::Result<Resource<DynOutputStream>, wasmtime_wasi::p2::FsError>;
-
-/// Passes on the stream WASI opened, wrapped in a quota check when the
-/// descriptor is inside the data directory.
-fn wrap_stream(
-    state: &mut PluginState,
-    get: fn(&mut PluginState) -> &mut Data,
-    fd: u32,
-    opened: Opened,
-) -> wasmtime::Result<(std::result::Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {
-    let stream = match opened {
-        Ok(stream) => stream,
-        Err(e) => {
-            return Ok((Err(fs::Host::convert_error_code(
-                &mut state.filesystem(),
-                e,
-            )?),));
-        }
-    };
-    let data = get(state);
-    let Some(dir) = data.quota_for(fd) else {
-        return Ok((Ok(stream),));
-    };
-    let scope = data.scope.clone();
-    let table = state.table();
-    let inner = table.delete(stream)?;
-    let wrapped: DynOutputStream = Box::new(QuotaStream { inner, dir, scope });
-    Ok((Ok(table.push(wrapped)?),))
 }
 
 fn refuse(scope: &CallScope, dir: &DataDir) {
