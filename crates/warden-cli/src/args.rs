@@ -93,6 +93,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a plugin's deploys, canaries, promotions, rollbacks, restarts.
     History(HistoryArgs),
+    /// Forget which directories a plugin name belongs to, so that the next
+    /// plugin loaded under it (from another directory) may have it.
+    ReleaseName(NameArgs),
     /// Build what is stale, load the plugins of `warden.toml` and serve them
     /// over HTTP.
     Up(UpArgs),

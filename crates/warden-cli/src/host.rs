@@ -58,8 +58,9 @@ fn builder(global: &Global) -> Result<WardenBuilder> {
 }
 
 /// `builder` for a command run by hand: the directories it names are the
-/// operator's choice, so loading one vouches for it (see
-/// [`WardenBuilder::trust_loaded_dirs`]); `warden serve` does not.
+/// operator's choice, so loading one neither checks nor changes the name
+/// claims (see [`WardenBuilder::trust_loaded_dirs`]); `warden serve` keeps
+/// them.
 fn by_hand(global: &Global) -> Result<WardenBuilder> {
     Ok(builder(global)?.trust_loaded_dirs(true))
 }

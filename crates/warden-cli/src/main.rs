@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Reload(a) => commands::deploy::reload(&cli.global, a),
         Command::Status(a) => commands::status::status(&cli.global, a),
         Command::History(a) => commands::status::history(&cli.global, a),
+        Command::ReleaseName(a) => commands::deploy::release_name(&cli.global, a),
         Command::Up(a) => commands::serve::up(&cli.global, a),
         Command::Serve(a) => commands::serve::serve(&cli.global, a),
     };

@@ -4,11 +4,15 @@
 //! An instance's handles live in its resource table, capped at
 //! `limits.max-resources`; every handle's own buffers are capped too (see
 //! [`crate::limits::HANDLE_BYTES`]), so their share is set aside up front.
-//! What is left, [`crate::Limits::transfer_bytes`], is charged as it is used
-//! by whatever the host buffers outside a handle: outbound HTTP requests in
-//! flight, name lookups, guest output waiting for its newline. A charge is
-//! a [`Charge`] guard, given back when dropped; one that does not fit fails
-//! with [`HostTrap`], which ends the call as a `host-resource-limit` trap.
+//! What is left, [`crate::Limits::transfer_bytes`], bounds what the host
+//! holds for the instance outside a handle: outbound HTTP requests in
+//! flight (their connections and buffers) are charged to it as they are
+//! sent, and no single host call may copy more than it out of the guest
+//! (wasmtime's hostcall fuel). A charge is a [`Charge`] guard, given back
+//! when dropped; one that does not fit fails with [`HostTrap`], which ends
+//! the call as a `host-resource-limit` trap. What else the host keeps for a
+//! plugin is bounded where it is kept (name lookups by their slots, guest
+//! output by the longest line, events by their queues).
 //!
 //! The budget belongs to the instance, not to one call: what a reused
 //! instance keeps from call to call stays charged, so leaking across calls

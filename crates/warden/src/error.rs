@@ -251,7 +251,7 @@ pub enum Error {
         "plugin name `{name}` belongs to the plugin loaded from {}; {} asks for it too and is \
          refused. If it is a new build of the same plugin, deploy it (`warden deploy`, the admin \
          API, `Warden::deploy`) to vouch for its directory, or release the name \
-         (`Warden::release_name`)",
+         (`warden release-name`, `Warden::release_name`)",
         list_paths(homes),
         claimant.display()
     )]

@@ -10,8 +10,8 @@
 //! an event is one hop further; past [`EventSettings::max_hops`] it is dropped,
 //! so plugins that answer each other's events cannot loop forever. No one
 //! source (a plugin, the HTTP API, the application) may hold more than three
-//! quarters of a subscriber's queue, in events or bytes: one plugin's flood
-//! cannot crowd out the events of the others.
+//! quarters of a subscriber's queue, in events or bytes: one flooding
+//! source cannot crowd out the events of the others.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -451,8 +451,8 @@ mod tests {
             .block_on(bus.settle(Duration::from_secs(5)))
     }
 
-    /// One source flooding a stuck subscriber takes three quarters of its
-    /// queue; another source's events still get in.
+    /// A source flooding a stuck subscriber cannot fill its queue: a quiet
+    /// source's event still gets in.
     #[test]
     fn one_source_cannot_take_a_whole_queue() {
         let bus = EventBus::new(EventSettings {

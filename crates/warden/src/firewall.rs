@@ -15,6 +15,7 @@
 //! refused (and to tell the data-directory service which descriptors are
 //! inside its directory).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,12 +33,21 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 
 use crate::audit::AuditKind;
 use crate::locks::lock;
-use crate::permissions::{EffectivePermissions, HostPattern, NetRule, is_internal};
+use crate::permissions::{EffectivePermissions, HostPattern, NetRule};
 use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
 
 /// Name lookups running at once, host-wide: each holds a thread of the
 /// blocking pool (the system resolver blocks) until it ends.
-static LOOKUP_SLOTS: Semaphore = Semaphore::const_new(8);
+static LOOKUP_SLOTS: Semaphore = Semaphore::const_new(16);
+
+/// Of [`LOOKUP_SLOTS`], how many one plugin may hold, counting lookups its
+/// calls gave up on that still hold their thread: a plugin asking for names
+/// that never resolve cannot take every slot from the others.
+const LOOKUPS_PER_PLUGIN: usize = 2;
+
+/// Lookups running per plugin.
+static RUNNING: std::sync::LazyLock<Mutex<HashMap<String, usize>>> =
+    std::sync::LazyLock::new(Mutex::default);
 
 /// How long a lookup may wait for a slot and run.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,7 +117,9 @@ impl Firewall {
 
     fn lookup_allowed(&self, name: &str) -> bool {
         let s = &self.shared;
-        let allowed = !s.deny.iter().any(|r| r.host.matches_name(name))
+        // Longer is no DNS name; refused before anything keeps a copy.
+        let allowed = name.len() <= 253
+            && !s.deny.iter().any(|r| r.host.matches_name(name))
             && s.allow.iter().any(|r| r.host.matches_name(name));
         if !allowed {
             s.scope.audit(
@@ -175,16 +187,12 @@ impl Shared {
     /// rule covers. The names of what is kept are remembered; a lookup left
     /// with nothing but internal addresses is audited.
     fn admit(&self, name: &str, found: Vec<IpAddr>) -> Vec<IpAddr> {
-        let by_name = self.allow.iter().any(|r| r.host.matches_name(name));
         let (kept, refused): (Vec<IpAddr>, Vec<IpAddr>) = found
             .into_iter()
             .map(|ip| ip.to_canonical())
             .filter(|ip| !self.deny.iter().any(|r| r.host.matches_ip(*ip)))
             .take(MAX_LOOKUP_ADDRESSES)
-            .partition(|ip| {
-                let by_address = self.allow.iter().any(|r| r.host.names_address(*ip));
-                by_address || (by_name && !is_internal(*ip))
-            });
+            .partition(|ip| self.allow.iter().any(|r| r.host.reaches(name, *ip)));
         if kept.is_empty() && !refused.is_empty() {
             let refused: Vec<String> = refused.iter().map(IpAddr::to_string).collect();
             self.scope.audit(
@@ -206,10 +214,11 @@ impl Shared {
     }
 }
 
-/// Resolves `name` with the system resolver, at most [`LOOKUP_SLOTS`] at a
-/// time host-wide and within [`LOOKUP_TIMEOUT`]. A lookup the deadline gives
-/// up on keeps its slot until its thread is free again.
-pub(crate) async fn resolve(name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
+/// Resolves `name` for `plugin` with the system resolver, at most
+/// [`LOOKUP_SLOTS`] at a time host-wide ([`LOOKUPS_PER_PLUGIN`] of them
+/// the plugin's) and within [`LOOKUP_TIMEOUT`]. A lookup the deadline gives
+/// up on keeps its slots until its thread is free again.
+pub(crate) async fn resolve(plugin: &str, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
     if let Ok(ip) = name
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -221,13 +230,14 @@ pub(crate) async fn resolve(name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
         return Err(ErrorCode::InvalidArgument);
     }
     let lookup = async {
+        let own = PluginSlot::take(plugin).ok_or(ErrorCode::TemporaryResolverFailure)?;
         let slot = LOOKUP_SLOTS
             .acquire()
             .await
             .map_err(|_| ErrorCode::TemporaryResolverFailure)?;
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _slots = (slot, own);
             std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
                 .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
         })
@@ -238,6 +248,33 @@ pub(crate) async fn resolve(name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
     tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
         .await
         .unwrap_or(Err(ErrorCode::TemporaryResolverFailure))
+}
+
+/// One of a plugin's [`LOOKUPS_PER_PLUGIN`], given back when dropped.
+struct PluginSlot(String);
+
+impl PluginSlot {
+    fn take(plugin: &str) -> Option<PluginSlot> {
+        let mut running = lock(&RUNNING);
+        let count = running.entry(plugin.to_string()).or_default();
+        if *count >= LOOKUPS_PER_PLUGIN {
+            return None;
+        }
+        *count += 1;
+        Some(PluginSlot(plugin.to_string()))
+    }
+}
+
+impl Drop for PluginSlot {
+    fn drop(&mut self) {
+        let mut running = lock(&RUNNING);
+        if let Some(count) = running.get_mut(&self.0) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.0);
+            }
+        }
+    }
 }
 
 /// Interposes on name lookup and file opens (see the module docs). Call
@@ -266,7 +303,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
                 if !state.firewall.lookup_allowed(&name) {
                     return Ok((Err(ErrorCode::AccessDenied),));
                 }
-                let found = match resolve(&name).await {
+                let plugin = state.plugin().to_string();
+                let found = match resolve(&plugin, &name).await {
                     Ok(found) => found,
                     Err(code) => return Ok((Err(code),)),
                 };

@@ -64,7 +64,9 @@ mod trap;
 mod warden;
 mod watch;
 
-pub use audit::{AUDIT_DIR, AuditEntry, AuditKind, AuditLog, AuditQuery, parse_since};
+pub use audit::{
+    AUDIT_DIR, AuditEntry, AuditKind, AuditLog, AuditQuery, MAX_AUDIT_TEXT, parse_since,
+};
 pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, default_cache_dir, sha256_hex};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};

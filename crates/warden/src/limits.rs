@@ -43,9 +43,10 @@ pub struct Limits {
     /// from [`Limits::host_memory_bytes`].
     pub max_resources: u32,
     /// Host memory one instance may make the host hold on its behalf: its
-    /// handles' buffers plus what is charged as it happens (outbound HTTP
-    /// requests in flight, name lookups, values copied into the host by one
-    /// host call). Going past it traps the call (`host-resource-limit`).
+    /// handles' buffers, plus what is charged as it happens (outbound HTTP
+    /// requests in flight); the same remainder bounds what one host call
+    /// may copy out of the guest. Going past it traps the call
+    /// (`host-resource-limit`).
     pub host_memory_bytes: u64,
 }
 

@@ -174,22 +174,15 @@ pub(crate) fn sandbox_wasi(
 /// Caps the instance's linear memory, summed over every memory it has (a
 /// component may have several), and its table elements, summed likewise;
 /// remembers whether the memory cap was hit, so that the trap that follows a
-/// failed allocation is reported as out-of-memory.
+/// failed allocation is reported as out-of-memory. A growth the engine fails
+/// after it was allowed stays counted: erring high keeps the cap hard.
 pub(crate) struct Limiter {
     memory_limit: usize,
     /// Bytes of every linear memory of the instance together.
     memory_total: usize,
     table_total: usize,
-    /// The growth granted last, taken back if the engine then fails it.
-    last_growth: Option<(Growth, usize)>,
     peak_memory: usize,
     pub(crate) memory_denied: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Growth {
-    Memory,
-    Table,
 }
 
 /// Table elements one instance may have across its tables; real plugins
@@ -202,7 +195,6 @@ impl Limiter {
             memory_limit,
             memory_total: 0,
             table_total: 0,
-            last_growth: None,
             peak_memory: 0,
             memory_denied: false,
         }
@@ -213,30 +205,17 @@ impl Limiter {
     pub(crate) fn peak_memory(&self) -> usize {
         self.peak_memory
     }
+}
 
-    /// Grants `current` -> `desired` if the total stays within `limit`.
-    fn grow(&mut self, what: Growth, current: usize, desired: usize, limit: usize) -> bool {
-        let total = match what {
-            Growth::Memory => &mut self.memory_total,
-            Growth::Table => &mut self.table_total,
-        };
-        let added = desired.saturating_sub(current);
-        let grown = total.saturating_add(added);
-        if grown > limit {
-            return false;
-        }
-        *total = grown;
-        self.last_growth = Some((what, added));
-        true
+/// Adds the growth `current` -> `desired` to `total` if it stays within
+/// `limit`.
+fn grow(total: &mut usize, current: usize, desired: usize, limit: usize) -> bool {
+    let grown = total.saturating_add(desired.saturating_sub(current));
+    if grown > limit {
+        return false;
     }
-
-    fn grow_failed(&mut self) {
-        match self.last_growth.take() {
-            Some((Growth::Memory, added)) => self.memory_total -= added,
-            Some((Growth::Table, added)) => self.table_total -= added,
-            None => {}
-        }
-    }
+    *total = grown;
+    true
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
@@ -247,18 +226,13 @@ impl wasmtime::ResourceLimiter for Limiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = maximum.is_none_or(|m| desired <= m)
-            && self.grow(Growth::Memory, current, desired, self.memory_limit);
+            && grow(&mut self.memory_total, current, desired, self.memory_limit);
         if allowed {
             self.peak_memory = self.peak_memory.max(self.memory_total);
         } else {
             self.memory_denied = true;
         }
         Ok(allowed)
-    }
-
-    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.grow_failed();
-        Ok(())
     }
 
     fn table_growing(
@@ -268,12 +242,7 @@ impl wasmtime::ResourceLimiter for Limiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(maximum.is_none_or(|m| desired <= m)
-            && self.grow(Growth::Table, current, desired, MAX_TABLE_ELEMENTS))
-    }
-
-    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.grow_failed();
-        Ok(())
+            && grow(&mut self.table_total, current, desired, MAX_TABLE_ELEMENTS))
     }
 }
 

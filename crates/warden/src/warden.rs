@@ -44,8 +44,9 @@ pub struct Warden {
     pub(crate) deploys: DeployStore,
     /// Which directory each plugin name belongs to.
     claims: NameClaims,
-    /// How [`Warden::load`] claims a name (see [`WardenBuilder::trust_loaded_dirs`]).
-    load_claim: Claim,
+    /// How [`Warden::load`] claims a name; `None`: it does not (see
+    /// [`WardenBuilder::trust_loaded_dirs`]).
+    load_claim: Option<Claim>,
     /// When a canary candidate is rolled back by itself.
     pub(crate) rollback_policy: RollbackPolicy,
     /// Reloads (and restarts) per plugin name since the host started.
@@ -228,12 +229,12 @@ impl WardenBuilder {
         self
     }
 
-    /// Makes every [`Warden::load`] vouch for the plugin's directory, as an
-    /// operator naming a directory on a command line does: the plugin's
-    /// name then belongs to each directory it was loaded from. For tools
-    /// driven by hand; a server that loads what it finds in directories
-    /// keeps the default (`false`), under which a plugin from another
-    /// directory cannot take a loaded plugin's name (see [`Warden::load`]).
+    /// Makes [`Warden::load`] trust the directory it is given, as an
+    /// operator naming a directory on a command line does: the name claims
+    /// are neither checked nor changed. For tools driven by hand; a server
+    /// that loads what it finds in directories keeps the default (`false`),
+    /// under which a plugin from another directory cannot take a loaded
+    /// plugin's name (see [`Warden::load`]).
     pub fn trust_loaded_dirs(mut self, trust: bool) -> Self {
         self.trust_loaded_dirs = trust;
         self
@@ -302,10 +303,7 @@ impl WardenBuilder {
             event_targets: Mutex::default(),
             deploys: DeployStore::open(self.data_dir.as_deref())?,
             claims: NameClaims::open(self.data_dir.as_deref())?,
-            load_claim: match self.trust_loaded_dirs {
-                true => Claim::Vouch,
-                false => Claim::Check,
-            },
+            load_claim: (!self.trust_loaded_dirs).then_some(Claim::Check),
             rollback_policy: self.rollback,
             reloads: Mutex::default(),
         })
@@ -357,7 +355,7 @@ impl Warden {
             implicit: false,
             origin: None,
         };
-        Ok(self.register(source, Claim::Check).await?.0)
+        Ok(self.register(source, None).await?.0)
     }
 
     /// Loads every plugin found in `dir` (see [`discover`]), the providers
@@ -382,11 +380,11 @@ impl Warden {
 
     /// Lets `source` have its name (see [`crate::claims`]); a refusal is
     /// audited. Returns the home bound anew, if any.
-    fn claim_name(&self, source: &Source, how: Claim) -> Result<Option<PathBuf>> {
+    fn claim_name(&self, source: &Source, how: Option<Claim>) -> Result<Option<PathBuf>> {
         // Bytes the embedder loads itself come with a name it chose.
-        if source.origin.is_none() {
+        let Some(how) = how.filter(|_| source.origin.is_some()) else {
             return Ok(None);
-        }
+        };
         let name = &source.manifest.name;
         let home = home_of(&source.manifest_file)?;
         match self.claims.claim(name, &home, how) {
@@ -408,7 +406,12 @@ impl Warden {
 
     /// Starts a plugin and registers it (beside its loaded versions, if
     /// any); the first version of a name is subscribed to its events.
-    pub(crate) async fn register(&self, source: Source, how: Claim) -> Result<(Plugin, Inserted)> {
+    /// `how` claims its name (`None`: trusted, no claim).
+    pub(crate) async fn register(
+        &self,
+        source: Source,
+        how: Option<Claim>,
+    ) -> Result<(Plugin, Inserted)> {
         self.registry
             .ensure_free(&source.manifest.name, &source.manifest.version)?;
         let name = source.manifest.name.clone();
@@ -417,7 +420,10 @@ impl Warden {
         let (plugin, patterns) = match started {
             Ok(started) => started,
             Err(e) => {
-                if let Some(home) = bound {
+                // Unless a load from the same directory succeeded meanwhile.
+                if let Some(home) = bound
+                    && self.registry.get(&name).is_err()
+                {
                     self.claims.unbind(&name, &home);
                 }
                 return Err(e);

@@ -2,6 +2,7 @@
 //! to the deployments kept in the data directory. Each loads the kept
 //! deployments, makes the change (loading and initializing whatever it
 //! brings in, so a broken build is refused here), and stores the result.
+//! `warden release-name` forgets which directories a name belongs to.
 
 use std::process::ExitCode;
 
@@ -65,6 +66,17 @@ pub fn reload(global: &Global, args: &NameArgs) -> Result<ExitCode> {
         warden::Reloaded::Replaced { from, to, .. } => {
             println!("reloaded {}: {from} -> {to}", args.name)
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn release_name(global: &Global, args: &NameArgs) -> Result<ExitCode> {
+    let homes = host::host(global)?.release_name(&args.name)?;
+    if homes.is_empty() {
+        println!("`{}` belonged to no directory", args.name);
+    }
+    for home in homes {
+        println!("`{}` no longer belongs to {}", args.name, home.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -178,8 +178,25 @@ pub struct AuditEntry {
     pub action: String,
 }
 
+/// The longest `resource` or `action` an entry keeps, in bytes: what a
+/// plugin reached for may be a string it made up, of any length.
+pub const MAX_AUDIT_TEXT: usize = 256;
+
+/// `text` cut to [`MAX_AUDIT_TEXT`] bytes, saying how long it was.
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_AUDIT_TEXT {
+        return text;
+    }
+    let mut end = MAX_AUDIT_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
 impl AuditEntry {
-    /// An entry stamped with the current time.
+    /// An entry stamped with the current time; `resource` and `action` are
+    /// cut to [`MAX_AUDIT_TEXT`] bytes.
     pub fn now(
         plugin: &str,
         version: &str,
@@ -194,8 +211,8 @@ impl AuditEntry {
             version: version.to_string(),
             call_id,
             kind,
-            resource: resource.into(),
-            action: action.into(),
+            resource: bounded(resource.into()),
+            action: bounded(action.into()),
         }
     }
 }
@@ -364,6 +381,19 @@ mod tests {
             ..Default::default()
         };
         assert!(log.query(&future).expect("query").is_empty());
+    }
+
+    #[test]
+    fn made_up_strings_are_cut_short() {
+        let long = "é".repeat(10_000);
+        let e = AuditEntry::now("p", "1", None, AuditKind::FsDenied, long.clone(), long);
+        assert!(
+            e.resource.len() < MAX_AUDIT_TEXT + 32,
+            "{}",
+            e.resource.len()
+        );
+        assert!(e.resource.ends_with("(20000 bytes)"), "{}", e.resource);
+        assert_eq!(e.action.len(), e.resource.len());
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Warden {
     /// its own.
     pub async fn deploy(&self, path: impl AsRef<Path>) -> Result<Plugin> {
         let source = Source::from_path(path.as_ref())?;
-        let (plugin, inserted) = self.register(source, Claim::Vouch).await?;
+        let (plugin, inserted) = self.register(source, Some(Claim::Vouch)).await?;
         let name = plugin.name().to_string();
         let version = plugin.info().version.clone();
         self.registry.update(&name, |d| {
@@ -407,7 +407,7 @@ impl Warden {
                         ),
                     ));
                 }
-                self.register(source, Claim::Vouch).await
+                self.register(source, Some(Claim::Vouch)).await
             }
             .await;
             if let Err(e) = loaded {

@@ -29,7 +29,7 @@ use crate::instance::{Budget, Guarded, arm_deadline, last_resort, new_store};
 use crate::limits::Limits;
 use crate::loader::grant_permissions;
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
-use crate::permissions::{EffectivePermissions, Permissions};
+use crate::permissions::{EffectivePermissions, FsMode, Permissions};
 use crate::sandbox::{CallId, CallScope, Limiter, sandbox_wasi};
 use crate::trap::{timeout_trap, trap_error};
 use crate::warden::Warden;
@@ -244,6 +244,19 @@ impl Warden {
             &manifest.permissions,
             manifest_file,
         )?;
+        // Writes of a preview1 module are not interposed on, so nothing
+        // would hold them to a quota.
+        if let Some(mount) = permissions.fs.iter().find(|m| m.mode == FsMode::ReadWrite) {
+            return Err(Error::Manifest {
+                file: manifest_file.to_path_buf(),
+                message: format!(
+                    "`permissions.fs` maps {} read-write, and a core module may map directories \
+                     read-only only (its writes cannot be held to a quota); map it read-only, \
+                     or build the plugin as a component",
+                    mount.host.display()
+                ),
+            });
+        }
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize));
         Ok(CoreModule {
             inner: Arc::new(Inner {

@@ -136,6 +136,12 @@ impl HostPattern {
         matches!(self, HostPattern::Ip(_) | HostPattern::Cidr(..)) && self.matches_ip(ip)
     }
 
+    /// Whether `ip`, which `name` resolved to, is reachable through this
+    /// pattern: named by address, or public and named by `name`.
+    pub fn reaches(&self, name: &str, ip: IpAddr) -> bool {
+        self.names_address(ip) || (!is_internal(ip) && self.matches_name(name))
+    }
+
     /// Whether a connection to this pattern needs a DNS lookup first.
     pub fn needs_lookup(&self) -> bool {
         matches!(
@@ -167,26 +173,45 @@ impl std::fmt::Display for HostPattern {
 /// the host's own services.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_unspecified()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-        }
+        IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            // IPv4 carried inside IPv6: IPv4-compatible (`::a.b.c.d`), NAT64
+            // (`64:ff9b::/96`, `64:ff9b:1::/48`) and 6to4 (`2002::/16`)
+            // reach the IPv4 address they carry.
+            let embedded = |hi: u16, lo: u16| {
+                internal_v4(std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[..6] == [0; 6] && embedded(s[6], s[7]))
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                || (s[..3] == [0x64, 0xff9b, 1])
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
+                || (s[0] == 0x2001 && s[1] == 0)
         }
     }
+}
+
+/// [`is_internal`] for IPv4: also the IETF protocol block, the benchmarking
+/// network and the reserved 240/4.
+fn internal_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    v4.is_loopback()
+        || v4.is_unspecified()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_multicast()
+        || v4.is_broadcast()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
 }
 
 fn is_below(name: &str, suffix: &str) -> bool {
@@ -360,6 +385,42 @@ mod tests {
         assert!(!wild.matches_name("example.com"));
         assert!(!wild.matches_name("badexample.com"));
         assert!(!wild.matches_ip(ip("93.184.216.34")));
+    }
+
+    #[test]
+    fn internal_addresses_include_ipv4_carried_in_ipv6() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.1.2.3",
+            "240.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:10.0.0.5",
+            "::10.0.0.5",
+            "64:ff9b::a00:5",
+            "64:ff9b:1::1",
+            "2002:a00:5::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ] {
+            assert!(is_internal(ip(internal)), "{internal}");
+        }
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
+            assert!(!is_internal(ip(public)), "{public}");
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! make room; if every connection is handling a request, the new one is
 //! closed instead.
 //! So connections held open on purpose cannot lock out a client that has a
-//! request to make. A connection must deliver each
+//! request to make (a connection slowly sending a body counts as idle
+//! between its bytes). A connection must deliver each
 //! request's headers within the header-read timeout of the server waiting
 //! for them (a slowloris client, or a kept-alive connection left idle, is
 //! closed), and a connection on which no byte moves for the idle timeout
@@ -148,8 +149,12 @@ async fn connection(
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::enter(in_flight.clone());
         let app = app.clone();
+        let mut request = request.map(axum::body::Body::new);
+        request
+            .extensions_mut()
+            .insert(Connection(in_flight.clone()));
         async move {
-            let response = app.oneshot(request.map(axum::body::Body::new)).await;
+            let response = app.oneshot(request).await;
             drop(busy);
             response
         }
@@ -176,6 +181,30 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+/// The connection a request came on, in the request's extensions: reading
+/// its body is not handling it ([`Connection::reading_body`]).
+#[derive(Clone)]
+pub(crate) struct Connection(Arc<Activity>);
+
+impl Connection {
+    /// While the returned guard lives, the request counts as not being
+    /// handled: a connection trickling a body is as idle as its last byte,
+    /// so it can be closed to make room.
+    pub(crate) fn reading_body(&self) -> ReadingBody {
+        self.0.handling.fetch_sub(1, Ordering::Relaxed);
+        ReadingBody(self.0.clone())
+    }
+}
+
+/// See [`Connection::reading_body`].
+pub(crate) struct ReadingBody(Arc<Activity>);
+
+impl Drop for ReadingBody {
+    fn drop(&mut self) {
+        self.0.handling.fetch_add(1, Ordering::Relaxed);
     }
 }
 

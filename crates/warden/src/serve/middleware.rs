@@ -177,8 +177,14 @@ pub(crate) async fn read_body(
         return too_large(format!("{len} bytes"));
     }
     let (parts, body) = request.into_parts();
+    let reading = parts
+        .extensions
+        .get::<super::listener::Connection>()
+        .map(super::listener::Connection::reading_body);
     let read = tokio::time::timeout(settings.body_read_timeout, axum::body::to_bytes(body, max));
-    match read.await {
+    let read = read.await;
+    drop(reading);
+    match read {
         Ok(Ok(bytes)) => {
             let request = Request::from_parts(parts, axum::body::Body::from(bytes));
             next.run(request).await

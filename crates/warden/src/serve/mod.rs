@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod batch;
 pub mod config;
 mod listener;
 mod metrics;
@@ -212,7 +213,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::process))
         .routes(routes!(api::validate))
-        .routes(routes!(api::batch))
+        .routes(routes!(batch::batch))
         .routes(routes!(api::publish_event))
         .routes(routes!(api::list_plugins))
         .routes(routes!(api::get_plugin))

@@ -12,15 +12,15 @@
 //! take the directory past its quota (`insufficient-space`, audited as
 //! `data-quota`). A rename into a quota'd directory from outside it is
 //! refused (`cross-device`), so files cannot be moved in uncounted. Usage
-//! is counted as it happens, so overwriting counts twice; when the count
-//! reaches the quota, the directory is measured again (at once after a
-//! deletion, otherwise at most once a second) before anything is refused.
-//! Files count with their apparent size, every entry with at least
-//! [`ENTRY_BYTES`].
+//! is counted as it happens, so overwriting counts twice; deleting a file
+//! (its last link) or a directory gives back what it held; when the count
+//! reaches the quota, the directory is measured again (at most once a
+//! second) before anything is refused. Files count with their apparent
+//! size, every entry with at least [`ENTRY_BYTES`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -110,8 +110,6 @@ pub(crate) struct DataDir {
     quota: u64,
     /// Bytes counted against the quota.
     used: AtomicU64,
-    /// Set when something was deleted since the last measurement.
-    freed: AtomicBool,
     /// When the directory was last measured.
     measured: Mutex<Instant>,
 }
@@ -120,14 +118,13 @@ impl DataDir {
     /// `held`, seen at `guest`, measured now; its quota is `quota(used)`.
     fn new(held: Arc<HeldDir>, guest: &str, quota: impl Fn(u64) -> u64) -> Result<Arc<Self>> {
         let host = held.host().to_path_buf();
-        let used = measure(&host).map_err(|e| Error::io(&host, e))?;
+        let used = measure(&held.path()).map_err(|e| Error::io(&host, e))?;
         Ok(Arc::new(DataDir {
             host,
             held,
             guest: guest.to_string(),
             quota: quota(used),
             used: AtomicU64::new(used),
-            freed: AtomicBool::new(false),
             measured: Mutex::new(Instant::now()),
         }))
     }
@@ -142,9 +139,18 @@ impl DataDir {
         &self.host
     }
 
-    /// Takes `len` bytes from the quota. When the count says no, measures
-    /// the directory again (if something was deleted, or the last
-    /// measurement is old) and retries once.
+    /// Gives back what a deleted entry held.
+    fn refund(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// Takes `len` bytes from the quota. When the count says no and the last
+    /// measurement is a second old, measures the directory again (what
+    /// overwrites counted twice comes back) and retries once.
     fn charge(&self, len: u64) -> bool {
         let take = || {
             self.used
@@ -158,10 +164,10 @@ impl DataDir {
         }
         // One measurement at a time; the others wait for its result.
         let mut measured = lock(&self.measured);
-        if !self.freed.swap(false, Ordering::SeqCst) && measured.elapsed() < MEASURE_EVERY {
+        if measured.elapsed() < MEASURE_EVERY {
             return take();
         }
-        let Ok(actual) = measure(&self.host) else {
+        let Ok(actual) = measure(&self.held.path()) else {
             return false;
         };
         *measured = Instant::now();
@@ -172,18 +178,30 @@ impl DataDir {
 
 /// Bytes held under `dir`: every file with its apparent size, every entry
 /// at least [`ENTRY_BYTES`]. Iterative, so depth costs no open directories;
-/// symlinks are not followed.
+/// symlinks are not followed, and what vanishes during the walk (a plugin
+/// deleting as it goes) counts for nothing.
 fn measure(dir: &Path) -> std::io::Result<u64> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut total = 0;
     let mut pending = vec![dir.to_path_buf()];
+    let mut top = true;
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                pending.push(entry.path());
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) && !top => continue,
+            Err(e) => return Err(e),
+        };
+        top = false;
+        for entry in entries {
+            let meta = match entry.and_then(|e| e.metadata().map(|m| (e.path(), m))) {
+                Ok(found) => found,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.1.is_dir() {
+                pending.push(meta.0);
             }
-            total += meta.len().max(ENTRY_BYTES);
+            total += meta.1.len().max(ENTRY_BYTES);
         }
     }
     Ok(total)
@@ -250,14 +268,6 @@ impl Data {
     /// Whether a new entry may be created through `fd`.
     pub(crate) fn may_create(&self, fd: u32) -> bool {
         self.charge(fd, ENTRY_BYTES)
-    }
-
-    /// Notes that something may be deleted through `fd`; always allowed.
-    fn deleting(&self, fd: u32) -> bool {
-        if let Some(dir) = self.quota_for(fd) {
-            dir.freed.store(true, Ordering::SeqCst);
-        }
-        true
     }
 }
 

@@ -9,7 +9,7 @@ use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{self as fs, Descriptor, HostDescriptor};
 use wasmtime_wasi::p2::{DynOutputStream, FsResult};
 
-use super::{Data, QuotaStream};
+use super::{Data, ENTRY_BYTES, QuotaStream};
 use crate::sandbox::{PluginState, WASI_VERSION};
 
 /// What a shadowed call answers the guest: WASI's value, or its error.
@@ -120,12 +120,49 @@ pub(super) fn add_to_linker(
     checked!(types, get, "[method]descriptor.rename-at", rename_at,
         (fd: Fd, old: String, to: Fd, new: String),
         |data| same_quota(data.may_move(fd.rep(), to.rep())));
-    checked!(types, get, "[method]descriptor.unlink-file-at", unlink_file_at,
-        (fd: Fd, path: String),
-        |data| space(data.deleting(fd.rep())));
-    checked!(types, get, "[method]descriptor.remove-directory-at", remove_directory_at,
-        (fd: Fd, path: String),
-        |data| space(data.deleting(fd.rep())));
+    types.func_wrap_async(
+        "[method]descriptor.unlink-file-at",
+        move |mut store: StoreContextMut<'_, PluginState>, (fd, path): (Fd, String)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let quota = get(state).quota_for(fd.rep());
+                let mut view = state.filesystem();
+                // What the file holds comes back when its last link goes.
+                let freed = match &quota {
+                    Some(_) => {
+                        let here = Resource::new_borrow(fd.rep());
+                        let flags = fs::PathFlags::empty();
+                        HostDescriptor::stat_at(&mut view, here, flags, path.clone())
+                            .await
+                            .ok()
+                            .filter(|stat| stat.link_count <= 1)
+                            .map(|stat| stat.size.max(ENTRY_BYTES))
+                    }
+                    None => None,
+                };
+                let done = HostDescriptor::unlink_file_at(&mut view, fd, path).await;
+                if let (Ok(()), Some(quota), Some(bytes)) = (&done, &quota, freed) {
+                    quota.refund(bytes);
+                }
+                reply(&mut view, done)
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.remove-directory-at",
+        move |mut store: StoreContextMut<'_, PluginState>, (fd, path): (Fd, String)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let quota = get(state).quota_for(fd.rep());
+                let mut view = state.filesystem();
+                let done = HostDescriptor::remove_directory_at(&mut view, fd, path).await;
+                if let (Ok(()), Some(quota)) = (&done, &quota) {
+                    quota.refund(ENTRY_BYTES);
+                }
+                reply(&mut view, done)
+            })
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }

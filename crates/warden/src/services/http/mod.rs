@@ -227,13 +227,13 @@ impl HttpHooks {
     }
 
     /// The guest's timeouts, each capped by the operator's.
-    fn clamp(&self, asked: Option<RequestOptions>) -> RequestOptions {
+    fn clamp(&self, asked: Option<RequestOptions>) -> send::Timeouts {
         let asked = asked.unwrap_or_default();
-        let cap = |asked: Option<Duration>, max: Duration| Some(asked.map_or(max, |a| a.min(max)));
-        RequestOptions {
-            connect_timeout: cap(asked.connect_timeout, self.limits.connect_timeout),
-            first_byte_timeout: cap(asked.first_byte_timeout, self.limits.first_byte_timeout),
-            between_bytes_timeout: cap(
+        let cap = |asked: Option<Duration>, max: Duration| asked.map_or(max, |a| a.min(max));
+        send::Timeouts {
+            connect: cap(asked.connect_timeout, self.limits.connect_timeout),
+            first_byte: cap(asked.first_byte_timeout, self.limits.first_byte_timeout),
+            between_bytes: cap(
                 asked.between_bytes_timeout,
                 self.limits.between_bytes_timeout,
             ),
@@ -264,7 +264,7 @@ impl WasiHttpHooks for HttpHooks {
         let Some(charge) = self.charge.take() else {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
-        let options = self.clamp(options);
+        let timeouts = self.clamp(options);
         let scope = self.scope.clone();
         let allowed = self.allowed.clone();
         let cap = send::ResponseCap {
@@ -272,13 +272,12 @@ impl WasiHttpHooks for HttpHooks {
             scope: scope.clone(),
         };
         Box::new(async move {
-            let found =
-                crate::firewall::resolve(&target.host)
-                    .await
-                    .map_err(|_| HttpError::DnsError {
-                        rcode: Some("name unresolvable".into()),
-                        info_code: None,
-                    })?;
+            let found = crate::firewall::resolve(&scope.plugin, &target.host)
+                .await
+                .map_err(|_| HttpError::DnsError {
+                    rcode: Some("name unresolvable".into()),
+                    info_code: None,
+                })?;
             let addresses = target.allowed(&allowed, found);
             if addresses.is_empty() {
                 deny_origin(
@@ -289,7 +288,7 @@ impl WasiHttpHooks for HttpHooks {
                 );
                 return Err(HttpError::HttpRequestDenied);
             }
-            send::send(request, &target, &addresses, options, charge, cap).await
+            send::send(request, &target, &addresses, timeouts, charge, cap).await
         })
     }
 }

@@ -18,12 +18,12 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
-use wasmtime_wasi_http::{RequestOptions, WasiBody};
+use wasmtime_wasi_http::WasiBody;
 
 use super::HttpError;
 use crate::audit::AuditKind;
 use crate::budget::Charge;
-use crate::permissions::{Origin, is_internal};
+use crate::permissions::Origin;
 use crate::sandbox::CallScope;
 
 /// What one request in flight is charged on the host budget: the
@@ -64,8 +64,7 @@ impl Target {
                 origins.iter().any(|o| {
                     o.scheme == self.scheme
                         && o.port == self.port
-                        && (o.host.names_address(*ip)
-                            || (!is_internal(*ip) && o.host.matches_name(&self.host)))
+                        && o.host.reaches(&self.host, *ip)
                 })
             })
             .collect()
@@ -117,6 +116,13 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
+/// How long each step of a request may take.
+pub(super) struct Timeouts {
+    pub(super) connect: Duration,
+    pub(super) first_byte: Duration,
+    pub(super) between_bytes: Duration,
+}
+
 /// The future that reports how the connection ended.
 pub(super) type Finished = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
@@ -162,19 +168,19 @@ impl ResponseCap {
     }
 }
 
-/// Sends `request` to `target` at one of `addresses`, with `options`'
-/// timeouts; the connection and `charge` live as long as the response,
+/// Sends `request` to `target` at one of `addresses`, within
+/// `timeouts`; the connection and `charge` live as long as the response,
 /// whose body stops at `cap`.
 pub(super) async fn send(
     mut request: http::Request<WasiBody>,
     target: &Target,
     addresses: &[IpAddr],
-    options: RequestOptions,
+    timeouts: Timeouts,
     charge: Charge,
     cap: ResponseCap,
 ) -> Result<(http::Response<WasiBody>, Finished), HttpError> {
     let head = request.method() == http::Method::HEAD;
-    let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
+    let connect_timeout = timeouts.connect;
     let tcp = connect(addresses, target.port, connect_timeout).await?;
     let stream: Box<dyn Io> = if target.scheme == "https" {
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
@@ -210,16 +216,12 @@ pub(super) async fn send(
         .parse()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
     *request.uri_mut() = path;
-    let first_byte = options
-        .first_byte_timeout
-        .unwrap_or(Duration::from_secs(30));
+    let first_byte = timeouts.first_byte;
     let response = tokio::time::timeout(first_byte, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
     cap.check_declared(&response, head)?;
-    let between_bytes = options
-        .between_bytes_timeout
-        .unwrap_or(Duration::from_secs(30));
+    let between_bytes = timeouts.between_bytes;
     let response = response.map(|incoming| {
         ResponseBody {
             incoming,
