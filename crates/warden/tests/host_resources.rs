@@ -169,6 +169,7 @@ fn no_plugin_makes_the_host_hold_more_than_its_budget() {
             ),
         ),
         ("giant-event", Output("emitted")),
+        ("random-flood", Trap(TrapKind::HostResourceLimit, "more random bytes")),
         ("kv-flood", Contained("QuotaExceeded")),
     ];
     let mut figures = Vec::new();

@@ -123,6 +123,13 @@ pub fn kv_flood() -> Result<String, String> {
     Err(refusals.join("; "))
 }
 
+/// `bytes` random bytes in one call: the host would have to make them all
+/// at once.
+pub fn random_flood(bytes: u64) -> String {
+    let got = wasip2::random::random::get_random_bytes(bytes);
+    format!("got {} random bytes", got.len())
+}
+
 /// `per_call` more timers each call, kept across calls.
 pub fn grow_and_leak(per_call: usize) -> String {
     LEAKED.with(|leaked| {
