@@ -112,7 +112,8 @@ pub(crate) fn validate_pattern(pattern: &str) -> std::result::Result<(), String>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventSettings {
     /// Events waiting per subscriber (at least 1); more are dropped for that
-    /// subscriber.
+    /// subscriber. One source may hold three quarters of them (and of
+    /// `queue_bytes`), the rest being kept for the others.
     pub queue_capacity: usize,
     /// Payload bytes waiting per subscriber; more are dropped for that
     /// subscriber.

@@ -135,25 +135,25 @@ fn a_slow_subscriber_never_holds_up_the_emitter_or_the_others() {
 
     // The slow subscriber is stuck until released; every call still returns,
     // and the fast one keeps up (checked batch by batch, each batch within
-    // its queue size).
+    // the share of its queue one source may hold: three of four).
     for batch in 0..5 {
-        for i in 0..4 {
+        for i in 0..3 {
             orders
                 .process_blocking(order(&format!("o-{batch}-{i}"), 10))
                 .expect("order");
         }
         let until = std::time::Instant::now() + SETTLE;
-        while fast.load(Ordering::SeqCst) < (batch + 1) * 4 && std::time::Instant::now() < until {
+        while fast.load(Ordering::SeqCst) < (batch + 1) * 3 && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(fast.load(Ordering::SeqCst), (batch + 1) * 4);
+        assert_eq!(fast.load(Ordering::SeqCst), (batch + 1) * 3);
     }
     drop(release);
     assert!(host.settle_events_blocking(SETTLE).expect("settle"));
-    assert_eq!(fast.load(Ordering::SeqCst), 20);
+    assert_eq!(fast.load(Ordering::SeqCst), 15);
     let slow = stats_of(&host, "host#1");
-    assert_eq!(slow.delivered + slow.dropped, 20);
-    assert!(slow.dropped >= 15, "{slow:?}");
+    assert_eq!(slow.delivered + slow.dropped, 15);
+    assert!(slow.dropped >= 11, "{slow:?}");
     assert_eq!(stats_of(&host, "host#2").dropped, 0);
 }
 
