@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod host;
 
 use std::process::ExitCode;
@@ -50,17 +51,30 @@ fn main() -> ExitCode {
 /// Prints `err` as one line (the first line of its message); `--verbose`
 /// adds the rest (guest backtraces, build output).
 fn report(err: &anyhow::Error, verbose: bool) {
-    let text = format!("{err:#}");
+    let text = chain_text(err);
     let mut lines = text.lines();
     eprintln!("error: {}", lines.next().unwrap_or("unknown error"));
     let rest: Vec<&str> = lines.collect();
     let is_build = matches!(
-        err.downcast_ref::<warden::Error>(),
-        Some(warden::Error::Build { .. })
+        err.downcast_ref::<warden_build::Error>(),
+        Some(warden_build::Error::Build { .. })
     );
     if !rest.is_empty() && (verbose || is_build) {
         eprintln!("{}", rest.join("\n"));
     }
+}
+
+/// The error and its causes, `: `-separated, each cause left out when the
+/// message before already says it (errors that show their source).
+fn chain_text(err: &anyhow::Error) -> String {
+    err.chain().fold(String::new(), |text, cause| {
+        let cause = cause.to_string();
+        match (text.is_empty(), text.contains(&cause)) {
+            (true, _) => cause,
+            (false, true) => text,
+            (false, false) => format!("{text}: {cause}"),
+        }
+    })
 }
 
 /// Output piped into a reader that stops early (`warden list | head`) ends
@@ -97,8 +111,8 @@ fn init_logging(verbose: bool, command: &Command) {
     let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // An unreadable config is reported by the command itself.
     let json = serving
-        .and_then(|a| warden::serve::AppConfig::load_or_default(&a.file).ok())
-        .is_some_and(|c| c.server.log_format == warden::serve::LogFormat::Json);
+        .and_then(|a| config::AppConfig::load_or_default(&a.file).ok())
+        .is_some_and(|c| c.server.log_format == config::LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

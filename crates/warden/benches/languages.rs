@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use warden::build::{Builder, Toolchains};
 use warden::{ProcessRequest, Warden};
+use warden_build::{Builder, Toolchains};
 
 const PLUGINS: [(&str, &str); 5] = [
     ("rust", "word-count"),

@@ -57,7 +57,7 @@ fn benches(c: &mut Criterion) {
         .build()
         .expect("host");
     for plugin in ["image-decoder", "image-stats"] {
-        let built = warden::build::build_plugin(&repo.join("plugins/linking").join(plugin), &out)
+        let built = warden_build::build_plugin(&repo.join("plugins/linking").join(plugin), &out)
             .unwrap_or_else(|e| panic!("building {plugin}: {e}"));
         host.load_blocking(&built.dir).expect("load");
     }

@@ -19,7 +19,7 @@ const NAME: &str = "text-transform";
 fn built_plugin(root: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = repo.join("target/bench-plugins");
-    let built = warden::build::build_plugin(&repo.join("plugins/text-transform"), &out)
+    let built = warden_build::build_plugin(&repo.join("plugins/text-transform"), &out)
         .expect("build text-transform");
     let dir = root.join("plugins").join(NAME);
     std::fs::create_dir_all(&dir).expect("dir");

@@ -12,7 +12,7 @@ use warden::{ProcessRequest, Warden};
 fn built_plugin() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = repo.join("target/bench-plugins");
-    warden::build::build_plugin(&repo.join("plugins/text-transform"), &out)
+    warden_build::build_plugin(&repo.join("plugins/text-transform"), &out)
         .expect("build text-transform");
     out.join("text-transform")
 }

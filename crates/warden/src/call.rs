@@ -2,8 +2,9 @@
 //! status, as plain Rust types independent of the generated bindings.
 
 use crate::contract::bindings::types as wit;
-use crate::contract::processing::ProcessCall;
 use crate::error::PluginError;
+pub use crate::processing::OptionDoc;
+use crate::processing::ProcessCall;
 use crate::sandbox::CallId;
 
 /// One unit of work for a processor plugin.
@@ -96,21 +97,6 @@ impl ProcessRequest {
         };
         (call, self.routing_key)
     }
-}
-
-/// One option a processor plugin understands, from its
-/// `describe-options` (contract 0.2.0 and later).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OptionDoc {
-    /// The option's key (`op`).
-    pub name: String,
-    /// What it does.
-    pub description: String,
-    /// The values it accepts when they are a fixed set; empty when any
-    /// value goes.
-    pub values: Vec<String>,
-    /// The value used when the option is left out.
-    pub default: Option<String>,
 }
 
 /// What a processor plugin produced.

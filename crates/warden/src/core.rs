@@ -96,10 +96,10 @@ impl Core {
         Services::add_to_linker(&mut linker)
             .and_then(|()| crate::firewall::add_to_linker(&mut linker))
             .map_err(|e| Error::host("linking host services", e))?;
-        for extension in &services.extensions {
-            extension
-                .link(&mut linker)
-                .map_err(|e| Error::host("linking an extension", e))?;
+        for capability in services.capabilities.iter() {
+            capability.link(&mut linker).map_err(|e| {
+                Error::host(&format!("linking capability `{}`", capability.name()), e)
+            })?;
         }
         let cache = ArtifactCache::new(&engine, config.cache_dir.clone(), config.cache_max_bytes)?;
         Ok(Arc::new(Core {
@@ -172,7 +172,7 @@ impl Core {
         match executor {
             Ok(Executor(Some(rt))) => rt.block_on(fut),
             Ok(Executor(None)) => Err(Error::Host("the blocking executor is shut down".into())),
-            Err(e) => Err(Error::host("starting the blocking executor", e)),
+            Err(e) => Err(Error::host("starting the blocking executor", e.clone())),
         }
     }
 }

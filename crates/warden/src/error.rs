@@ -96,7 +96,7 @@ pub enum Error {
         /// The plugin's name.
         plugin: String,
         /// Every permission that was refused, with the manifest's reason.
-        refused: Vec<crate::permissions::Refusal>,
+        refused: Vec<Refusal>,
     },
 
     /// A call's input or output is larger than the plugin's limit.
@@ -110,6 +110,31 @@ pub enum Error {
         /// `input` or `output`.
         what: &'static str,
         /// The size that was refused.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+
+    /// A capability refused the plugin at load, or the manifest asks for a
+    /// capability the host does not have.
+    #[error("plugin `{plugin}`: capability `{capability}` refuses it: {reason}")]
+    CapabilityRefused {
+        /// The plugin's name.
+        plugin: String,
+        /// The capability's name.
+        capability: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A batch is larger than its [`crate::BatchLimits`] allow: too many
+    /// calls (the batch is refused whole), or its output allowance is spent
+    /// (the calls not yet run are answered with this).
+    #[error("the batch's {what} would be {size}, more than its limit of {max}; split the batch")]
+    BatchLimit {
+        /// `calls` or `output bytes`.
+        what: &'static str,
+        /// The size that was refused (for output: past the limit).
         size: u64,
         /// The limit.
         max: u64,
@@ -199,15 +224,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Building a plugin from source failed.
-    #[error("building {}: {message}", dir.display())]
-    Build {
-        /// The plugin source directory.
-        dir: PathBuf,
-        /// What failed, including the toolchain's own output where useful.
-        message: String,
-    },
-
     /// A blocking method was called from inside an async runtime, where it
     /// would stall the runtime's thread.
     #[error(
@@ -284,9 +300,21 @@ pub enum Error {
         message: String,
     },
 
-    /// The host's own configuration or the wasm engine failed.
+    /// The host's own configuration is wrong.
     #[error("host error: {0}")]
     Host(String),
+
+    /// A facility of the host failed (the wasm engine, a linker, a thread,
+    /// a database): what the host was doing, then the cause, which is also
+    /// the error's source.
+    #[error("host error: {context}: {source}")]
+    HostFailure {
+        /// What the host was doing.
+        context: String,
+        /// The failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 /// Why a plugin version refuses calls ([`Error::Unavailable`]).
@@ -404,15 +432,23 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An [`Error::Io`] on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
     }
 
-    pub(crate) fn host(context: &str, err: impl std::fmt::Display) -> Self {
-        Error::Host(format!("{context}: {err}"))
+    /// An [`Error::HostFailure`]: `context` says what the host was doing.
+    pub(crate) fn host(
+        context: &str,
+        err: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::HostFailure {
+            context: context.to_string(),
+            source: err.into(),
+        }
     }
 }
 
@@ -427,4 +463,15 @@ fn list_or_none(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// One requested permission the grants do not cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The permission as the manifest wrote it (`net 127.0.0.1:22`).
+    pub permission: String,
+    /// The manifest's reason for asking, if it gave one.
+    pub reason: Option<String>,
+    /// Why it is not granted.
+    pub why: String,
 }

@@ -57,6 +57,13 @@ impl Event {
         }
     }
 
+    /// Checks an event type before anything is published with it: dotted
+    /// parts of letters, digits, `-` and `_` (`order.created`), at most 128
+    /// bytes; the error says what is wrong.
+    pub fn check_type(event_type: &str) -> std::result::Result<(), String> {
+        validate_type(event_type)
+    }
+
     /// Whether `pattern` (an exact type, a `prefix.*`, or `*`) selects this event.
     pub fn matches(&self, pattern: &str) -> bool {
         pattern == "*"
@@ -74,7 +81,7 @@ pub(crate) const MAX_EVENT_TYPE: usize = 128;
 
 /// Checks an event type: dotted parts of letters, digits, `-` and `_`
 /// (`order.created`), at most [`MAX_EVENT_TYPE`] bytes.
-pub(crate) fn validate_type(event_type: &str) -> std::result::Result<(), String> {
+fn validate_type(event_type: &str) -> std::result::Result<(), String> {
     if event_type.len() > MAX_EVENT_TYPE {
         return Err(format!(
             "the event type is {} bytes, more than the {MAX_EVENT_TYPE} allowed",

@@ -74,28 +74,32 @@ impl Extension {
             state: (TypeId::of::<E>(), std::any::type_name::<E>()),
         }
     }
+}
 
-    /// Refuses two extensions with one state type: their functions would
-    /// find the same state.
-    pub(crate) fn check_distinct(extensions: &[Extension]) -> crate::Result<()> {
-        for (i, e) in extensions.iter().enumerate() {
-            if extensions[..i].iter().any(|o| o.state.0 == e.state.0) {
-                return Err(crate::Error::Host(format!(
-                    "two extensions keep their state in `{}`; give each extension a state type of its own",
-                    e.state.1
-                )));
-            }
-        }
+/// An extension is a capability whose functions and state come from two
+/// closures; it checks nothing at load (a plugin that imports its
+/// interface on a host without it is refused as an unsatisfied import).
+impl crate::capability::Registered for Extension {
+    fn name(&self) -> &'static str {
+        self.state.1
+    }
+
+    fn state_type(&self) -> (TypeId, &'static str) {
+        self.state
+    }
+
+    fn check(&self, _plugin: &crate::capability::PluginContext<'_>) -> crate::Result<()> {
         Ok(())
     }
 
-    /// Adds the extension's functions to `linker`.
-    pub(crate) fn link(&self, linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    fn link(&self, linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         (self.link)(linker)
     }
 
-    /// The extension's state for a new instance.
-    pub(crate) fn make(&self, cx: &ExtensionContext<'_>) -> Box<dyn Any + Send> {
-        (self.make)(cx)
+    fn make(&self, cx: &crate::capability::InstanceContext<'_>) -> Box<dyn Any + Send> {
+        (self.make)(&ExtensionContext {
+            plugin: cx.plugin(),
+            version: cx.version(),
+        })
     }
 }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees a half-written file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// reader never sees a half-written file (what the cache, the build and
+/// uploads use).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // Unique per process and per write, so concurrent writers in one process
     // never share a temporary file.
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -19,7 +20,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// Creates `dir` and its missing parents, new ones readable by this user only.
-pub(crate) fn create_owner_only_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_owner_only_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -9,10 +9,11 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::OptionDoc;
 use crate::contract::bindings::{event_handler, plugin, types};
-use crate::contract::processing::{ProcessCall, Processing};
 use crate::core::Reservation;
+use crate::limits::Limits;
 use crate::link::LinkCall;
 use crate::loader::ExportIndices;
+use crate::processing::{ProcessCall, Processing};
 use crate::sandbox::{CallId, CallScope, Limiter, PluginState};
 
 /// Extra time past a call's deadline before the host abandons the call even
@@ -31,6 +32,8 @@ pub(crate) struct Instance {
     /// Its share of the pool reservation: the slot stays promised until the
     /// instance is gone, even if the plugin was unloaded meanwhile.
     _reservation: Arc<Reservation>,
+    /// Calls begun on it.
+    calls: u64,
 }
 
 /// One call into the guest.
@@ -166,6 +169,7 @@ impl Instance {
             processor,
             event_handler,
             _reservation: reservation,
+            calls: 0,
         })
     }
 
@@ -179,7 +183,20 @@ impl Instance {
             _ => (0, budget),
         };
         self.scope.begin(call_id.clone(), emit_hops);
+        self.calls += 1;
         arm_deadline(&mut self.store, budget)
+    }
+
+    /// Whether the instance should be retired now, between calls, rather
+    /// than serve another: it has served `recycle-after-calls`, or its
+    /// memory (which never shrinks) passed `recycle-at-memory-percent` of
+    /// the limit.
+    pub(crate) fn worn_out(&self, limits: &Limits) -> bool {
+        let high_water =
+            limits.memory_bytes as u128 * u128::from(limits.recycle_at_memory_percent) / 100;
+        limits.recycle_after_calls.is_some_and(|n| self.calls >= n)
+            || (limits.recycle_at_memory_percent < 100
+                && u128::from(self.peak_memory()) >= high_water)
     }
 
     /// Runs `op`, bounded by the deadline set with [`Instance::begin`].

@@ -27,11 +27,10 @@
 mod audit;
 mod breaker;
 mod budget;
-pub mod build;
 mod cache;
 mod call;
+mod capability;
 mod claims;
-pub mod compose;
 mod contract;
 mod core;
 mod db;
@@ -53,15 +52,18 @@ mod locks;
 mod manifest;
 mod metrics;
 pub mod module;
+mod names;
 pub mod permissions;
 mod plugin;
+mod processing;
 mod registry;
 mod reload;
 mod sandbox;
-pub mod serve;
 mod services;
+mod target;
 mod trap;
 mod warden;
+#[cfg(feature = "watch")]
 mod watch;
 
 pub use audit::{
@@ -70,6 +72,7 @@ pub use audit::{
 pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, default_cache_dir, sha256_hex};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
+pub use capability::{Capability, InstanceContext, PluginContext};
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_WIT, ContractVersion, World, write_contract_wit};
 pub use db::STORE_FILE;
 pub use deploy::{
@@ -79,12 +82,14 @@ pub use engine::{Allocator, EngineConfig, PoolingConfig};
 pub use error::{Error, PluginError, Result, TrapKind, Unavailability};
 pub use events::{Event, EventSettings, SubscriberStats};
 pub use extension::{Extension, ExtensionContext, LinkFn};
+pub use fsutil::{create_owner_only_dir, write_atomically};
 pub use health::{HealthMonitor, HealthSettings, HealthStats};
 pub use lifecycle::{State, Transition};
 pub use limits::{HANDLE_BYTES, Limits};
 pub use link::providers_first;
-pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits, validate_name};
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestLimits, describe_toml_error};
 pub use metrics::{LatencyHistogram, VersionMetrics};
+pub use names::validate_name;
 pub use permissions::{EffectivePermissions, GrantPolicy, Grants, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
@@ -93,5 +98,6 @@ pub use sandbox::PluginState;
 pub use services::ConfigSettings;
 pub use services::http::HttpLimits;
 pub use services::store::{KvBackend, KvError, KvLimits, SqliteBackend};
-pub use warden::{ReloadStats, Warden, WardenBuilder};
+pub use warden::{BatchLimits, ReloadStats, Warden, WardenBuilder};
+#[cfg(feature = "watch")]
 pub use watch::{WatchStats, Watcher};

@@ -48,6 +48,14 @@ pub struct Limits {
     /// may copy out of the guest. Going past it traps the call
     /// (`host-resource-limit`).
     pub host_memory_bytes: u64,
+    /// Retire a reused instance after it has served this many calls
+    /// (`None`: never for that reason).
+    pub recycle_after_calls: Option<u64>,
+    /// Retire a reused instance, between calls, once its linear memory has
+    /// grown past this share of [`Limits::memory_bytes`] (1..=100; 100:
+    /// only the limit itself stops it): a runtime that grows call after
+    /// call is replaced before a call runs out of memory.
+    pub recycle_at_memory_percent: u8,
 }
 
 /// What one handle may buffer on the host at most: a file or socket read
@@ -76,6 +84,8 @@ impl Default for Limits {
             kv_bytes: 64 << 20,
             max_resources: 256,
             host_memory_bytes: 64 << 20,
+            recycle_after_calls: None,
+            recycle_at_memory_percent: 75,
         }
     }
 }
@@ -99,6 +109,8 @@ impl Limits {
             kv_bytes: 16 << 30,
             max_resources: 16_384,
             host_memory_bytes: 4 << 30,
+            recycle_after_calls: None,
+            recycle_at_memory_percent: 100,
         }
     }
 
@@ -289,6 +301,10 @@ impl Limits {
                 Some(mb) => capped("kv-mb", Some(mb), 0, caps.kv_bytes >> 20, " MiB")? << 20,
                 None => self.kv_bytes.min(caps.kv_bytes),
             },
+            recycle_after_calls: requested.recycle_after_calls.or(self.recycle_after_calls),
+            recycle_at_memory_percent: requested
+                .recycle_at_memory_percent
+                .map_or(self.recycle_at_memory_percent, |p| p.clamp(1, 100) as u8),
         })
     }
 }

@@ -9,13 +9,14 @@ use wasmtime::component::{Component, InstancePre};
 use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::{CacheOutcome, sha256_hex};
 use crate::contract::bindings::{event_handler, plugin};
-use crate::contract::processing::ProcessingIndices;
 use crate::contract::{ContractVersion, World};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::manifest::{MANIFEST_FILE, Manifest, validate_name};
+use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::names::validate_name;
 use crate::permissions::{EffectivePermissions, FsMode, GrantPolicy, Permissions};
+use crate::processing::ProcessingIndices;
 use crate::registry::Registry;
 use crate::sandbox::PluginState;
 use crate::services::DATA_GUEST_PATH;
@@ -151,6 +152,7 @@ pub(crate) fn prepare(
         .world
         .check_exports(&manifest.name, contract, &exports)?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
+    check_capabilities(core, &manifest, &imports)?;
     let mut linked = crate::link::linker_for(
         core,
         plugins,
@@ -408,6 +410,29 @@ fn name_from_file(path: &Path) -> Result<String> {
         reason: format!("cannot name the plugin after its file: {reason}; add a {MANIFEST_FILE}"),
     })?;
     Ok(name)
+}
+
+/// Every capability of the embedder's checks the plugin; a manifest section
+/// for a capability the host does not have is refused.
+fn check_capabilities(core: &Core, manifest: &Manifest, imports: &[String]) -> Result<()> {
+    let capabilities = &core.services.capabilities;
+    if let Some(unknown) = manifest.capabilities.keys().find(|c| !capabilities.has(c)) {
+        return Err(Error::CapabilityRefused {
+            plugin: manifest.name.clone(),
+            capability: unknown.clone(),
+            reason: "this host has no such capability; remove the manifest's \
+                     `[capabilities.NAME]` section or run it on a host that offers it"
+                .replace("NAME", unknown),
+        });
+    }
+    capabilities.iter().try_for_each(|c| {
+        c.check(&crate::capability::PluginContext {
+            name: &manifest.name,
+            version: &manifest.version,
+            imports,
+            section: manifest.capabilities.get(c.name()),
+        })
+    })
 }
 
 #[cfg(test)]

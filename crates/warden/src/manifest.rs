@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::World;
 use crate::error::{Error, Result};
+use crate::names::validate_name;
 use crate::permissions::Permissions;
 
 /// The file name Warden looks for in a plugin directory.
@@ -60,6 +61,10 @@ pub struct Manifest {
     /// it gets what the operator also grants.
     #[serde(default, skip_serializing_if = "Permissions::is_empty")]
     pub permissions: Permissions,
+    /// `[capabilities.<name>]`: what the plugin asks of each of the
+    /// embedder's capabilities, read by that capability's check at load.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capabilities: BTreeMap<String, toml::Value>,
 }
 
 /// The `[limits]` table of a manifest. Every field is optional; the host's
@@ -114,6 +119,13 @@ pub struct ManifestLimits {
     /// (2..=16384): its handles' buffers and the transfers in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_memory_mb: Option<u64>,
+    /// Retire a reused instance after this many calls (1..=1000000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recycle_after_calls: Option<u64>,
+    /// Retire a reused instance between calls once its memory passes this
+    /// share of `memory-mb` (1..=100; default 75).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recycle_at_memory_percent: Option<u64>,
 }
 
 impl Manifest {
@@ -133,6 +145,7 @@ impl Manifest {
             data_dir: false,
             limits: ManifestLimits::default(),
             permissions: Permissions::default(),
+            capabilities: BTreeMap::new(),
         }
     }
 
@@ -240,6 +253,18 @@ impl ManifestLimits {
             65_536,
         )?;
         check_range("limits.host-memory-mb", l.host_memory_mb, 2, 16_384)?;
+        check_range(
+            "limits.recycle-after-calls",
+            l.recycle_after_calls,
+            1,
+            1_000_000_000,
+        )?;
+        check_range(
+            "limits.recycle-at-memory-percent",
+            l.recycle_at_memory_percent,
+            1,
+            100,
+        )?;
         Ok(())
     }
 }
@@ -264,23 +289,6 @@ pub(crate) fn check_inside(key: &str, path: &Path) -> std::result::Result<(), St
 pub fn host_version() -> semver::Version {
     semver::Version::parse(env!("CARGO_PKG_VERSION"))
         .unwrap_or_else(|_| semver::Version::new(0, 0, 0))
-}
-
-/// Checks a plugin name: 1-64 of `a-z`, `0-9`, `-`, starting with a letter.
-pub fn validate_name(name: &str) -> std::result::Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a valid plugin name; use 1-64 lowercase letters, digits and `-`, starting with a letter"
-        ))
-    }
 }
 
 fn check_range(
@@ -322,7 +330,9 @@ fn config_table<'de, D: serde::Deserializer<'de>>(
         .collect()
 }
 
-pub(crate) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+/// A TOML parse error in one line that quotes the offending line of
+/// `text` and says what was expected.
+pub fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end();
     match err.span() {
         Some(span) => {

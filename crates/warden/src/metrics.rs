@@ -76,6 +76,7 @@ impl ErrorKind {
 pub(crate) struct Counters {
     pub(crate) calls: AtomicU64,
     pub(crate) instances_created: AtomicU64,
+    pub(crate) instances_recycled: AtomicU64,
     pub(crate) peak_memory: AtomicU64,
     pub(crate) fuel_used: AtomicU64,
     latency: [AtomicU64; BUCKETS],
@@ -200,6 +201,9 @@ pub struct VersionMetrics {
     pub latency: LatencyHistogram,
     /// Instances created so far.
     pub instances_created: u64,
+    /// Instances retired while healthy, before they could fail a call
+    /// (`limits.recycle-after-calls`, `limits.recycle-at-memory-percent`).
+    pub instances_recycled: u64,
     /// Instances running a call now.
     pub instances_busy: u64,
     /// Instances idle in the pool now.

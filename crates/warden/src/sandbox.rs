@@ -82,18 +82,20 @@ impl PluginState {
         &self.scope.plugin
     }
 
-    /// This instance's state of the embedder's extension `E` (see
+    /// This instance's state of the embedder's capability or extension
+    /// whose state type is `E` (see [`crate::Capability`],
     /// [`crate::Extension`]).
     ///
     /// # Panics
     ///
-    /// When no extension with state `E` is registered: that is a mistake in
-    /// the embedding application's code, not something a plugin can cause.
+    /// When no capability with state `E` is registered: that is a mistake
+    /// in the embedding application's code, not something a plugin can
+    /// cause (a registered capability's functions always find their state).
     pub fn extension<E: 'static>(&mut self) -> &mut E {
-        match self.services.extension::<E>() {
+        match self.services.embedded::<E>() {
             Some(state) => state,
             None => panic!(
-                "no Warden extension with state `{}` is registered",
+                "no Warden capability with state `{}` is registered",
                 std::any::type_name::<E>()
             ),
         }
@@ -378,10 +380,10 @@ impl CallScope {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\n', '\r']);
         match stream {
-            Stream::Stdout => write_log(self, LogLevel::Info, "stdout", text),
+            Stream::Stdout => write_log(self, LogLevel::Info, "stdout", None, text),
             Stream::Stderr => {
                 self.remember_stderr(text);
-                write_log(self, LogLevel::Warn, "stderr", text);
+                write_log(self, LogLevel::Warn, "stderr", None, text);
             }
         }
     }

@@ -5,7 +5,7 @@
 //! by more than 256 MiB, the neighbour may not fail once, and the error
 //! names the cause.
 
-mod common;
+use warden_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -169,7 +169,10 @@ fn no_plugin_makes_the_host_hold_more_than_its_budget() {
             ),
         ),
         ("giant-event", Output("emitted")),
-        ("random-flood", Trap(TrapKind::HostResourceLimit, "more random bytes")),
+        (
+            "random-flood",
+            Trap(TrapKind::HostResourceLimit, "more random bytes"),
+        ),
         ("kv-flood", Contained("QuotaExceeded")),
     ];
     let mut figures = Vec::new();

@@ -45,7 +45,7 @@ pub fn build_with_progress(
     sources: &[(PathBuf, Option<Vec<String>>)],
     out: &Path,
     keep_going: bool,
-) -> Result<Vec<warden::build::BuiltPlugin>> {
+) -> Result<Vec<warden_build::BuiltPlugin>> {
     let bar = ProgressBar::new(sources.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}")
@@ -53,7 +53,7 @@ pub fn build_with_progress(
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let progress_bar = bar.clone();
-    let builder = warden::build::Builder::new().on_progress(move |step| {
+    let builder = warden_build::Builder::new().on_progress(move |step| {
         progress_bar.set_message(step.to_string());
     });
     let mut all = Vec::new();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use warden::compose::{Part, compose};
+use warden_build::compose::{Part, compose};
 
 use crate::args::ComposeArgs;
 

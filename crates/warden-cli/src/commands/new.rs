@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use include_dir::{Dir, include_dir};
-use warden::build::Language;
+use warden_build::Language;
 
 use crate::args::NewArgs;
 
@@ -79,7 +79,7 @@ pub fn scaffold(
     warden::write_contract_wit(&dest.join("wit"))?;
     if language == Language::Go {
         let go_mod = dest.join("go.mod");
-        std::fs::write(&go_mod, warden::build::go_mod())
+        std::fs::write(&go_mod, warden_build::go_mod())
             .with_context(|| format!("writing {}", go_mod.display()))?;
     }
     Ok(())

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden::serve::{AppConfig, Planned, Server};
+use warden_server::Server;
+
+use crate::config::{AppConfig, Planned};
 use warden::{MANIFEST_FILE, Manifest, Warden};
 
 use crate::args::{Global, ServeArgs, UpArgs};
@@ -53,7 +55,7 @@ fn build_stale(config: &AppConfig, planned: &[Planned]) -> Result<usize> {
     let mut stale = Vec::new();
     for p in planned {
         if let Planned::Source { source, command } = p
-            && warden::build::is_stale(source, &out)?
+            && warden_build::is_stale(source, &out)?
         {
             stale.push((source.clone(), command.clone()));
         }
@@ -91,7 +93,7 @@ fn run(
             true => Some(start_watching(&host, config, planned)?),
             false => None,
         };
-        server.run(warden::serve::shutdown_signal()).await?;
+        server.run(warden_server::shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -288,9 +290,9 @@ fn watch_sources(
 
 fn rebuild_changed(sources: &[(PathBuf, Option<Vec<String>>)], out: &Path) {
     for (source, command) in sources {
-        match warden::build::is_stale(source, out) {
+        match warden_build::is_stale(source, out) {
             Ok(false) => {}
-            Ok(true) => match warden::build::build_with(source, command.as_deref(), out) {
+            Ok(true) => match warden_build::build_with(source, command.as_deref(), out) {
                 Ok(b) => tracing::info!(plugin = %b.name, version = %b.version, "rebuilt"),
                 Err(e) => {
                     tracing::error!(source = %source.display(), error = %e, "rebuild failed; the loaded build keeps serving")

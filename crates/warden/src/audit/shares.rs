@@ -224,7 +224,7 @@ impl Share {
 /// The file name a plugin's share goes by: its name, which plugin names
 /// make safe; anything else shares `_other`.
 fn share_key(plugin: &str) -> String {
-    match crate::manifest::validate_name(plugin) {
+    match crate::names::validate_name(plugin) {
         Ok(()) => plugin.to_string(),
         Err(_) => "_other".to_string(),
     }

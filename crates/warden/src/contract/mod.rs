@@ -8,7 +8,7 @@
 //! line per changed interface in `processing`.
 
 pub(crate) mod bindings;
-pub(crate) mod processing;
+pub(crate) mod standard;
 mod version;
 mod world;
 

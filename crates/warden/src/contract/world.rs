@@ -59,7 +59,7 @@ impl World {
 
     /// Refuses a component of plugin `plugin` whose `exports` lack what
     /// this world requires in `contract`, naming what is missing.
-    pub(crate) fn check_exports(
+    pub fn check_exports(
         self,
         plugin: &str,
         contract: ContractVersion,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::manifest::{ManifestLimits, check_inside, describe_toml_error, validate_name};
+use crate::manifest::{ManifestLimits, check_inside, describe_toml_error};
+use crate::names::validate_name;
 use crate::permissions::Permissions;
 
 /// How the host talks to a core module.

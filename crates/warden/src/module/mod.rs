@@ -149,13 +149,11 @@ impl Warden {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
-                crate::manifest::validate_name(&stem).map_err(|message| {
-                    Error::InvalidComponent {
-                        source_name: module_file.display().to_string(),
-                        reason: format!(
-                            "a module without plugin.toml is named after its file: {message}"
-                        ),
-                    }
+                crate::names::validate_name(&stem).map_err(|message| Error::InvalidComponent {
+                    source_name: module_file.display().to_string(),
+                    reason: format!(
+                        "a module without plugin.toml is named after its file: {message}"
+                    ),
                 })?;
                 stem
             }

@@ -126,16 +126,7 @@ impl EffectivePermissions {
     }
 }
 
-/// One requested permission the grants do not cover.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The permission as the manifest wrote it (`net 127.0.0.1:22`).
-    pub permission: String,
-    /// The manifest's reason for asking, if it gave one.
-    pub reason: Option<String>,
-    /// Why it is not granted.
-    pub why: String,
-}
+pub use crate::error::Refusal;
 
 impl Refusal {
     /// The link of `interface` to `link`'s provider, which no grant covers.
@@ -209,7 +200,7 @@ impl Grants {
             }
             Some(("link", name)) => {
                 if name != "*" {
-                    crate::manifest::validate_name(name).map_err(bad)?;
+                    crate::names::validate_name(name).map_err(bad)?;
                 }
                 self.links.push(name.to_string());
             }

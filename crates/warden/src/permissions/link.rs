@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Entry;
-use crate::deploy::routing::parse_target;
-use crate::manifest::validate_name;
+use crate::names::validate_name;
+use crate::target::parse_target;
 
 /// One link: the plugin that serves an imported interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

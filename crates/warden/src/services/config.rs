@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::{HostService, ServiceContext};
+use crate::capability::{Capability, InstanceContext};
 use crate::contract::bindings::config;
+use crate::contract::standard::config as wasi_config;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::sandbox::PluginState;
@@ -217,8 +218,18 @@ pub(crate) struct Config {
     values: Arc<BTreeMap<String, String>>,
 }
 
-impl HostService for Config {
-    fn new(ctx: &ServiceContext) -> Self {
+/// The capability: the plugin's effective config (`warden:plugin/config`, `wasi:config/store`).
+pub(crate) struct ConfigCapability;
+
+impl Capability for ConfigCapability {
+    type State = Config;
+
+    fn name(&self) -> &'static str {
+        "config"
+    }
+
+    fn instance_state(&self, cx: &InstanceContext<'_>) -> Config {
+        let ctx = cx.inner;
         Config {
             values: ctx.config.clone(),
         }
@@ -226,15 +237,34 @@ impl HostService for Config {
 
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Self,
+        get: fn(&mut PluginState) -> &mut Config,
     ) -> wasmtime::Result<()> {
-        config::add_to_linker::<_, HasSelf<Self>>(linker, get)
+        config::add_to_linker::<_, HasSelf<Config>>(linker, get)?;
+        wasi_config::add_to_linker::<_, HasSelf<Config>>(linker, get)
     }
 }
 
 impl config::Host for Config {
     async fn get_config(&mut self, key: String) -> Option<String> {
         self.values.get(&key).cloned()
+    }
+}
+
+/// `wasi:config/store`: the same values as `warden:plugin/config`.
+impl wasi_config::Host for Config {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> std::result::Result<Option<String>, wasi_config::Error> {
+        Ok(self.values.get(&key).cloned())
+    }
+
+    async fn get_all(&mut self) -> std::result::Result<Vec<(String, String)>, wasi_config::Error> {
+        Ok(self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
+use crate::capability::{Capability, InstanceContext};
 use crate::contract::bindings::events;
 use crate::events::{Event, EventBus, NotPublished};
 use crate::sandbox::{CallScope, PluginState};
@@ -19,8 +19,18 @@ pub(crate) struct Events {
     scope: Arc<CallScope>,
 }
 
-impl HostService for Events {
-    fn new(ctx: &ServiceContext) -> Self {
+/// The capability: emitting events onto the bus (`warden:plugin/events`).
+pub(crate) struct EventsCapability;
+
+impl Capability for EventsCapability {
+    type State = Events;
+
+    fn name(&self) -> &'static str {
+        "events"
+    }
+
+    fn instance_state(&self, cx: &InstanceContext<'_>) -> Events {
+        let ctx = cx.inner;
         Events {
             bus: ctx.bus.clone(),
             scope: ctx.scope.clone(),
@@ -29,9 +39,9 @@ impl HostService for Events {
 
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Self,
+        get: fn(&mut PluginState) -> &mut Events,
     ) -> wasmtime::Result<()> {
-        events::add_to_linker::<_, HasSelf<Self>>(linker, get)
+        events::add_to_linker::<_, HasSelf<Events>>(linker, get)
     }
 }
 
@@ -40,7 +50,7 @@ impl events::Host for Events {
         if !self.scope.charge_event() {
             return;
         }
-        if let Err(why) = crate::events::validate_type(&event_type) {
+        if let Err(why) = Event::check_type(&event_type) {
             let shown: String = event_type.chars().take(64).collect();
             self.scope.audit(
                 AuditKind::EventCap,

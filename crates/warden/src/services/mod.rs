@@ -1,10 +1,10 @@
-//! Host services: everything a plugin can reach goes through one of these.
+//! The built-in host capabilities: everything a plugin can reach goes
+//! through one of these or through one of the embedder's.
 //!
-//! Every service has the same shape, so adding one means adding one module:
-//! a state struct kept per plugin instance, built from the plugin's
-//! [`ServiceContext`], which implements the bindings' `Host` trait for its
-//! WIT interface and links itself with [`HostService::add_to_linker`].
-//! Register the module in [`Services`] below and that is all.
+//! Each is one module implementing [`Capability`]: its per-instance state,
+//! which implements the bindings' `Host` traits of its WIT interfaces, and
+//! how it links them. Adding one is adding its module and one line to the
+//! `builtins!` list below.
 
 mod config;
 pub mod data;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use wasmtime::component::Linker;
 
+use crate::capability::{Capability, InstanceContext};
 use crate::events::EventBus;
 use crate::sandbox::{CallScope, PluginState};
 
@@ -41,8 +42,8 @@ pub(crate) struct ServiceSettings {
     pub(crate) http: HttpLimits,
     /// Where the plugins' data directories are.
     pub(crate) data_root: DataRoot,
-    /// The embedder's own interfaces.
-    pub(crate) extensions: Vec<crate::extension::Extension>,
+    /// The embedder's capabilities (extensions among them).
+    pub(crate) capabilities: crate::capability::Registry,
 }
 
 /// What a service may know about the plugin it serves.
@@ -66,39 +67,60 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) quotas: Arc<Vec<Arc<DataDir>>>,
     /// The quota of the plugin's own key-value namespace, in bytes.
     pub(crate) kv_quota: u64,
+    /// The instance's host-memory budget, for what a service holds while
+    /// it answers.
+    pub(crate) budget: Arc<crate::budget::HostBudget>,
 }
 
-/// The shape every host service has.
-pub(crate) trait HostService: Send + Sized + 'static {
-    /// Builds the service's state for one new instance.
-    fn new(ctx: &ServiceContext) -> Self;
+/// Declares the built-in capabilities: each one's per-instance state is a
+/// field of [`Services`] (reached without a lookup), built and linked in
+/// the order given.
+macro_rules! builtins {
+    ($($field:ident: $capability:path),* $(,)?) => {
+        /// The state of every capability for one plugin instance.
+        pub(crate) struct Services {
+            $($field: <$capability as Capability>::State,)*
+            /// The state of each of the embedder's capabilities.
+            embedded: Vec<Box<dyn std::any::Any + Send>>,
+        }
 
-    /// Adds the service's WIT interface to the linker, reaching the service's
-    /// state through `get`.
-    fn add_to_linker(
-        linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Self,
-    ) -> wasmtime::Result<()>;
+        impl Services {
+            pub(crate) fn new(ctx: &ServiceContext) -> Self {
+                let cx = InstanceContext { inner: ctx };
+                Services {
+                    $($field: $capability.instance_state(&cx),)*
+                    embedded: ctx.settings.capabilities.iter().map(|c| c.make(&cx)).collect(),
+                }
+            }
+
+            /// The names of the built-in capabilities, which the
+            /// embedder's may not take.
+            pub(crate) fn builtin_names() -> Vec<&'static str> {
+                vec![$($capability.name()),*]
+            }
+
+            fn link_builtins(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+                $(<$capability as Capability>::add_to_linker(linker, |s| &mut s.services.$field)?;)*
+                Ok(())
+            }
+        }
+    };
 }
 
-/// The state of every host service for one plugin instance.
-pub(crate) struct Services {
-    logging: logging::Logging,
-    config: config::Config,
-    events: events::Events,
-    store: store::Store,
-    http: http::Http,
-    data: data::Data,
-    /// The state of each of the embedder's extensions.
-    extensions: Vec<Box<dyn std::any::Any + Send>>,
+// The registration of the built-in capabilities: one line each.
+builtins! {
+    logging: logging::LoggingCapability,
+    config: config::ConfigCapability,
+    events: events::EventsCapability,
+    store: store::StoreCapability,
+    http: http::HttpCapability,
+    data: data::DataCapability,
 }
 
 impl Services {
-    /// The state of the extension whose state type is `E`.
-    pub(crate) fn extension<E: 'static>(&mut self) -> Option<&mut E> {
-        self.extensions
-            .iter_mut()
-            .find_map(|e| e.downcast_mut::<E>())
+    /// The state of the embedder's capability whose state type is `S`.
+    pub(crate) fn embedded<S: 'static>(&mut self) -> Option<&mut S> {
+        self.embedded.iter_mut().find_map(|e| e.downcast_mut::<S>())
     }
 
     /// The host directory to mount at [`DATA_GUEST_PATH`], if any.
@@ -116,28 +138,6 @@ impl Services {
         &mut self.http
     }
 
-    pub(crate) fn new(ctx: &ServiceContext) -> Self {
-        Services {
-            logging: HostService::new(ctx),
-            config: HostService::new(ctx),
-            events: HostService::new(ctx),
-            store: HostService::new(ctx),
-            http: HostService::new(ctx),
-            data: HostService::new(ctx),
-            extensions: {
-                let cx = crate::extension::ExtensionContext {
-                    plugin: &ctx.scope.plugin,
-                    version: &ctx.scope.version,
-                };
-                ctx.settings
-                    .extensions
-                    .iter()
-                    .map(|e| e.make(&cx))
-                    .collect()
-            },
-        }
-    }
-
     /// Links every host service and the standard WASI interfaces.
     pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
@@ -146,12 +146,6 @@ impl Services {
         for types in crate::contract::ContractVersion::type_interfaces() {
             linker.instance(&types)?;
         }
-        logging::Logging::add_to_linker(linker, |s| &mut s.services.logging)?;
-        config::Config::add_to_linker(linker, |s| &mut s.services.config)?;
-        events::Events::add_to_linker(linker, |s| &mut s.services.events)?;
-        store::Store::add_to_linker(linker, |s| &mut s.services.store)?;
-        http::Http::add_to_linker(linker, |s| &mut s.services.http)?;
-        data::Data::add_to_linker(linker, |s| &mut s.services.data)?;
-        Ok(())
+        Self::link_builtins(linker)
     }
 }

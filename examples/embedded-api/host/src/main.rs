@@ -12,7 +12,7 @@ use warden::{ProcessRequest, Warden};
 
 fn main() -> anyhow::Result<()> {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let built = warden::build::build_plugin(&example.join("plugin"), &example.join("dist"))?;
+    let built = warden_build::build_plugin(&example.join("plugin"), &example.join("dist"))?;
 
     let book = Arc::new(OrderBook::default());
     book.place("o-1", "ada", 12_000);

@@ -13,7 +13,7 @@ fn plugin_dir() -> &'static PathBuf {
     BUILT.get_or_init(|| {
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin");
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("embedded-api");
-        warden::build::build_plugin(&source, &out)
+        warden_build::build_plugin(&source, &out)
             .unwrap_or_else(|e| panic!("building the example plugin: {e}"))
             .dir
     })

@@ -37,11 +37,14 @@ pub enum Op {
     Sleep,
     /// From now on this instance's get-status says `failed`.
     Sick,
+    /// Keeps `kb` KiB (default 1024) of linear memory for good: a runtime
+    /// that grows call after call.
+    Leak,
 }
 
 /// The accepted `op` values, for error messages.
 pub const OP_NAMES: &str =
-    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep, sick";
+    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep, sick, leak";
 
 impl Op {
     /// Parses an `op` option value; the error is the message for `unsupported`.
@@ -60,6 +63,7 @@ impl Op {
             "probe" => Op::Probe,
             "sleep" => Op::Sleep,
             "sick" => Op::Sick,
+            "leak" => Op::Leak,
             other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
         })
     }
@@ -100,6 +104,16 @@ pub fn parse_whole(option: &str, value: &str) -> Result<u64, String> {
 }
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps `kb` KiB of memory, touched so that it is really used, until the
+/// instance is gone; returns how many KiB this instance now keeps.
+pub fn leak(kb: u64) -> u64 {
+    static KEPT: AtomicU64 = AtomicU64::new(0);
+    let block = vec![1u8; (kb as usize) << 10];
+    std::hint::black_box(&block);
+    std::mem::forget(block);
+    KEPT.fetch_add(kb, Ordering::Relaxed) + kb
+}
 
 /// Increments and returns the per-instance call counter: a fresh instance
 /// starts again from 1, which lets a test tell whether it was reused.

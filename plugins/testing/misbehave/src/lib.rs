@@ -127,6 +127,15 @@ mod component {
                     Ok(text("ok", 1))
                 }
                 Op::Count => Ok(text(behaviour::next_count().to_string(), 1)),
+                Op::Leak => {
+                    let kb = option(&request, "kb")
+                        .map(|v| behaviour::parse_whole("kb", v))
+                        .transpose()
+                        .map_err(PluginError::InvalidInput)?
+                        .unwrap_or(1024);
+                    let kept = behaviour::leak(kb);
+                    Ok(text(format!("keeping {kept} KiB"), 1))
+                }
                 Op::Sick => {
                     behaviour::fall_sick();
                     Ok(text("sick", 1))

@@ -30,8 +30,8 @@ use bytes::Bytes;
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
+use crate::capability::{Capability, InstanceContext};
 use crate::error::{Error, Result};
 use crate::fsutil::HeldDir;
 use crate::locks::lock;
@@ -271,8 +271,18 @@ impl Data {
     }
 }
 
-impl HostService for Data {
-    fn new(ctx: &ServiceContext) -> Self {
+/// The capability: the data directory and read-write mounts (`wasi:filesystem`).
+pub(crate) struct DataCapability;
+
+impl Capability for DataCapability {
+    type State = Data;
+
+    fn name(&self) -> &'static str {
+        "data-dir"
+    }
+
+    fn instance_state(&self, cx: &InstanceContext<'_>) -> Data {
+        let ctx = cx.inner;
         Data {
             dir: ctx.data_dir.clone(),
             roots: ctx.quotas.clone(),
@@ -283,7 +293,7 @@ impl HostService for Data {
 
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Self,
+        get: fn(&mut PluginState) -> &mut Data,
     ) -> wasmtime::Result<()> {
         wasi::add_to_linker(linker, get)
     }

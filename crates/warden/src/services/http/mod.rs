@@ -32,9 +32,9 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
-use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
 use crate::budget::{Charge, HostTrap};
+use crate::capability::{Capability, InstanceContext};
 use crate::permissions::Origin;
 use crate::sandbox::{CallScope, PluginState};
 use send::{REQUEST_BYTES, Target};
@@ -93,8 +93,18 @@ struct HttpHooks {
     charge: Option<Charge>,
 }
 
-impl HostService for Http {
-    fn new(ctx: &ServiceContext) -> Self {
+/// The capability: outbound HTTP (`wasi:http/outgoing-handler`).
+pub(crate) struct HttpCapability;
+
+impl Capability for HttpCapability {
+    type State = Http;
+
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn instance_state(&self, cx: &InstanceContext<'_>) -> Http {
+        let ctx = cx.inner;
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(FIELD_BYTES);
         Http {
@@ -113,7 +123,7 @@ impl HostService for Http {
     /// is interposed on to charge the request to the host budget first.
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        _get: fn(&mut PluginState) -> &mut Self,
+        _get: fn(&mut PluginState) -> &mut Http,
     ) -> wasmtime::Result<()> {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
         linker.allow_shadowing(true);

@@ -11,13 +11,14 @@
 //! cursors are at most [`KvLimits::max_key_bytes`] long.
 
 mod sqlite;
+mod wasi;
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::{HostService, ServiceContext};
 use crate::audit::AuditKind;
+use crate::capability::{Capability, InstanceContext};
 use crate::contract::bindings::store::{self, KeyPage, StoreError};
 use crate::sandbox::{CallScope, PluginState};
 
@@ -112,10 +113,24 @@ pub(crate) struct Store {
     plugin: String,
     shared: Arc<Vec<String>>,
     scope: Arc<CallScope>,
+    /// The `wasi:keyvalue` buckets the instance holds open.
+    buckets: wasi::Buckets,
+    /// What a batch answer is charged to.
+    budget: Arc<crate::budget::HostBudget>,
 }
 
-impl HostService for Store {
-    fn new(ctx: &ServiceContext) -> Self {
+/// The capability: the key-value store (`warden:plugin/store`, `wasi:keyvalue`).
+pub(crate) struct StoreCapability;
+
+impl Capability for StoreCapability {
+    type State = Store;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn instance_state(&self, cx: &InstanceContext<'_>) -> Store {
+        let ctx = cx.inner;
         Store {
             backend: ctx.settings.kv.clone(),
             limits: ctx.settings.kv_limits,
@@ -126,14 +141,17 @@ impl HostService for Store {
             plugin: ctx.scope.plugin.to_string(),
             shared: ctx.shared_stores.clone(),
             scope: ctx.scope.clone(),
+            buckets: wasi::Buckets::default(),
+            budget: ctx.budget.clone(),
         }
     }
 
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Self,
+        get: fn(&mut PluginState) -> &mut Store,
     ) -> wasmtime::Result<()> {
-        store::add_to_linker::<_, HasSelf<Self>>(linker, get)
+        store::add_to_linker::<_, HasSelf<Store>>(linker, get)?;
+        wasi::add_to_linker(linker, get)
     }
 }
 
@@ -190,6 +208,17 @@ impl Store {
         ns: String,
         op: impl FnOnce(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.run_kv(ns, op).await.map_err(to_wit)
+    }
+
+    /// [`Store::run`] with the backend's own error: the one place every
+    /// operation of both interfaces passes, so quota refusals are audited
+    /// alike.
+    async fn run_kv<T: Send + 'static>(
+        &self,
+        ns: String,
+        op: impl FnOnce(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
+    ) -> Result<T, KvError> {
         let backend = self.backend.clone();
         let limits = match ns.starts_with("plugin:") {
             true => self.own_limits,
@@ -202,7 +231,7 @@ impl Store {
             self.scope
                 .audit(AuditKind::StoreQuota, detail.clone(), "write refused");
         }
-        outcome.map_err(to_wit)
+        outcome
     }
 }
 

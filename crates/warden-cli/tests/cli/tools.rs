@@ -1,0 +1,194 @@
+//! Core modules, composition, a closed output pipe, and links to providers.
+
+use super::*;
+
+#[test]
+fn core_modules_are_built_called_and_inspected() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    for module in ["math", "json-rules"] {
+        let source = format!("plugins/core-modules/{module}");
+        let o = warden(&["build", &source, "--out", out], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let math = tmp.path().join("core-math");
+    let math = math.to_str().expect("utf-8");
+    let o = warden(&["call", math, "--export", "add", "--args", "3", "4"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "7");
+    let o = warden(
+        &["call", math, "--export", "add", "--args", "-3", "1"],
+        None,
+    );
+    assert_eq!(stdout(&o).trim(), "-2", "{}", stderr(&o));
+    let o = warden(&["call", math, "--export", "add", "--args", "3"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("takes 2 argument(s)"), "{}", stderr(&o));
+    let o = warden(&["call", math, "--export", "spin"], None);
+    assert_eq!(o.status.code(), Some(1), "a trap is a plugin failure");
+    assert!(stderr(&o).contains("trapped (timeout)"), "{}", stderr(&o));
+
+    let rules = tmp.path().join("core-json-rules");
+    let rules = rules.to_str().expect("utf-8");
+    let o = warden(
+        &[
+            "call",
+            rules,
+            "--input",
+            r#"{"amount": 5, "country": "DK"}"#,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let verdict: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("JSON");
+    assert_eq!(verdict["approved"], true);
+    let o = warden(&["call", rules, "--input", r#"{"lie": "pointer"}"#], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("broke its ABI"), "{}", stderr(&o));
+    let o = warden(&["inspect", rules], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("abi         json"), "{text}");
+    assert!(text.contains("execute(i32, i32) -> (i64)"), "{text}");
+}
+
+#[test]
+fn compose_plugs_a_library_into_a_plugin() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    let o = warden(&["build", "plugins/composition/shout", "--out", out], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plugins = repo().join("plugins");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "compose-case-lib",
+        ])
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .expect("cargo");
+    assert!(status.success());
+    let lib = plugins.join("target/wasm32-wasip2/release/compose_case_lib.wasm");
+    let socket = tmp.path().join("compose-shout");
+    let composed = tmp.path().join("composed");
+    let o = warden(
+        &[
+            "compose",
+            socket.to_str().expect("utf-8"),
+            "--plug",
+            lib.to_str().expect("utf-8"),
+            "--out",
+            composed.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(composed.join("plugin.toml").is_file());
+    let o = warden(
+        &[
+            "call",
+            composed.to_str().expect("utf-8"),
+            "--input",
+            "plugged in",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "PLUGGED IN");
+    // The socket alone names the import it lacks.
+    let o = warden(
+        &["call", socket.to_str().expect("utf-8"), "--input", "x"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("warden-example:text/case"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let dir = dist().to_str().expect("utf-8").to_string();
+    let mut child = warden_command(&["list", "--dir", &dir, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn warden");
+    // The reader goes away before the command writes (`warden list | true`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "no panic exit");
+}
+
+#[test]
+fn call_loads_the_providers_a_plugin_links_to() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().to_str().expect("utf-8");
+    for plugin in ["image-decoder", "image-stats"] {
+        let source = format!("plugins/linking/{plugin}");
+        let o = warden(&["build", &source, "--out", out], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let image = image::GrayImage::from_fn(4, 2, |x, _| image::Luma([x as u8 * 80]));
+    let png = tmp.path().join("in.png");
+    image.save(&png).expect("write png");
+    let png = png.to_str().expect("utf-8");
+
+    // `image-stats` alone is named; its provider comes from --dir.
+    let granted = ["--dir", out, "--grant", "link:image-decoder"];
+    let mut args = vec!["call", "image-stats", "--input-file", png];
+    args.extend(granted);
+    let o = warden(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        r#"{"width":4,"height":2,"min":0,"max":240,"mean":120,"histogram":[2,2,2,2]}"#
+    );
+
+    let o = warden(
+        &["call", "image-stats", "--input-file", png, "--dir", out],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an ungranted link is a usage error"
+    );
+    assert!(
+        stderr(&o).contains("--grant link:image-decoder"),
+        "{}",
+        stderr(&o)
+    );
+
+    let stats_dir = tmp.path().join("image-stats");
+    let o = warden(
+        &[
+            "inspect",
+            stats_dir.to_str().expect("utf-8"),
+            "--grant",
+            "link:image-decoder",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let effective = text
+        .split("effective permissions")
+        .nth(1)
+        .unwrap_or_else(|| panic!("effective permissions shown: {text}"));
+    assert!(
+        effective.contains("link warden-example:image/decoder@0.1.0 -> image-decoder"),
+        "{text}"
+    );
+}

@@ -1,0 +1,27 @@
+//! Host-side bindings of the standard WASI interfaces Warden offers beside
+//! its own contract: `wasi:keyvalue` (store, atomics, batch), `wasi:config`
+//! and `wasi:logging`. Their WIT is in the repository's `wit/standard/`,
+//! exactly as published, so a component built for another runtime that
+//! imports them links here unchanged.
+
+wasmtime::component::bindgen!({
+    path: [
+        "../../wit/standard/keyvalue",
+        "../../wit/standard/config",
+        "../../wit/standard/logging",
+    ],
+    inline: "
+        package warden:standard;
+        world standard {
+            include wasi:keyvalue/imports@0.2.0-draft;
+            include wasi:config/imports@0.2.0-rc.1;
+            include wasi:logging/imports@0.1.0-draft;
+        }
+    ",
+    world: "warden:standard/standard",
+    imports: { default: async },
+});
+
+pub(crate) use self::wasi::config::store as config;
+pub(crate) use self::wasi::keyvalue::{atomics, batch, store as keyvalue};
+pub(crate) use self::wasi::logging::logging;

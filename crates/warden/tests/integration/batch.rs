@@ -1,0 +1,103 @@
+//! Batches in the library: answered in order, each call failing alone, the
+//! number of calls and the output of all of them bounded.
+
+use warden_testkit as common;
+
+use warden::{BatchLimits, Error, ProcessRequest};
+
+fn upper(text: &str) -> (String, ProcessRequest) {
+    (
+        "text-transform".to_string(),
+        ProcessRequest::new(text).option("op", "upper"),
+    )
+}
+
+#[test]
+fn a_batch_answers_every_call_in_order_within_its_limits() {
+    let host = common::host();
+    let plugin = host
+        .load_blocking(common::plugin_dir("text-transform"))
+        .expect("load");
+
+    let calls = vec![
+        upper("one"),
+        ("missing".to_string(), ProcessRequest::new("x")),
+        upper("three"),
+    ];
+    let answers = host
+        .process_batch_blocking(calls, BatchLimits::default())
+        .expect("batch");
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0].as_ref().expect("first").output, b"ONE");
+    assert!(
+        matches!(answers[1], Err(Error::NotFound { .. })),
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(answers[2].as_ref().expect("third").output, b"THREE");
+
+    // Too many calls: refused whole, nothing runs.
+    let before = plugin.stats().calls;
+    let limits = BatchLimits {
+        max_calls: 2,
+        ..BatchLimits::default()
+    };
+    let refused = host
+        .process_batch_blocking(vec![upper("a"), upper("b"), upper("c")], limits)
+        .expect_err("three calls past a limit of two");
+    assert!(
+        matches!(
+            refused,
+            Error::BatchLimit {
+                what: "calls",
+                size: 3,
+                max: 2
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        plugin.stats().calls,
+        before,
+        "no call of a refused batch ran"
+    );
+
+    // Ten output bytes for the whole batch: the second 8-byte answer does
+    // not fit and takes nothing, a 2-byte one then fits exactly, and the
+    // call after that, with nothing left, is not run.
+    let limits = BatchLimits {
+        concurrency: 1,
+        max_output_bytes: 10,
+        ..BatchLimits::default()
+    };
+    let answers = host
+        .process_batch_blocking(
+            vec![
+                upper("eight by"),
+                upper("eight by"),
+                upper("ab"),
+                upper("x"),
+            ],
+            limits,
+        )
+        .expect("batch");
+    assert_eq!(answers[0].as_ref().expect("first fits").output, b"EIGHT BY");
+    assert_eq!(answers[2].as_ref().expect("third fits").output, b"AB");
+    for answer in [&answers[1], &answers[3]] {
+        assert!(
+            matches!(
+                answer,
+                Err(Error::BatchLimit {
+                    what: "output bytes",
+                    ..
+                })
+            ),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        plugin.stats().calls,
+        before + 3,
+        "the call after the allowance was spent did not run"
+    );
+}

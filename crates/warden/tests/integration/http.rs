@@ -1,0 +1,302 @@
+//! Outbound HTTP (`wasi:http`) end to end through the `url-fetcher` plugin
+//! against a real HTTP server on 127.0.0.1 started by the test: allowed
+//! origins work, every other origin (directly or through a redirect) is
+//! denied before a connection is made and audited, and the response size
+//! cap and timeouts hold.
+
+use warden_testkit as common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use warden::{AuditKind, Error, Grants, HttpLimits, PluginError, ProcessRequest, TrapKind, Warden};
+
+/// A small HTTP/1.1 server on 127.0.0.1 that counts the requests it serves.
+struct Server {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+const BIG: usize = 2 << 20;
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counted = counted.clone();
+                std::thread::spawn(move || serve(stream, port, &counted));
+            }
+        });
+        Server { port, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn served(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn serve(stream: TcpStream, port: u16, requests: &AtomicUsize) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if header == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let mut out = stream;
+    let head = |status: &str, extra: &str| {
+        format!("HTTP/1.1 {status}\r\nconnection: close\r\n{extra}\r\n")
+    };
+    let reply = match path.as_str() {
+        "/hello" => {
+            let body = "hello from loopback";
+            format!(
+                "{}{body}",
+                head(
+                    "200 OK",
+                    &format!(
+                        "content-type: text/plain\r\ncontent-length: {}\r\n",
+                        body.len()
+                    )
+                )
+            )
+        }
+        "/redirect-in" => head("302 Found", "location: /hello\r\ncontent-length: 0\r\n"),
+        "/redirect-out" => head(
+            "302 Found",
+            &format!("location: http://localhost:{port}/hello\r\ncontent-length: 0\r\n"),
+        ),
+        "/big" => {
+            let _ = out.write_all(head("200 OK", &format!("content-length: {BIG}\r\n")).as_bytes());
+            let _ = out.write_all(&vec![b'x'; BIG]);
+            return;
+        }
+        "/big-chunked" => {
+            let _ = out.write_all(head("200 OK", "transfer-encoding: chunked\r\n").as_bytes());
+            let chunk = vec![b'y'; 64 * 1024];
+            for _ in 0..(BIG / chunk.len()) {
+                let _ = out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                let _ = out.write_all(&chunk);
+                if out.write_all(b"\r\n").is_err() {
+                    return;
+                }
+            }
+            let _ = out.write_all(b"0\r\n\r\n");
+            return;
+        }
+        "/slow" => {
+            std::thread::sleep(Duration::from_secs(10));
+            head("200 OK", "content-length: 0\r\n")
+        }
+        _ => head("404 Not Found", "content-length: 0\r\n"),
+    };
+    let _ = out.write_all(reply.as_bytes());
+}
+
+/// A host granting `origins`, with `limits`.
+fn host(origins: &[String], limits: HttpLimits) -> Warden {
+    let mut grants = Grants::new();
+    for origin in origins {
+        grants = grants.grant(&format!("http:{origin}")).expect("grant");
+    }
+    Warden::builder()
+        .grants(grants)
+        .http_limits(limits)
+        .build()
+        .expect("host")
+}
+
+/// url-fetcher loaded as `name`, asking for `origins`.
+fn fetcher(host: &Warden, name: &str, origins: &[String]) -> warden::Plugin {
+    let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
+    let text = format!(
+        "name = \"{name}\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
+         [permissions]\nhttp = [{}]\n",
+        list.join(", ")
+    );
+    host.load_bytes_blocking(common::manifest_from(&text), common::wasm("url-fetcher"))
+        .expect("load url-fetcher")
+}
+
+fn fetch(plugin: &warden::Plugin, url: &str) -> warden::Result<warden::ProcessResponse> {
+    plugin.process_blocking(ProcessRequest::new(url))
+}
+
+fn plugin_message(result: warden::Result<warden::ProcessResponse>) -> String {
+    match result {
+        Err(Error::Plugin { error, .. }) => match error {
+            PluginError::Unsupported(m)
+            | PluginError::Internal(m)
+            | PluginError::InvalidInput(m) => m,
+        },
+        other => panic!("expected a plugin error, got {other:?}"),
+    }
+}
+
+fn audited(host: &Warden, plugin: &str, kind: AuditKind) -> Vec<String> {
+    common::audited(host, Some(plugin), kind)
+        .into_iter()
+        .map(|e| e.resource)
+        .collect()
+}
+
+#[test]
+fn allowed_origin_is_fetched_and_others_are_denied_and_audited() {
+    let server = Server::start();
+    let host = host(&[server.origin()], HttpLimits::default());
+    let plugin = fetcher(&host, "url-fetcher", &[server.origin()]);
+
+    let response = fetch(&plugin, &server.url("/hello")).expect("allowed fetch");
+    assert_eq!(response.output, b"hello from loopback");
+    assert_eq!(response.content_type, "text/plain");
+    assert_eq!(server.served(), 1);
+
+    // Same server, another name: a different origin, refused before connecting.
+    let other = format!("http://localhost:{}/hello", server.port);
+    let message = plugin_message(fetch(&plugin, &other));
+    assert!(message.contains("denied"), "{message}");
+    assert_eq!(
+        server.served(),
+        1,
+        "a denied request never reaches the network"
+    );
+    assert_eq!(
+        audited(&host, "url-fetcher", AuditKind::HttpDenied),
+        [format!("http://localhost:{}", server.port)]
+    );
+}
+
+#[test]
+fn a_plugin_without_the_permission_reaches_nothing() {
+    let server = Server::start();
+    // The origin is granted to the host, but this plugin never asked for it.
+    let host = host(&[server.origin()], HttpLimits::default());
+    let asked = fetcher(&host, "asked", &[server.origin()]);
+    let silent = fetcher(&host, "silent", &[]);
+    assert!(fetch(&asked, &server.url("/hello")).is_ok());
+    // Without the permission there is no wasi:http at all: the first call
+    // into it (making a header map) traps, naming what is missing.
+    match fetch(&silent, &server.url("/hello")) {
+        Err(Error::Trap {
+            kind: TrapKind::NotGranted,
+            message,
+            ..
+        }) => assert!(
+            message.starts_with("plugin `silent` called `wasi:http/")
+                && message.contains("has no `http` permission"),
+            "{message}"
+        ),
+        other => panic!("expected a not-granted trap, got {other:?}"),
+    }
+    assert_eq!(server.served(), 1);
+    assert_eq!(audited(&host, "silent", AuditKind::NotGranted).len(), 1);
+    assert!(audited(&host, "asked", AuditKind::HttpDenied).is_empty());
+}
+
+/// A granted origin named by host name whose name resolves to loopback is
+/// refused before a connection is made (DNS cannot point a granted name at
+/// the host's own services); the same server granted by address is reached.
+#[test]
+fn a_granted_name_never_reaches_an_internal_address() {
+    let server = Server::start();
+    let by_name = format!("http://localhost:{}", server.port);
+    let host = host(&[by_name.clone(), server.origin()], HttpLimits::default());
+    let named = fetcher(&host, "named", std::slice::from_ref(&by_name));
+    let message = plugin_message(fetch(&named, &format!("{by_name}/hello")));
+    assert!(message.contains("denied"), "{message}");
+    assert_eq!(server.served(), 0, "no request may reach the server");
+    let denied = audited(&host, "named", AuditKind::HttpDenied);
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    let entry = &common::audited(&host, Some("named"), AuditKind::HttpDenied)[0];
+    assert!(entry.action.contains("internal addresses"), "{entry:?}");
+    let addressed = fetcher(&host, "addressed", &[server.origin()]);
+    let ok = fetch(&addressed, &server.url("/hello")).expect("granted by address");
+    assert_eq!(ok.output, b"hello from loopback");
+}
+
+#[test]
+fn redirects_are_checked_hop_by_hop() {
+    let server = Server::start();
+    let host = host(&[server.origin()], HttpLimits::default());
+    let plugin = fetcher(&host, "url-fetcher", &[server.origin()]);
+
+    let response = fetch(&plugin, &server.url("/redirect-in")).expect("same-origin redirect");
+    assert_eq!(response.output, b"hello from loopback");
+    assert_eq!(server.served(), 2);
+
+    let message = plugin_message(fetch(&plugin, &server.url("/redirect-out")));
+    assert!(message.contains("denied"), "{message}");
+    assert_eq!(
+        server.served(),
+        3,
+        "the redirect target was never requested"
+    );
+    assert_eq!(
+        audited(&host, "url-fetcher", AuditKind::HttpDenied),
+        [format!("http://localhost:{}", server.port)]
+    );
+}
+
+#[test]
+fn oversized_responses_are_cut_off() {
+    let server = Server::start();
+    let limits = HttpLimits {
+        max_response_bytes: 1 << 20,
+        ..HttpLimits::default()
+    };
+    let host = host(&[server.origin()], limits);
+    let plugin = fetcher(&host, "url-fetcher", &[server.origin()]);
+    for path in ["/big", "/big-chunked"] {
+        let message = plugin_message(fetch(&plugin, &server.url(path)));
+        assert!(message.contains("exceeds"), "{path}: {message}");
+    }
+    assert_eq!(
+        audited(&host, "url-fetcher", AuditKind::HttpResponseLimit).len(),
+        2
+    );
+    // The plugin keeps working after refused responses.
+    assert!(fetch(&plugin, &server.url("/hello")).is_ok());
+}
+
+#[test]
+fn a_silent_server_hits_the_first_byte_timeout() {
+    let server = Server::start();
+    let limits = HttpLimits {
+        first_byte_timeout: Duration::from_millis(300),
+        ..HttpLimits::default()
+    };
+    let host = host(&[server.origin()], limits);
+    let plugin = fetcher(&host, "url-fetcher", &[server.origin()]);
+    let started = Instant::now();
+    let message = plugin_message(fetch(&plugin, &server.url("/slow")));
+    assert!(message.contains("Timeout"), "{message}");
+    // The server answers after 10 s; the host gave up long before.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

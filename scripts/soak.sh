@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Soak of `warden serve`: mixed traffic over the example plugins in every
+# language, under 64 connections (wrk, Debian package `wrk`), with hot
+# reloads and a canary (deploy, 30% share, promote) in the middle. Prints the
+# calls, the non-2xx answers by plugin, status and problem type, p50 and p99,
+# and the server's resident memory at the start, the middle and the end (and
+# its growth over the last third of the run).
+#
+#   scripts/soak.sh [seconds, default 1800]
+#
+# Exits non-zero when any answer was not 2xx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-1800}"
+PORT="${WARDEN_SOAK_PORT:-18090}"
+CONNECTIONS="${WARDEN_SOAK_CONNECTIONS:-64}"
+TOKEN="soak-admin-token-0123456789abcdef"
+
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    else
+        echo "wrk is missing: apt-get install wrk" >&2
+        exit 1
+    fi
+fi
+
+cargo build --release -p warden-cli >&2
+WARDEN="$PWD/target/release/warden"
+WORK="$(mktemp -d)"
+trap 'kill "${SERVER:-0}" "${WRK:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# The example plugins, built where `warden up` builds them (only what is stale).
+cat > "$WORK/warden.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+data-dir = "$WORK/data"
+admin-token-file = "$WORK/token"
+max-concurrency = 1024
+[plugins]
+sources = ["$PWD/plugins"]
+out = "$PWD/dist"
+[grants]
+allow = ["http:https://example.com", "link:image-decoder"]
+TOML
+printf '%s' "$TOKEN" > "$WORK/token"
+chmod 600 "$WORK/token"
+
+# Every call of the mix: plugin, query, body. Each language's word count,
+# the Rust examples with plain inputs, and the standard-interfaces plugin.
+cat > "$WORK/mix.lua" <<'LUA'
+local calls = {
+  {"text-transform", "op=upper", "hello warden, a soak request"},
+  {"json-transform", "case=camel", '{"first_name":"Ada","age":36}'},
+  {"risk-rules", "", '{"id":"t9","amount":25000,"country":"KP","hour":3}'},
+  {"counter", "op=incr&key=soak", ""},
+  {"word-count", "", "the quick brown fox jumps over the lazy dog"},
+  {"word-count-py", "", "the quick brown fox jumps over the lazy dog"},
+  {"word-count-js", "", "the quick brown fox jumps over the lazy dog"},
+  {"word-count-go", "", "the quick brown fox jumps over the lazy dog"},
+  {"word-count-c", "", "the quick brown fox jumps over the lazy dog"},
+  {"standard-interfaces", "op=incr&key=soak", ""},
+}
+local requests = {}
+for i, c in ipairs(calls) do
+  local path = "/v1/plugins/" .. c[1] .. "/process"
+  if c[2] ~= "" then path = path .. "?" .. c[2] end
+  requests[i] = wrk.format("POST", path, {["Content-Type"] = "text/plain"}, c[3])
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) n = 0; failures = {} end
+function request()
+  n = n + 1
+  return requests[(n % #requests) + 1]
+end
+function response(status, headers, body)
+  if status >= 300 then
+    local plugin = string.match(body or "", '"plugin":"([^"]*)"') or "?"
+    local kind = string.match(body or "", '"type":"([^"]*)"') or "?"
+    local key = plugin .. " " .. status .. " " .. kind
+    failures[key] = (failures[key] or 0) + 1
+  end
+end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("failures")) do all[k] = (all[k] or 0) + v end
+  end
+  io.write(string.format("calls %d\n", summary.requests))
+  io.write(string.format("p50_ms %.3f\n", latency:percentile(50) / 1000))
+  io.write(string.format("p99_ms %.3f\n", latency:percentile(99) / 1000))
+  io.write(string.format("errors %d\n", summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout))
+  for k, v in pairs(all) do io.write(string.format("non2xx %s %d\n", k, v)) end
+end
+LUA
+
+WARDEN_LOG=warn "$WARDEN" up -f "$WORK/warden.toml" 2>"$WORK/server.log" &
+SERVER=$!
+for _ in $(seq 1 3000); do
+    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+URL="http://127.0.0.1:$PORT"
+rss() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
+admin() {
+    curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+        "$URL/v1/admin/$1" ${2:+--data "$2"} >/dev/null
+}
+
+# Warm up (first calls compile nothing but make the first instances).
+wrk -t2 -c"$CONNECTIONS" -d5s -s "$WORK/mix.lua" "$URL" >/dev/null
+RSS_START=$(rss)
+wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$WORK/mix.lua" "$URL" >"$WORK/wrk.out" &
+WRK=$!
+
+# Version 0.1.1 of text-transform, for the canary.
+CANARY="$WORK/text-transform-0.1.1"
+mkdir -p "$CANARY"
+cp dist/text-transform/text-transform.wasm "$CANARY/"
+sed 's/^version = .*/version = "0.1.1"/' dist/text-transform/plugin.toml > "$CANARY/plugin.toml"
+
+sleep "$((DURATION / 3))"
+RSS_THIRD=$(rss)
+for plugin in text-transform word-count-js word-count-py counter; do
+    admin "plugins/$plugin/reload"
+done
+admin deploy "{\"path\":\"$CANARY\"}"
+admin "plugins/text-transform/canary" '{"version":"0.1.1","percent":30}'
+sleep "$((DURATION / 6))"
+RSS_MIDDLE=$(rss)
+admin "plugins/text-transform/promote"
+sleep "$((DURATION / 6))"
+RSS_TWO_THIRDS=$(rss)
+wait "$WRK"
+WRK=
+RSS_END=$(rss)
+
+cat "$WORK/wrk.out"
+echo "rss_mib start $RSS_START third $RSS_THIRD middle $RSS_MIDDLE two-thirds $RSS_TWO_THIRDS end $RSS_END"
+awk -v a="$RSS_TWO_THIRDS" -v b="$RSS_END" \
+    'BEGIN { printf "rss growth over the last third: %.1f%%\n", (b - a) * 100 / a }'
+curl -sf "$URL/metrics" | grep -E '^plugin_instances_recycled_total' | awk '$2 > 0' || true
+kill -TERM "$SERVER"
+wait "$SERVER" || true
+SERVER=
+if grep -q '^non2xx' "$WORK/wrk.out" || ! grep -q '^errors 0$' "$WORK/wrk.out"; then
+    echo "soak: some calls failed" >&2
+    exit 1
+fi
