@@ -27,7 +27,9 @@ fi
 cargo build --release -p warden-cli >&2
 WARDEN=target/release/warden
 WORK="$(mktemp -d)"
-trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Not `kill "${SERVER:-0}"`: `kill 0` would end this script's whole
+# process group when the server never started.
+trap '[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 "$WARDEN" build plugins/text-transform --out "$WORK/reuse" >&2
 mkdir -p "$WORK/fresh/text-transform-fresh"

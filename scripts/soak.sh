@@ -7,6 +7,7 @@
 # its growth over the last third of the run).
 #
 #   scripts/soak.sh [seconds, default 1800]
+#   WARDEN_BIN=target/release/warden scripts/soak.sh 60   # CI's short run
 #
 # Exits non-zero when any answer was not 2xx.
 set -euo pipefail
@@ -25,10 +26,19 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 
-cargo build --release -p warden-cli >&2
-WARDEN="$PWD/target/release/warden"
+# WARDEN_BIN: a `warden` binary already built (CI's, from the test run).
+if [ -n "${WARDEN_BIN:-}" ]; then
+    WARDEN="$(realpath "$WARDEN_BIN")"
+else
+    cargo build --release -p warden-cli >&2
+    WARDEN="$PWD/target/release/warden"
+fi
 WORK="$(mktemp -d)"
-trap 'kill "${SERVER:-0}" "${WRK:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cleanup() {
+    for pid in ${SERVER:-} ${WRK:-}; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 # The example plugins, built where `warden up` builds them (only what is stale).
 cat > "$WORK/warden.toml" <<TOML
