@@ -21,6 +21,14 @@
 //! The core is async (`Warden::load`, `Plugin::process`, ...) and runs on
 //! tokio, so it fits tokio servers; every such method has a `_blocking` twin
 //! for programs without a runtime.
+//!
+//! Everything a plugin reaches goes through a [`Capability`]: the built-in
+//! ones (logging, config, events, key-value store, outbound HTTP, data
+//! directory, and the standard `wasi:keyvalue`, `wasi:config` and
+//! `wasi:logging` over the same backends) and the embedder's own
+//! ([`WardenBuilder::capability`]). Building plugins from source is the
+//! `warden-build` crate, serving them over HTTP the `warden-server` crate;
+//! neither is a dependency of this one.
 
 #![warn(missing_docs)]
 

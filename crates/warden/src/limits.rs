@@ -56,6 +56,9 @@ pub struct Limits {
     /// only the limit itself stops it): a runtime that grows call after
     /// call is replaced before a call runs out of memory.
     pub recycle_at_memory_percent: u8,
+    /// How long an idle instance beyond the first stays in the pool before
+    /// it is shut down and its memory given back.
+    pub idle_instance_timeout: Duration,
 }
 
 /// What one handle may buffer on the host at most: a file or socket read
@@ -86,6 +89,7 @@ impl Default for Limits {
             host_memory_bytes: 64 << 20,
             recycle_after_calls: None,
             recycle_at_memory_percent: 75,
+            idle_instance_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -111,6 +115,7 @@ impl Limits {
             host_memory_bytes: 4 << 30,
             recycle_after_calls: None,
             recycle_at_memory_percent: 100,
+            idle_instance_timeout: Duration::from_secs(86_400),
         }
     }
 
@@ -305,6 +310,9 @@ impl Limits {
             recycle_at_memory_percent: requested
                 .recycle_at_memory_percent
                 .map_or(self.recycle_at_memory_percent, |p| p.clamp(1, 100) as u8),
+            idle_instance_timeout: requested
+                .idle_instance_ms
+                .map_or(self.idle_instance_timeout, Duration::from_millis),
         })
     }
 }

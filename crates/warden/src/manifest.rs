@@ -126,6 +126,10 @@ pub struct ManifestLimits {
     /// share of `memory-mb` (1..=100; default 75).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recycle_at_memory_percent: Option<u64>,
+    /// How long an idle instance beyond the first is kept, in milliseconds
+    /// (1..=86400000; default 60000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_instance_ms: Option<u64>,
 }
 
 impl Manifest {
@@ -265,6 +269,7 @@ impl ManifestLimits {
             1,
             100,
         )?;
+        check_range("limits.idle-instance-ms", l.idle_instance_ms, 1, 86_400_000)?;
         Ok(())
     }
 }

@@ -122,7 +122,7 @@ impl Plugin {
             return Err(op);
         }
         let reused = match limits.instance_reuse {
-            true => lock(&inner.pool).instances.pop(),
+            true => lock(&inner.pool).pop(),
             false => None,
         };
         let mut instance = match reused {
@@ -216,20 +216,45 @@ impl Plugin {
     }
 
     /// Puts `instance` back in the pool, or shuts it down when the plugin is
-    /// unloading.
+    /// unloading. Instances idle for longer than `limits.idle-instance-ms`
+    /// (all but one) leave the pool then, shut down off the caller's path.
     async fn return_to_pool(&self, instance: Instance) {
-        let closing = {
+        let (closing, expired) = {
             let mut pool = lock(&self.inner.pool);
             if pool.closed {
-                Some(instance)
+                (Some(instance), Vec::new())
             } else {
-                pool.instances.push(instance);
-                None
+                pool.push(instance);
+                (
+                    None,
+                    pool.expired(self.inner.info.limits.idle_instance_timeout),
+                )
             }
         };
         if let Some(instance) = closing {
             Box::pin(self.shut_down(instance)).await;
         }
+        if !expired.is_empty() {
+            self.retire(expired, false);
+        }
+    }
+
+    /// Shuts `instances` down on a task of their own; with `replenish`, then
+    /// puts a new instance in an empty pool. Without an async runtime they
+    /// are dropped at once.
+    fn retire(&self, instances: Vec<Instance>, replenish: bool) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let plugin = self.clone();
+        runtime.spawn(async move {
+            for instance in instances {
+                Box::pin(plugin.shut_down(instance)).await;
+            }
+            if replenish {
+                plugin.replenish().await;
+            }
+        });
     }
 
     /// Retires a healthy instance that has served its calls or grown too
@@ -246,14 +271,7 @@ impl Plugin {
             version = %self.inner.info.version,
             "recycling an instance"
         );
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let plugin = self.clone();
-        runtime.spawn(async move {
-            Box::pin(plugin.shut_down(instance)).await;
-            plugin.replenish().await;
-        });
+        self.retire(vec![instance], true);
     }
 
     /// Puts a new instance in an empty pool, when a permit is free (a busy
@@ -263,7 +281,7 @@ impl Plugin {
         let Ok(_permit) = inner.permits.try_acquire() else {
             return;
         };
-        if inner.unloaded.load(Ordering::SeqCst) || !lock(&inner.pool).instances.is_empty() {
+        if inner.unloaded.load(Ordering::SeqCst) || lock(&inner.pool).len() > 0 {
             return;
         }
         match Box::pin(self.instantiate(&CallId::next())).await {

@@ -78,12 +78,50 @@ struct Inner {
     quarantined_until: Mutex<Option<Instant>>,
 }
 
-/// Idle instances. Once `closed` (the plugin is unloading), an instance that
-/// finishes a call is shut down instead of put back.
+/// Idle instances, each with the time it went idle, oldest first. Once
+/// `closed` (the plugin is unloading), an instance that finishes a call is
+/// shut down instead of put back.
 #[derive(Default)]
 struct Pool {
-    instances: Vec<Instance>,
+    instances: Vec<(Instance, Instant)>,
     closed: bool,
+}
+
+impl Pool {
+    /// The instance that went idle last (its memory is the warmest).
+    fn pop(&mut self) -> Option<Instance> {
+        self.instances.pop().map(|(instance, _)| instance)
+    }
+
+    fn push(&mut self, instance: Instance) {
+        self.instances.push((instance, Instant::now()));
+    }
+
+    fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Takes out the instances idle for longer than `ttl`, keeping one.
+    fn expired(&mut self, ttl: std::time::Duration) -> Vec<Instance> {
+        let keep_from = self
+            .instances
+            .iter()
+            .take(self.instances.len().saturating_sub(1))
+            .take_while(|(_, since)| since.elapsed() > ttl)
+            .count();
+        self.instances
+            .drain(..keep_from)
+            .map(|(instance, _)| instance)
+            .collect()
+    }
+
+    /// Takes out every instance.
+    fn drain(&mut self) -> Vec<Instance> {
+        std::mem::take(&mut self.instances)
+            .into_iter()
+            .map(|(instance, _)| instance)
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -191,7 +229,7 @@ impl Plugin {
             busy: s.errors_of(ErrorKind::Busy),
             link_failures: s.errors_of(ErrorKind::Link),
             instances_created: s.instances_created.load(Ordering::Relaxed),
-            instances_idle: lock(&self.inner.pool).instances.len() as u64,
+            instances_idle: lock(&self.inner.pool).len() as u64,
             instances_recycled: s.instances_recycled.load(Ordering::Relaxed),
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
         }
@@ -217,7 +255,7 @@ impl Plugin {
             instances_created: s.instances_created.load(Ordering::Relaxed),
             instances_recycled: s.instances_recycled.load(Ordering::Relaxed),
             instances_busy: busy,
-            instances_idle: lock(&inner.pool).instances.len() as u64,
+            instances_idle: lock(&inner.pool).len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
             fuel_used: inner
                 .core
@@ -476,7 +514,7 @@ impl Plugin {
             }
         };
         if self.inner.info.limits.instance_reuse {
-            lock(&self.inner.pool).instances.push(instance);
+            lock(&self.inner.pool).push(instance);
         }
         if self.inner.info.world == World::EventHandler
             && let Err(e) = self.supported_events().await
@@ -514,7 +552,7 @@ impl Plugin {
         let idle = {
             let mut pool = lock(&inner.pool);
             pool.closed = true;
-            std::mem::take(&mut pool.instances)
+            pool.drain()
         };
         for instance in idle {
             self.shut_down(instance).await;

@@ -117,3 +117,21 @@ fn recycle_after_calls_gives_a_fresh_instance_that_keeps_every_limit() {
     assert!(err.to_string().contains("16 MiB"), "{err}");
     assert_eq!(call(&plugin, &[("op", "echo")]).expect("echo"), "ping");
 }
+
+#[test]
+fn idle_instances_beyond_the_first_are_released_after_a_while() {
+    let host = common::host();
+    let plugin = misbehave(&host, "max-instances = 4\nidle-instance-ms = 100");
+    // Four calls at once: four instances, all idle afterwards.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| call(&plugin, &[("op", "sleep"), ("ms", "300")]).expect("sleep"));
+        }
+    });
+    assert_eq!(plugin.stats().instances_idle, 4);
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    // The next call's return finds three of them idle for too long; the
+    // warmest one stays.
+    call(&plugin, &[("op", "echo")]).expect("echo");
+    assert_eq!(plugin.stats().instances_idle, 1);
+}
