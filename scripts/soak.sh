@@ -152,7 +152,8 @@ cat "$WORK/wrk.out"
 echo "rss_mib start $RSS_START third $RSS_THIRD middle $RSS_MIDDLE two-thirds $RSS_TWO_THIRDS end $RSS_END"
 awk -v a="$RSS_TWO_THIRDS" -v b="$RSS_END" \
     'BEGIN { printf "rss growth over the last third: %.1f%%\n", (b - a) * 100 / a }'
-curl -sf "$URL/metrics" | grep -E '^plugin_instances_recycled_total' | awk '$2 > 0' || true
+echo "instances recycled:"
+curl -sf "$URL/metrics" | grep -E '^warden_plugin_instances_recycled_total' | awk '$2 > 0' || true
 kill -TERM "$SERVER"
 wait "$SERVER" || true
 SERVER=

@@ -40,9 +40,11 @@ use crate::trap::{classify, timeout_trap, trap_error};
 
 mod calls;
 mod info;
+mod pool;
 
 use calls::mismatch;
 pub use info::{PluginInfo, PluginStats};
+use pool::Pool;
 
 /// A loaded plugin. Cheap to clone; every clone is the same plugin. Calls
 /// from many threads or tasks run in parallel, one instance each.
@@ -76,52 +78,6 @@ struct Inner {
     breaker: Breaker,
     /// When a quarantined build may be tried again.
     quarantined_until: Mutex<Option<Instant>>,
-}
-
-/// Idle instances, each with the time it went idle, oldest first. Once
-/// `closed` (the plugin is unloading), an instance that finishes a call is
-/// shut down instead of put back.
-#[derive(Default)]
-struct Pool {
-    instances: Vec<(Instance, Instant)>,
-    closed: bool,
-}
-
-impl Pool {
-    /// The instance that went idle last (its memory is the warmest).
-    fn pop(&mut self) -> Option<Instance> {
-        self.instances.pop().map(|(instance, _)| instance)
-    }
-
-    fn push(&mut self, instance: Instance) {
-        self.instances.push((instance, Instant::now()));
-    }
-
-    fn len(&self) -> usize {
-        self.instances.len()
-    }
-
-    /// Takes out the instances idle for longer than `ttl`, keeping one.
-    fn expired(&mut self, ttl: std::time::Duration) -> Vec<Instance> {
-        let keep_from = self
-            .instances
-            .iter()
-            .take(self.instances.len().saturating_sub(1))
-            .take_while(|(_, since)| since.elapsed() > ttl)
-            .count();
-        self.instances
-            .drain(..keep_from)
-            .map(|(instance, _)| instance)
-            .collect()
-    }
-
-    /// Takes out every instance.
-    fn drain(&mut self) -> Vec<Instance> {
-        std::mem::take(&mut self.instances)
-            .into_iter()
-            .map(|(instance, _)| instance)
-            .collect()
-    }
 }
 
 impl std::fmt::Debug for Plugin {
