@@ -77,7 +77,7 @@ impl Drop for Charge {
 
 /// A trap the host raises from a host function: a limit the instance went
 /// past, or a capability it was not granted. Its message names the limit
-/// and what to change; [`crate::trap`] reports it with its kind.
+/// and what to change; the trap report gives its kind.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub(crate) struct HostTrap {

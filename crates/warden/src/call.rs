@@ -5,7 +5,7 @@ use crate::contract::bindings::types as wit;
 use crate::error::PluginError;
 pub use crate::processing::OptionDoc;
 use crate::processing::ProcessCall;
-use crate::sandbox::CallId;
+use crate::scope::CallId;
 
 /// One unit of work for a processor plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

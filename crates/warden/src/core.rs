@@ -10,14 +10,14 @@ use wasmtime::component::Linker;
 use crate::audit::AuditLog;
 use crate::breaker::BreakerSettings;
 use crate::cache::ArtifactCache;
+use crate::capabilities::ServiceSettings;
 use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSettings};
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::permissions::Grants;
-use crate::sandbox::PluginState;
-use crate::services::{ServiceSettings, Services};
+use crate::state::PluginState;
 
 pub(crate) struct Core {
     pub(crate) engine: wasmtime::Engine,
@@ -93,8 +93,7 @@ impl Core {
         let engine = config.build_engine()?;
         start_epoch_ticker(&engine, config.epoch_tick)?;
         let mut linker = Linker::new(&engine);
-        Services::add_to_linker(&mut linker)
-            .and_then(|()| crate::firewall::add_to_linker(&mut linker))
+        crate::sandbox::add_to_linker(&mut linker)
             .map_err(|e| Error::host("linking host services", e))?;
         for capability in services.capabilities.iter() {
             capability.link(&mut linker).map_err(|e| {

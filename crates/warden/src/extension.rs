@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use wasmtime::component::Linker;
 
-use crate::sandbox::PluginState;
+use crate::state::PluginState;
 
 /// Adds an extension's functions to the host's linker; its functions reach
 /// their state with [`PluginState::extension`].
@@ -79,7 +79,7 @@ impl Extension {
 /// An extension is a capability whose functions and state come from two
 /// closures; it checks nothing at load (a plugin that imports its
 /// interface on a host without it is refused as an unsatisfied import).
-impl crate::capability::Registered for Extension {
+impl crate::capabilities::Registered for Extension {
     fn name(&self) -> &'static str {
         self.state.1
     }
@@ -88,7 +88,7 @@ impl crate::capability::Registered for Extension {
         self.state
     }
 
-    fn check(&self, _plugin: &crate::capability::PluginContext<'_>) -> crate::Result<()> {
+    fn check(&self, _plugin: &crate::capabilities::PluginContext<'_>) -> crate::Result<()> {
         Ok(())
     }
 
@@ -96,7 +96,7 @@ impl crate::capability::Registered for Extension {
         (self.link)(linker)
     }
 
-    fn make(&self, cx: &crate::capability::InstanceContext<'_>) -> Box<dyn Any + Send> {
+    fn make(&self, cx: &crate::capabilities::InstanceContext<'_>) -> Box<dyn Any + Send> {
         (self.make)(&ExtensionContext {
             plugin: cx.plugin(),
             version: cx.version(),

@@ -11,9 +11,8 @@
 //! resolved to; a connection to an address is then allowed if a rule names
 //! the address or a name that resolved to it. Lookups run a few at a time
 //! host-wide, each with a deadline, so no plugin can tie up the threads
-//! they run on. File opens are interposed on only to audit what the sandbox
-//! refused (and to tell the data-directory service which descriptors are
-//! inside its directory).
+//! they run on. The sandbox's linker interposes on the WASI functions
+//! that must ask it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -21,20 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource, ResourceType};
-use wasmtime_wasi::filesystem::WasiFilesystemView;
-use wasmtime_wasi::p2::bindings::filesystem::types::{
-    self as fs, Descriptor, DescriptorFlags, HostDescriptor, OpenFlags, PathFlags,
-};
-use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
-use wasmtime_wasi::p2::{DynPollable, Pollable};
+use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
 use crate::audit::AuditKind;
 use crate::locks::lock;
 use crate::permissions::{EffectivePermissions, HostPattern, NetRule};
-use crate::sandbox::{CallScope, PluginState, WASI_VERSION};
+use crate::scope::CallScope;
 
 /// Name lookups running at once, host-wide: each holds a thread of the
 /// blocking pool (the system resolver blocks) until it ends.
@@ -72,14 +64,6 @@ struct Shared {
     resolved: Mutex<Vec<(IpAddr, String)>>,
 }
 
-/// A finished name lookup: the addresses left to hand out.
-struct Lookup(std::vec::IntoIter<IpAddr>);
-
-#[async_trait::async_trait]
-impl Pollable for Lookup {
-    async fn ready(&mut self) {}
-}
-
 impl Firewall {
     pub(crate) fn new(permissions: &EffectivePermissions, scope: Arc<CallScope>) -> Self {
         Firewall {
@@ -115,7 +99,8 @@ impl Firewall {
         }
     }
 
-    fn lookup_allowed(&self, name: &str) -> bool {
+    /// Whether the plugin may look `name` up; audits a refusal.
+    pub(crate) fn lookup_allowed(&self, name: &str) -> bool {
         let s = &self.shared;
         // Longer is no DNS name; refused before anything keeps a copy.
         let allowed = name.len() <= 253
@@ -129,6 +114,12 @@ impl Firewall {
             );
         }
         allowed
+    }
+
+    /// Of the addresses `name` resolved to, those the rules let the plugin
+    /// have, remembered for the connection checks that follow.
+    pub(crate) fn admit(&self, name: &str, found: Vec<IpAddr>) -> Vec<IpAddr> {
+        self.shared.admit(name, found)
     }
 }
 
@@ -275,122 +266,4 @@ impl Drop for PluginSlot {
             }
         }
     }
-}
-
-/// Interposes on name lookup and file opens (see the module docs). Call
-/// after the WASI interfaces are linked.
-pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI_VERSION}"))?;
-    lookup.resource(
-        "resolve-address-stream",
-        ResourceType::host::<Lookup>(),
-        |mut store, rep| {
-            store
-                .data_mut()
-                .table()
-                .delete(Resource::<Lookup>::new_own(rep))?;
-            Ok(())
-        },
-    )?;
-    lookup.func_wrap_async(
-        "resolve-addresses",
-        |mut store: StoreContextMut<'_, PluginState>,
-         (network, name): (Resource<Network>, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                state.table().get(&network)?;
-                if !state.firewall.lookup_allowed(&name) {
-                    return Ok((Err(ErrorCode::AccessDenied),));
-                }
-                let plugin = state.plugin().to_string();
-                let found = match resolve(&plugin, &name).await {
-                    Ok(found) => found,
-                    Err(code) => return Ok((Err(code),)),
-                };
-                let state = store.data_mut();
-                let kept = state.firewall.shared.admit(&name, found);
-                if kept.is_empty() {
-                    return Ok((Err(ErrorCode::NameUnresolvable),));
-                }
-                let stream = state.table().push(Lookup(kept.into_iter()))?;
-                Ok((Ok(stream),))
-            })
-        },
-    )?;
-    lookup.func_wrap(
-        "[method]resolve-address-stream.resolve-next-address",
-        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<Lookup>,)| {
-            let Lookup(addresses) = store.data_mut().table().get_mut(&stream)?;
-            let next = addresses.next().map(IpAddress::from);
-            Ok((Ok::<_, ErrorCode>(next),))
-        },
-    )?;
-    lookup.func_wrap(
-        "[method]resolve-address-stream.subscribe",
-        |mut store: StoreContextMut<'_, PluginState>, (stream,): (Resource<Lookup>,)| {
-            let pollable: Resource<DynPollable> =
-                wasmtime_wasi::p2::subscribe(store.data_mut().table(), stream)?;
-            Ok((pollable,))
-        },
-    )?;
-    let mut files = linker.instance(&format!("wasi:filesystem/types@{WASI_VERSION}"))?;
-    files.func_wrap_async(
-        "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, PluginState>,
-         (dir, path_flags, path, open_flags, flags): (
-            Resource<Descriptor>,
-            PathFlags,
-            String,
-            OpenFlags,
-            DescriptorFlags,
-        )| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let parent = dir.rep();
-                if open_flags.contains(OpenFlags::CREATE)
-                    && !state.services.data().may_create(parent)
-                {
-                    return Ok((Err(fs::ErrorCode::InsufficientSpace),));
-                }
-                let mut view = state.filesystem();
-                let opened = HostDescriptor::open_at(
-                    &mut view,
-                    dir,
-                    path_flags,
-                    path.clone(),
-                    open_flags,
-                    flags,
-                )
-                .await;
-                match opened {
-                    Ok(file) => {
-                        state.services.data().opened(parent, file.rep());
-                        Ok((Ok(file),))
-                    }
-                    Err(e) => {
-                        let code = fs::Host::convert_error_code(&mut view, e)?;
-                        if matches!(
-                            code,
-                            fs::ErrorCode::NotPermitted
-                                | fs::ErrorCode::Access
-                                | fs::ErrorCode::ReadOnly
-                        ) {
-                            let write = flags.contains(DescriptorFlags::WRITE)
-                                || open_flags.contains(OpenFlags::CREATE);
-                            let what = if write { "open for writing" } else { "open" };
-                            state.scope().audit(
-                                AuditKind::FsDenied,
-                                format!("{what} {path}"),
-                                "denied",
-                            );
-                        }
-                        Ok((Err(code),))
-                    }
-                }
-            })
-        },
-    )?;
-    linker.allow_shadowing(false);
-    Ok(())
 }

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::Val;
+use wasmtime::component::{ComponentExportIndex, Val};
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::OptionDoc;
 use crate::contract::bindings::{event_handler, plugin, types};
 use crate::core::Reservation;
 use crate::limits::Limits;
-use crate::link::LinkCall;
-use crate::loader::ExportIndices;
+use crate::prepared::ExportIndices;
 use crate::processing::{ProcessCall, Processing};
-use crate::sandbox::{CallId, CallScope, Limiter, PluginState};
+use crate::scope::{CallId, CallScope};
+use crate::state::{Limiter, PluginState};
 
 /// Extra time past a call's deadline before the host abandons the call even
 /// if the guest is stuck in a host function, where epochs cannot interrupt it.
@@ -265,4 +265,23 @@ fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
     g.as_ref().ok_or_else(|| {
         wasmtime::format_err!("the plugin does not export the interface this call needs")
     })
+}
+
+/// The consumer's side of a linked call: who is calling, and until when.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    /// The consumer's call id, which the provider's logs and audit carry too.
+    pub(crate) call_id: CallId,
+    /// The hop count of events the consumer's call emits.
+    pub(crate) hops: u32,
+    /// The consumer's deadline: the provider's call ends no later.
+    pub(crate) deadline: Instant,
+}
+
+/// A call into a provider: which of its exports, with what.
+pub(crate) struct LinkCall {
+    pub(crate) export: ComponentExportIndex,
+    pub(crate) params: Vec<Val>,
+    pub(crate) results: usize,
+    pub(crate) caller: Caller,
 }

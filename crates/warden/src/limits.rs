@@ -7,6 +7,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::manifest::ManifestLimits;
 
+/// The most random bytes a guest gets from one call of `wasi:random`.
+pub(crate) const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
 /// The effective limits of a plugin. On the builder, the same type gives the
 /// host's defaults (for limits a manifest leaves unset) and the host's caps
 /// (the most any manifest may ask for).

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::Component;
 
 use crate::audit::{AuditEntry, AuditKind};
-use crate::cache::{CacheOutcome, sha256_hex};
-use crate::contract::bindings::{event_handler, plugin};
+use crate::cache::sha256_hex;
+use crate::capabilities::DATA_GUEST_PATH;
+use crate::capabilities::data::DataDir;
 use crate::contract::{ContractVersion, World};
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -16,11 +17,8 @@ use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::names::validate_name;
 use crate::permissions::{EffectivePermissions, FsMode, GrantPolicy, Permissions};
-use crate::processing::ProcessingIndices;
+use crate::prepared::{ExportIndices, Prepared};
 use crate::registry::Registry;
-use crate::sandbox::PluginState;
-use crate::services::DATA_GUEST_PATH;
-use crate::services::data::DataDir;
 
 /// Where a plugin's bytes and manifest came from.
 pub(crate) struct Source {
@@ -90,36 +88,6 @@ impl Source {
     }
 }
 
-/// A plugin ready to instantiate: compiled, checked against its world, and
-/// linked against the host.
-pub(crate) struct Prepared {
-    pub(crate) manifest: Manifest,
-    pub(crate) limits: Limits,
-    pub(crate) config: std::collections::BTreeMap<String, String>,
-    pub(crate) permissions: EffectivePermissions,
-    pub(crate) data_dir: Option<Arc<DataDir>>,
-    /// The data directory and every read-write mount, each with its quota.
-    pub(crate) quotas: Vec<Arc<DataDir>>,
-    pub(crate) origin: Option<PathBuf>,
-    /// What identifies this exact plugin: component and manifest.
-    pub(crate) fingerprint: String,
-    pub(crate) sha256: String,
-    pub(crate) size: usize,
-    pub(crate) path: Option<PathBuf>,
-    pub(crate) cache: CacheOutcome,
-    pub(crate) pre: InstancePre<PluginState>,
-    pub(crate) exports: ExportIndices,
-    pub(crate) contract: ContractVersion,
-}
-
-/// Where each plugin interface lives in the component, looked up once.
-#[derive(Clone)]
-pub(crate) struct ExportIndices {
-    pub(crate) plugin: plugin::GuestIndices,
-    pub(crate) processor: Option<ProcessingIndices>,
-    pub(crate) event_handler: Option<event_handler::GuestIndices>,
-}
-
 /// Compiles, checks and links `source`. `plugins` are the host's loaded
 /// plugins, where the plugin's links find their providers.
 pub(crate) fn prepare(
@@ -163,7 +131,7 @@ pub(crate) fn prepare(
     )?;
     if permissions.http.is_empty() && imports.iter().any(|i| i.starts_with("wasi:http/")) {
         let linker = linked.get_or_insert_with(|| core.linker.clone());
-        crate::services::http::deny(linker, &core.engine, &component, &manifest.name)
+        crate::capabilities::http::deny(linker, &core.engine, &component, &manifest.name)
             .map_err(|e| Error::host("linking the denied wasi:http", e))?;
     }
     let pre = linked
@@ -294,36 +262,6 @@ pub(crate) fn grant_permissions(
     }
 }
 
-impl ExportIndices {
-    fn new(
-        pre: &InstancePre<PluginState>,
-        world: World,
-        contract: ContractVersion,
-        name: &str,
-    ) -> Result<Self> {
-        // The interfaces are present (checked above); a failure here means a
-        // function inside one is missing or has the wrong type.
-        let wrong = |e: wasmtime::Error| Error::WrongWorld {
-            plugin: name.to_string(),
-            world: world.to_string(),
-            missing: vec![format!("{e:#}")],
-        };
-        Ok(ExportIndices {
-            plugin: plugin::GuestIndices::new(pre).map_err(wrong)?,
-            processor: match (world, contract.interface_version("processing")) {
-                (World::Processor, Some(version)) => {
-                    Some(ProcessingIndices::new(pre, version).map_err(wrong)?)
-                }
-                _ => None,
-            },
-            event_handler: match world {
-                World::EventHandler => Some(event_handler::GuestIndices::new(pre).map_err(wrong)?),
-                _ => None,
-            },
-        })
-    }
-}
-
 /// Tells a component from a core module (or from anything else) by its
 /// header, so the error can say what to do.
 pub(crate) fn check_header(bytes: &[u8], source: &str) -> Result<()> {
@@ -426,7 +364,7 @@ fn check_capabilities(core: &Core, manifest: &Manifest, imports: &[String]) -> R
         });
     }
     capabilities.iter().try_for_each(|c| {
-        c.check(&crate::capability::PluginContext {
+        c.check(&crate::capabilities::PluginContext {
             name: &manifest.name,
             version: &manifest.version,
             imports,

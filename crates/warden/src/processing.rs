@@ -11,7 +11,8 @@ use wasmtime::component::{Instance, InstancePre};
 
 use crate::contract::bindings::processing::{processing0_1_0, processing0_2_0, types0_2_0};
 use crate::contract::bindings::types;
-use crate::sandbox::{CallId, PluginState};
+use crate::scope::CallId;
+use crate::state::PluginState;
 
 /// One option a processor plugin understands, from its
 /// `describe-options` (contract 0.2.0 and later).

@@ -9,11 +9,8 @@ use wasmtime::component::ResourceTableError;
 use crate::audit::AuditKind;
 use crate::budget::HostTrap;
 use crate::error::{Error, TrapKind};
-use crate::limits::Limits;
-use crate::sandbox::CallScope;
-
-/// The most random bytes a guest gets from one call of `wasi:random`.
-pub(crate) const MAX_RANDOM_BYTES: u64 = 1 << 20;
+use crate::limits::{Limits, MAX_RANDOM_BYTES};
+use crate::scope::CallScope;
 
 /// A trap's kind and its cause in one line, without the backtrace.
 pub(crate) struct Cause {
@@ -54,7 +51,7 @@ pub(crate) fn classify(err: &wasmtime::Error, memory_denied: bool, limits: &Limi
             format!(
                 "a header map grew past what the host keeps for one ({} bytes); send fewer \
                  or smaller headers",
-                crate::services::http::FIELD_BYTES
+                crate::capabilities::http::FIELD_BYTES
             ),
         );
     }

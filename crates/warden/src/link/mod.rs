@@ -14,46 +14,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker, Val};
 
 use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::instance::{Caller, LinkCall};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::permissions::{EffectivePermissions, Refusal};
 use crate::plugin::Plugin;
 use crate::registry::Registry;
-use crate::sandbox::{CallId, PluginState};
-
-mod values;
-
-pub(crate) use values::size_of_values;
-use values::{Signature, crossable};
+use crate::state::PluginState;
+use crate::values::{Signature, crossable};
 
 /// How often a call looks its provider up again when the build it found was
 /// unloaded before the call could begin (a reload swapping builds).
 const LOOKUPS: usize = 3;
-
-/// The consumer's side of a linked call: who is calling, and until when.
-#[derive(Clone)]
-pub(crate) struct Caller {
-    /// The consumer's call id, which the provider's logs and audit carry too.
-    pub(crate) call_id: CallId,
-    /// The hop count of events the consumer's call emits.
-    pub(crate) hops: u32,
-    /// The consumer's deadline: the provider's call ends no later.
-    pub(crate) deadline: Instant,
-}
-
-/// A call into a provider: which of its exports, with what.
-pub(crate) struct LinkCall {
-    pub(crate) export: ComponentExportIndex,
-    pub(crate) params: Vec<Val>,
-    pub(crate) results: usize,
-    pub(crate) caller: Caller,
-}
 
 /// One imported function, wired to the plugin that serves it.
 struct Wire {

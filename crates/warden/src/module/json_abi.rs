@@ -18,7 +18,7 @@ use super::{Call, CoreModule, ModuleAbi};
 use crate::audit::AuditKind;
 use crate::error::{Error, Result};
 use crate::instance::last_resort;
-use crate::sandbox::CallScope;
+use crate::scope::CallScope;
 
 /// A region of guest memory the guest claims holds `len` bytes at `ptr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,9 @@ use crate::limits::Limits;
 use crate::loader::grant_permissions;
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
 use crate::permissions::{EffectivePermissions, FsMode, Permissions};
-use crate::sandbox::{CallId, CallScope, Limiter, sandbox_wasi};
+use crate::sandbox::sandbox_wasi;
+use crate::scope::{CallId, CallScope};
+use crate::state::Limiter;
 use crate::trap::{timeout_trap, trap_error};
 use crate::warden::Warden;
 

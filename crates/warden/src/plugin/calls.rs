@@ -309,25 +309,22 @@ impl Plugin {
             limits.max_events,
         );
         let budget = HostBudget::new(limits.transfer_bytes());
-        let services = Services::new(&ServiceContext {
-            scope: scope.clone(),
-            settings: &inner.core.services,
-            config: inner.config.clone(),
-            bus: inner.core.bus.clone(),
-            shared_stores: inner.shared_stores.clone(),
-            http_origins: inner.http_origins.clone(),
-            data_dir: inner.data_dir.clone(),
-            quotas: inner.quotas.clone(),
-            kv_quota: limits.kv_bytes,
-            budget: budget.clone(),
-        });
-        let state = PluginState::new(
-            scope.clone(),
-            services,
-            budget,
-            limits,
+        let sandbox = new_sandbox(
+            &ServiceContext {
+                scope: scope.clone(),
+                settings: &inner.core.services,
+                config: inner.config.clone(),
+                bus: inner.core.bus.clone(),
+                shared_stores: inner.shared_stores.clone(),
+                http_origins: inner.http_origins.clone(),
+                data_dir: inner.data_dir.clone(),
+                quotas: inner.quotas.clone(),
+                kv_quota: limits.kv_bytes,
+                budget,
+            },
             &inner.info.permissions,
         )?;
+        let state = PluginState::new(sandbox, limits);
         let mut store = new_store(&inner.core.engine, state);
         // One host call may copy out of the guest what the budget has for
         // transfers, and no more: lifting values allocates host memory.

@@ -19,23 +19,25 @@ use crate::budget::HostBudget;
 use crate::call::{
     OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse, event_to_wit,
 };
+use crate::capabilities::ServiceContext;
+use crate::capabilities::data::DataDir;
 use crate::contract::World;
 use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, Unavailability};
 use crate::events::Event;
+use crate::instance::LinkCall;
 use crate::instance::{
     Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, last_resort, new_store,
 };
 use crate::lifecycle::{Lifecycle, State, Transition};
-use crate::link::LinkCall;
-use crate::loader::{ExportIndices, Prepared};
 use crate::locks::lock;
 use crate::metrics::{Counters, ErrorKind, VersionMetrics};
+use crate::prepared::{ExportIndices, Prepared};
 use crate::processing::ProcessCall;
-use crate::sandbox::{CallId, CallScope, PluginState};
-use crate::services::data::DataDir;
-use crate::services::{ServiceContext, Services};
+use crate::sandbox::new_sandbox;
+use crate::scope::{CallId, CallScope};
+use crate::state::PluginState;
 use crate::trap::{classify, timeout_trap, trap_error};
 
 mod calls;
@@ -320,13 +322,13 @@ impl Plugin {
         call: LinkCall,
     ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall> {
         let call_id = call.caller.call_id.clone();
-        let size = crate::link::size_of_values(&call.params);
+        let size = crate::values::size_of_values(&call.params);
         if let Err(e) = self.check_size("input", size, &call_id) {
             return Ok(Err(e));
         }
         match self.try_call(Op::Link(call), &call_id).await {
             Ok(Ok(Out::Link(values))) => {
-                let size = crate::link::size_of_values(&values);
+                let size = crate::values::size_of_values(&values);
                 Ok(self.check_size("output", size, &call_id).map(|()| values))
             }
             Ok(Ok(_)) => Ok(Err(mismatch())),

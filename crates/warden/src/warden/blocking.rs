@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use semver::Version;
+
 use crate::error::Result;
 use crate::events::Event;
 use crate::manifest::Manifest;
@@ -59,5 +61,25 @@ impl Warden {
         self.core.block_on("dispatch_event_blocking", async {
             Ok(self.dispatch_event(event).await)
         })
+    }
+
+    /// Blocking form of [`Warden::deploy`].
+    pub fn deploy_blocking(&self, path: impl AsRef<Path>) -> Result<Plugin> {
+        self.core.block_on("deploy_blocking", self.deploy(path))
+    }
+
+    /// Blocking form of [`Warden::promote`].
+    pub fn promote_blocking(&self, name: &str) -> Result<Version> {
+        self.core.block_on("promote_blocking", self.promote(name))
+    }
+
+    /// Blocking form of [`Warden::rollback`].
+    pub fn rollback_blocking(&self, name: &str) -> Result<Version> {
+        self.core.block_on("rollback_blocking", self.rollback(name))
+    }
+
+    /// Blocking form of [`Warden::restore`].
+    pub fn restore_blocking(&self) -> Result<Vec<(String, Result<()>)>> {
+        self.core.block_on("restore_blocking", self.restore())
     }
 }

@@ -5,7 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::audit::AuditLog;
 use crate::breaker::BreakerSettings;
-use crate::capability::{Capability, Registry};
+use crate::capabilities::data::DataRoot;
+use crate::capabilities::http::HttpLimits;
+use crate::capabilities::store::{KvBackend, KvLimits, SqliteBackend};
+use crate::capabilities::{Capability, Registry};
+use crate::capabilities::{ConfigSettings, ServiceSettings};
 use crate::claims::{Claim, NameClaims};
 use crate::core::{Core, Tuning};
 use crate::deploy::RollbackPolicy;
@@ -16,10 +20,6 @@ use crate::events::EventSettings;
 use crate::extension::Extension;
 use crate::limits::Limits;
 use crate::permissions::Grants;
-use crate::services::data::DataRoot;
-use crate::services::http::HttpLimits;
-use crate::services::store::{KvBackend, KvLimits, SqliteBackend};
-use crate::services::{ConfigSettings, ServiceSettings};
 
 use super::Warden;
 

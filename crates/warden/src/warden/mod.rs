@@ -23,6 +23,7 @@ use crate::registry::{Inserted, Registry, discover};
 mod batch;
 mod blocking;
 mod builder;
+mod deploy;
 mod subscriptions;
 
 pub use batch::BatchLimits;

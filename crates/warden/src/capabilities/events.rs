@@ -8,10 +8,11 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::audit::AuditKind;
-use crate::capability::{Capability, InstanceContext};
+use crate::capabilities::{Capability, InstanceContext};
 use crate::contract::bindings::events;
 use crate::events::{Event, EventBus, NotPublished};
-use crate::sandbox::{CallScope, PluginState};
+use crate::scope::CallScope;
+use crate::state::PluginState;
 
 /// The per-instance state of the events service.
 pub(crate) struct Events {

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::capability::{Capability, InstanceContext};
+use crate::capabilities::{Capability, InstanceContext};
 use crate::contract::bindings::config;
 use crate::contract::standard::config as wasi_config;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::sandbox::PluginState;
+use crate::state::PluginState;
 
 /// The operator's configuration values: for every plugin, or for one.
 #[derive(Debug, Clone, Default)]

@@ -12,7 +12,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use crate::sandbox::{CallScope, Stream};
+use crate::scope::{CallScope, Stream};
 
 /// How much a guest may write in one go; the scope buffers it anyway.
 const WRITE_PERMIT: usize = 64 << 10;

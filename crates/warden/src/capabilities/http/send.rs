@@ -24,7 +24,7 @@ use super::HttpError;
 use crate::audit::AuditKind;
 use crate::budget::Charge;
 use crate::permissions::Origin;
-use crate::sandbox::CallScope;
+use crate::scope::CallScope;
 
 /// What one request in flight is charged on the host budget: the
 /// connection's read buffer ([`READ_BUFFER`]), its write and TLS buffers.

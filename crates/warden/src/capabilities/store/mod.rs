@@ -18,9 +18,10 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::audit::AuditKind;
-use crate::capability::{Capability, InstanceContext};
+use crate::capabilities::{Capability, InstanceContext};
 use crate::contract::bindings::store::{self, KeyPage, StoreError};
-use crate::sandbox::{CallScope, PluginState};
+use crate::scope::CallScope;
+use crate::state::PluginState;
 
 pub use sqlite::SqliteBackend;
 

@@ -1,23 +1,14 @@
-//! Host capabilities: everything a plugin can reach beyond its own memory
-//! is one [`Capability`] — logging, config, the key-value store, outbound
-//! HTTP, events, the data directory, and the embedder's own.
-//!
-//! A capability owns, in one module, what used to be spread over the host:
-//! the WIT functions it adds to the linker, the state each instance keeps,
-//! the check that decides at load whether a plugin may use it (its
-//! manifest section `[capabilities.<name>]` and the operator's policy,
-//! which the capability value itself carries), and whatever it bounds and
-//! counts. The built-in ones are registered in `services/mod.rs`, one line
-//! each; an embedder adds its own with [`crate::WardenBuilder::capability`].
+//! How a capability is declared ([`Capability`], with what it sees at load
+//! and per instance) and how a host keeps the embedder's ones.
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use wasmtime::component::Linker;
 
+use super::ServiceContext;
 use crate::error::{Error, Result};
-use crate::sandbox::PluginState;
-use crate::services::ServiceContext;
+use crate::state::PluginState;
 
 /// One host capability: its linker entries, its per-instance state and its
 /// load-time check.
@@ -206,7 +197,7 @@ impl Registry {
     /// functions of one would find the state of the other, and a manifest
     /// section would not say whose it is.
     pub(crate) fn check_distinct(&self) -> Result<()> {
-        let builtin = crate::services::Services::builtin_names();
+        let builtin = super::builtin_names();
         for (i, c) in self.0.iter().enumerate() {
             if builtin.contains(&c.name()) {
                 return Err(Error::Host(format!(

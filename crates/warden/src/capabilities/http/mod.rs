@@ -32,11 +32,12 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
+use super::{Capability, InstanceContext};
 use crate::audit::AuditKind;
 use crate::budget::{Charge, HostTrap};
-use crate::capability::{Capability, InstanceContext};
 use crate::permissions::Origin;
-use crate::sandbox::{CallScope, PluginState};
+use crate::scope::CallScope;
+use crate::state::PluginState;
 use send::{REQUEST_BYTES, Target};
 
 type HttpError = wasmtime_wasi_http::Error;
@@ -119,11 +120,11 @@ impl Capability for HttpCapability {
     }
 
     /// `wasi:http` reaches its state through [`WasiHttpView`] (it needs the
-    /// instance's resource table as well), so `get` is not used. `handle`
-    /// is interposed on to charge the request to the host budget first.
+    /// instance's resource table as well). `handle` is interposed on to
+    /// charge the request to the host budget first.
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        _get: fn(&mut PluginState) -> &mut Http,
+        get: fn(&mut PluginState) -> &mut Http,
     ) -> wasmtime::Result<()> {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
         linker.allow_shadowing(true);
@@ -131,8 +132,8 @@ impl Capability for HttpCapability {
             linker.instance(&format!("wasi:http/outgoing-handler@{WASI_HTTP_VERSION}"))?;
         handler.func_wrap(
             "handle",
-            |mut store: StoreContextMut<'_, PluginState>,
-             (request, options): (
+            move |mut store: StoreContextMut<'_, PluginState>,
+                  (request, options): (
                 Resource<HostOutgoingRequest>,
                 Option<Resource<RequestOptions>>,
             )| {
@@ -140,9 +141,9 @@ impl Capability for HttpCapability {
                 let charge = state
                     .budget
                     .charge(REQUEST_BYTES, "an outbound HTTP request")?;
-                state.services.http().hooks.charge = Some(charge);
+                get(state).hooks.charge = Some(charge);
                 let sent = outgoing_handler::Host::handle(&mut state.http(), request, options);
-                state.services.http().hooks.charge = None;
+                get(state).hooks.charge = None;
                 let sent: Result<Resource<HostFutureIncomingResponse>, _> = match sent {
                     Ok(future) => Ok(future),
                     Err(e) => Err(e.downcast()?),
@@ -194,7 +195,8 @@ pub(crate) fn deny(
 
 impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let (http, table) = self.http_parts();
+        let (states, table) = self.capabilities_and_table();
+        let http: &mut Http = states.at(super::Slot::http as usize);
         WasiHttpCtxView {
             ctx: &mut http.ctx,
             table,

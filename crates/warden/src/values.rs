@@ -6,13 +6,13 @@ use wasmtime::component::types::{ComponentFunc, Type};
 
 /// The parameter and result types of a linked function, as the consumer
 /// imports it.
-pub(super) struct Signature {
+pub(crate) struct Signature {
     params: Vec<Type>,
-    pub(super) results: Vec<Type>,
+    pub(crate) results: Vec<Type>,
 }
 
 impl Signature {
-    pub(super) fn of(ty: &ComponentFunc) -> Self {
+    pub(crate) fn of(ty: &ComponentFunc) -> Self {
         Signature {
             params: ty.params().map(|(_, ty)| ty).collect(),
             results: ty.results().collect(),
@@ -20,7 +20,7 @@ impl Signature {
     }
 
     /// Why a provider function of type `ty` cannot serve this import.
-    pub(super) fn mismatch(&self, ty: &ComponentFunc) -> Option<String> {
+    pub(crate) fn mismatch(&self, ty: &ComponentFunc) -> Option<String> {
         let params: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
         let results: Vec<Type> = ty.results().collect();
         (params != self.params || results != self.results).then(|| {
@@ -122,7 +122,7 @@ fn data_size(value: &Val) -> u64 {
 
 /// Whether values of `ty` can be copied from one plugin's store to another's:
 /// anything but resources, streams, futures and error contexts.
-pub(super) fn crossable(ty: &Type) -> bool {
+pub(crate) fn crossable(ty: &Type) -> bool {
     match ty {
         Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             false

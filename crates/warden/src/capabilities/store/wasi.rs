@@ -17,7 +17,7 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 use super::{KvBackend, KvError, MAX_PAGE, Store};
 use crate::contract::standard::keyvalue::{Bucket, Error, KeyResponse};
 use crate::contract::standard::{atomics, batch, keyvalue};
-use crate::sandbox::PluginState;
+use crate::state::PluginState;
 
 /// Most buckets one instance may hold open at once.
 pub(crate) const MAX_BUCKETS: usize = 64;

@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{self as fs, Descriptor, Hos
 use wasmtime_wasi::p2::{DynOutputStream, FsResult};
 
 use super::{Data, ENTRY_BYTES, QuotaStream};
-use crate::sandbox::{PluginState, WASI_VERSION};
+use crate::state::{PluginState, WASI_VERSION};
 
 /// What a shadowed call answers the guest: WASI's value, or its error.
 type Reply<T> = wasmtime::Result<(Result<T, fs::ErrorCode>,)>;

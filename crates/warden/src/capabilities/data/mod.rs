@@ -31,11 +31,12 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 use crate::audit::AuditKind;
-use crate::capability::{Capability, InstanceContext};
+use crate::capabilities::{Capability, InstanceContext};
 use crate::error::{Error, Result};
 use crate::fsutil::HeldDir;
 use crate::locks::lock;
-use crate::sandbox::{CallScope, PluginState};
+use crate::scope::CallScope;
+use crate::state::PluginState;
 
 /// Where a plugin sees its data directory.
 pub const DATA_GUEST_PATH: &str = "/data";
