@@ -16,6 +16,7 @@
 //! | `get-many` | `batch.get-many` of the comma-separated `keys` | `k=v` lines, `k=<none>` |
 //! | `delete-many` | `batch.delete-many` of `keys` | `ok` |
 //! | `count` | every key, page by page with the cursor | `<keys> keys in <pages> pages` |
+//! | `open` | opens the bucket `count` times, holding every handle until the call ends | `<count> open` |
 //! | `config` | `store.get` of `key`, or `get-all` without one | the value, or `k=v` lines |
 //! | `log` | `logging.log` of the input with `level` and `context` | `logged` |
 
@@ -131,6 +132,11 @@ mod component {
                         .collect();
                     batch::set_many(&bucket()?, &pairs).map_err(kv_error)?;
                     "ok".into()
+                }
+                "open" => {
+                    let count = number(option("count"), 1usize)?;
+                    let held = (0..count).map(|_| bucket()).collect::<Result<Vec<_>, _>>()?;
+                    format!("{} open", held.len())
                 }
                 "get-many" => batch::get_many(&bucket()?, &keys())
                     .map_err(kv_error)?

@@ -2,7 +2,8 @@
 //! writes, and in the middle of deploys and canary changes. After a restart
 //! on the same data directory nothing acknowledged is lost, and the
 //! deployment state is one that was acknowledged or the one after it, never
-//! a mix.
+//! a mix. And a full disk under the data directory: writes fail with a
+//! clear error, nothing stored is lost, and the server keeps serving.
 
 use super::*;
 
@@ -19,11 +20,22 @@ fn agent() -> ureq::Agent {
 
 /// A `warden serve` of the counter example with its data in `tmp/data`.
 fn serve(tmp: &Path) -> Serving {
-    let plugins = tmp.join("plugins/counter");
-    if !plugins.exists() {
+    serve_examples(tmp, &["counter"])
+}
+
+/// A `warden serve` of the example plugins `examples` with its data in
+/// `tmp/data`.
+fn serve_examples(tmp: &Path, examples: &[&str]) -> Serving {
+    for example in examples {
+        let plugins = tmp.join("plugins").join(example);
+        if plugins.exists() {
+            continue;
+        }
         std::fs::create_dir_all(&plugins).expect("plugins dir");
-        for file in ["counter.wasm", "plugin.toml"] {
-            std::fs::copy(dist().join("counter").join(file), plugins.join(file)).expect("copy");
+        for entry in std::fs::read_dir(dist().join(example)).expect("built example") {
+            let from = entry.expect("entry").path();
+            let to = plugins.join(from.file_name().expect("file name"));
+            std::fs::copy(&from, to).expect("copy");
         }
     }
     let file = tmp.join("warden.toml");
@@ -202,6 +214,125 @@ fn kill_9_during_deploys_leaves_a_state_that_was_acknowledged() {
         newest <= acked + 1,
         "0.1.{newest} was never deployed: {text}"
     );
+}
+
+/// A small tmpfs mounted at a directory for as long as it lives: a disk
+/// that fills up.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts `bytes` of tmpfs at `dir`; `None` (and says why) when this
+    /// user may not mount, which only root can: CI runs as root.
+    fn mount(dir: &Path, bytes: u64) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        if mounted.status.success() {
+            return Some(SmallDisk(dir.to_path_buf()));
+        }
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        assert!(
+            !root,
+            "root cannot mount a tmpfs: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        eprintln!("skipped: mounting a small disk needs root (CI runs this test as root)");
+        None
+    }
+
+    /// Writes a file that takes every byte left; returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        // What is left is smaller than a chunk: take it a byte at a time.
+        while file.write_all(&[0]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &str) -> (u16, String) {
+    let mut r = agent.post(url).send(body).expect("request");
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (r.status().as_u16(), text)
+}
+
+#[test]
+fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("data"), 16 << 20) else {
+        return;
+    };
+    let mut server = serve_examples(tmp.path(), &["counter", "text-transform"]);
+    let agent = agent();
+    let incr = format!("{}/v1/plugins/counter/process?op=incr&key=k", server.url);
+    let upper = format!("{}/v1/plugins/text-transform/process?op=upper", server.url);
+    let mut acked = 0;
+    for _ in 0..20 {
+        assert_eq!(post(&agent, &incr, "").0, 200);
+        acked += 1;
+    }
+
+    let filler = disk.fill();
+    // SQLite may still have room in pages it holds; the disk refuses a
+    // write within a few hundred.
+    let mut refusal = None;
+    for _ in 0..500 {
+        match post(&agent, &incr, "") {
+            (200, _) => acked += 1,
+            failed => {
+                refusal = Some(failed);
+                break;
+            }
+        }
+    }
+    let (status, text) = refusal.expect("a write on a full disk was refused");
+    assert!(
+        status >= 400 && text.contains("the host's disk is full"),
+        "{status}: {text}"
+    );
+    assert!(
+        !text.contains(&tmp.path().display().to_string()),
+        "a host path reached the client: {text}"
+    );
+    // The server keeps serving: reads, plugins that do not write, health.
+    assert_eq!(
+        counter_value(&agent, &server.url, "k"),
+        acked,
+        "what was stored before the disk filled"
+    );
+    assert_eq!(
+        post(&agent, &upper, "still here"),
+        (200, "STILL HERE".into())
+    );
+    let health = agent
+        .get(format!("{}/healthz", server.url))
+        .call()
+        .expect("health");
+    assert_eq!(health.status(), 200);
+
+    // Space again: writes resume without a restart.
+    std::fs::remove_file(filler).expect("free the disk");
+    assert_eq!(post(&agent, &incr, ""), (200, (acked + 1).to_string()));
+    acked += 1;
+
+    kill_9(&mut server);
+    let server = serve_examples(tmp.path(), &["counter", "text-transform"]);
+    assert_eq!(counter_value(&agent, &server.url, "k"), acked);
 }
 
 /// The first value under `key` anywhere in `value`.

@@ -261,6 +261,25 @@ fn keyvalue_atomics_and_batches_keep_the_limits() {
 }
 
 #[test]
+fn an_instance_holds_a_bounded_number_of_open_buckets() {
+    let host = host();
+    let plugin = standard(&host, "std-buckets", "", "");
+    assert_eq!(
+        ok(&plugin, "", &[("op", "open"), ("count", "64")]),
+        "64 open"
+    );
+    let err = call(&plugin, "", &[("op", "open"), ("count", "65")]).expect_err("a 65th bucket");
+    assert!(err.to_string().contains("at most 64 open buckets"), "{err}");
+    // Dropped handles are given back: the same instance opens 64 again.
+    for _ in 0..3 {
+        assert_eq!(
+            ok(&plugin, "", &[("op", "open"), ("count", "64")]),
+            "64 open"
+        );
+    }
+}
+
+#[test]
 fn config_store_answers_the_plugins_effective_config() {
     let host = Warden::builder()
         .config(Some("std-config"), "region", "eu-north")

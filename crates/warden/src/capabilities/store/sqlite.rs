@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -149,9 +150,31 @@ fn file_stem(ns: &str) -> String {
     }
 }
 
+/// The error a plugin sees when the backend fails. A full disk is said in
+/// plain words (the transaction was rolled back, so nothing is half
+/// written) and told to the operator in the host's log, at most once per
+/// [`DISK_FULL_LOG_EVERY`] however often plugins retry.
 fn internal(e: rusqlite::Error) -> KvError {
-    KvError::Internal(e.to_string())
+    if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) {
+        return KvError::Internal(e.to_string());
+    }
+    static LAST_LOGGED: Mutex<Option<Instant>> = Mutex::new(None);
+    let mut last = lock(&LAST_LOGGED);
+    if last.is_none_or(|at| at.elapsed() >= DISK_FULL_LOG_EVERY) {
+        *last = Some(Instant::now());
+        tracing::error!(
+            "a key-value write failed: the disk under the data directory is full ({e}); \
+             free space there, writes resume by themselves"
+        );
+    }
+    KvError::Internal(
+        "the host's disk is full: the write was not made, and what was stored before is kept"
+            .into(),
+    )
 }
+
+/// How often a full disk is logged at most.
+const DISK_FULL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 fn current(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, KvError> {
     conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| {
