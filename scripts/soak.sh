@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Soak of `warden serve`: mixed traffic over the example plugins in every
-# language, under 64 connections (wrk, Debian package `wrk`), with hot
+# Soak of `warden serve`: mixed traffic over every example plugin `warden up`
+# serves, in every language, under 64 connections (wrk, Debian package `wrk`), with hot
 # reloads and a canary (deploy, 30% share, promote) in the middle. Prints the
 # calls, the non-2xx answers by plugin, status and problem type, p50 and p99,
 # and the server's resident memory at the start, the middle and the end (and
@@ -35,10 +35,26 @@ else
 fi
 WORK="$(mktemp -d)"
 cleanup() {
-    for pid in ${SERVER:-} ${WRK:-}; do kill "$pid" 2>/dev/null || true; done
+    for pid in ${SERVER:-} ${ORIGIN:-} ${WRK:-}; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# url-fetcher's manifest asks for https://example.com, which a soak without
+# network cannot reach: a copy of the same component asks for a second,
+# empty `warden serve` on loopback instead (and is granted it), and fetches
+# its /healthz. (Fetching from the soaked server itself would make each
+# fetch wait behind the 64 connections it is part of.) It is deployed once
+# `warden up` has built the examples.
+ORIGIN_PORT=$((PORT + 1))
+FETCHER="$WORK/url-fetcher-local"
+mkdir -p "$FETCHER" "$WORK/origin"
+sed -e 's/^name = .*/name = "url-fetcher-local"/' \
+    -e "s|origin = \"https://example.com\"|origin = \"http://127.0.0.1:$ORIGIN_PORT\"|" \
+    plugins/url-fetcher/plugin.toml > "$FETCHER/plugin.toml"
+# A 1x1 PNG for image-processor.
+echo "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==" \
+    | base64 -d > "$WORK/pixel.png"
 
 # The example plugins, built where `warden up` builds them (only what is stale).
 cat > "$WORK/warden.toml" <<TOML
@@ -51,14 +67,24 @@ max-concurrency = 1024
 sources = ["$PWD/plugins"]
 out = "$PWD/dist"
 [grants]
-allow = ["http:https://example.com", "link:image-decoder"]
+allow = ["http:https://example.com", "http:http://127.0.0.1:$ORIGIN_PORT", "link:image-decoder"]
+TOML
+cat > "$WORK/origin.toml" <<TOML
+[server]
+listen = "127.0.0.1:$ORIGIN_PORT"
+data-dir = "$WORK/origin/data"
+admin-token-file = "$WORK/token"
+[plugins]
+dirs = ["$WORK/origin"]
+sources = []
 TOML
 printf '%s' "$TOKEN" > "$WORK/token"
 chmod 600 "$WORK/token"
 
-# Every call of the mix: plugin, query, body. Each language's word count,
-# the Rust examples with plain inputs, and the standard-interfaces plugin.
+# Every call of the mix: plugin, query, body. Every processor example (the
+# event handlers audit-logger and order-audit-go get order-events' events).
 cat > "$WORK/mix.lua" <<'LUA'
+local png = io.open("PIXEL_PNG", "rb"):read("*a")
 local calls = {
   {"text-transform", "op=upper", "hello warden, a soak request"},
   {"json-transform", "case=camel", '{"first_name":"Ada","age":36}'},
@@ -70,6 +96,15 @@ local calls = {
   {"word-count-go", "", "the quick brown fox jumps over the lazy dog"},
   {"word-count-c", "", "the quick brown fox jumps over the lazy dog"},
   {"standard-interfaces", "op=incr&key=soak", ""},
+  {"checksum", "", "hello warden"},
+  {"csv-summary", "", "a,b\n1,2\n3,4\n"},
+  {"json-validate", "schema=%7B%22required%22%3A%5B%22name%22%5D%7D", '{"name":"Ada"}'},
+  {"template-render", "name=Ann", "Hello {{name}}"},
+  {"text-stats", "", "One sentence. Two sentences here."},
+  {"notes", "op=write&name=soak", "a note"},
+  {"order-events", "", '{"id":"o1","customer":"ada","amount":12.5}'},
+  {"image-processor", "width=4&height=4&grayscale=true", png},
+  {"url-fetcher-local", "url=http://127.0.0.1:ORIGIN_PORT/healthz", ""},
 }
 local requests = {}
 for i, c in ipairs(calls) do
@@ -105,7 +140,10 @@ function done(summary, latency, requests)
   for k, v in pairs(all) do io.write(string.format("non2xx %s %d\n", k, v)) end
 end
 LUA
+sed -i -e "s|PIXEL_PNG|$WORK/pixel.png|" -e "s|ORIGIN_PORT|$ORIGIN_PORT|" "$WORK/mix.lua"
 
+WARDEN_LOG=warn "$WARDEN" serve -f "$WORK/origin.toml" 2>"$WORK/origin.log" &
+ORIGIN=$!
 WARDEN_LOG=warn "$WARDEN" up -f "$WORK/warden.toml" 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 1 3000); do
@@ -119,6 +157,9 @@ admin() {
     curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
         "$URL/v1/admin/$1" ${2:+--data "$2"} >/dev/null
 }
+
+cp dist/url-fetcher/url-fetcher.wasm "$FETCHER/url-fetcher-local.wasm"
+admin deploy "{\"path\":\"$FETCHER\"}"
 
 # Warm up (first calls compile nothing but make the first instances).
 wrk -t2 -c"$CONNECTIONS" -d5s -s "$WORK/mix.lua" "$URL" >/dev/null
@@ -152,6 +193,29 @@ cat "$WORK/wrk.out"
 echo "rss_mib start $RSS_START third $RSS_THIRD middle $RSS_MIDDLE two-thirds $RSS_TWO_THIRDS end $RSS_END"
 awk -v a="$RSS_TWO_THIRDS" -v b="$RSS_END" \
     'BEGIN { printf "rss growth over the last third: %.1f%%\n", (b - a) * 100 / a }'
+# Inside the host, by plugin: the histogram bucket that holds p50 and p99.
+echo "host-side call time by plugin (upper bucket bound, ms):"
+curl -sf "$URL/metrics" | awk -F'[{}", ]+' '
+    /^warden_plugin_call_duration_seconds_bucket/ {
+        for (i = 2; i < NF; i++) {
+            if ($i == "le=") le = $(i + 1)
+            if ($i == "plugin=") name = $(i + 1)
+            if ($i == "version=") plugin = name "@" $(i + 1)
+        }
+        n = ++count[plugin]; bound[plugin, n] = le; total[plugin, n] = $NF
+    }
+    END {
+        for (p in count) {
+            all = total[p, count[p]]
+            if (all == 0) continue
+            p50 = ""; p99 = ""
+            for (n = 1; n <= count[p]; n++) {
+                if (p50 == "" && total[p, n] >= all * 0.5) p50 = bound[p, n]
+                if (p99 == "" && total[p, n] >= all * 0.99) p99 = bound[p, n]
+            }
+            printf "  %-22s calls %8d  p50 <= %s  p99 <= %s\n", p, all, p50 * 1000, p99 * 1000
+        }
+    }' | sort
 echo "instances recycled:"
 curl -sf "$URL/metrics" | grep -E '^warden_plugin_instances_recycled_total' | awk '$2 > 0' || true
 kill -TERM "$SERVER"
