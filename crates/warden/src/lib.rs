@@ -71,6 +71,7 @@ mod sandbox;
 mod scope;
 mod state;
 mod target;
+mod throttle;
 mod trap;
 mod values;
 mod warden;

@@ -84,7 +84,7 @@ impl PluginState {
     /// in the embedding application's code, not something a plugin can
     /// cause (a registered capability's functions always find their state).
     pub fn extension<E: 'static>(&mut self) -> &mut E {
-        match self.capabilities.find::<E>() {
+        match self.capabilities.embedded::<E>() {
             Some(state) => state,
             None => panic!(
                 "no Warden capability with state `{}` is registered",
@@ -126,12 +126,18 @@ impl WasiView for PluginState {
 
 /// The state of every capability of one instance, each in the slot its
 /// capability was registered in: the built-in ones first, then the
-/// embedder's.
-pub(crate) struct CapabilityStates(Vec<Box<dyn Any + Send>>);
+/// embedder's (from `embedded_from` on).
+pub(crate) struct CapabilityStates {
+    states: Vec<Box<dyn Any + Send>>,
+    embedded_from: usize,
+}
 
 impl CapabilityStates {
-    pub(crate) fn new(states: Vec<Box<dyn Any + Send>>) -> Self {
-        CapabilityStates(states)
+    pub(crate) fn new(states: Vec<Box<dyn Any + Send>>, embedded_from: usize) -> Self {
+        CapabilityStates {
+            states,
+            embedded_from,
+        }
     }
 
     /// The state in slot `slot`.
@@ -142,7 +148,11 @@ impl CapabilityStates {
     /// same list that links each capability with its slot's accessor, so
     /// nothing a plugin does can make them disagree.
     pub(crate) fn at<S: 'static>(&mut self, slot: usize) -> &mut S {
-        match self.0.get_mut(slot).and_then(|s| s.downcast_mut::<S>()) {
+        match self
+            .states
+            .get_mut(slot)
+            .and_then(|s| s.downcast_mut::<S>())
+        {
             Some(state) => state,
             None => panic!(
                 "capability slot {slot} does not hold a `{}`",
@@ -151,9 +161,14 @@ impl CapabilityStates {
         }
     }
 
-    /// The state of type `S`, wherever it is.
-    pub(crate) fn find<S: 'static>(&mut self) -> Option<&mut S> {
-        self.0.iter_mut().find_map(|s| s.downcast_mut::<S>())
+    /// The state of type `S` among the embedder's capabilities (never a
+    /// built-in one's).
+    pub(crate) fn embedded<S: 'static>(&mut self) -> Option<&mut S> {
+        let embedded = self
+            .states
+            .get_mut(self.embedded_from..)
+            .unwrap_or_default();
+        embedded.iter_mut().find_map(|s| s.downcast_mut::<S>())
     }
 }
 

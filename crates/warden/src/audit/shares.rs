@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use super::{AUDIT_DIR, AuditEntry, AuditQuery};
 use crate::error::{Error, Result};
 use crate::locks::{lock, read, write};
+use crate::throttle::Throttle;
+
+/// Audit entries that could not be written are logged at most this often.
+static APPEND_FAILED_LOGGED: Throttle = Throttle::new(Duration::from_secs(10));
 
 /// Entries of one plugin kept when the log lives in memory only.
 const MEMORY_ENTRIES: usize = 1000;
@@ -109,7 +113,11 @@ impl Shares {
                 max_bytes,
             } => {
                 let dir = data_dir.join(AUDIT_DIR);
-                if let Err(e) = share.append(&dir, &key, *max_bytes, &entry) {
+                // A plugin can cause entries as fast as it likes; on a full
+                // disk each would fail, so the failure is logged now and then.
+                if let Err(e) = share.append(&dir, &key, *max_bytes, &entry)
+                    && APPEND_FAILED_LOGGED.ready()
+                {
                     tracing::error!(dir = %dir.display(), error = %e, "cannot write the audit log");
                 }
             }

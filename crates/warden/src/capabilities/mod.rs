@@ -101,9 +101,10 @@ macro_rules! builtins {
         pub(crate) fn instance_states(ctx: &ServiceContext) -> CapabilityStates {
             let cx = InstanceContext { inner: ctx };
             let mut states: Vec<Box<dyn Any + Send>> =
-                vec![$(Box::new($capability.instance_state(&cx)),)*];
+                vec![$(Box::new(<$capability as Capability>::instance_state(&$capability, &cx)),)*];
+            let builtins = states.len();
             states.extend(ctx.settings.capabilities.iter().map(|c| c.make(&cx)));
-            CapabilityStates::new(states)
+            CapabilityStates::new(states, builtins)
         }
 
         /// The names of the built-in capabilities, which the embedder's

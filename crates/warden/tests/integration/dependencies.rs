@@ -60,8 +60,10 @@ fn the_runtime_pulls_in_no_server_build_or_watcher_crate() {
 }
 
 /// Each top-level module of the crate whose sources are in `src`, with the
-/// top-level modules its code names as `crate::name` (outside comments and
-/// tests).
+/// top-level modules its code names (outside comments and tests): as
+/// `crate::name`, as `super::name` from a top-level file, or through a
+/// re-export of the crate root (`crate::Name` where `lib.rs` says
+/// `pub use name::Name`).
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     let mut dirs = vec![src.to_path_buf()];
@@ -75,9 +77,20 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
+    let mut reexported: BTreeMap<String, String> = BTreeMap::new();
+    for root in ["lib.rs", "main.rs"] {
+        if let Ok(text) = std::fs::read_to_string(src.join(root)) {
+            for (module, names) in uses(&code_of(&text), "pub use ") {
+                for name in names {
+                    reexported.insert(name, module.clone());
+                }
+            }
+        }
+    }
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let relative = file.strip_prefix(src).expect("under src");
+        let depth = relative.components().count();
         let first = relative.components().next().expect("a component");
         let module = first
             .as_os_str()
@@ -87,27 +100,18 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         if module == "lib" || module == "main" {
             continue;
         }
-        let text = std::fs::read_to_string(&file).expect("source");
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = code_of(&std::fs::read_to_string(&file).expect("source"));
+        // `super::` is the crate root from `src/x.rs` and `src/x/mod.rs`.
+        let top_level = depth == 1 || relative.ends_with("mod.rs") && depth == 2;
+        let mut named = uses(&code, "crate::");
+        if top_level {
+            named.extend(uses(&code, "super::"));
+        }
         let used = graph.entry(module.clone()).or_default();
-        for line in code.lines() {
-            let line = line.split("//").next().unwrap_or_default();
-            for (at, _) in line.match_indices("crate::") {
-                let rest = &line[at + "crate::".len()..];
-                let names: Vec<&str> = match rest.strip_prefix('{') {
-                    Some(group) => group.split([',', '}']).collect(),
-                    None => vec![rest],
-                };
-                for name in names {
-                    let name: String = name
-                        .trim()
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if !name.is_empty() && name != module {
-                        used.insert(name);
-                    }
-                }
+        for (first, _) in named {
+            let target = reexported.get(&first).cloned().unwrap_or(first);
+            if target != module {
+                used.insert(target);
             }
         }
     }
@@ -116,6 +120,83 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         used.retain(|m| modules.contains(m));
     }
     graph
+}
+
+/// `text` without comments and without what follows its first test module.
+fn code_of(text: &str) -> String {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    code.lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every path after `prefix` in `code`, as its first segment with the names
+/// it goes on to (`crate::a::{B, C}` gives `a` with `B`, `C`); a group
+/// right after the prefix (`crate::{a, b::C}`) gives each of its members.
+fn uses(code: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices(prefix) {
+        if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &code[at + prefix.len()..];
+        let items = match rest.strip_prefix('{') {
+            Some(group) => split_group(group),
+            None => vec![rest.to_string()],
+        };
+        for item in items {
+            let item = item.trim();
+            let first: String = item
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if first.is_empty() {
+                continue;
+            }
+            let tail = item[first.len()..].trim_start_matches("::");
+            let names = match tail.strip_prefix('{') {
+                Some(group) => split_group(group)
+                    .iter()
+                    .map(|n| {
+                        n.trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect()
+                    })
+                    .collect(),
+                None => vec![
+                    tail.chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect(),
+                ],
+            };
+            found.push((first, names));
+        }
+    }
+    found
+}
+
+/// The members of the brace group that `text` starts inside of.
+fn split_group(text: &str) -> Vec<String> {
+    let mut members = vec![String::new()];
+    let mut depth = 0;
+    for c in text.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                members.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = members.last_mut() {
+            last.push(c);
+        }
+    }
+    members
 }
 
 /// The modules `from` reaches through its dependencies.
@@ -148,7 +229,11 @@ fn no_module_depends_on_itself_through_others() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for name in ["warden", "warden-server", "warden-build", "warden-cli"] {
         let graph = module_graph(&crates.join(name).join("src"));
-        assert!(graph.len() > 2, "{name}: no modules found");
+        let edges: usize = graph.values().map(BTreeSet::len).sum();
+        assert!(
+            graph.len() > 2 && edges > 0,
+            "{name}: no modules or no dependencies between them found: {graph:?}"
+        );
         let found = cycles(&graph);
         assert!(
             found.is_empty(),
@@ -171,4 +256,22 @@ fn a_cycle_between_modules_is_found() {
     .collect();
     let found: Vec<String> = cycles(&graph).into_iter().map(|(m, _)| m).collect();
     assert_eq!(found, ["a", "b", "c"]);
+}
+
+#[test]
+fn paths_are_read_across_lines_groups_and_re_exports() {
+    let code = code_of(
+        "use crate::{\n    a::B,\n    c::{D, E},\n};\nfn f() { super::g::h(); } // crate::z\n",
+    );
+    let firsts: Vec<String> = uses(&code, "crate::").into_iter().map(|(f, _)| f).collect();
+    assert_eq!(firsts, ["a", "c"]);
+    assert_eq!(uses(&code, "super::")[0].0, "g");
+    let reexports = uses("pub use error::{Error, Result};", "pub use ");
+    assert_eq!(
+        reexports,
+        [(
+            "error".to_string(),
+            vec!["Error".to_string(), "Result".to_string()]
+        )]
+    );
 }

@@ -13,11 +13,17 @@ use crate::logging::captured;
 
 const NAME: &str = "standard-interfaces";
 
-/// The plugin loaded under `name` with extra `[limits]` keys and extra
-/// manifest text.
+/// The plugin loaded under `name` with extra (or replaced) `[limits]` keys
+/// and extra manifest text.
 fn standard(host: &Warden, name: &str, limits: &str, extra: &str) -> warden::Plugin {
-    let text = std::fs::read_to_string(common::plugin_dir(NAME).join("plugin.toml"))
+    let replaced: Vec<&str> = limits.lines().filter_map(|l| l.split('=').next()).collect();
+    let text: String = std::fs::read_to_string(common::plugin_dir(NAME).join("plugin.toml"))
         .expect("manifest")
+        .lines()
+        .filter(|l| !replaced.iter().any(|k| l.split('=').next() == Some(k)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = text
         .replace(&format!("name = \"{NAME}\""), &format!("name = \"{name}\""))
         .replace("[limits]\n", &format!("[limits]\n{limits}\n"));
     host.load_bytes_blocking(
@@ -263,7 +269,8 @@ fn keyvalue_atomics_and_batches_keep_the_limits() {
 #[test]
 fn an_instance_holds_a_bounded_number_of_open_buckets() {
     let host = host();
-    let plugin = standard(&host, "std-buckets", "", "");
+    // One instance, reused: the calls below all meet the same one.
+    let plugin = standard(&host, "std-buckets", "max-instances = 1", "");
     assert_eq!(
         ok(&plugin, "", &[("op", "open"), ("count", "64")]),
         "64 open"

@@ -13,13 +13,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{KvBackend, KvError, KvLimits};
 use crate::db::{STORE_FILE, open_file};
 use crate::locks::{lock, read, write};
+use crate::throttle::Throttle;
 
 /// The directory, in the data directory, that holds the namespaces' files.
 const KV_DIR: &str = "kv";
@@ -66,7 +67,7 @@ impl SqliteBackend {
             .as_ref()
             .map(|d| d.join(format!("{}.sqlite", file_stem(ns))));
         let conn = open_file(file.as_deref(), "a key-value namespace", SCHEMA)
-            .map_err(KvError::Internal)?;
+            .map_err(|why| unopenable(ns, why))?;
         let store = Arc::new(Mutex::new(conn));
         stores.insert(ns.to_string(), store.clone());
         Ok(store)
@@ -153,17 +154,30 @@ fn file_stem(ns: &str) -> String {
 /// The error a plugin sees when the backend fails. A full disk is said in
 /// plain words (the transaction was rolled back, so nothing is half
 /// written) and told to the operator in the host's log, at most once per
-/// [`DISK_FULL_LOG_EVERY`] however often plugins retry.
+/// [`LOG_EVERY`] however often plugins retry.
 fn internal(e: rusqlite::Error) -> KvError {
-    if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) {
-        return KvError::Internal(e.to_string());
+    match e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        true => disk_full(&e.to_string()),
+        false => KvError::Internal(e.to_string()),
     }
-    static LAST_LOGGED: Mutex<Option<Instant>> = Mutex::new(None);
-    let mut last = lock(&LAST_LOGGED);
-    if last.is_none_or(|at| at.elapsed() >= DISK_FULL_LOG_EVERY) {
-        *last = Some(Instant::now());
+}
+
+/// What a plugin is told when its namespace cannot be opened: not why
+/// (that names host paths), which goes to the host's log instead.
+fn unopenable(ns: &str, why: String) -> KvError {
+    if why.contains("disk is full") || why.contains("No space left") {
+        return disk_full(&why);
+    }
+    if UNOPENABLE_LOGGED.ready() {
+        tracing::error!(namespace = %ns, error = %why, "cannot open a key-value namespace");
+    }
+    KvError::Internal("the host cannot open this store; its log says why".into())
+}
+
+fn disk_full(why: &str) -> KvError {
+    if DISK_FULL_LOGGED.ready() {
         tracing::error!(
-            "a key-value write failed: the disk under the data directory is full ({e}); \
+            "a key-value write failed: the disk under the data directory is full ({why}); \
              free space there, writes resume by themselves"
         );
     }
@@ -173,8 +187,10 @@ fn internal(e: rusqlite::Error) -> KvError {
     )
 }
 
-/// How often a full disk is logged at most.
-const DISK_FULL_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often each of the store's failures is logged at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+static DISK_FULL_LOGGED: Throttle = Throttle::new(LOG_EVERY);
+static UNOPENABLE_LOGGED: Throttle = Throttle::new(LOG_EVERY);
 
 fn current(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, KvError> {
     conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| {
