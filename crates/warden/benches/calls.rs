@@ -127,6 +127,7 @@ fn raw_engine(enforce: Enforce) -> Engine {
     let mut config = Config::new();
     config
         .epoch_interruption(enforce.epoch)
+        .concurrency_support(false)
         .consume_fuel(enforce.fuel)
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);

@@ -107,6 +107,10 @@ impl EngineConfig {
             .strategy(wasmtime::Strategy::Cranelift)
             .wasm_component_model(true)
             .epoch_interruption(true)
+            // No plugin uses the component model's async ABI (no host
+            // function is `*_concurrent`): without it, a call enters and
+            // leaves the guest without a task record of its own.
+            .concurrency_support(false)
             .consume_fuel(self.fuel)
             .max_wasm_stack(self.max_wasm_stack)
             // The fiber a call runs on must hold the wasm stack plus the host
