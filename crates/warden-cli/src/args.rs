@@ -155,6 +155,11 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Ask the running `warden serve` at this URL (its public API) instead
+    /// of loading what the data directory keeps: live instances, their
+    /// memory and recycling are only there.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Args)]

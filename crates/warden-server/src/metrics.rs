@@ -244,6 +244,11 @@ impl Collector for PluginCollector {
                 "The largest linear memory an instance of a plugin version reached",
                 |m| m.peak_memory,
             ),
+            (
+                "plugin_memory_bytes",
+                "The linear memory every live instance of a plugin version holds now",
+                |m| m.memory_bytes,
+            ),
         ] {
             family(
                 &mut encoder,

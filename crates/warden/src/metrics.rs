@@ -78,6 +78,8 @@ pub(crate) struct Counters {
     pub(crate) instances_created: AtomicU64,
     pub(crate) instances_recycled: AtomicU64,
     pub(crate) peak_memory: AtomicU64,
+    /// Linear memory every live instance holds now, in bytes.
+    pub(crate) memory_held: std::sync::Arc<AtomicU64>,
     pub(crate) fuel_used: AtomicU64,
     latency: [AtomicU64; BUCKETS],
     latency_sum_us: AtomicU64,
@@ -210,6 +212,9 @@ pub struct VersionMetrics {
     pub instances_idle: u64,
     /// The largest linear memory any instance reached, in bytes.
     pub peak_memory: u64,
+    /// The linear memory of every live instance together, busy or idle,
+    /// now, in bytes.
+    pub memory_bytes: u64,
     /// Fuel burnt by all calls (`None` when the host does not meter fuel).
     pub fuel_used: Option<u64>,
 }

@@ -6,6 +6,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -52,14 +53,14 @@ pub(crate) struct Sandbox {
 impl PluginState {
     /// The store data of an instance with `sandbox`, whose resource table
     /// holds at most `limits.max_resources` handles and whose memory is
-    /// capped at `limits.memory_bytes`.
-    pub(crate) fn new(sandbox: Sandbox, limits: &Limits) -> Self {
+    /// capped at `limits.memory_bytes` and added to `held`.
+    pub(crate) fn new(sandbox: Sandbox, limits: &Limits, held: Arc<AtomicU64>) -> Self {
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources as usize);
         PluginState {
             wasi: sandbox.wasi,
             table,
-            limiter: Limiter::new(limits.memory_bytes),
+            limiter: Limiter::new(limits.memory_bytes, Some(held)),
             capabilities: sandbox.capabilities,
             firewall: sandbox.firewall,
             scope: sandbox.scope,
@@ -181,6 +182,9 @@ pub(crate) struct Limiter {
     memory_limit: usize,
     /// Bytes of every linear memory of the instance together.
     memory_total: usize,
+    /// The same bytes added to its plugin's total, if it keeps one: the
+    /// memory all its live instances hold (given back on drop).
+    held: Option<Arc<AtomicU64>>,
     table_total: usize,
     peak_memory: usize,
     pub(crate) memory_denied: bool,
@@ -191,10 +195,11 @@ pub(crate) struct Limiter {
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Limiter {
-    pub(crate) fn new(memory_limit: usize) -> Self {
+    pub(crate) fn new(memory_limit: usize, held: Option<Arc<AtomicU64>>) -> Self {
         Limiter {
             memory_limit,
             memory_total: 0,
+            held,
             table_total: 0,
             peak_memory: 0,
             memory_denied: false,
@@ -230,6 +235,9 @@ impl wasmtime::ResourceLimiter for Limiter {
             && grow(&mut self.memory_total, current, desired, self.memory_limit);
         if allowed {
             self.peak_memory = self.peak_memory.max(self.memory_total);
+            if let Some(held) = &self.held {
+                held.fetch_add(desired.saturating_sub(current) as u64, Ordering::Relaxed);
+            }
         } else {
             self.memory_denied = true;
         }
@@ -244,5 +252,13 @@ impl wasmtime::ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         Ok(maximum.is_none_or(|m| desired <= m)
             && grow(&mut self.table_total, current, desired, MAX_TABLE_ELEMENTS))
+    }
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        if let Some(held) = &self.held {
+            held.fetch_sub(self.memory_total as u64, Ordering::Relaxed);
+        }
     }
 }

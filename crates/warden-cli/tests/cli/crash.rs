@@ -10,42 +10,9 @@ use super::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
 /// A `warden serve` of the counter example with its data in `tmp/data`.
 fn serve(tmp: &Path) -> Serving {
     serve_examples(tmp, &["counter"])
-}
-
-/// A `warden serve` of the example plugins `examples` with its data in
-/// `tmp/data`.
-fn serve_examples(tmp: &Path, examples: &[&str]) -> Serving {
-    for example in examples {
-        let plugins = tmp.join("plugins").join(example);
-        if plugins.exists() {
-            continue;
-        }
-        std::fs::create_dir_all(&plugins).expect("plugins dir");
-        for entry in std::fs::read_dir(dist().join(example)).expect("built example") {
-            let from = entry.expect("entry").path();
-            let to = plugins.join(from.file_name().expect("file name"));
-            std::fs::copy(&from, to).expect("copy");
-        }
-    }
-    let file = tmp.join("warden.toml");
-    std::fs::write(
-        &file,
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\n\
-         admin-token-file = \"data/token\"\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n",
-    )
-    .expect("config");
-    Serving::start("serve", &file)
 }
 
 fn kill_9(server: &mut Serving) {

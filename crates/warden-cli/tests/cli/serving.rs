@@ -226,3 +226,50 @@ fn a_bad_app_config_is_one_line_naming_the_key() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn status_of_a_running_server_shows_instances_memory_and_recycling() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = serve_examples(tmp.path(), &["counter", "word-count-js"]);
+    let agent = agent();
+    for _ in 0..50 {
+        let r = agent
+            .post(format!("{}/v1/plugins/word-count-js/process", server.url))
+            .send("the quick brown fox")
+            .expect("call");
+        assert_eq!(r.status(), 200);
+    }
+    let out = warden(&["status", "--server", &server.url], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("word-count-js "))
+        .unwrap_or_else(|| panic!("no word-count-js row: {table}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    // PLUGIN VERSION ROLE SHARE STATE INST MEMORY RECYCLED
+    assert_eq!(
+        &fields[..5],
+        ["word-count-js", "0.1.0", "stable", "100%", "ready"],
+        "{row}"
+    );
+    assert!(fields[5].parse::<u64>().is_ok_and(|n| n >= 1), "{row}");
+    let mib: f64 = fields[6].trim_end_matches("MiB").parse().expect("memory");
+    assert!(mib > 1.0, "a JavaScript instance holds megabytes: {row}");
+    assert!(table.lines().any(|l| l.starts_with("counter ")), "{table}");
+
+    let json = warden(
+        &["status", "--server", &server.url, "--json", "word-count-js"],
+        None,
+    );
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(
+        value[0]["versions"][0]["metrics"]["memory_bytes"].as_u64() > Some(1 << 20),
+        "{value}"
+    );
+    // The 50 calls, and what describing the plugin asked it.
+    assert!(
+        value[0]["versions"][0]["metrics"]["calls"].as_u64() >= Some(50),
+        "{value}"
+    );
+}

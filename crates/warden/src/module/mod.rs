@@ -367,7 +367,7 @@ impl CoreModule {
             .set_max_capacity(inner.limits.max_resources as usize);
         let state = ModuleState {
             wasi,
-            limiter: Limiter::new(inner.limits.memory_bytes),
+            limiter: Limiter::new(inner.limits.memory_bytes, None),
             deadline: Instant::now(),
         };
         let mut store = new_store(&inner.core.engine, state);

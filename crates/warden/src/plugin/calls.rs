@@ -324,7 +324,7 @@ impl Plugin {
             },
             &inner.info.permissions,
         )?;
-        let state = PluginState::new(sandbox, limits);
+        let state = PluginState::new(sandbox, limits, inner.stats.memory_held.clone());
         let mut store = new_store(&inner.core.engine, state);
         // One host call may copy out of the guest what the budget has for
         // transfers, and no more: lifting values allocates host memory.

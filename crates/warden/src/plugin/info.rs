@@ -68,4 +68,6 @@ pub struct PluginStats {
     pub instances_recycled: u64,
     /// The largest linear memory any instance reached, in bytes.
     pub peak_memory: u64,
+    /// The linear memory of every live instance together now, in bytes.
+    pub memory_bytes: u64,
 }

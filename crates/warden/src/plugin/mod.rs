@@ -190,6 +190,7 @@ impl Plugin {
             instances_idle: lock(&self.inner.pool).len() as u64,
             instances_recycled: s.instances_recycled.load(Ordering::Relaxed),
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
+            memory_bytes: s.memory_held.load(Ordering::Relaxed),
         }
     }
 
@@ -215,6 +216,7 @@ impl Plugin {
             instances_busy: busy,
             instances_idle: lock(&inner.pool).len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
+            memory_bytes: s.memory_held.load(Ordering::Relaxed),
             fuel_used: inner
                 .core
                 .host_limits

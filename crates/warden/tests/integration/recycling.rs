@@ -46,6 +46,12 @@ fn a_leaking_plugin_serves_ten_thousand_calls_because_it_is_recycled_first() {
         stats.instances_recycled
     );
     assert!(stats.peak_memory <= 16 << 20, "{stats:?}");
+    // What the live instances hold, together: at most both of them at
+    // their limit, and never the sum of every instance there ever was.
+    assert!(
+        stats.memory_bytes > 0 && stats.memory_bytes <= 2 * (16 << 20),
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -128,10 +134,25 @@ fn idle_instances_beyond_the_first_are_released_after_a_while() {
             s.spawn(|| call(&plugin, &[("op", "sleep"), ("ms", "300")]).expect("sleep"));
         }
     });
-    assert_eq!(plugin.stats().instances_idle, 4);
+    let before = plugin.stats();
+    assert_eq!(before.instances_idle, 4);
     std::thread::sleep(std::time::Duration::from_millis(250));
     // The next call's return finds three of them idle for too long; the
-    // warmest one stays.
+    // warmest one stays, and the memory of the others is given back.
     call(&plugin, &[("op", "echo")]).expect("echo");
     assert_eq!(plugin.stats().instances_idle, 1);
+    // The released ones shut down on a task of their own: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while plugin.stats().memory_bytes > before.memory_bytes / 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let after = plugin.stats();
+    assert!(
+        after.memory_bytes > 0 && after.memory_bytes <= before.memory_bytes / 2,
+        "{} bytes held by 4 instances, {} by 1",
+        before.memory_bytes,
+        after.memory_bytes
+    );
 }
