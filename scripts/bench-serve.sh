@@ -15,14 +15,8 @@ SECONDS_PER_RUN="${1:-10}"
 PORT="${WARDEN_BENCH_PORT:-18080}"
 CONNECTIONS="${WARDEN_BENCH_CONNECTIONS:-32}"
 
-if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-    else
-        echo "wrk is missing: apt-get install wrk" >&2
-        exit 1
-    fi
-fi
+. scripts/lib.sh
+require_wrk
 
 cargo build --release -p warden-cli >&2
 WARDEN=target/release/warden

@@ -17,14 +17,8 @@ PORT="${WARDEN_SOAK_PORT:-18090}"
 CONNECTIONS="${WARDEN_SOAK_CONNECTIONS:-64}"
 TOKEN="soak-admin-token-0123456789abcdef"
 
-if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-    else
-        echo "wrk is missing: apt-get install wrk" >&2
-        exit 1
-    fi
-fi
+. scripts/lib.sh
+require_wrk
 
 # WARDEN_BIN: a `warden` binary already built (CI's, from the test run).
 if [ -n "${WARDEN_BIN:-}" ]; then
