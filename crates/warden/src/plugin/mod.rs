@@ -58,6 +58,8 @@ pub struct Plugin {
 struct Inner {
     core: Arc<Core>,
     info: PluginInfo,
+    /// `info.version` as every response carries it, formatted once.
+    version_text: String,
     pre: wasmtime::component::InstancePre<PluginState>,
     exports: ExportIndices,
     budget: Budget,
@@ -131,6 +133,7 @@ impl Plugin {
         Plugin {
             inner: Arc::new(Inner {
                 core,
+                version_text: info.version.to_string(),
                 info,
                 pre: p.pre,
                 exports: p.exports,
@@ -291,7 +294,7 @@ impl Plugin {
                 self.check_size("output", r.output.len(), &call_id)
                     .map(|()| {
                         let mut response = ProcessResponse::from(r);
-                        response.version = self.inner.info.version.to_string();
+                        response.version = self.inner.version_text.clone();
                         response
                     })
             }
