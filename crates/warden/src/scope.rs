@@ -17,18 +17,52 @@ pub(crate) struct CallScope {
     pub(crate) version: Arc<str>,
     audit: Arc<AuditLog>,
     call_id: Mutex<CallId>,
-    log_cap: u64,
-    log_left: AtomicU64,
-    log_dropped: AtomicBool,
-    events_cap: u32,
-    events_left: AtomicU32,
-    events_dropped: AtomicBool,
+    log: PerCall,
+    events: PerCall,
     /// The hop count of events emitted in the call in progress.
     emit_hops: AtomicU32,
     /// Unfinished lines of stdout and stderr, flushed at the end of each call
     /// so that they are attributed to the call that wrote them.
     pending: Mutex<[Vec<u8>; 2]>,
     last_stderr: Mutex<String>,
+}
+
+/// A budget that each call starts with in full: what is left of it, and
+/// whether this call was already told it ran out.
+struct PerCall {
+    cap: u64,
+    left: AtomicU64,
+    spent: AtomicBool,
+}
+
+impl PerCall {
+    fn new(cap: u64) -> Self {
+        PerCall {
+            cap,
+            left: AtomicU64::new(cap),
+            spent: AtomicBool::new(false),
+        }
+    }
+
+    fn refill(&self) {
+        self.left.store(self.cap, Ordering::Relaxed);
+        self.spent.store(false, Ordering::Relaxed);
+    }
+
+    /// Takes `n`; false when not that much is left, and then runs
+    /// `first_refusal` once per call.
+    fn take(&self, n: u64, first_refusal: impl FnOnce()) -> bool {
+        let granted = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok();
+        if !granted && !self.spent.swap(true, Ordering::Relaxed) {
+            first_refusal();
+        }
+        granted
+    }
 }
 
 /// A partial output line longer than this is logged without waiting for
@@ -58,12 +92,8 @@ impl CallScope {
             version: version.into(),
             audit,
             call_id: Mutex::new(CallId::Seq(0)),
-            log_cap,
-            log_left: AtomicU64::new(log_cap),
-            log_dropped: AtomicBool::new(false),
-            events_cap,
-            events_left: AtomicU32::new(events_cap),
-            events_dropped: AtomicBool::new(false),
+            log: PerCall::new(log_cap),
+            events: PerCall::new(u64::from(events_cap)),
             emit_hops: AtomicU32::new(0),
             pending: Mutex::new([Vec::new(), Vec::new()]),
             last_stderr: Mutex::new(String::new()),
@@ -75,10 +105,8 @@ impl CallScope {
     pub(crate) fn begin(&self, call_id: CallId, emit_hops: u32) {
         *lock(&self.call_id) = call_id;
         self.emit_hops.store(emit_hops, Ordering::Relaxed);
-        self.log_left.store(self.log_cap, Ordering::Relaxed);
-        self.log_dropped.store(false, Ordering::Relaxed);
-        self.events_left.store(self.events_cap, Ordering::Relaxed);
-        self.events_dropped.store(false, Ordering::Relaxed);
+        self.log.refill();
+        self.events.refill();
         lock(&self.last_stderr).clear();
     }
 
@@ -99,20 +127,13 @@ impl CallScope {
 
     /// Takes one event from the call's budget; false when it is spent.
     pub(crate) fn charge_event(&self) -> bool {
-        let granted = self
-            .events_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok();
-        if !granted && !self.events_dropped.swap(true, Ordering::Relaxed) {
+        self.events.take(1, || {
             self.audit(
                 AuditKind::EventCap,
-                format!("{} events per call", self.events_cap),
+                format!("{} events per call", self.events.cap),
                 "further events of this call dropped",
-            );
-        }
-        granted
+            )
+        })
     }
 
     /// Buffers guest output and logs every complete line.
@@ -169,21 +190,13 @@ impl CallScope {
     /// Takes `bytes` from the call's log budget. Returns false (and warns
     /// once per call) when the budget is spent.
     pub(crate) fn charge_log(&self, bytes: usize) -> bool {
-        let bytes = bytes as u64;
-        let granted = self
-            .log_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(bytes)
-            })
-            .is_ok();
-        if !granted && !self.log_dropped.swap(true, Ordering::Relaxed) {
+        self.log.take(bytes as u64, || {
             self.audit(
                 AuditKind::LogCap,
-                format!("{} log bytes per call", self.log_cap),
+                format!("{} log bytes per call", self.log.cap),
                 "further output of this call dropped",
-            );
-        }
-        granted
+            )
+        })
     }
 
     /// Keeps the end of the call's stderr (without the Rust runtime's hint
