@@ -18,6 +18,7 @@
 //! request in flight, which is charged to the instance's host budget when
 //! `handle` is called and given back when its connection ends.
 
+mod runtime;
 mod send;
 
 use std::sync::Arc;
@@ -283,7 +284,7 @@ impl WasiHttpHooks for HttpHooks {
             max: self.limits.max_response_bytes,
             scope: scope.clone(),
         };
-        Box::new(async move {
+        let sending = async move {
             let found = crate::firewall::resolve(&scope.plugin, &target.host)
                 .await
                 .map_err(|_| HttpError::DnsError {
@@ -301,7 +302,8 @@ impl WasiHttpHooks for HttpHooks {
                 return Err(HttpError::HttpRequestDenied);
             }
             send::send(request, &target, &addresses, timeouts, charge, cap).await
-        })
+        };
+        Box::new(async move { runtime::spawn(sending)?.join().await? })
     }
 }
 

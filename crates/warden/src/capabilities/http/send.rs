@@ -21,6 +21,7 @@ use tokio_rustls::rustls;
 use wasmtime_wasi_http::WasiBody;
 
 use super::HttpError;
+use super::runtime::{self, Task};
 use crate::audit::AuditKind;
 use crate::budget::Charge;
 use crate::permissions::Origin;
@@ -81,7 +82,14 @@ async fn connect(
         let mut last = None;
         for ip in addresses {
             match TcpStream::connect(SocketAddr::new(*ip, port)).await {
-                Ok(stream) => return Ok(stream),
+                // A request is written in pieces (head, body chunks): no
+                // piece may wait for the peer's delayed acknowledgement.
+                Ok(stream) => {
+                    return stream
+                        .set_nodelay(true)
+                        .map(|()| stream)
+                        .map_err(HttpError::Connect);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -204,10 +212,10 @@ pub(super) async fn send(
         .map_err(|_| HttpError::ConnectionTimeout)??;
     // The connection runs beside the request and ends with the response;
     // dropping what waits for it ends it at once, charge and all.
-    let driver = Driver(tokio::spawn(async move {
+    let driver = Driver(runtime::spawn(async move {
         let _charge = charge;
         connection.await
-    }));
+    })?);
     // Only a proxy is sent the scheme and authority.
     let path = request
         .uri()
@@ -237,22 +245,15 @@ pub(super) async fn send(
 }
 
 /// The task driving a connection, ended when dropped.
-struct Driver(tokio::task::JoinHandle<hyper::Result<()>>);
+struct Driver(Task<hyper::Result<()>>);
 
 impl Driver {
-    async fn finished(mut self) -> Result<(), HttpError> {
-        match (&mut self.0).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if e.is_timeout() => Err(HttpError::HttpResponseTimeout),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(HttpError::InternalError(Some(e.to_string()))),
+    async fn finished(self) -> Result<(), HttpError> {
+        match self.0.join().await? {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_timeout() => Err(HttpError::HttpResponseTimeout),
+            Err(e) => Err(e.into()),
         }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
