@@ -17,9 +17,11 @@ use wasmtime::component::Linker;
 
 use crate::state::PluginState;
 
-/// Adds an extension's functions to the host's linker; its functions reach
-/// their state with [`PluginState::extension`].
-pub type LinkFn = fn(&mut Linker<PluginState>) -> wasmtime::Result<()>;
+/// Adds an extension's functions to the host's linker; they reach the
+/// calling instance's state of type `E` through the accessor it is given,
+/// so the state they look for is the one the constructor builds.
+pub type LinkFn<E> =
+    fn(&mut Linker<PluginState>, fn(&mut PluginState) -> &mut E) -> wasmtime::Result<()>;
 
 /// Who an extension's state is built for.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,7 @@ pub struct ExtensionContext<'a> {
     pub version: &'a str,
 }
 
+type LinkAny = dyn Fn(&mut Linker<PluginState>) -> wasmtime::Result<()> + Send + Sync;
 type MakeFn = dyn Fn(&ExtensionContext<'_>) -> Box<dyn Any + Send> + Send + Sync;
 
 /// An interface of the embedding application, offered to plugins.
@@ -41,15 +44,14 @@ type MakeFn = dyn Fn(&ExtensionContext<'_>) -> Box<dyn Any + Send> + Send + Sync
 /// impl myapp::api::orders::Host for Orders { /* ... */ }
 ///
 /// let orders = Extension::new(
-///     |linker| myapp::api::orders::add_to_linker::<_, HasSelf<Orders>>(
-///         linker, |state| state.extension::<Orders>()),
+///     |linker, get| myapp::api::orders::add_to_linker::<_, HasSelf<Orders>>(linker, get),
 ///     move |cx| Orders { plugin: cx.plugin.to_string(), db: db.clone() },
 /// );
 /// let host = Warden::builder().extension(orders).build()?;
 /// ```
 #[derive(Clone)]
 pub struct Extension {
-    link: LinkFn,
+    link: Arc<LinkAny>,
     make: Arc<MakeFn>,
     state: (TypeId, &'static str),
 }
@@ -65,11 +67,11 @@ impl Extension {
     /// `E` built by `make` for every plugin instance. Each extension of a
     /// host needs a state type of its own.
     pub fn new<E: Send + 'static>(
-        link: LinkFn,
+        link: LinkFn<E>,
         make: impl Fn(&ExtensionContext<'_>) -> E + Send + Sync + 'static,
     ) -> Self {
         Extension {
-            link,
+            link: Arc::new(move |linker| link(linker, PluginState::extension::<E>)),
             make: Arc::new(move |cx| Box::new(make(cx))),
             state: (TypeId::of::<E>(), std::any::type_name::<E>()),
         }

@@ -76,15 +76,15 @@ impl PluginState {
     }
 
     /// This instance's state of the embedder's capability or extension
-    /// whose state type is `E` (see [`crate::Capability`],
-    /// [`crate::Extension`]).
+    /// whose state type is `E`: the accessor each of them is linked with,
+    /// so the embedder never names the type twice.
     ///
     /// # Panics
     ///
-    /// When no capability with state `E` is registered: that is a mistake
-    /// in the embedding application's code, not something a plugin can
-    /// cause (a registered capability's functions always find their state).
-    pub fn extension<E: 'static>(&mut self) -> &mut E {
+    /// When no capability with state `E` is registered, which cannot
+    /// happen: it is only handed to a capability registered with state
+    /// `E`, whose state every instance is built with.
+    pub(crate) fn extension<E: 'static>(&mut self) -> &mut E {
         match self.capabilities.embedded::<E>() {
             Some(state) => state,
             None => panic!(

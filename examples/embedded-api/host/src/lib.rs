@@ -84,11 +84,7 @@ impl orders::Host for OrdersApi {
 /// [`warden::WardenBuilder::extension`].
 pub fn orders_extension(book: Arc<OrderBook>) -> Extension {
     Extension::new(
-        |linker| {
-            orders::add_to_linker::<_, HasSelf<OrdersApi>>(linker, |state| {
-                state.extension::<OrdersApi>()
-            })
-        },
+        |linker, get| orders::add_to_linker::<_, HasSelf<OrdersApi>>(linker, get),
         move |cx: &ExtensionContext<'_>| OrdersApi {
             plugin: cx.plugin.to_string(),
             book: book.clone(),
