@@ -3,14 +3,13 @@
 //! output.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,7 +17,7 @@ use super::AppState;
 use super::api::check_options;
 use super::middleware::RequestId;
 use super::problem::Problem;
-use warden::ProcessRequest;
+use warden::{BatchLimits, ProcessRequest};
 
 /// Calls to run as one batch.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,85 +117,66 @@ pub(crate) async fn batch(
             ),
         ));
     }
-    let output = BatchOutput {
-        left: std::sync::atomic::AtomicU64::new(state.settings.max_batch_output_bytes),
-        max: state.settings.max_batch_output_bytes,
-    };
-    let results = futures::stream::iter(batch.calls.into_iter().enumerate())
-        .map(|(i, call)| {
-            let (state, output) = (state.clone(), &output);
-            let call_id = format!("{}.{i}", id.0);
-            async move {
-                let started = Instant::now();
-                let result = match output.exhausted() {
-                    Some(problem) => failed(problem, started),
-                    None => run_batch_call(&state, call, call_id).await,
-                };
-                output.charge(result)
+    // A call that cannot run (bad input) is answered at once; the others
+    // run as one batch of the library, which bounds their output as the
+    // answers will be sent.
+    let mut results = Vec::with_capacity(batch.calls.len());
+    let (mut runnable, mut positions) = (Vec::new(), Vec::new());
+    for (i, call) in batch.calls.into_iter().enumerate() {
+        match prepare(call, format!("{}.{i}", id.0), state.settings.max_options) {
+            Ok(call) => {
+                runnable.push(call);
+                positions.push(i);
+                results.push(None);
             }
-        })
-        .buffered(state.settings.batch_concurrency.max(1))
-        .collect()
-        .await;
-    Ok(Json(BatchResponse { results }))
-}
-
-/// What is left of a batch's output allowance (`server.max-batch-output-bytes`).
-struct BatchOutput {
-    left: std::sync::atomic::AtomicU64,
-    max: u64,
-}
-
-impl BatchOutput {
-    fn too_large(&self) -> Problem {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch-output-too-large",
-            format!(
-                "the batch's outputs passed the server's limit of {} bytes \
-                 (`server.max-batch-output-bytes`); this call's output was dropped or the call \
-                 not run: split the batch",
-                self.max
-            ),
-        )
-    }
-
-    /// The problem for a call that may not run because the allowance is spent.
-    fn exhausted(&self) -> Option<Problem> {
-        (self.left.load(std::sync::atomic::Ordering::SeqCst) == 0).then(|| self.too_large())
-    }
-
-    /// Takes `result`'s output from the allowance, or drops it when it
-    /// does not fit.
-    fn charge(&self, result: BatchResult) -> BatchResult {
-        use std::sync::atomic::Ordering;
-        let size = result.output.as_ref().map_or(0, String::len)
-            + result.output_base64.as_ref().map_or(0, String::len);
-        let size = size as u64;
-        let fits = self
-            .left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(size)
-            })
-            .is_ok();
-        if fits {
-            return result;
-        }
-        self.left.store(0, Ordering::SeqCst);
-        BatchResult {
-            status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
-            version: None,
-            content_type: None,
-            output: None,
-            output_base64: None,
-            items_processed: None,
-            duration_ms: result.duration_ms,
-            error: Some(self.too_large()),
+            Err(problem) => results.push(Some(failed(problem, Duration::ZERO))),
         }
     }
+    let limits = BatchLimits {
+        max_calls: max,
+        concurrency: state.settings.batch_concurrency,
+        max_output_bytes: state.settings.max_batch_output_bytes,
+    };
+    let answer = |n: usize, result, took| {
+        let call_id = format!("{}.{}", id.0, positions[n]);
+        answered(result, took, &call_id, limits.max_output_bytes)
+    };
+    let answers = state
+        .warden
+        .process_batch_with(runnable, limits, answer, encoded_size)
+        .await
+        .map_err(|e| Problem::public(&e, &id.0))?;
+    for (&i, answer) in positions.iter().zip(answers) {
+        results[i] = Some(answer);
+    }
+    Ok(Json(BatchResponse {
+        results: results.into_iter().flatten().collect(),
+    }))
 }
 
-fn failed(problem: Problem, started: Instant) -> BatchResult {
+/// What the answer of a batch call holds of the batch's output allowance:
+/// its output as sent.
+fn encoded_size(result: &BatchResult) -> u64 {
+    let text = result.output.as_ref().map_or(0, String::len);
+    let base64 = result.output_base64.as_ref().map_or(0, String::len);
+    (text + base64) as u64
+}
+
+/// The problem of a call whose output did not fit what was left of the
+/// batch's allowance, or that was not run because nothing was left.
+fn too_large(max: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch-output-too-large",
+        format!(
+            "the batch's outputs passed the server's limit of {max} bytes \
+             (`server.max-batch-output-bytes`); this call's output was dropped or the call \
+             not run: split the batch"
+        ),
+    )
+}
+
+fn failed(problem: Problem, took: Duration) -> BatchResult {
     BatchResult {
         status: problem.status,
         version: None,
@@ -204,45 +184,50 @@ fn failed(problem: Problem, started: Instant) -> BatchResult {
         output: None,
         output_base64: None,
         items_processed: None,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms: took.as_secs_f64() * 1000.0,
         error: Some(problem),
     }
 }
 
-async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> BatchResult {
-    let started = Instant::now();
-    if let Err(problem) = check_options(call.options.len(), state.settings.max_options) {
-        return failed(problem, started);
-    }
+/// The library's request for one call of a batch, or the problem that
+/// keeps it from running.
+fn prepare(
+    call: BatchCall,
+    call_id: String,
+    max_options: usize,
+) -> Result<(String, ProcessRequest), Problem> {
+    check_options(call.options.len(), max_options)?;
     let input = match (call.input, call.input_base64) {
         (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => match BASE64.decode(b64.as_bytes()) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let detail = format!("`input_base64` is not valid base64: {e}");
-                return failed(
-                    Problem::new(StatusCode::BAD_REQUEST, "bad-input", detail),
-                    started,
-                );
-            }
-        },
+        (None, Some(b64)) => BASE64.decode(b64.as_bytes()).map_err(|e| {
+            let detail = format!("`input_base64` is not valid base64: {e}");
+            Problem::new(StatusCode::BAD_REQUEST, "bad-input", detail)
+        })?,
         (None, None) => Vec::new(),
         (Some(_), Some(_)) => {
             let detail = "give `input` or `input_base64`, not both";
-            return failed(
-                Problem::new(StatusCode::BAD_REQUEST, "bad-input", detail),
-                started,
-            );
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "bad-input", detail));
         }
     };
     let mut request = ProcessRequest::new(input)
         .content_type(call.content_type)
-        .call_id(call_id.clone())
+        .call_id(call_id)
         .options(call.options);
     if let Some(key) = call.routing_key {
         request = request.routing_key(key);
     }
-    match state.warden.process(&call.plugin, request).await {
+    Ok((call.plugin, request))
+}
+
+/// A batch call's answer as sent: the output as text when it is UTF-8,
+/// else as base64.
+fn answered(
+    result: warden::Result<warden::ProcessResponse>,
+    took: Duration,
+    call_id: &str,
+    max_output: u64,
+) -> BatchResult {
+    match result {
         Ok(r) => {
             let (output, output_base64) = match String::from_utf8(r.output) {
                 Ok(text) => (Some(text), None),
@@ -255,10 +240,11 @@ async fn run_batch_call(state: &AppState, call: BatchCall, call_id: String) -> B
                 output,
                 output_base64,
                 items_processed: Some(r.items_processed),
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                duration_ms: took.as_secs_f64() * 1000.0,
                 error: None,
             }
         }
-        Err(e) => failed(Problem::public(&e, &call_id), started),
+        Err(warden::Error::BatchLimit { .. }) => failed(too_large(max_output), took),
+        Err(e) => failed(Problem::public(&e, call_id), took),
     }
 }

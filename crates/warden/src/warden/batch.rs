@@ -3,6 +3,9 @@
 //! on the output of all of them together (what the host holds for the
 //! batch until it answers).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use futures::StreamExt;
 
 use super::Warden;
@@ -44,6 +47,30 @@ impl Warden {
         calls: Vec<(String, ProcessRequest)>,
         limits: BatchLimits,
     ) -> Result<Vec<Result<ProcessResponse>>> {
+        self.process_batch_with(
+            calls,
+            limits,
+            |_, result, _| result,
+            |answer| answer.as_ref().map_or(0, |r| r.output.len() as u64),
+        )
+        .await
+    }
+
+    /// [`Warden::process_batch`] for a caller that hands the answers on in
+    /// a form of its own (say, encoded for the wire), where what the batch
+    /// holds is the size of that form: `answer` makes each call's answer
+    /// from its position among `calls`, its result and how long it took,
+    /// and `size` measures an answer against `limits.max_output_bytes`. A
+    /// call whose answer does not fit, or that is not run because nothing
+    /// is left, is answered with [`Error::BatchLimit`] (`what` is `"output
+    /// bytes"`).
+    pub async fn process_batch_with<T>(
+        &self,
+        calls: Vec<(String, ProcessRequest)>,
+        limits: BatchLimits,
+        answer: impl Fn(usize, Result<ProcessResponse>, Duration) -> T,
+        size: impl Fn(&T) -> u64,
+    ) -> Result<Vec<T>> {
         if calls.len() > limits.max_calls {
             return Err(Error::BatchLimit {
                 what: "calls",
@@ -51,29 +78,30 @@ impl Warden {
                 max: limits.max_calls as u64,
             });
         }
-        let left = std::sync::atomic::AtomicU64::new(limits.max_output_bytes);
+        let left = AtomicU64::new(limits.max_output_bytes);
         let spent = || Error::BatchLimit {
             what: "output bytes",
             size: limits.max_output_bytes.saturating_add(1),
             max: limits.max_output_bytes,
         };
-        Ok(futures::stream::iter(calls)
-            .map(|(target, request)| {
+        let (answer, size) = (&answer, &size);
+        Ok(futures::stream::iter(calls.into_iter().enumerate())
+            .map(|(i, (target, request))| {
                 let left = &left;
                 async move {
-                    use std::sync::atomic::Ordering;
+                    let started = Instant::now();
                     if left.load(Ordering::SeqCst) == 0 {
-                        return Err(spent());
+                        return answer(i, Err(spent()), started.elapsed());
                     }
-                    let response = self.process(&target, request).await?;
-                    let size = response.output.len() as u64;
+                    let done = answer(i, self.process(&target, request).await, started.elapsed());
                     // An answer that does not fit takes nothing: a later,
                     // smaller one may still fit.
+                    let bytes = size(&done);
                     match left
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(size))
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(bytes))
                     {
-                        Ok(_) => Ok(response),
-                        Err(_) => Err(spent()),
+                        Ok(_) => done,
+                        Err(_) => answer(i, Err(spent()), started.elapsed()),
                     }
                 }
             })

@@ -101,3 +101,43 @@ fn a_batch_answers_every_call_in_order_within_its_limits() {
         "the call after the allowance was spent did not run"
     );
 }
+
+#[tokio::test]
+async fn a_caller_measures_the_answers_in_its_own_form() {
+    let host = common::host();
+    host.load(common::plugin_dir("text-transform"))
+        .await
+        .expect("load");
+    // Answers as quoted text, measured quoted: "ABCD" is 6 bytes, so of a
+    // 10-byte allowance the first fits and the second does not, although
+    // its raw output (4 bytes) would have.
+    let limits = BatchLimits {
+        concurrency: 1,
+        max_output_bytes: 10,
+        ..BatchLimits::default()
+    };
+    let quoted = |position: usize, result: warden::Result<warden::ProcessResponse>, _| {
+        let text = result.map(|r| format!("\"{}\"", String::from_utf8_lossy(&r.output)));
+        (position, text)
+    };
+    let size =
+        |answer: &(usize, warden::Result<String>)| answer.1.as_ref().map_or(0, |t| t.len() as u64);
+    let answers = host
+        .process_batch_with(vec![upper("abcd"), upper("efgh")], limits, quoted, size)
+        .await
+        .expect("batch");
+    assert_eq!(answers[0].0, 0);
+    assert_eq!(answers[0].1.as_deref().expect("first fits"), "\"ABCD\"");
+    assert_eq!(answers[1].0, 1, "answers carry their call's position");
+    assert!(
+        matches!(
+            answers[1].1,
+            Err(Error::BatchLimit {
+                what: "output bytes",
+                ..
+            })
+        ),
+        "{:?}",
+        answers[1].1
+    );
+}
