@@ -280,6 +280,19 @@ impl Collector for PluginCollector {
         )?;
         family(
             &mut encoder,
+            "plugin_capability_calls",
+            "Calls of a plugin version's instances into a host capability (logging, config, kv, http, events, data-dir, the embedder's)",
+            MetricType::Counter,
+            versions.iter().flat_map(|(d, v)| {
+                v.metrics.capability_calls.iter().map(|(capability, n)| {
+                    let mut l = labels(&d.plugin, &v.version);
+                    l.push(("capability", capability.clone()));
+                    (l, ConstCounter::new(*n))
+                })
+            }),
+        )?;
+        family(
+            &mut encoder,
             "plugin_fuel_used",
             "Fuel burnt by calls into a plugin version (when the host meters fuel)",
             MetricType::Counter,

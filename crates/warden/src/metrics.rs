@@ -215,6 +215,10 @@ pub struct VersionMetrics {
     /// The linear memory of every live instance together, busy or idle,
     /// now, in bytes.
     pub memory_bytes: u64,
+    /// Calls of its instances into each host capability, by the
+    /// capability's name (`logging`, `config`, `kv`, `http`, `events`,
+    /// `data-dir`, the embedder's own); capabilities never called are left out.
+    pub capability_calls: BTreeMap<String, u64>,
     /// Fuel burnt by all calls (`None` when the host does not meter fuel).
     pub fuel_used: Option<u64>,
 }

@@ -131,13 +131,21 @@ impl WasiView for PluginState {
 pub(crate) struct CapabilityStates {
     states: Vec<Box<dyn Any + Send>>,
     embedded_from: usize,
+    /// Calls into each slot's capability, shared by every instance of the
+    /// plugin version.
+    calls: Arc<[AtomicU64]>,
 }
 
 impl CapabilityStates {
-    pub(crate) fn new(states: Vec<Box<dyn Any + Send>>, embedded_from: usize) -> Self {
+    pub(crate) fn new(
+        states: Vec<Box<dyn Any + Send>>,
+        embedded_from: usize,
+        calls: Arc<[AtomicU64]>,
+    ) -> Self {
         CapabilityStates {
             states,
             embedded_from,
+            calls,
         }
     }
 
@@ -162,14 +170,26 @@ impl CapabilityStates {
         }
     }
 
+    /// The state in slot `slot`, for a call of the guest into its
+    /// capability, which is counted.
+    pub(crate) fn called<S: 'static>(&mut self, slot: usize) -> &mut S {
+        self.count(slot);
+        self.at(slot)
+    }
+
+    fn count(&self, slot: usize) {
+        if let Some(calls) = self.calls.get(slot) {
+            calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The state of type `S` among the embedder's capabilities (never a
-    /// built-in one's).
+    /// built-in one's), for a call of the guest into its capability.
     pub(crate) fn embedded<S: 'static>(&mut self) -> Option<&mut S> {
-        let embedded = self
-            .states
-            .get_mut(self.embedded_from..)
-            .unwrap_or_default();
-        embedded.iter_mut().find_map(|s| s.downcast_mut::<S>())
+        let from = self.embedded_from;
+        let found = self.states.get(from..)?.iter().position(|s| s.is::<S>())?;
+        self.count(from + found);
+        self.states[from + found].downcast_mut::<S>()
     }
 }
 

@@ -466,6 +466,7 @@ fn metrics_probes_and_the_api_document() {
         "warden_http_requests_total{method=\"POST\",route=\"/v1/plugins/{name}/process\",status=\"422\"} 1",
         "warden_plugin_up{plugin=\"text-transform\",version=\"0.1.0\",state=\"ready\",role=\"stable\"} 1",
         "warden_plugin_canary_share_ratio{plugin=\"text-transform\"} 0.0",
+        "warden_plugin_capability_calls_total{plugin=\"text-transform\",version=\"0.1.0\",capability=\"logging\"} 4",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -321,6 +321,7 @@ impl Plugin {
                 quotas: inner.quotas.clone(),
                 kv_quota: limits.kv_bytes,
                 budget,
+                capability_calls: inner.capability_calls.clone(),
             },
             &inner.info.permissions,
         )?;

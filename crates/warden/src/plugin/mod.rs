@@ -78,6 +78,8 @@ struct Inner {
     /// Taken at unload; each instance holds a clone until it is dropped.
     reservation: Mutex<Option<Arc<Reservation>>>,
     stats: Counters,
+    /// Calls into each capability, by slot.
+    capability_calls: Arc<[std::sync::atomic::AtomicU64]>,
     lifecycle: Lifecycle,
     breaker: Breaker,
     /// When a quarantined build may be tried again.
@@ -130,6 +132,7 @@ impl Plugin {
         let shared_stores = Arc::new(info.permissions.kv.clone());
         let http_origins = Arc::new(info.permissions.http.clone());
         let core_breaker = core.breaker;
+        let capability_calls = crate::capabilities::call_counters(&core.services);
         Plugin {
             inner: Arc::new(Inner {
                 core,
@@ -152,6 +155,7 @@ impl Plugin {
                 unloaded: AtomicBool::new(false),
                 reservation: Mutex::new(Some(Arc::new(reservation))),
                 stats: Counters::default(),
+                capability_calls,
                 lifecycle: Lifecycle::new(),
                 breaker: Breaker::new(core_breaker),
                 quarantined_until: Mutex::new(None),
@@ -220,6 +224,10 @@ impl Plugin {
             instances_idle: lock(&inner.pool).len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
             memory_bytes: s.memory_held.load(Ordering::Relaxed),
+            capability_calls: crate::capabilities::calls_by_name(
+                &inner.core.services,
+                &inner.capability_calls,
+            ),
             fuel_used: inner
                 .core
                 .host_limits

@@ -126,6 +126,9 @@ fn an_embedders_capability_is_linked_checked_and_stateful() {
     let plugin = load(&host, "[capabilities.clock]\nresolution = \"tick\"").expect("load");
     assert_eq!(read(&plugin), "100");
     assert_eq!(read(&plugin), "101");
+    let calls = plugin.metrics().capability_calls;
+    assert_eq!(calls.get("clock"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("http"), None, "never called: {calls:?}");
 
     // Per-instance state is built from the plugin's config.
     host.unload_blocking("clock-reader").expect("unload");
@@ -225,5 +228,43 @@ fn capabilities_may_not_share_a_name_or_a_state_type_or_take_a_builtin_name() {
     assert!(
         err.to_string().contains("the name of a built-in one"),
         "{err}"
+    );
+}
+
+#[test]
+fn each_capabilitys_calls_are_counted_per_plugin_version() {
+    let host = common::host();
+    let counter = host
+        .load_blocking(common::plugin_dir("counter"))
+        .expect("load counter");
+    let upper = host
+        .load_blocking(common::plugin_dir("text-transform"))
+        .expect("load text-transform");
+    for _ in 0..5 {
+        counter
+            .process_blocking(
+                ProcessRequest::new("")
+                    .option("op", "incr")
+                    .option("key", "k"),
+            )
+            .expect("incr");
+        upper
+            .process_blocking(ProcessRequest::new("a").option("op", "upper"))
+            .expect("upper");
+    }
+    let calls = counter.metrics().capability_calls;
+    let store = calls.get("kv").copied().unwrap_or(0);
+    assert!(
+        store >= 5,
+        "one store call per increment at least: {calls:?}"
+    );
+    assert!(
+        !calls.contains_key("http") && !calls.contains_key("data-dir"),
+        "{calls:?}"
+    );
+    let calls = upper.metrics().capability_calls;
+    assert!(
+        !calls.contains_key("store"),
+        "another plugin's calls are not its own: {calls:?}"
     );
 }
