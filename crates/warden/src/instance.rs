@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{ComponentExportIndex, Val};
+use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::OptionDoc;
+use crate::capabilities::links::LinkCall;
 use crate::contract::bindings::{event_handler, plugin, types};
 use crate::core::Reservation;
 use crate::limits::Limits;
@@ -265,23 +266,4 @@ fn guest<T>(g: &Option<T>) -> wasmtime::Result<&T> {
     g.as_ref().ok_or_else(|| {
         wasmtime::format_err!("the plugin does not export the interface this call needs")
     })
-}
-
-/// The consumer's side of a linked call: who is calling, and until when.
-#[derive(Clone)]
-pub(crate) struct Caller {
-    /// The consumer's call id, which the provider's logs and audit carry too.
-    pub(crate) call_id: CallId,
-    /// The hop count of events the consumer's call emits.
-    pub(crate) hops: u32,
-    /// The consumer's deadline: the provider's call ends no later.
-    pub(crate) deadline: Instant,
-}
-
-/// A call into a provider: which of its exports, with what.
-pub(crate) struct LinkCall {
-    pub(crate) export: ComponentExportIndex,
-    pub(crate) params: Vec<Val>,
-    pub(crate) results: usize,
-    pub(crate) caller: Caller,
 }

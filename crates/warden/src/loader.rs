@@ -9,7 +9,9 @@ use wasmtime::component::Component;
 use crate::audit::{AuditEntry, AuditKind};
 use crate::cache::sha256_hex;
 use crate::capabilities::DATA_GUEST_PATH;
+use crate::capabilities::Linking;
 use crate::capabilities::data::DataDir;
+use crate::capabilities::links::Providers;
 use crate::contract::{ContractVersion, World};
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -121,22 +123,20 @@ pub(crate) fn prepare(
         .check_exports(&manifest.name, contract, &exports)?;
     let permissions = grant(core, &manifest, &source.manifest_file)?;
     check_capabilities(core, &manifest, &imports)?;
-    let mut linked = crate::link::linker_for(
-        core,
-        plugins,
+    let providers: Weak<dyn Providers> = plugins;
+    let mut linking = Linking::new(
+        &core.engine,
+        &core.linker,
         &component,
         &manifest,
         &permissions,
         &source.manifest_file,
-    )?;
-    if permissions.http.is_empty() && imports.iter().any(|i| i.starts_with("wasi:http/")) {
-        let linker = linked.get_or_insert_with(|| core.linker.clone());
-        crate::capabilities::http::deny(linker, &core.engine, &component, &manifest.name)
-            .map_err(|e| Error::host("linking the denied wasi:http", e))?;
-    }
-    let pre = linked
-        .as_ref()
-        .unwrap_or(&core.linker)
+        &imports,
+        &providers,
+    );
+    crate::capabilities::link_plugin(&mut linking)?;
+    let pre = linking
+        .finish()
         .instantiate_pre(&component)
         .map_err(|e| unsatisfied_import(&manifest.name, &e))?;
     let exports = ExportIndices::new(&pre, manifest.world, contract, &manifest.name)?;
@@ -352,6 +352,47 @@ fn name_from_file(path: &Path) -> Result<String> {
 
 /// Every capability of the embedder's checks the plugin; a manifest section
 /// for a capability the host does not have is refused.
+/// The plugin directories `dirs`, reordered so that a plugin comes after
+/// the plugins among them that its links name: providers are loaded first,
+/// so that a consumer's links are checked at load and its `initialize`
+/// may use them. Otherwise the order is kept; a directory whose manifest
+/// cannot be read stays where it is (loading it reports the problem), and
+/// plugins linked in a cycle keep their order.
+pub fn providers_first(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let plugins: Vec<(Option<String>, Vec<String>)> = dirs
+        .iter()
+        .map(|dir| match Manifest::from_file(&dir.join(MANIFEST_FILE)) {
+            Ok(m) => {
+                let providers = m
+                    .permissions
+                    .links
+                    .values()
+                    .map(|link| link.provider_name().to_string())
+                    .collect();
+                (Some(m.name), providers)
+            }
+            Err(_) => (None, Vec::new()),
+        })
+        .collect();
+    let mut pending: Vec<usize> = (0..dirs.len()).collect();
+    let mut ordered = Vec::with_capacity(dirs.len());
+    while !pending.is_empty() {
+        let waits_for_another = |i: usize| {
+            plugins[i].1.iter().any(|provider| {
+                pending
+                    .iter()
+                    .any(|&j| j != i && plugins[j].0.as_deref() == Some(provider))
+            })
+        };
+        let next = pending
+            .iter()
+            .position(|&i| !waits_for_another(i))
+            .unwrap_or(0);
+        ordered.push(dirs[pending.remove(next)].clone());
+    }
+    ordered
+}
+
 fn check_capabilities(core: &Core, manifest: &Manifest, imports: &[String]) -> Result<()> {
     let capabilities = &core.services.capabilities;
     if let Some(unknown) = manifest.capabilities.keys().find(|c| !capabilities.has(c)) {

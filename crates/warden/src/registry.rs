@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use semver::Version;
+use wasmtime::component::Component;
 
+use crate::capabilities::links::{LinkCall, Provider, Providers, Served};
 use crate::deploy::deployment::{Deployment, Routed};
 use crate::deploy::routing::parse_target;
 use crate::error::{Error, Result};
@@ -254,4 +256,29 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// Links find their providers among the loaded plugins.
+impl Providers for Registry {
+    fn find(&self, target: &str) -> Result<Box<dyn Provider>> {
+        Ok(Box::new(self.get(target)?))
+    }
+}
+
+impl Provider for Plugin {
+    fn name(&self) -> &str {
+        Plugin::name(self)
+    }
+
+    fn describe(&self) -> (Version, String) {
+        (self.info().version.clone(), self.info().world.to_string())
+    }
+
+    fn component(&self) -> &Component {
+        Plugin::component(self)
+    }
+
+    fn serve(&self, call: LinkCall) -> Served<'_> {
+        Box::pin(self.serve_link(call))
+    }
 }

@@ -22,6 +22,7 @@ mod config;
 pub mod data;
 mod events;
 pub mod http;
+pub(crate) mod links;
 mod logging;
 mod registration;
 mod stdio;
@@ -43,7 +44,7 @@ pub use data::DATA_GUEST_PATH;
 use data::{DataDir, DataRoot};
 use http::HttpLimits;
 pub use registration::{Capability, InstanceContext, PluginContext};
-pub(crate) use registration::{Registered, Registry};
+pub(crate) use registration::{Linking, Registered, Registry};
 pub(crate) use stdio::GuestOutput;
 use store::{KvBackend, KvLimits};
 
@@ -158,6 +159,23 @@ builtins! {
     store: store::StoreCapability,
     http: http::HttpCapability,
     data: data::DataCapability,
+    links: links::LinksCapability,
+}
+
+/// The built-in capabilities whose functions are linked per plugin, at
+/// load, against what the plugin imports and was granted: one line each.
+const PER_PLUGIN: [fn(&mut Linking<'_>) -> crate::error::Result<()>; 2] =
+    [links::link_plugin, http::link_plugin];
+
+/// Links, in the plugin's own linker, what the capabilities link per plugin.
+pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> crate::error::Result<()> {
+    PER_PLUGIN.iter().try_for_each(|link| link(linking))
+}
+
+/// Counts a call of the instance `state` through one of its links (their
+/// functions are linked per plugin, not through an accessor).
+pub(crate) fn count_link_call(state: &mut PluginState) {
+    let _: &mut () = state.capabilities().called(Slot::links as usize);
 }
 
 /// The data-directory capability's state among `states`, which tracks

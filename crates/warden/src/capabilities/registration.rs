@@ -231,3 +231,64 @@ impl Registry {
         self.0.iter()
     }
 }
+
+/// A plugin being linked at load, as a built-in capability that links
+/// functions per plugin sees it (links, and HTTP's refusals for a plugin
+/// without the permission): what the plugin imports, asks for and was
+/// granted, and a linker of its own, made from the host's when a
+/// capability first asks for it.
+pub(crate) struct Linking<'a> {
+    pub(crate) engine: &'a wasmtime::Engine,
+    pub(crate) component: &'a wasmtime::component::Component,
+    pub(crate) manifest: &'a crate::manifest::Manifest,
+    pub(crate) permissions: &'a crate::permissions::EffectivePermissions,
+    pub(crate) manifest_file: &'a std::path::Path,
+    /// The interfaces the component imports.
+    pub(crate) imports: &'a [String],
+    /// The loaded plugins, for links.
+    pub(crate) providers: &'a std::sync::Weak<dyn super::links::Providers>,
+    host: &'a Linker<PluginState>,
+    own: Option<Linker<PluginState>>,
+}
+
+impl<'a> Linking<'a> {
+    /// The linking of the plugin `manifest` describes, from the host's
+    /// linker `host`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        engine: &'a wasmtime::Engine,
+        host: &'a Linker<PluginState>,
+        component: &'a wasmtime::component::Component,
+        manifest: &'a crate::manifest::Manifest,
+        permissions: &'a crate::permissions::EffectivePermissions,
+        manifest_file: &'a std::path::Path,
+        imports: &'a [String],
+        providers: &'a std::sync::Weak<dyn super::links::Providers>,
+    ) -> Self {
+        Linking {
+            engine,
+            component,
+            manifest,
+            permissions,
+            manifest_file,
+            imports,
+            providers,
+            host,
+            own: None,
+        }
+    }
+
+    /// The plugin's own linker.
+    pub(crate) fn linker(&mut self) -> &mut Linker<PluginState> {
+        self.own.get_or_insert_with(|| self.host.clone())
+    }
+
+    /// The linker the plugin is instantiated with: its own, if a
+    /// capability made one, else the host's.
+    pub(crate) fn finish(self) -> std::borrow::Cow<'a, Linker<PluginState>> {
+        match self.own {
+            Some(own) => std::borrow::Cow::Owned(own),
+            None => std::borrow::Cow::Borrowed(self.host),
+        }
+    }
+}

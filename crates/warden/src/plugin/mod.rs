@@ -21,12 +21,12 @@ use crate::call::{
 };
 use crate::capabilities::ServiceContext;
 use crate::capabilities::data::DataDir;
+use crate::capabilities::links::LinkCall;
 use crate::contract::World;
 use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
 use crate::error::{Error, Result, Unavailability};
 use crate::events::Event;
-use crate::instance::LinkCall;
 use crate::instance::{
     Budget, HOST_CALL_GRACE, Instance, Op, Out, arm_deadline, last_resort, new_store,
 };

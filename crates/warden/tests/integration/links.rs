@@ -99,6 +99,11 @@ async fn a_plugin_calls_another_through_a_link() {
         other => panic!("expected the consumer's plugin error, got {other:?}"),
     }
     assert_eq!((decoder.stats().calls, decoder.stats().traps), (2, 0));
+    assert_eq!(
+        stats.metrics().capability_calls.get("links"),
+        Some(&2),
+        "each call through the link is counted as the consumer's"
+    );
 }
 
 #[tokio::test]

@@ -157,11 +157,23 @@ impl Capability for HttpCapability {
     }
 }
 
-/// Makes every function of the `wasi:http` interfaces `component` imports
-/// trap (`not-granted`), naming the missing permission: for a plugin
-/// without an `http` permission, which then has no way to make the host
-/// buffer a body or open a connection for it.
-pub(crate) fn deny(
+/// For a plugin without an `http` permission that imports `wasi:http`:
+/// makes every function it imports from it trap (`not-granted`), naming
+/// the missing permission, so that it has no way to make the host buffer a
+/// body or open a connection for it.
+pub(crate) fn link_plugin(linking: &mut super::Linking<'_>) -> crate::error::Result<()> {
+    let ungranted = linking.permissions.http.is_empty()
+        && linking.imports.iter().any(|i| i.starts_with("wasi:http/"));
+    if !ungranted {
+        return Ok(());
+    }
+    let (engine, component) = (linking.engine, linking.component);
+    let plugin = linking.manifest.name.clone();
+    deny(linking.linker(), engine, component, &plugin)
+        .map_err(|e| crate::error::Error::host("linking the denied wasi:http", e))
+}
+
+fn deny(
     linker: &mut Linker<PluginState>,
     engine: &wasmtime::Engine,
     component: &Component,

@@ -1,36 +1,101 @@
-//! Link-time composition: an interface one plugin imports, served by an
-//! export of another loaded plugin.
+//! Links: an interface one plugin imports, served by an export of another
+//! loaded plugin. A capability that links per plugin, at load.
 //!
 //! The consumer's manifest names the provider of each such interface
-//! (`[permissions.links]`) and the operator grants it (`link:PLUGIN`). The
-//! loader then defines every function of the interface as a host function
-//! that forwards the call, value by value, to an instance of the provider
-//! taken from the provider's own pool: each side runs in its own store,
-//! sandbox and limits, and the provider's call ends no later than the
-//! consumer's deadline. The provider is looked up at every call, so a
-//! reload, a rollback or a provider loaded after its consumer is followed.
-//! Values are copied between the two instances, so only interfaces without
-//! resources, streams and futures can be linked.
+//! (`[permissions.links]`) and the operator grants it (`link:PLUGIN`). At
+//! load, every function of the interface is defined, in the consumer's own
+//! linker, as a host function that forwards the call, value by value, to an
+//! instance of the provider taken from the provider's own pool: each side
+//! runs in its own store, sandbox and limits, and the provider's call ends
+//! no later than the consumer's deadline. The provider is looked up at
+//! every call, so a reload, a rollback or a provider loaded after its
+//! consumer is followed. Values are copied between the two instances, so
+//! only interfaces without resources, streams and futures can be linked.
+//!
+//! The loaded plugins sit above the capabilities; links reach them through
+//! [`Providers`], which the host's registry implements.
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker, Val};
 
-use crate::core::Core;
+use super::{Capability, InstanceContext, Linking};
 use crate::error::{Error, Result};
-use crate::instance::{Caller, LinkCall};
-use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::permissions::{EffectivePermissions, Refusal};
-use crate::plugin::Plugin;
-use crate::registry::Registry;
+use crate::permissions::Refusal;
+use crate::scope::CallId;
 use crate::state::PluginState;
 use crate::values::{Signature, crossable};
 
 /// How often a call looks its provider up again when the build it found was
 /// unloaded before the call could begin (a reload swapping builds).
 const LOOKUPS: usize = 3;
+
+/// The capability. Its functions are linked per plugin
+/// ([`link_plugin`]), not once for the host.
+pub(crate) struct LinksCapability;
+
+impl Capability for LinksCapability {
+    type State = ();
+
+    fn name(&self) -> &'static str {
+        "links"
+    }
+
+    fn instance_state(&self, _cx: &InstanceContext<'_>) {}
+
+    fn add_to_linker(
+        _linker: &mut Linker<PluginState>,
+        _get: fn(&mut PluginState) -> &mut (),
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+/// The loaded plugins, as links find their providers.
+pub(crate) trait Providers: Send + Sync {
+    /// The build that `target` (`name` or `name@range`) names now.
+    fn find(&self, target: &str) -> Result<Box<dyn Provider>>;
+}
+
+/// A loaded build that may serve links.
+pub(crate) trait Provider: Send {
+    /// The plugin's name.
+    fn name(&self) -> &str;
+    /// The build's version and world, as errors name them.
+    fn describe(&self) -> (semver::Version, String);
+    /// The build's compiled component.
+    fn component(&self) -> &Component;
+    /// Runs `call` in an instance of the build; gives the call back unrun
+    /// when the build was unloaded before it could begin.
+    fn serve(&self, call: LinkCall) -> Served<'_>;
+}
+
+/// What [`Provider::serve`] returns.
+pub(crate) type Served<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<Result<Vec<Val>>, LinkCall>> + Send + 'a>>;
+
+/// The consumer's side of a linked call: who is calling, and until when.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    /// The consumer's call id, which the provider's logs and audit carry too.
+    pub(crate) call_id: CallId,
+    /// The hop count of events the consumer's call emits.
+    pub(crate) hops: u32,
+    /// The consumer's deadline: the provider's call ends no later.
+    pub(crate) deadline: Instant,
+}
+
+/// A call into a provider: which of its exports, with what.
+pub(crate) struct LinkCall {
+    pub(crate) export: ComponentExportIndex,
+    pub(crate) params: Vec<Val>,
+    pub(crate) results: usize,
+    pub(crate) caller: Caller,
+}
 
 /// One imported function, wired to the plugin that serves it.
 struct Wire {
@@ -43,71 +108,31 @@ struct Wire {
     /// policy trimmed it.
     refused: Option<Refusal>,
     signature: Signature,
-    plugins: Weak<Registry>,
+    plugins: Weak<dyn Providers>,
 }
 
-/// The plugin directories `dirs`, reordered so that a plugin comes after
-/// the plugins among them that its links name: providers are loaded first,
-/// so that a consumer's links are checked at load and its `initialize`
-/// may use them. Otherwise the order is kept; a directory whose manifest
-/// cannot be read stays where it is (loading it reports the problem), and
-/// plugins linked in a cycle keep their order.
-pub fn providers_first(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let plugins: Vec<(Option<String>, Vec<String>)> = dirs
-        .iter()
-        .map(|dir| match Manifest::from_file(&dir.join(MANIFEST_FILE)) {
-            Ok(m) => {
-                let providers = m
-                    .permissions
-                    .links
-                    .values()
-                    .map(|link| link.provider_name().to_string())
-                    .collect();
-                (Some(m.name), providers)
-            }
-            Err(_) => (None, Vec::new()),
-        })
-        .collect();
-    let mut pending: Vec<usize> = (0..dirs.len()).collect();
-    let mut ordered = Vec::with_capacity(dirs.len());
-    while !pending.is_empty() {
-        let waits_for_another = |i: usize| {
-            plugins[i].1.iter().any(|provider| {
-                pending
-                    .iter()
-                    .any(|&j| j != i && plugins[j].0.as_deref() == Some(provider))
-            })
-        };
-        let next = pending
-            .iter()
-            .position(|&i| !waits_for_another(i))
-            .unwrap_or(0);
-        ordered.push(dirs[pending.remove(next)].clone());
-    }
-    ordered
-}
-
-/// A linker for a plugin whose manifest links imports to other plugins:
-/// the host's linker plus one forwarding function per linked import.
-/// `None` when the plugin links nothing (the host's linker serves it).
-pub(crate) fn linker_for(
-    core: &Core,
-    plugins: Weak<Registry>,
-    component: &Component,
-    manifest: &Manifest,
-    permissions: &EffectivePermissions,
-    manifest_file: &Path,
-) -> Result<Option<Linker<PluginState>>> {
+/// Adds to the plugin's linker one forwarding function per function of
+/// every interface its manifest links to another plugin.
+pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
+    let Linking {
+        engine,
+        component,
+        manifest,
+        permissions,
+        manifest_file,
+        providers,
+        ..
+    } = *linking;
+    let plugins = providers.clone();
     let links = &manifest.permissions.links;
     if links.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let invalid = |interface: &str, message: String| Error::Manifest {
         file: manifest_file.to_path_buf(),
         message: format!("`permissions.links.\"{interface}\"`: {message}"),
     };
     let component_type = component.component_type();
-    let mut linker = core.linker.clone();
     for (interface, link) in links {
         if link.provider_name() == manifest.name {
             return Err(invalid(
@@ -115,9 +140,9 @@ pub(crate) fn linker_for(
                 "a plugin cannot link to itself; name another plugin".into(),
             ));
         }
-        let Some(import) = component_type.get_import(&core.engine, interface) else {
+        let Some(import) = component_type.get_import(engine, interface) else {
             let imports: Vec<&str> = component_type
-                .imports(&core.engine)
+                .imports(engine)
                 .map(|(name, _)| name)
                 .collect();
             return Err(invalid(
@@ -137,9 +162,9 @@ pub(crate) fn linker_for(
         };
         let provider = plugins
             .upgrade()
-            .and_then(|plugins| plugins.get(&link.plugin).ok());
+            .and_then(|plugins| plugins.find(&link.plugin).ok());
         let mut functions = Vec::new();
-        for (function, item) in imported.exports(&core.engine) {
+        for (function, item) in imported.exports(engine) {
             let ty = match item.ty {
                 ComponentItem::ComponentFunc(ty) => ty,
                 ComponentItem::Type(ty) if crossable(&ty) => continue,
@@ -174,20 +199,20 @@ pub(crate) fn linker_for(
             };
             // Checked now when the provider is loaded; otherwise at each call.
             if let Some(provider) = &provider {
-                wire.export_of(provider).map_err(|why| {
+                wire.export_of(provider.as_ref()).map_err(|why| {
                     invalid(
                         interface,
                         format!(
                             "plugin `{}` {} cannot serve it: {why}",
                             provider.name(),
-                            provider.info().version
+                            provider.describe().0
                         ),
                     )
                 })?;
             }
             functions.push(wire);
         }
-        let mut instance = linker.instance(interface).map_err(|_| {
+        let mut instance = linking.linker().instance(interface).map_err(|_| {
             invalid(
                 interface,
                 "the host provides this interface itself; a link cannot replace it".into(),
@@ -198,7 +223,7 @@ pub(crate) fn linker_for(
                 .map_err(|e| Error::host(&format!("linking `{interface}`"), e))?;
         }
     }
-    Ok(Some(linker))
+    Ok(())
 }
 
 /// Defines `wire`'s function in the linked interface. A failure on the
@@ -215,6 +240,7 @@ fn define(
     instance.func_new_async(&function, move |mut store, _ty, params, results| {
         let wire = wire.clone();
         Box::new(async move {
+            super::count_link_call(store.data_mut());
             let state = store.data();
             let caller = Caller {
                 call_id: state.scope().call_id(),
@@ -258,11 +284,11 @@ impl Wire {
             .ok_or_else(|| self.failed(Error::Host("the host is shutting down".into())))?;
         let mut params = params.to_vec();
         for _ in 0..LOOKUPS {
-            let provider = plugins.get(&self.provider).map_err(|e| self.failed(e))?;
-            let export = self.export_of(&provider).map_err(|why| {
+            let provider = plugins.find(&self.provider).map_err(|e| self.failed(e))?;
+            let export = self.export_of(provider.as_ref()).map_err(|why| {
                 self.failed(Error::Unsupported {
                     plugin: provider.name().to_string(),
-                    world: provider.info().world.to_string(),
+                    world: provider.describe().1,
                     operation: format!("serve `{}` ({why})", self.qualified()),
                 })
             })?;
@@ -272,7 +298,7 @@ impl Wire {
                 results: self.signature.results.len(),
                 caller: caller.clone(),
             };
-            match provider.serve_link(call).await {
+            match provider.serve(call).await {
                 Ok(outcome) => return outcome.map_err(|e| self.failed(e)),
                 Err(unrun) => params = unrun.params,
             }
@@ -285,7 +311,10 @@ impl Wire {
 
     /// Where `provider`'s build exports this function, checked against the
     /// importer's type.
-    fn export_of(&self, provider: &Plugin) -> std::result::Result<ComponentExportIndex, String> {
+    fn export_of(
+        &self,
+        provider: &dyn Provider,
+    ) -> std::result::Result<ComponentExportIndex, String> {
         let component = provider.component();
         let (_, interface) = component
             .get_export(None, &self.interface)
