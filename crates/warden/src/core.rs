@@ -14,9 +14,9 @@ use crate::capabilities::ServiceSettings;
 use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSettings};
+use crate::grants::Grants;
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
-use crate::permissions::Grants;
 use crate::state::PluginState;
 
 pub(crate) struct Core {

@@ -34,6 +34,25 @@ use crate::values::{Signature, crossable};
 /// unloaded before the call could begin (a reload swapping builds).
 const LOOKUPS: usize = 3;
 
+/// The operator's `link:PLUGIN` grants (`link:*`: any plugin's): whose
+/// exports plugins may import.
+pub(crate) fn grants() -> super::grant::ByName {
+    super::grant::ByName::new(
+        "link",
+        crate::names::validate_name,
+        |grants, requested, out, refused| {
+            for (interface, req) in &requested.links {
+                match grants.covers(req.provider_name()) {
+                    true => {
+                        out.links.insert(interface.clone(), req.plugin.clone());
+                    }
+                    false => refused.push(Refusal::link(interface, req)),
+                }
+            }
+        },
+    )
+}
+
 /// The capability. Its functions are linked per plugin
 /// ([`link_plugin`]), not once for the host.
 pub(crate) struct LinksCapability;

@@ -21,6 +21,7 @@
 mod config;
 pub mod data;
 mod events;
+mod grant;
 pub mod http;
 pub(crate) mod links;
 mod logging;
@@ -42,6 +43,7 @@ use crate::state::{CapabilityStates, PluginState};
 pub use config::ConfigSettings;
 pub use data::DATA_GUEST_PATH;
 use data::{DataDir, DataRoot};
+pub(crate) use grant::Grant;
 use http::HttpLimits;
 pub use registration::{Capability, InstanceContext, PluginContext};
 pub(crate) use registration::{Linking, Registered, Registry};
@@ -166,6 +168,16 @@ builtins! {
 /// load, against what the plugin imports and was granted: one line each.
 const PER_PLUGIN: [fn(&mut Linking<'_>) -> crate::error::Result<()>; 2] =
     [links::link_plugin, http::link_plugin];
+
+/// The built-in capabilities that have operator grants of their own
+/// (`http:`, `kv:`, `link:`), each holding none yet: one line each.
+pub(crate) fn grants() -> Vec<Box<dyn Grant>> {
+    vec![
+        Box::new(http::HttpGrants::default()),
+        Box::new(store::grants()),
+        Box::new(links::grants()),
+    ]
+}
 
 /// Links, in the plugin's own linker, what the capabilities link per plugin.
 pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> crate::error::Result<()> {

@@ -284,7 +284,7 @@ fn corrupt(plugin: &str, value: &str, e: impl std::fmt::Display) -> Error {
 }
 
 fn failed(e: rusqlite::Error) -> Error {
-    Error::Host(format!("the deployment store: {e}"))
+    Error::host("the deployment store", e)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Capabilities. A plugin reaches nothing of the host unless its manifest's
-//! `[permissions]` asks for it **and** the operator's [`Grants`] allow it;
-//! the effective set is the intersection ([`EffectivePermissions`]).
+//! Permissions. A plugin reaches nothing of the host unless its manifest's
+//! `[permissions]` asks for it **and** the operator's grants (`Grants`)
+//! allow it; the effective set is the intersection
+//! ([`EffectivePermissions`]).
 //!
 //! Every entry may be a short string or a table carrying a human `reason`,
 //! which is quoted when the operator refuses the permission.
 
-mod grants;
+mod effective;
 mod link;
 mod net;
 mod origin;
@@ -15,7 +16,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use grants::{EffectivePermissions, EnvVar, FsMount, GrantPolicy, Grants, Refusal};
+pub(crate) use effective::not_granted;
+pub use effective::{EffectivePermissions, EnvVar, FsMount, GrantPolicy, Refusal};
 pub use link::LinkPermission;
 pub use net::{HostPattern, NetRule, PortRange, is_internal};
 pub use origin::Origin;
@@ -132,7 +134,7 @@ pub enum FsMode {
 }
 
 impl FsMode {
-    fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         match text {
             "ro" => Ok(FsMode::ReadOnly),
             "rw" => Ok(FsMode::ReadWrite),

@@ -18,8 +18,8 @@ use crate::engine::{Allocator, EngineConfig};
 use crate::error::{Error, Result};
 use crate::events::EventSettings;
 use crate::extension::Extension;
+use crate::grants::Grants;
 use crate::limits::Limits;
-use crate::permissions::Grants;
 
 use super::Warden;
 

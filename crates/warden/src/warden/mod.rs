@@ -13,10 +13,10 @@ use crate::core::Core;
 use crate::deploy::RollbackPolicy;
 use crate::deploy::state::DeployStore;
 use crate::error::{Error, Result};
+use crate::grants::Grants;
 use crate::loader::{Source, prepare};
 use crate::locks::lock;
 use crate::manifest::Manifest;
-use crate::permissions::Grants;
 use crate::plugin::Plugin;
 use crate::registry::{Inserted, Registry, discover};
 

@@ -157,6 +157,47 @@ impl Capability for HttpCapability {
     }
 }
 
+/// The operator's `http:ORIGIN` grants: the origins plugins may be given.
+#[derive(Clone, Default)]
+pub(crate) struct HttpGrants(Vec<Origin>);
+
+impl super::Grant for HttpGrants {
+    fn prefix(&self) -> &'static str {
+        "http"
+    }
+
+    fn grant(&mut self, spec: &str) -> Result<(), String> {
+        self.0.push(Origin::parse(spec)?);
+        Ok(())
+    }
+
+    fn granted(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
+    fn apply(
+        &self,
+        requested: &crate::permissions::Permissions,
+        out: &mut crate::permissions::EffectivePermissions,
+        refused: &mut Vec<crate::permissions::Refusal>,
+    ) {
+        for req in &requested.http {
+            match self.0.iter().any(|g| g.covers(&req.origin)) {
+                true => out.http.push(req.origin.clone()),
+                false => refused.push(crate::permissions::Refusal::not_granted(
+                    "http",
+                    &req.origin,
+                    &req.reason,
+                )),
+            }
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn super::Grant> {
+        Box::new(self.clone())
+    }
+}
+
 /// For a plugin without an `http` permission that imports `wasi:http`:
 /// makes every function it imports from it trap (`not-granted`), naming
 /// the missing permission, so that it has no way to make the host buffer a

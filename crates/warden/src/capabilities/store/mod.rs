@@ -120,6 +120,27 @@ pub(crate) struct Store {
     budget: Arc<crate::budget::HostBudget>,
 }
 
+/// The operator's `kv:STORE` grants (`kv:*`: every shared store): the
+/// shared stores plugins may be given.
+pub(crate) fn grants() -> super::grant::ByName {
+    super::grant::ByName::new(
+        "kv",
+        crate::permissions::validate_store_name,
+        |grants, requested, out, refused| {
+            for req in &requested.kv {
+                match grants.covers(&req.name) {
+                    true => out.kv.push(req.name.clone()),
+                    false => refused.push(crate::permissions::Refusal::not_granted(
+                        "kv",
+                        &req.name,
+                        &req.reason,
+                    )),
+                }
+            }
+        },
+    )
+}
+
 /// The capability: the key-value store (`warden:plugin/store`, `wasi:keyvalue`).
 pub(crate) struct StoreCapability;
 

@@ -1,30 +1,22 @@
-//! Operator grants, and the effective permissions of a plugin: what its
-//! manifest asks for, intersected with what the operator allows.
+//! The operator's grants: what plugins may be given, written as on the
+//! command line (`fs:ro:/srv/data`, `http:https://api.example.com`, ...),
+//! and the effective permissions of a plugin, which its manifest asks for
+//! and these grants allow.
+//!
+//! The sandbox's kinds (`fs`, `net`, `env`) are checked here; each
+//! capability with grants of its own (`http`, `kv`, `link`) parses and
+//! checks them itself (`capabilities::Grant`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::net::NetRule;
-use super::origin::Origin;
-use super::{DenyRule, FsMode, Permissions, validate_env_name, validate_store_name};
+use crate::capabilities::Grant;
 use crate::error::{Error, Result};
 use crate::fsutil::HeldDir;
-
-/// What to do with a plugin that asks for something the operator did not
-/// grant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GrantPolicy {
-    /// Refuse to load it, naming every permission that was not granted.
-    #[default]
-    Refuse,
-    /// Load it without those permissions (a read-write directory granted
-    /// read-only is mapped read-only), and log and audit what was trimmed.
-    Trim,
-}
+use crate::permissions::{
+    DenyRule, EffectivePermissions, EnvVar, FsMode, FsMount, GrantPolicy, NetRule, Permissions,
+    Refusal, not_granted, validate_env_name,
+};
 
 /// What the operator allows plugins to have. Nothing by default.
 ///
@@ -33,134 +25,54 @@ pub enum GrantPolicy {
 /// `net:*.example.com:443`, `http:https://api.example.com`, `env:LANG`,
 /// `env:APP_*`, `kv:STORE`, `link:PLUGIN`. Deny rules (`fs:PATH`, `net:RULE`) win over every grant and
 /// every manifest.
-#[derive(Debug, Clone, Default)]
 pub struct Grants {
     fs: Vec<(PathBuf, FsMode)>,
     net: Vec<NetRule>,
-    http: Vec<Origin>,
     env: Vec<String>,
-    kv: Vec<String>,
-    links: Vec<String>,
+    /// The grants of each capability that has its own.
+    capabilities: Vec<Box<dyn Grant>>,
     deny: Vec<DenyRule>,
     policy: GrantPolicy,
 }
 
-/// A directory mapped into a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FsMount {
-    /// The host directory, canonical.
-    pub host: PathBuf,
-    /// The directory itself, opened when it was checked: every instance
-    /// maps this open directory, so replacing the path afterwards (with a
-    /// symlink, say) changes nothing.
-    #[serde(skip)]
-    pub(crate) dir: Arc<HeldDir>,
-    /// Where the guest sees it.
-    pub guest: String,
-    /// Read-only or read-write.
-    pub mode: FsMode,
+impl Default for Grants {
+    fn default() -> Self {
+        Grants {
+            fs: Vec::new(),
+            net: Vec::new(),
+            env: Vec::new(),
+            capabilities: crate::capabilities::grants(),
+            deny: Vec::new(),
+            policy: GrantPolicy::default(),
+        }
+    }
 }
 
-/// An environment variable a plugin sees. The value is never serialized:
-/// it may be a secret.
-#[derive(Clone, PartialEq, Eq, Serialize)]
-pub struct EnvVar {
-    /// The name.
-    pub name: String,
-    /// The value.
-    #[serde(skip)]
-    pub value: String,
+impl Clone for Grants {
+    fn clone(&self) -> Self {
+        Grants {
+            fs: self.fs.clone(),
+            net: self.net.clone(),
+            env: self.env.clone(),
+            capabilities: self.capabilities.iter().map(|g| g.boxed_clone()).collect(),
+            deny: self.deny.clone(),
+            policy: self.policy,
+        }
+    }
 }
 
-impl std::fmt::Debug for EnvVar {
+impl std::fmt::Debug for Grants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}=<hidden>", self.name)
-    }
-}
-
-/// What a plugin may actually reach: its request intersected with the grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EffectivePermissions {
-    /// Directories mapped into the guest.
-    pub fs: Vec<FsMount>,
-    /// Outbound destinations and listen addresses.
-    pub net: Vec<NetRule>,
-    /// Destinations refused whatever `net` says (the manifest's and the
-    /// operator's deny rules).
-    pub deny_net: Vec<NetRule>,
-    /// Outbound HTTP origins.
-    pub http: Vec<Origin>,
-    /// Environment variables.
-    pub env: Vec<EnvVar>,
-    /// Named key-value stores shared with other plugins.
-    pub kv: Vec<String>,
-    /// Imported interfaces served by other plugins: interface → provider
-    /// (`name` or `name@range`).
-    pub links: BTreeMap<String, String>,
-    /// Requested permissions the plugin was loaded without (trim policy),
-    /// each with why.
-    pub trimmed: Vec<String>,
-}
-
-impl EffectivePermissions {
-    /// One line per entry, as `warden inspect` shows them (environment
-    /// values are not shown).
-    pub fn describe(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .fs
-            .iter()
-            .map(|m| format!("fs {} {} -> {}", m.mode, m.host.display(), m.guest))
-            .collect();
-        lines.extend(self.net.iter().map(|r| format!("net {r}")));
-        lines.extend(self.deny_net.iter().map(|r| format!("deny net:{r}")));
-        lines.extend(self.http.iter().map(|o| format!("http {o}")));
-        lines.extend(self.env.iter().map(|v| format!("env {}", v.name)));
-        lines.extend(self.kv.iter().map(|k| format!("kv {k}")));
-        lines.extend(
-            self.links
-                .iter()
-                .map(|(interface, provider)| format!("link {interface} -> {provider}")),
-        );
-        lines.extend(self.trimmed.iter().map(|t| format!("trimmed: {t}")));
-        lines
-    }
-}
-
-pub use crate::error::Refusal;
-
-impl Refusal {
-    /// The link of `interface` to `link`'s provider, which no grant covers.
-    pub(crate) fn link(interface: &str, link: &super::LinkPermission) -> Self {
-        Refusal {
-            permission: format!("link {interface} -> {}", link.plugin),
-            reason: link.reason.clone(),
-            why: not_granted(&format!("link:{}", link.provider_name())),
+        let mut d = f.debug_struct("Grants");
+        d.field("fs", &self.fs)
+            .field("net", &self.net)
+            .field("env", &self.env);
+        for grant in &self.capabilities {
+            d.field(grant.prefix(), &grant.granted());
         }
-    }
-
-    /// `kind spec`, refused because no grant covers it.
-    fn not_granted(kind: &str, spec: &dyn std::fmt::Display, reason: &Option<String>) -> Self {
-        Refusal {
-            permission: format!("{kind} {spec}"),
-            reason: reason.clone(),
-            why: not_granted(&format!("{kind}:{spec}")),
-        }
-    }
-}
-
-/// Why a permission with no covering grant is refused, and the grant that
-/// would allow it.
-fn not_granted(grant: &str) -> String {
-    format!("not granted; the operator can allow it with `--grant {grant}`")
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.permission)?;
-        if let Some(reason) = &self.reason {
-            write!(f, " (asked for: {reason:?})")?;
-        }
-        write!(f, ": {}", self.why)
+        d.field("deny", &self.deny)
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -187,27 +99,25 @@ impl Grants {
                     .push((absolute(Path::new(path)).map_err(bad)?, mode));
             }
             Some(("net", rule)) => self.net.push(NetRule::parse(rule).map_err(bad)?),
-            Some(("http", origin)) => self.http.push(Origin::parse(origin).map_err(bad)?),
             Some(("env", name)) => {
                 validate_env_name(name, true).map_err(bad)?;
                 self.env.push(name.to_string());
             }
-            Some(("kv", name)) => {
-                if name != "*" {
-                    validate_store_name(name).map_err(bad)?;
+            Some((prefix, rest)) if self.capabilities.iter().any(|g| g.prefix() == prefix) => {
+                if let Some(grant) = self.capabilities.iter_mut().find(|g| g.prefix() == prefix) {
+                    grant.grant(rest).map_err(bad)?;
                 }
-                self.kv.push(name.to_string());
-            }
-            Some(("link", name)) => {
-                if name != "*" {
-                    crate::names::validate_name(name).map_err(bad)?;
-                }
-                self.links.push(name.to_string());
             }
             _ => {
-                return Err(bad(
-                    "must start with `fs:`, `net:`, `http:`, `env:`, `kv:` or `link:`".into(),
-                ));
+                let prefixes: Vec<String> = ["fs", "net", "env"]
+                    .into_iter()
+                    .chain(self.capabilities.iter().map(|g| g.prefix()))
+                    .map(|p| format!("`{p}:`"))
+                    .collect();
+                return Err(bad(format!(
+                    "must start with one of {}",
+                    prefixes.join(", ")
+                )));
             }
         }
         Ok(self)
@@ -238,7 +148,8 @@ impl Grants {
     }
 
     /// Intersects `requested` (relative paths resolved against `base`) with
-    /// these grants. Returns the effective set and what was refused; the
+    /// these grants: the sandbox's kinds here, each capability's by the
+    /// capability. Returns the effective set and what was refused; the
     /// caller applies the policy.
     pub(crate) fn apply(
         &self,
@@ -310,13 +221,6 @@ impl Grants {
         }
         out.deny_net = deny_net(&own_deny);
         out.deny_net.extend(operator_deny_net);
-        for req in &requested.http {
-            if self.http.iter().any(|g| g.covers(&req.origin)) {
-                out.http.push(req.origin.clone());
-            } else {
-                refused.push(Refusal::not_granted("http", &req.origin, &req.reason));
-            }
-        }
         for req in &requested.env {
             if let Some(value) = &req.value {
                 out.env.push(EnvVar {
@@ -335,20 +239,8 @@ impl Grants {
                 refused.push(Refusal::not_granted("env", &req.name, &req.reason));
             }
         }
-        for req in &requested.kv {
-            if self.kv.iter().any(|g| g == "*" || *g == req.name) {
-                out.kv.push(req.name.clone());
-            } else {
-                refused.push(Refusal::not_granted("kv", &req.name, &req.reason));
-            }
-        }
-        for (interface, req) in &requested.links {
-            let provider = req.provider_name();
-            if self.links.iter().any(|g| g == "*" || g == provider) {
-                out.links.insert(interface.clone(), req.plugin.clone());
-            } else {
-                refused.push(Refusal::link(interface, req));
-            }
+        for grant in &self.capabilities {
+            grant.apply(requested, &mut out, &mut refused);
         }
         if self.policy == GrantPolicy::Trim {
             out.trimmed = refused.iter().map(Refusal::to_string).collect();
@@ -462,11 +354,11 @@ http = [{ origin = "https://api.example.com", reason = "fetches rates" }]"#,
         assert!(eff.net.is_empty() && eff.http.is_empty());
         assert_eq!(eff.env.len(), 1, "fixed values need no grant");
         assert_eq!(refused.len(), 3);
-        assert!(
-            refused[1].to_string().contains("fetches rates"),
-            "{}",
-            refused[1]
-        );
+        let http = refused
+            .iter()
+            .find(|r| r.permission.starts_with("http "))
+            .expect("the http refusal");
+        assert!(http.to_string().contains("fetches rates"), "{http}");
         assert!(refused[0].why.contains("--grant net:127.0.0.1:22"));
     }
 
@@ -561,6 +453,13 @@ deny = ["fs:in/secret"]"#,
             "disk:/",
         ] {
             assert!(Grants::new().grant(bad).is_err(), "{bad}");
+        }
+        let unknown = Grants::new().grant("disk:/").expect_err("unknown kind");
+        for prefix in ["`fs:`", "`net:`", "`env:`", "`http:`", "`kv:`", "`link:`"] {
+            assert!(
+                unknown.to_string().contains(prefix),
+                "the capabilities' kinds are listed too: {unknown}"
+            );
         }
         assert!(Grants::new().deny("net:*:*").is_ok());
         assert!(Grants::new().grant("link:*").is_ok());
