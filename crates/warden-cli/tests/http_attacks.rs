@@ -290,6 +290,18 @@ fn the_server_stays_up_and_stops_under_http_attacks() {
         answer.contains("batch-output-too-large"),
         "the output cap held"
     );
+    // 200,000 control characters are 200 KB of output and 1.2 MB as sent
+    // (each one escaped as `\u0001`): the cap counts what is sent.
+    let escaped = format!(
+        "{{\"calls\":[{{\"plugin\":\"text-transform\",\"input\":\"{}\",\"options\":{{\"op\":\"upper\"}}}}]}}",
+        "\\u0001".repeat(200_000)
+    );
+    let answer = post(addr, "/v1/batch", &escaped);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("batch-output-too-large"),
+        "the cap counts escapes: {}",
+        &answer[..answer.len().min(300)]
+    );
 
     let (slowest, failed) = health.finish();
     eprintln!("/healthz during the attacks: slowest {slowest} ms, {failed} failed");

@@ -155,11 +155,23 @@ pub(crate) async fn batch(
 }
 
 /// What the answer of a batch call holds of the batch's output allowance:
-/// its output as sent.
+/// its JSON as sent (escapes included), counted without writing it out.
 fn encoded_size(result: &BatchResult) -> u64 {
-    let text = result.output.as_ref().map_or(0, String::len);
-    let base64 = result.output_base64.as_ref().map_or(0, String::len);
-    (text + base64) as u64
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, result) {
+        Ok(()) => count.0,
+        Err(_) => u64::MAX,
+    }
 }
 
 /// The problem of a call whose output did not fit what was left of the

@@ -281,7 +281,7 @@ impl Collector for PluginCollector {
         family(
             &mut encoder,
             "plugin_capability_calls",
-            "Calls of a plugin version's instances into a host capability (logging, config, kv, http, events, data-dir, the embedder's)",
+            "Calls of a plugin version's instances into a host capability (logging, config, kv, http, events, links, the embedder's)",
             MetricType::Counter,
             versions.iter().flat_map(|(d, v)| {
                 v.metrics.capability_calls.iter().map(|(capability, n)| {

@@ -350,8 +350,6 @@ fn name_from_file(path: &Path) -> Result<String> {
     Ok(name)
 }
 
-/// Every capability of the embedder's checks the plugin; a manifest section
-/// for a capability the host does not have is refused.
 /// The plugin directories `dirs`, reordered so that a plugin comes after
 /// the plugins among them that its links name: providers are loaded first,
 /// so that a consumer's links are checked at load and its `initialize`
@@ -393,6 +391,8 @@ pub fn providers_first(dirs: &[PathBuf]) -> Vec<PathBuf> {
     ordered
 }
 
+/// Every capability of the embedder's checks the plugin; a manifest section
+/// for a capability the host does not have is refused.
 fn check_capabilities(core: &Core, manifest: &Manifest, imports: &[String]) -> Result<()> {
     let capabilities = &core.services.capabilities;
     if let Some(unknown) = manifest.capabilities.keys().find(|c| !capabilities.has(c)) {

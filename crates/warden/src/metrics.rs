@@ -217,7 +217,9 @@ pub struct VersionMetrics {
     pub memory_bytes: u64,
     /// Calls of its instances into each host capability, by the
     /// capability's name (`logging`, `config`, `kv`, `http`, `events`,
-    /// `data-dir`, the embedder's own); capabilities never called are left out.
+    /// `links`, the embedder's own); capabilities never called are left
+    /// out. (The data directory's files are reached through wasmtime's
+    /// own `wasi:filesystem`, which is not counted.)
     pub capability_calls: BTreeMap<String, u64>,
     /// Fuel burnt by all calls (`None` when the host does not meter fuel).
     pub fuel_used: Option<u64>,

@@ -23,8 +23,8 @@ use crate::scope::CallScope;
 pub(crate) const WASI_VERSION: &str = "0.2.12";
 
 /// Everything a plugin instance's `Store` holds: its sandbox, the state of
-/// every capability, built-in or the embedder's
-/// ([`PluginState::extension`]).
+/// every capability, built-in or the embedder's (each capability's
+/// functions reach theirs through the accessor they are linked with).
 pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,

@@ -21,8 +21,8 @@ pub struct BatchLimits {
     pub concurrency: usize,
     /// Most output bytes of all the answers together, charged as calls
     /// complete: an answer that does not fit what is left is dropped and
-    /// answered with [`Error::BatchLimit`]; once nothing is left, the calls
-    /// not yet run are not run. (While running, each call holds at most its
+    /// answered with [`Error::BatchLimit`], and so are the calls not yet
+    /// run, which then do not run. (While running, each call holds at most its
     /// plugin's own `limits.max-output-bytes`.)
     pub max_output_bytes: u64,
 }
@@ -61,9 +61,9 @@ impl Warden {
     /// holds is the size of that form: `answer` makes each call's answer
     /// from its position among `calls`, its result and how long it took,
     /// and `size` measures an answer against `limits.max_output_bytes`. A
-    /// call whose answer does not fit, or that is not run because nothing
-    /// is left, is answered with [`Error::BatchLimit`] (`what` is `"output
-    /// bytes"`).
+    /// call whose answer does not fit, or that is not run because the
+    /// allowance is spent, is answered with [`Error::BatchLimit`] (`what` is
+    /// `"output bytes"`).
     pub async fn process_batch_with<T>(
         &self,
         calls: Vec<(String, ProcessRequest)>,
@@ -94,14 +94,17 @@ impl Warden {
                         return answer(i, Err(spent()), started.elapsed());
                     }
                     let done = answer(i, self.process(&target, request).await, started.elapsed());
-                    // An answer that does not fit takes nothing: a later,
-                    // smaller one may still fit.
+                    // Past the allowance the batch stops: what is still to
+                    // run would only be thrown away.
                     let bytes = size(&done);
                     match left
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(bytes))
                     {
                         Ok(_) => done,
-                        Err(_) => answer(i, Err(spent()), started.elapsed()),
+                        Err(_) => {
+                            left.store(0, Ordering::SeqCst);
+                            answer(i, Err(spent()), started.elapsed())
+                        }
                     }
                 }
             })

@@ -173,6 +173,11 @@ fn allowed_origin_is_fetched_and_others_are_denied_and_audited() {
     assert_eq!(response.output, b"hello from loopback");
     assert_eq!(response.content_type, "text/plain");
     assert_eq!(server.served(), 1);
+    let calls = plugin.metrics().capability_calls;
+    assert!(
+        calls.get("http").is_some_and(|n| *n >= 5),
+        "the request, its headers, body and response are wasi:http calls: {calls:?}"
+    );
 
     // Same server, another name: a different origin, refused before connecting.
     let other = format!("http://localhost:{}/hello", server.port);

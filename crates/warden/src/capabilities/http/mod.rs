@@ -123,9 +123,11 @@ impl Capability for HttpCapability {
     /// `wasi:http` reaches its state through [`WasiHttpView`] (it needs the
     /// instance's resource table as well). `handle` is interposed on to
     /// charge the request to the host budget first.
+    /// `wasi:http` reaches its state through [`WasiHttpView`], which
+    /// wasmtime's bindings require, rather than through `get`.
     fn add_to_linker(
         linker: &mut Linker<PluginState>,
-        get: fn(&mut PluginState) -> &mut Http,
+        _get: fn(&mut PluginState) -> &mut Http,
     ) -> wasmtime::Result<()> {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
         linker.allow_shadowing(true);
@@ -142,9 +144,9 @@ impl Capability for HttpCapability {
                 let charge = state
                     .budget
                     .charge(REQUEST_BYTES, "an outbound HTTP request")?;
-                get(state).hooks.charge = Some(charge);
+                own(state).hooks.charge = Some(charge);
                 let sent = outgoing_handler::Host::handle(&mut state.http(), request, options);
-                get(state).hooks.charge = None;
+                own(state).hooks.charge = None;
                 let sent: Result<Resource<HostFutureIncomingResponse>, _> = match sent {
                     Ok(future) => Ok(future),
                     Err(e) => Err(e.downcast()?),
@@ -247,10 +249,18 @@ fn deny(
     Ok(())
 }
 
+/// The instance's HTTP state, reached without counting a call: for the
+/// interposed `handle`, which is counted once, through [`WasiHttpView`].
+fn own(state: &mut PluginState) -> &mut Http {
+    state.capabilities().at(super::Slot::http as usize)
+}
+
+/// Every `wasi:http` function reaches the instance's HTTP state here, which
+/// counts the call.
 impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         let (states, table) = self.capabilities_and_table();
-        let http: &mut Http = states.at(super::Slot::http as usize);
+        let http: &mut Http = states.called(super::Slot::http as usize);
         WasiHttpCtxView {
             ctx: &mut http.ctx,
             table,
