@@ -182,6 +182,23 @@ impl Collector for PluginCollector {
                 .map(move |(d, v)| (labels(&d.plugin, &v.version), value(&v.metrics)))
                 .collect::<Vec<_>>()
         };
+        // A counter per version and per key of one of its maps, the key
+        // under `label`.
+        let per_version_and = |label: &'static str,
+                               map: fn(
+            &warden::VersionMetrics,
+        ) -> &std::collections::BTreeMap<String, u64>| {
+            versions
+                .iter()
+                .flat_map(move |(d, v)| {
+                    map(&v.metrics).iter().map(move |(key, n)| {
+                        let mut l = labels(&d.plugin, &v.version);
+                        l.push((label, key.clone()));
+                        (l, ConstCounter::new(*n))
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
         family(
             &mut encoder,
             "plugin_calls",
@@ -196,13 +213,7 @@ impl Collector for PluginCollector {
             "plugin_errors",
             "Failed calls of a plugin version, by kind (plugin, trap:<kind>, busy, limit, unavailable, host)",
             MetricType::Counter,
-            versions.iter().flat_map(|(d, v)| {
-                v.metrics.errors.iter().map(|(kind, n)| {
-                    let mut l = labels(&d.plugin, &v.version);
-                    l.push(("kind", kind.clone()));
-                    (l, ConstCounter::new(*n))
-                })
-            }),
+            per_version_and("kind", |m| &m.errors),
         )?;
         family(
             &mut encoder,
@@ -283,13 +294,7 @@ impl Collector for PluginCollector {
             "plugin_capability_calls",
             "Calls of a plugin version's instances into a host capability (logging, config, kv, http, events, links, the embedder's)",
             MetricType::Counter,
-            versions.iter().flat_map(|(d, v)| {
-                v.metrics.capability_calls.iter().map(|(capability, n)| {
-                    let mut l = labels(&d.plugin, &v.version);
-                    l.push(("capability", capability.clone()));
-                    (l, ConstCounter::new(*n))
-                })
-            }),
+            per_version_and("capability", |m| &m.capability_calls),
         )?;
         family(
             &mut encoder,

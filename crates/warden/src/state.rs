@@ -177,7 +177,8 @@ impl CapabilityStates {
         self.at(slot)
     }
 
-    fn count(&self, slot: usize) {
+    /// Counts a call into the capability of slot `slot`.
+    pub(crate) fn count(&self, slot: usize) {
         if let Some(calls) = self.calls.get(slot) {
             calls.fetch_add(1, Ordering::Relaxed);
         }

@@ -187,7 +187,7 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> crate::error::Result<()>
 /// Counts a call of the instance `state` through one of its links (their
 /// functions are linked per plugin, not through an accessor).
 pub(crate) fn count_link_call(state: &mut PluginState) {
-    let _: &mut () = state.capabilities().called(Slot::links as usize);
+    state.capabilities().count(Slot::links as usize);
 }
 
 /// The data-directory capability's state among `states`, which tracks
