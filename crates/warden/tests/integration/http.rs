@@ -2,7 +2,7 @@
 //! against a real HTTP server on 127.0.0.1 started by the test: allowed
 //! origins work, every other origin (directly or through a redirect) is
 //! denied before a connection is made and audited, and the response size
-//! cap and timeouts hold.
+//! cap and timeouts hold; a call cut short closes its connection at once.
 
 use warden_testkit as common;
 
@@ -304,4 +304,40 @@ fn a_silent_server_hits_the_first_byte_timeout() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_call_cut_short_closes_its_outbound_connection() {
+    // A server that takes the request and never answers, and reports when
+    // the host closes the connection.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let origin = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let (closed, closing) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut &stream, &mut rest);
+        let _ = closed.send(Instant::now());
+    });
+    let host = host(std::slice::from_ref(&origin), HttpLimits::default());
+    let text = format!(
+        "name = \"fetch-briefly\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
+         [permissions]\nhttp = [\"{origin}\"]\n[limits]\ntimeout-ms = 500\n"
+    );
+    let plugin = host
+        .load_bytes_blocking(common::manifest_from(&text), common::wasm("url-fetcher"))
+        .expect("load");
+    assert!(fetch(&plugin, &format!("{origin}/never")).is_err());
+    let cut = Instant::now();
+    // The first-byte timeout is 30 s: only dropping the request with the
+    // instance whose call was cut short closes the connection this soon.
+    let closed_at = closing
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the host closed the connection of the cut call");
+    assert!(closed_at.duration_since(cut) < Duration::from_secs(5));
 }
