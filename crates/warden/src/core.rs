@@ -100,7 +100,12 @@ impl Core {
                 Error::host(&format!("linking capability `{}`", capability.name()), e)
             })?;
         }
-        let cache = ArtifactCache::new(&engine, config.cache_dir.clone(), config.cache_max_bytes)?;
+        let cache = ArtifactCache::new(
+            &engine,
+            config.compiler_config(),
+            config.cache_dir.clone(),
+            config.cache_max_bytes,
+        )?;
         Ok(Arc::new(Core {
             engine,
             linker,

@@ -101,7 +101,19 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// The engine plugins run in.
     pub(crate) fn build_engine(&self) -> Result<wasmtime::Engine> {
+        let mut config = self.compiler_config();
+        if let Allocator::Pooling(p) = &self.allocator {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(p)));
+        }
+        wasmtime::Engine::new(&config).map_err(|e| Error::host("creating the wasm engine", e))
+    }
+
+    /// What an engine needs to compile code the one of [`Self::build_engine`]
+    /// runs: everything but the instance allocator, which compiled code does
+    /// not depend on.
+    pub(crate) fn compiler_config(&self) -> wasmtime::Config {
         let mut config = wasmtime::Config::new();
         config
             .strategy(wasmtime::Strategy::Cranelift)
@@ -116,33 +128,35 @@ impl EngineConfig {
             // The fiber a call runs on must hold the wasm stack plus the host
             // functions it calls.
             .async_stack_size(self.max_wasm_stack + (1 << 20));
-        if let Allocator::Pooling(p) = &self.allocator {
-            let n = p.total_instances;
-            let mut pool = PoolingAllocationConfig::new();
-            // A component built by wit-bindgen holds a handful of core
-            // instances, memories and tables; one from componentize-py
-            // holds 14 core instances (libc, libpython, shims, adapter).
-            // Size the pool for that.
-            pool.total_component_instances(n)
-                .total_core_instances(n.saturating_mul(16))
-                .total_memories(n.saturating_mul(4))
-                .total_tables(n.saturating_mul(8))
-                .total_stacks(n)
-                // Cap each component at its share, so one large component
-                // cannot use up what the reservations promised to others.
-                .max_core_instances_per_component(16)
-                .max_memories_per_component(4)
-                .max_tables_per_component(8)
-                .max_memory_size(p.max_memory_bytes)
-                // Resetting the first pages of a reused slot with memset is
-                // cheaper than returning them to the kernel and faulting them
-                // back in; measured ~10% faster fresh instances (1 MiB was slower).
-                .linear_memory_keep_resident(64 << 10)
-                .table_keep_resident(16 << 10);
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        }
-        wasmtime::Engine::new(&config).map_err(|e| Error::host("creating the wasm engine", e))
+        config
     }
+}
+
+/// The pooling allocator for `p`.
+fn pooling(p: &PoolingConfig) -> PoolingAllocationConfig {
+    let n = p.total_instances;
+    let mut pool = PoolingAllocationConfig::new();
+    // A component built by wit-bindgen holds a handful of core
+    // instances, memories and tables; one from componentize-py
+    // holds 14 core instances (libc, libpython, shims, adapter).
+    // Size the pool for that.
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(16))
+        .total_memories(n.saturating_mul(4))
+        .total_tables(n.saturating_mul(8))
+        .total_stacks(n)
+        // Cap each component at its share, so one large component
+        // cannot use up what the reservations promised to others.
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memory_size(p.max_memory_bytes)
+        // Resetting the first pages of a reused slot with memset is
+        // cheaper than returning them to the kernel and faulting them
+        // back in; measured ~10% faster fresh instances (1 MiB was slower).
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
+    pool
 }
 
 /// Advances the engine's epoch every `tick` until the engine is dropped.
