@@ -260,6 +260,11 @@ impl Collector for PluginCollector {
                 "The linear memory every live instance of a plugin version holds now",
                 |m| m.memory_bytes,
             ),
+            (
+                "plugin_code_bytes",
+                "The compiled code of a plugin version, mapped in the host's memory",
+                |m| m.code_bytes,
+            ),
         ] {
             family(
                 &mut encoder,

@@ -215,6 +215,8 @@ pub struct VersionMetrics {
     /// The linear memory of every live instance together, busy or idle,
     /// now, in bytes.
     pub memory_bytes: u64,
+    /// Its compiled code, mapped in the host's memory, in bytes.
+    pub code_bytes: u64,
     /// Calls of its instances into each host capability, by the
     /// capability's name (`logging`, `config`, `kv`, `http`, `events`,
     /// `links`, the embedder's own); capabilities never called are left

@@ -40,6 +40,12 @@ pub(crate) struct Prepared {
     pub(crate) contract: ContractVersion,
 }
 
+/// The size of `pre`'s compiled code, as mapped in memory.
+pub(crate) fn code_bytes(pre: &InstancePre<PluginState>) -> u64 {
+    let code = pre.component().image_range();
+    (code.end as usize).saturating_sub(code.start as usize) as u64
+}
+
 /// Where each plugin interface lives in the component, looked up once.
 #[derive(Clone)]
 pub(crate) struct ExportIndices {

@@ -38,8 +38,8 @@ pub fn status(global: &Global, args: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:<10} {:<10} {:>6}  {:<12} {:>5} {:>9} {:>8}  SOURCE",
-        "PLUGIN", "VERSION", "ROLE", "SHARE", "STATE", "INST", "MEMORY", "RECYCLED"
+        "{:<20} {:<10} {:<10} {:>6}  {:<12} {:>5} {:>9} {:>9} {:>8}  SOURCE",
+        "PLUGIN", "VERSION", "ROLE", "SHARE", "STATE", "INST", "MEMORY", "CODE", "RECYCLED"
     );
     for d in &deployments {
         let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or("?").to_string();
@@ -53,7 +53,7 @@ pub fn status(global: &Global, args: &StatusArgs) -> Result<ExitCode> {
                 _ => 0.0,
             };
             println!(
-                "{:<20} {:<10} {:<10} {:>5}%  {:<12} {:>5} {:>6.1}MiB {:>8}  {}",
+                "{:<20} {:<10} {:<10} {:>5}%  {:<12} {:>5} {:>6.1}MiB {:>6.1}MiB {:>8}  {}",
                 text(d, "plugin"),
                 text(v, "version"),
                 role,
@@ -61,6 +61,7 @@ pub fn status(global: &Global, args: &StatusArgs) -> Result<ExitCode> {
                 text(v, "state"),
                 number(v, "instances_busy") + number(v, "instances_idle"),
                 number(v, "memory_bytes") as f64 / f64::from(1 << 20),
+                number(v, "code_bytes") as f64 / f64::from(1 << 20),
                 number(v, "instances_recycled"),
                 v["source"].as_str().unwrap_or_default()
             );

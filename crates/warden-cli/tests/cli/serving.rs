@@ -247,7 +247,7 @@ fn status_of_a_running_server_shows_instances_memory_and_recycling() {
         .find(|l| l.starts_with("word-count-js "))
         .unwrap_or_else(|| panic!("no word-count-js row: {table}"));
     let fields: Vec<&str> = row.split_whitespace().collect();
-    // PLUGIN VERSION ROLE SHARE STATE INST MEMORY RECYCLED
+    // PLUGIN VERSION ROLE SHARE STATE INST MEMORY CODE RECYCLED
     assert_eq!(
         &fields[..5],
         ["word-count-js", "0.1.0", "stable", "100%", "ready"],
@@ -256,6 +256,11 @@ fn status_of_a_running_server_shows_instances_memory_and_recycling() {
     assert!(fields[5].parse::<u64>().is_ok_and(|n| n >= 1), "{row}");
     let mib: f64 = fields[6].trim_end_matches("MiB").parse().expect("memory");
     assert!(mib > 1.0, "a JavaScript instance holds megabytes: {row}");
+    let code: f64 = fields[7].trim_end_matches("MiB").parse().expect("code");
+    assert!(
+        code > 1.0,
+        "a JavaScript engine compiles to megabytes: {row}"
+    );
     assert!(table.lines().any(|l| l.starts_with("counter ")), "{table}");
 
     let json = warden(
@@ -265,6 +270,10 @@ fn status_of_a_running_server_shows_instances_memory_and_recycling() {
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert!(
         value[0]["versions"][0]["metrics"]["memory_bytes"].as_u64() > Some(1 << 20),
+        "{value}"
+    );
+    assert!(
+        value[0]["versions"][0]["metrics"]["code_bytes"].as_u64() > Some(1 << 20),
         "{value}"
     );
     // The 50 calls, and what describing the plugin asked it.

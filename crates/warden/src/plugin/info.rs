@@ -28,6 +28,9 @@ pub struct PluginInfo {
     pub sha256: String,
     /// The component's size in bytes.
     pub size: usize,
+    /// Its compiled code, mapped in the host's memory (resident where it
+    /// runs), in bytes.
+    pub code_bytes: u64,
     /// The component file, when it was loaded from one.
     pub path: Option<PathBuf>,
     /// The path it was loaded from (a directory, manifest or `.wasm`, made

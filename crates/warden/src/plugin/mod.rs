@@ -33,7 +33,7 @@ use crate::instance::{
 use crate::lifecycle::{Lifecycle, State, Transition};
 use crate::locks::lock;
 use crate::metrics::{Counters, ErrorKind, VersionMetrics};
-use crate::prepared::{ExportIndices, Prepared};
+use crate::prepared::{ExportIndices, Prepared, code_bytes};
 use crate::processing::ProcessCall;
 use crate::sandbox::new_sandbox;
 use crate::scope::{CallId, CallScope};
@@ -116,6 +116,7 @@ impl Plugin {
             subscribe: p.manifest.subscribe,
             sha256: p.sha256,
             size: p.size,
+            code_bytes: code_bytes(&p.pre),
             path: p.path,
             source: p.origin,
             cache: p.cache,
@@ -224,6 +225,7 @@ impl Plugin {
             instances_idle: lock(&inner.pool).len() as u64,
             peak_memory: s.peak_memory.load(Ordering::Relaxed),
             memory_bytes: s.memory_held.load(Ordering::Relaxed),
+            code_bytes: inner.info.code_bytes,
             capability_calls: crate::capabilities::calls_by_name(
                 &inner.core.services,
                 &inner.capability_calls,
