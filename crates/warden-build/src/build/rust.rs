@@ -49,6 +49,14 @@ fn ensure_guest_target(dir: &Path, target: &str) -> Result<()> {
     Ok(())
 }
 
+/// Lets LLVM use WebAssembly SIMD in the plugin's own code (wasmtime runs
+/// it): text-transform's warm 1 MiB upper-casing took a third less time.
+/// Cargo adds this to the `rustflags` the plugin's own configuration sets
+/// for the target; an explicit `RUSTFLAGS` replaces both.
+fn simd(target: &str) -> String {
+    format!("target.{target}.rustflags=[\"-Ctarget-feature=+simd128\"]")
+}
+
 /// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
 pub(crate) fn build(dir: &Path, target: &str) -> Result<PathBuf> {
     let fail = |message: String| Error::Build {
@@ -66,6 +74,8 @@ pub(crate) fn build(dir: &Path, target: &str) -> Result<PathBuf> {
             target,
             "--message-format=json",
         ])
+        .arg("--config")
+        .arg(simd(target))
         .arg("--manifest-path")
         .arg(&cargo_toml)
         // Guest artifacts belong in the plugin workspace's own target
