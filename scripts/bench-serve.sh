@@ -49,11 +49,7 @@ LUA
 
 WARDEN_LOG=warn "$WARDEN" serve -f "$WORK/warden.toml" 2>"$WORK/server.log" &
 SERVER=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+wait_ready "$PORT" 10 "$WORK/server.log"
 
 # Prints "requests/s p50_ms p99_ms" for one wrk run.
 measure() {

@@ -9,13 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${WARDEN_RSS_PORT:-18095}"
+. scripts/lib.sh
 
-if [ -n "${WARDEN_BIN:-}" ]; then
-    WARDEN="$(realpath "$WARDEN_BIN")"
-else
-    cargo build --release -p warden-cli >&2
-    WARDEN="$PWD/target/release/warden"
-fi
+find_warden
 WORK="$(mktemp -d)"
 trap '[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 cat > "$WORK/warden.toml" <<TOML
@@ -34,11 +30,7 @@ idle_rss() {
     XDG_CACHE_HOME="$WORK/cache" WARDEN_LOG=warn "$WARDEN" up -f "$WORK/warden.toml" \
         >/dev/null 2>"$WORK/server.log" &
     SERVER=$!
-    for _ in $(seq 1 3000); do
-        curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+    wait_ready "$PORT" 600 "$WORK/server.log"
     sleep 5
     RSS=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER/status")
 }

@@ -21,12 +21,7 @@ TOKEN="soak-admin-token-0123456789abcdef"
 require_wrk
 
 # WARDEN_BIN: a `warden` binary already built (CI's, from the test run).
-if [ -n "${WARDEN_BIN:-}" ]; then
-    WARDEN="$(realpath "$WARDEN_BIN")"
-else
-    cargo build --release -p warden-cli >&2
-    WARDEN="$PWD/target/release/warden"
-fi
+find_warden
 WORK="$(mktemp -d)"
 cleanup() {
     for pid in ${SERVER:-} ${ORIGIN:-} ${WRK:-}; do kill "$pid" 2>/dev/null || true; done
@@ -140,11 +135,7 @@ WARDEN_LOG=warn "$WARDEN" serve -f "$WORK/origin.toml" 2>"$WORK/origin.log" &
 ORIGIN=$!
 WARDEN_LOG=warn "$WARDEN" up -f "$WORK/warden.toml" 2>"$WORK/server.log" &
 SERVER=$!
-for _ in $(seq 1 3000); do
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+wait_ready "$PORT" 600 "$WORK/server.log"
 URL="http://127.0.0.1:$PORT"
 rss() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 admin() {
