@@ -369,13 +369,31 @@ fn the_memory_limit_holds_for_all_memories_together() {
         )
         .expect("manifest")
     };
-    let pooled = Warden::new().expect("host");
-    match pooled.load_bytes_blocking(manifest(), four_memories(640)) {
-        Err(Error::InvalidComponent { reason, .. }) => {
-            assert!(reason.contains("memories count of 4"), "{reason}")
+    // Compiled apart from the pool, refused when the pool maps it: the
+    // compiled file it was mapped from does not stay in the cache.
+    let cache = tempfile::tempdir().expect("cache dir");
+    let cache_dir = cache.path().join("compiled");
+    let pooled = Warden::builder()
+        .cache_dir(&cache_dir)
+        .build()
+        .expect("host");
+    for _ in 0..2 {
+        match pooled.load_bytes_blocking(manifest(), four_memories(640)) {
+            Err(Error::InvalidComponent { reason, .. }) => {
+                assert!(reason.contains("memories count of 4"), "{reason}")
+            }
+            other => panic!("expected the pool to refuse four memories, got {other:?}"),
         }
-        other => panic!("expected the pool to refuse four memories, got {other:?}"),
     }
+    let left: Vec<_> = std::fs::read_dir(&cache_dir)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "refused components stay out of the cache: {left:?}"
+    );
     let host = Warden::builder()
         .allocator(Allocator::OnDemand)
         .build()
