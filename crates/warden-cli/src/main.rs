@@ -6,6 +6,9 @@ mod args;
 mod commands;
 mod config;
 mod host;
+#[cfg(test)]
+mod reference;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -18,7 +21,7 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Up(_) | Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
-    init_logging(cli.global.verbose, &cli.command);
+    let _telemetry = telemetry::init(cli.global.verbose, &cli.command);
     let result = match &cli.command {
         Command::New(a) => commands::new::run(a),
         Command::Compose(a) => commands::compose::run(a),
@@ -92,36 +95,5 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     match err.downcast_ref::<warden::Error>() {
         Some(e) if e.is_plugin_failure() => ExitCode::from(1),
         _ => ExitCode::from(2),
-    }
-}
-
-fn init_logging(verbose: bool, command: &Command) {
-    use tracing_subscriber::EnvFilter;
-    // A server logs its requests; the other commands only what goes wrong.
-    let serving = match command {
-        Command::Up(a) => Some(&a.serve),
-        Command::Serve(a) => Some(a),
-        _ => None,
-    };
-    let default = match (verbose, serving.is_some()) {
-        (true, _) => "info,warden::plugin=trace",
-        (false, true) => "info",
-        (false, false) => "warn,warden::plugin=warn",
-    };
-    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // An unreadable config is reported by the command itself.
-    let json = serving
-        .and_then(|a| config::AppConfig::load_or_default(&a.file).ok())
-        .is_some_and(|c| c.server.log_format == config::LogFormat::Json);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().with_current_span(false).init();
-    } else {
-        builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_target(false)
-            .init();
     }
 }

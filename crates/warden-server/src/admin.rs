@@ -323,6 +323,9 @@ pub(crate) async fn canary(
 pub struct StableVersion {
     /// The stable version now.
     pub stable: String,
+    /// The candidate version a rollback removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
 }
 
 /// The canary's version becomes stable; the old stable version drains.
@@ -345,6 +348,7 @@ pub(crate) async fn promote(
     let stable = detached(async move { Ok(state.warden.promote(&name).await?) }).await?;
     Ok(Json(StableVersion {
         stable: stable.to_string(),
+        rolled_back: None,
     }))
 }
 
@@ -366,9 +370,12 @@ pub(crate) async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<StableVersion>, Problem> {
-    let stable = detached(async move { Ok(state.warden.rollback(&name).await?) }).await?;
+    let warden = state.warden.clone();
+    let target = name.clone();
+    let removed = detached(async move { Ok(warden.rollback(&target).await?) }).await?;
     Ok(Json(StableVersion {
-        stable: stable.to_string(),
+        stable: state.warden.deployment(&name)?.stable.to_string(),
+        rolled_back: Some(removed.to_string()),
     }))
 }
 

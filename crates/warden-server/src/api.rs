@@ -387,6 +387,17 @@ pub(crate) async fn get_plugin(
         warden::World::Processor => stable.describe_options().await.ok().flatten(),
         _ => None,
     };
+    let mut deployment = serde_json::to_value(&deployment).unwrap_or_default();
+    for version in deployment
+        .get_mut("versions")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(fields) = version.as_object_mut() {
+            fields.remove("source");
+        }
+    }
     Ok(Json(serde_json::json!({
         "deployment": deployment,
         "versions": versions,

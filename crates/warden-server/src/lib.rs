@@ -2,9 +2,11 @@
 //!
 //! Warden as an HTTP server (axum on tokio). The public API
 //! calls plugins, validates input, publishes events and runs batches; the
-//! admin API (bearer token) deploys, reloads, unloads and steers canaries;
+//! admin API (bearer token) deploys, reloads, unloads, quarantines and
+//! steers canaries;
 //! `/metrics` speaks Prometheus; `/healthz` and `/readyz` answer probes;
-//! `/v1/openapi.json` is generated from the handlers' annotations.
+//! `/v1/openapi.json` is generated from the handlers' annotations; `/ui`
+//! is an operator's dashboard over those APIs.
 //!
 //! Every connection is bounded in number and in time (see [`listener`]).
 //! Every request gets an id (also the plugin call id), is bounded in header
@@ -22,10 +24,13 @@ pub mod admin;
 pub mod api;
 pub mod batch;
 mod error;
+pub mod hold;
 mod listener;
 mod metrics;
 pub mod middleware;
 pub mod problem;
+mod trace;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +54,7 @@ use problem::Problem;
 use warden::Warden;
 
 pub use error::{Error, Result};
+pub use trace::W3cPropagator;
 
 /// How the server listens and what it allows.
 #[derive(Debug, Clone)]
@@ -231,6 +237,8 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(admin::canary))
             .routes(routes!(admin::promote))
             .routes(routes!(admin::rollback))
+            .routes(routes!(hold::quarantine))
+            .routes(routes!(hold::release))
             .routes(routes!(admin::audit))
             .routes(routes!(admin::history))
             .route_layer(from_fn_with_state(state.clone(), admin::require_token));
@@ -285,6 +293,7 @@ fn build(state: AppState) -> Router {
             }),
         )
         .route_layer(from_fn_with_state(state.clone(), middleware::observe))
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .with_state(state)

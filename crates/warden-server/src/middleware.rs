@@ -12,9 +12,11 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::Instrument;
 
 use super::AppState;
 use super::problem::Problem;
+use super::trace;
 
 /// The header carrying the request id, read from the client when it sends
 /// a usable one and always sent back.
@@ -74,7 +76,8 @@ pub(crate) async fn observe(
         )
         .into_response()
     } else {
-        next.run(request).await
+        let span = trace::request_span(request.headers(), method.as_str(), &route, &id.0);
+        next.run(request).instrument(span).await
     };
     let elapsed = started.elapsed();
     let status = response.status();

@@ -326,6 +326,8 @@ pub enum Unavailability {
     CircuitOpen,
     /// It kept crashing after restarts and waits for its next restart.
     Quarantined,
+    /// An operator quarantined it; it stays so until released.
+    Held,
 }
 
 impl std::fmt::Display for Unavailability {
@@ -333,6 +335,9 @@ impl std::fmt::Display for Unavailability {
         f.write_str(match self {
             Unavailability::CircuitOpen => "its circuit breaker is open after repeated failures",
             Unavailability::Quarantined => "it is quarantined after crashing repeatedly",
+            Unavailability::Held => {
+                "an operator quarantined it (release it with the admin API's `release`)"
+            }
         })
     }
 }

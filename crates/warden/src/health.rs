@@ -191,6 +191,9 @@ impl Warden {
         counters: &Counters,
     ) {
         let now = Instant::now();
+        if plugin.held() {
+            return;
+        }
         if plugin.state() == State::Quarantined {
             // A build quarantined before this monitor started carries its
             // own next attempt.
@@ -243,7 +246,7 @@ impl Warden {
                 record.restarts.len(),
                 settings.restart_window
             );
-            self.quarantine(plugin, why, settings, record, counters);
+            self.quarantine_failing(plugin, why, settings, record, counters);
         } else if plugin.info().source.is_none() {
             // Nothing to restart it from; its breaker keeps refusing calls
             // while it fails.
@@ -285,12 +288,12 @@ impl Warden {
             }
             Err(e) => {
                 let why = format!("restart failed ({why}): {}", first_line(&e.to_string()));
-                self.quarantine(plugin, why, settings, record, counters);
+                self.quarantine_failing(plugin, why, settings, record, counters);
             }
         }
     }
 
-    fn quarantine(
+    fn quarantine_failing(
         &self,
         plugin: &Plugin,
         why: String,

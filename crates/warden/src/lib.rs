@@ -72,6 +72,7 @@ mod scope;
 mod state;
 mod target;
 mod throttle;
+mod trace;
 mod trap;
 mod values;
 mod warden;
@@ -111,6 +112,7 @@ pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
 pub use reload::Reloaded;
 pub use state::PluginState;
+pub use trace::{SPAN_TARGET, TracePropagator};
 pub use warden::{BatchLimits, ReloadStats, Warden, WardenBuilder};
 #[cfg(feature = "watch")]
 pub use watch::{WatchStats, Watcher};

@@ -39,12 +39,36 @@ pub struct AppConfig {
     /// `${secret:NAME}`.
     #[serde(default)]
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where traces go.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
     /// The directory relative paths are resolved against (the file's).
     #[serde(skip)]
     pub base: PathBuf,
     /// The file it was read from (`None`: defaults).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// `[telemetry]`: spans of every request, call, instance, link and
+/// outbound request, exported over OTLP/HTTP (protobuf) when `otlp` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TelemetrySection {
+    /// The OTLP/HTTP endpoint's base, such as `http://127.0.0.1:4318`
+    /// (spans are sent to `/v1/traces` under it). Unset: no tracing.
+    pub otlp: Option<String>,
+    /// The `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        TelemetrySection {
+            otlp: None,
+            service_name: "warden".to_string(),
+        }
+    }
 }
 
 /// `[server]`.
@@ -285,6 +309,16 @@ impl AppConfig {
                 return Err(bad(key, "must be at least 1"));
             }
         }
+        if let Some(endpoint) = &self.telemetry.otlp
+            && !endpoint.starts_with("http://")
+        {
+            return Err(bad(
+                "telemetry.otlp",
+                "is not an http:// URL; give the OTLP/HTTP endpoint, such as \
+                 `http://127.0.0.1:4318` (spans are sent without TLS: to reach a remote \
+                 collector over TLS, run a local OpenTelemetry Collector that forwards them)",
+            ));
+        }
         Limits::caps_from(&self.limits, &self.file.clone().unwrap_or_default())?;
         for (i, b) in self.plugins.build.iter().enumerate() {
             if b.command.is_empty() {
@@ -387,6 +421,9 @@ impl AppConfig {
         }
         if let Some(secrets) = &self.server.secrets_file {
             builder = builder.secrets_file(self.path(secrets));
+        }
+        if self.telemetry.otlp.is_some() {
+            builder = builder.trace_propagator(std::sync::Arc::new(warden_server::W3cPropagator));
         }
         Ok(builder)
     }

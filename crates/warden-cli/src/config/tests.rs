@@ -100,6 +100,14 @@ fn mistakes_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("memory-mb"), "{err}");
+    for endpoint in ["https://collector.example:4318", "127.0.0.1:4318"] {
+        let err = parse(&format!("[telemetry]\notlp = \"{endpoint}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("telemetry.otlp"), "{err}");
+    }
+    let fine = parse("[telemetry]\notlp = \"http://127.0.0.1:4318\"").expect("config");
+    assert_eq!(fine.telemetry.service_name, "warden");
 }
 
 #[test]
@@ -121,7 +129,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn app_configs_never_panic(key in "[a-z-]{1,24}", value in "\\PC{0,30}", section in "(server|plugins|grants|limits|config)") {
+    fn app_configs_never_panic(key in "[a-z-]{1,24}", value in "\\PC{0,30}", section in "(server|plugins|grants|limits|config|telemetry)") {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("warden.toml");
         for text in [

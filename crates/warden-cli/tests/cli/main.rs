@@ -6,9 +6,11 @@ mod common;
 
 mod calls;
 mod crash;
+mod dashboard;
 mod grants;
 mod serving;
 mod tools;
+mod tracing;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -111,6 +113,11 @@ fn agent() -> ureq::Agent {
 /// A `warden serve` of the example plugins `examples` with its data in
 /// `tmp/data`.
 fn serve_examples(tmp: &Path, examples: &[&str]) -> Serving {
+    serve_examples_with(tmp, examples, "")
+}
+
+/// [`serve_examples`] with `more` appended to its `warden.toml`.
+fn serve_examples_with(tmp: &Path, examples: &[&str], more: &str) -> Serving {
     for example in examples {
         let plugins = tmp.join("plugins").join(example);
         if plugins.exists() {
@@ -126,8 +133,10 @@ fn serve_examples(tmp: &Path, examples: &[&str]) -> Serving {
     let file = tmp.join("warden.toml");
     std::fs::write(
         &file,
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\n\
-         admin-token-file = \"data/token\"\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n",
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\n\
+             admin-token-file = \"data/token\"\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n{more}"
+        ),
     )
     .expect("config");
     Serving::start("serve", &file)

@@ -19,6 +19,18 @@ fn multipart(manifest: &str, component: &[u8]) -> (String, Vec<u8>) {
 
 /// A host with a data directory (deployments are kept there) and its
 /// server with an admin token.
+/// Uploads text-transform's component with `manifest` to the admin API.
+fn upload(server: &TestServer, manifest: &str) -> Reply {
+    let (content_type, body) = multipart(manifest, &common::wasm("text-transform"));
+    reply(
+        agent()
+            .post(&server.url("/v1/admin/upload"))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .header("content-type", &content_type)
+            .send(&body[..]),
+    )
+}
+
 fn admin_server(data: &Path) -> (Arc<Warden>, TestServer) {
     let host = Arc::new(Warden::builder().data_dir(data).build().expect("host"));
     let server = TestServer::start(
@@ -60,6 +72,8 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
         ("POST", "/v1/admin/plugins/x/canary"),
         ("POST", "/v1/admin/plugins/x/promote"),
         ("POST", "/v1/admin/plugins/x/rollback"),
+        ("POST", "/v1/admin/plugins/x/quarantine"),
+        ("POST", "/v1/admin/plugins/x/release"),
         ("GET", "/v1/admin/plugins/x/history"),
         ("GET", "/v1/admin/audit"),
     ] {
@@ -105,14 +119,7 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
     let manifest = std::fs::read_to_string(v1.join("plugin.toml"))
         .expect("manifest")
         .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
-    let (content_type, body) = multipart(&manifest, &common::wasm("text-transform"));
-    let r = reply(
-        agent()
-            .post(&server.url("/v1/admin/upload"))
-            .header("authorization", &format!("Bearer {TOKEN}"))
-            .header("content-type", &content_type)
-            .send(&body[..]),
-    );
+    let r = upload(&server, &manifest);
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(
         tmp.path()
@@ -159,6 +166,36 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
     );
     assert_eq!(r.json()["outcome"], "unchanged");
 
+    // A canary rolled back: the answer names the version serving now and
+    // the one removed.
+    let next = manifest.replace("version = \"1.1.0\"", "version = \"1.2.0\"");
+    let r = upload(&server, &next);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin_post(&canary, TOKEN, json!({"version": "1.2.0", "percent": 10}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin_post(
+        &server.url("/v1/admin/plugins/text-transform/rollback"),
+        TOKEN,
+        json!({}),
+    );
+    assert_eq!(r.json(), json!({"stable": "1.1.0", "rolled_back": "1.2.0"}));
+
+    // Quarantined by hand: calls are refused until it is released.
+    let quarantine = server.url("/v1/admin/plugins/text-transform/quarantine");
+    let release = server.url("/v1/admin/plugins/text-transform/release");
+    let r = admin_post(&quarantine, TOKEN, json!({"reason": "investigating"}));
+    assert_eq!(
+        r.json(),
+        json!({"plugin": "text-transform", "version": "1.1.0", "quarantined": true})
+    );
+    let refused = call();
+    refused.problem(503, "plugin-unavailable");
+    assert_eq!(refused.header("retry-after").as_deref(), Some("30"));
+    let r = admin_post(&release, TOKEN, json!({}));
+    assert_eq!(r.json()["quarantined"], false);
+    admin_post(&release, TOKEN, json!({})).problem(409, "deploy-conflict");
+    assert_eq!(call().status, 200);
+
     let history = admin_get(&server.url("/v1/admin/plugins/text-transform/history")).json();
     let actions: Vec<&str> = history
         .as_array()
@@ -166,7 +203,20 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
         .iter()
         .filter_map(|h| h["action"].as_str())
         .collect();
-    assert_eq!(actions, ["deploy", "deploy", "canary", "promote"]);
+    assert_eq!(
+        actions,
+        [
+            "deploy",
+            "deploy",
+            "canary",
+            "promote",
+            "deploy",
+            "canary",
+            "rollback",
+            "quarantine",
+            "release"
+        ]
+    );
 
     // The audit log, filtered; a bad filter names itself.
     let audit = admin_get(&server.url("/v1/admin/audit?kind=grant-refused&since=1h")).json();

@@ -20,6 +20,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker, Val};
 
@@ -266,7 +268,15 @@ fn define(
                 hops: state.scope().emit_hops(),
                 deadline: state.deadline,
             };
-            let outcome = wire.forward(caller, params).await.and_then(|values| {
+            let span = tracing::debug_span!(
+                target: crate::SPAN_TARGET,
+                "warden.link",
+                plugin = %wire.consumer,
+                provider = %wire.provider,
+                function = %wire.function,
+            );
+            let forwarded = wire.forward(caller, params).instrument(span).await;
+            let outcome = forwarded.and_then(|values| {
                 if values.len() != results.len() {
                     return Err(wire.failed(Error::Host(format!(
                         "the provider returned {} values where {} were expected",

@@ -59,6 +59,8 @@ pub(crate) struct ServiceSettings {
     pub(crate) kv_limits: KvLimits,
     /// Bounds on outbound HTTP.
     pub(crate) http: HttpLimits,
+    /// Writes the trace context into outbound HTTP requests.
+    pub(crate) propagator: Option<Arc<dyn crate::TracePropagator>>,
     /// Where the plugins' data directories are.
     pub(crate) data_root: DataRoot,
     /// The embedder's capabilities (extensions among them).

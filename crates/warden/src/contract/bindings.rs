@@ -22,7 +22,8 @@ wasmtime::component::bindgen!({
         }
     ",
     world: "warden:host/host",
-    imports: { default: async },
+    // Each import runs in a TRACE span (see `crate::trace`).
+    imports: { default: async | tracing },
     exports: { default: async },
 });
 

@@ -19,7 +19,8 @@ wasmtime::component::bindgen!({
         }
     ",
     world: "warden:standard/standard",
-    imports: { default: async },
+    // Each import runs in a TRACE span (see `crate::trace`).
+    imports: { default: async | tracing },
 });
 
 pub(crate) use self::wasi::config::store as config;

@@ -46,8 +46,10 @@ pub enum DeployAction {
     Reload,
     /// A failing version was restarted by the health monitor.
     Restart,
-    /// A crash-looping version was quarantined.
+    /// A version was quarantined: crash-looping, or by an operator.
     Quarantine,
+    /// An operator ended a version's quarantine.
+    Release,
     /// A version or the whole plugin was unloaded.
     Unload,
 }
@@ -64,6 +66,7 @@ impl DeployAction {
             DeployAction::Reload => "reload",
             DeployAction::Restart => "restart",
             DeployAction::Quarantine => "quarantine",
+            DeployAction::Release => "release",
             DeployAction::Unload => "unload",
         }
     }

@@ -3,6 +3,11 @@
 //! trap report, and the instance's return to the pool.
 
 use super::*;
+use tracing::Instrument;
+
+/// The `Retry-After` hint while an operator holds a build: no restart is
+/// scheduled, so this only spaces out clients' retries.
+const HELD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Plugin {
     pub(super) async fn call(&self, op: Op, call_id: &CallId) -> Result<Out> {
@@ -37,7 +42,14 @@ impl Plugin {
             breaker: &inner.breaker,
             armed: admit == Admit::Trial,
         };
-        let outcome = self.run_call(op, call_id).await;
+        let span = tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.call",
+            plugin = %inner.info.name,
+            version = %inner.info.version,
+            call_id = %call_id,
+        );
+        let outcome = self.run_call(op, call_id).instrument(span).await;
         let now = Instant::now();
         // Handed back unrun: it runs elsewhere and is counted there.
         let Ok(result) = &outcome else {
@@ -76,6 +88,9 @@ impl Plugin {
             reason,
             retry_after,
         };
+        if self.held() {
+            return Err(refuse(Unavailability::Held, HELD_RETRY_AFTER));
+        }
         if self.state() == State::Quarantined {
             let until = lock(&inner.quarantined_until).unwrap_or(now);
             return Err(refuse(
@@ -342,6 +357,11 @@ impl Plugin {
             last_resort(deadline),
             inner.pre.instantiate_async(&mut store),
         )
+        .instrument(tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.instantiate",
+            plugin = %inner.info.name,
+        ))
         .await;
         scope.finish();
         let component = match created {
@@ -367,6 +387,11 @@ impl Plugin {
             last_resort(deadline),
             instance.initialize(&inner.config_list),
         )
+        .instrument(tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.init",
+            plugin = %inner.info.name,
+        ))
         .await;
         instance.scope.finish();
         self.note_memory(&instance);

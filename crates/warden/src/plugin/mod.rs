@@ -41,6 +41,7 @@ use crate::state::PluginState;
 use crate::trap::{classify, timeout_trap, trap_error};
 
 mod calls;
+mod hold;
 mod info;
 mod pool;
 
@@ -84,6 +85,8 @@ struct Inner {
     breaker: Breaker,
     /// When a quarantined build may be tried again.
     quarantined_until: Mutex<Option<Instant>>,
+    /// Quarantined by an operator: stays so until released.
+    held: AtomicBool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -160,6 +163,7 @@ impl Plugin {
                 lifecycle: Lifecycle::new(),
                 breaker: Breaker::new(core_breaker),
                 quarantined_until: Mutex::new(None),
+                held: AtomicBool::new(false),
             }),
         }
     }

@@ -36,6 +36,7 @@ pub struct WardenBuilder {
     kv: Option<Arc<dyn KvBackend>>,
     kv_limits: KvLimits,
     http_limits: HttpLimits,
+    propagator: Option<Arc<dyn crate::TracePropagator>>,
     events: EventSettings,
     capabilities: Registry,
     breaker: BreakerSettings,
@@ -66,6 +67,7 @@ impl Default for WardenBuilder {
             kv: None,
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
+            propagator: None,
             events: EventSettings::default(),
             capabilities: Registry::default(),
             breaker: BreakerSettings::default(),
@@ -151,6 +153,14 @@ impl WardenBuilder {
     /// Timeouts and the response size cap of plugins' outbound HTTP.
     pub fn http_limits(mut self, limits: HttpLimits) -> Self {
         self.http_limits = limits;
+        self
+    }
+
+    /// Carries the trace on to the servers plugins call: `propagator`
+    /// writes the current span's context into each outbound HTTP request
+    /// (see [`crate::TracePropagator`]).
+    pub fn trace_propagator(mut self, propagator: Arc<dyn crate::TracePropagator>) -> Self {
+        self.propagator = Some(propagator);
         self
     }
 
@@ -249,6 +259,7 @@ impl WardenBuilder {
                     kv,
                     kv_limits: self.kv_limits,
                     http: self.http_limits,
+                    propagator: self.propagator,
                     data_root: DataRoot::new(self.data_dir.as_deref()),
                     capabilities: self.capabilities,
                 },

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::audit::AuditLog;
 use crate::cache::CacheStats;
 use crate::claims::{Claim, NameClaims, home_of};
@@ -24,6 +26,7 @@ mod batch;
 mod blocking;
 mod builder;
 mod deploy;
+mod hold;
 mod subscriptions;
 
 pub use batch::BatchLimits;
@@ -177,7 +180,13 @@ impl Warden {
             .ensure_free(&source.manifest.name, &source.manifest.version)?;
         let name = source.manifest.name.clone();
         let bound = self.claim_name(&source, how)?;
-        let started = self.start(source).await;
+        let span = tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.load",
+            plugin = %name,
+            version = %source.manifest.version,
+        );
+        let started = self.start(source).instrument(span).await;
         let (plugin, patterns) = match started {
             Ok(started) => started,
             Err(e) => {
@@ -215,11 +224,18 @@ impl Warden {
     pub(crate) async fn start(&self, source: Source) -> Result<(Plugin, Option<Vec<String>>)> {
         let core = self.core.clone();
         let plugins = Arc::downgrade(&self.registry);
+        let span = tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.compile",
+            plugin = %source.manifest.name,
+        );
         // Compiling is CPU-bound; keep it off the async runtime's workers.
         let prepared = match tokio::runtime::Handle::try_current() {
-            Ok(_) => tokio::task::spawn_blocking(move || prepare(&core, source, plugins))
-                .await
-                .map_err(|e| Error::host("compiling the plugin", e))??,
+            Ok(_) => tokio::task::spawn_blocking(move || {
+                span.in_scope(|| prepare(&core, source, plugins))
+            })
+            .await
+            .map_err(|e| Error::host("compiling the plugin", e))??,
             Err(_) => prepare(&core, source, plugins)?,
         };
         let reservation = self

@@ -125,6 +125,16 @@ fn the_breaker_opens_rejects_fast_and_closes_after_a_good_trial() {
     assert_eq!(plugin.metrics().breaker, BreakerState::Closed);
 }
 
+/// A host whose misbehave traps in every health check.
+fn crash_looping_host() -> Arc<Warden> {
+    Arc::new(
+        Warden::builder()
+            .config(Some("misbehave"), "health", "trap")
+            .build()
+            .expect("host"),
+    )
+}
+
 fn fast_checks() -> HealthSettings {
     HealthSettings {
         interval: Duration::from_millis(30),
@@ -173,12 +183,7 @@ fn a_plugin_failing_its_health_checks_is_restarted() {
 #[test]
 fn a_crash_looping_plugin_is_quarantined_with_backoff() {
     let root = tempfile::tempdir().expect("tmp");
-    let host = Arc::new(
-        Warden::builder()
-            .config(Some("misbehave"), "health", "trap")
-            .build()
-            .expect("host"),
-    );
+    let host = crash_looping_host();
     host.load_blocking(one_instance_misbehave(root.path()))
         .expect("load");
     let monitor = host.monitor(fast_checks()).expect("monitor");
@@ -215,4 +220,70 @@ fn a_crash_looping_plugin_is_quarantined_with_backoff() {
         "{history:#?}"
     );
     assert!(!common::audited(&host, Some("misbehave"), AuditKind::Quarantined).is_empty());
+}
+
+#[test]
+fn an_operator_quarantine_holds_until_released_whatever_the_health_monitor_does() {
+    let root = tempfile::tempdir().expect("tmp");
+    let host = crash_looping_host();
+    let healthy = host
+        .load_blocking(common::plugin_dir("text-transform"))
+        .expect("load");
+    match host.release("text-transform") {
+        Err(Error::Deploy { message, .. }) => assert!(message.contains("not quarantined")),
+        other => panic!("released a plugin that was not quarantined: {other:?}"),
+    }
+    assert!(!healthy.held());
+
+    host.load_blocking(one_instance_misbehave(root.path()))
+        .expect("load");
+    let monitor = host.monitor(fast_checks()).expect("monitor");
+    wait_until("a quarantine", Duration::from_secs(10), || {
+        monitor.stats().quarantines >= 1
+    });
+    // Held by the operator: the monitor's restart attempts (every 100 to
+    // 400 ms from here) stop, and calls say why they are refused.
+    let version = host
+        .quarantine("misbehave", "investigating")
+        .expect("quarantine");
+    assert_eq!(version.to_string(), "0.1.0");
+    let held = host.get("misbehave").expect("loaded");
+    assert!(held.held());
+    let restarts = monitor.stats().restarts;
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(monitor.stats().restarts, restarts, "held, yet restarted");
+    assert!(host.get("misbehave").expect("loaded").held());
+    match held.process_blocking(op("echo")) {
+        Err(Error::Unavailable {
+            reason: Unavailability::Held,
+            retry_after,
+            ..
+        }) => assert_eq!(retry_after, Duration::from_secs(30)),
+        other => panic!("{other:?}"),
+    }
+    let audited = common::audited(&host, Some("misbehave"), AuditKind::Quarantined);
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.action.contains("by an operator: investigating")),
+        "{audited:#?}"
+    );
+
+    // Released, it takes calls again; still failing, the monitor
+    // quarantines it again on its own.
+    host.release("misbehave").expect("release");
+    assert!(!held.held());
+    let quarantines = monitor.stats().quarantines;
+    wait_until(
+        "the monitor's next quarantine",
+        Duration::from_secs(10),
+        || monitor.stats().quarantines > quarantines,
+    );
+    let actions: Vec<DeployAction> = host
+        .history("misbehave", 50)
+        .expect("history")
+        .iter()
+        .map(|h| h.action)
+        .collect();
+    assert!(actions.contains(&DeployAction::Release), "{actions:?}");
 }

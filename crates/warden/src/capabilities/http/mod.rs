@@ -24,6 +24,7 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
 use wasmtime::StoreContextMut;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Resource};
@@ -93,6 +94,7 @@ struct HttpHooks {
     limits: HttpLimits,
     /// The charge of the request `handle` is sending right now.
     charge: Option<Charge>,
+    propagator: Option<Arc<dyn crate::TracePropagator>>,
 }
 
 /// The capability: outbound HTTP (`wasi:http/outgoing-handler`).
@@ -116,6 +118,7 @@ impl Capability for HttpCapability {
                 allowed: ctx.http_origins.clone(),
                 limits: ctx.settings.http,
                 charge: None,
+                propagator: ctx.settings.propagator.clone(),
             },
         }
     }
@@ -340,6 +343,20 @@ impl WasiHttpHooks for HttpHooks {
         let Some(charge) = self.charge.take() else {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
+        let span = tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.http",
+            plugin = %self.scope.plugin,
+            http.request.method = %request.method(),
+            server.address = %target.host,
+            server.port = target.port,
+        );
+        let mut request = request;
+        if let Some(propagator) = &self.propagator {
+            // The host's context replaces whatever the plugin wrote: the
+            // trace is the host's to continue.
+            span.in_scope(|| propagator.inject(request.headers_mut()));
+        }
         let timeouts = self.clamp(options);
         let scope = self.scope.clone();
         let allowed = self.allowed.clone();
@@ -365,7 +382,8 @@ impl WasiHttpHooks for HttpHooks {
                 return Err(HttpError::HttpRequestDenied);
             }
             send::send(request, &target, &addresses, timeouts, charge, cap).await
-        };
+        }
+        .instrument(span);
         Box::new(async move { runtime::spawn(sending)?.join().await? })
     }
 }

@@ -1,0 +1,117 @@
+//! What the `warden` command reports about itself: its log on stderr
+//! (text, or JSON for a server whose config asks for it) and, when
+//! `[telemetry] otlp` is set for `up` or `serve`, the spans of every
+//! request, call, instance, link and outbound request exported over OTLP.
+
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
+use tracing_subscriber::filter::{Targets, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::args::Command;
+use crate::config::{AppConfig, LogFormat, TelemetrySection};
+
+/// How long the exporter waits for the collector on each batch.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keeps the exporter alive; dropping it sends the spans not yet sent.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("warning: the last spans were not exported: {e}");
+        }
+    }
+}
+
+/// Sets up the log and, for a server with `[telemetry] otlp`, the span
+/// exporter. A bad endpoint is reported here and the command runs
+/// without tracing; an unreadable config is reported by the command.
+pub fn init(verbose: bool, command: &Command) -> Telemetry {
+    // A server logs its requests; the other commands only what goes wrong.
+    let serving = match command {
+        Command::Up(a) => Some(&a.serve),
+        Command::Serve(a) => Some(a),
+        _ => None,
+    };
+    let default = match (verbose, serving.is_some()) {
+        (true, _) => "info,warden::plugin=trace",
+        (false, true) => "info",
+        (false, false) => "warn,warden::plugin=warn",
+    };
+    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let config = serving.and_then(|a| AppConfig::load_or_default(&a.file).ok());
+    let json = config
+        .as_ref()
+        .is_some_and(|c| c.server.log_format == LogFormat::Json);
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = match json {
+        true => log.json().with_current_span(false).boxed(),
+        false => log
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .boxed(),
+    };
+    let (provider, problem) = match config.as_ref().map(|c| &c.telemetry) {
+        Some(section @ TelemetrySection { otlp: Some(_), .. }) => match exporter(section) {
+            Ok(provider) => (Some(provider), None),
+            Err(e) => (None, Some(e)),
+        },
+        _ => (None, None),
+    };
+    let spans = provider.as_ref().map(|provider| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("warden"))
+            .with_filter(
+                Targets::new()
+                    .with_target(warden::SPAN_TARGET, Level::DEBUG)
+                    .with_target("warden::contract", Level::TRACE),
+            )
+            // Spans only: the bindings' events carry the imports' arguments
+            // and results (config values, secrets, stored values), which
+            // are the plugin's, not the collector's.
+            .with_filter(filter_fn(|metadata| metadata.is_span()))
+    });
+    Registry::default()
+        .with(log.with_filter(filter))
+        .with(spans)
+        .init();
+    if let Some(e) = problem {
+        tracing::error!("`telemetry.otlp`: cannot export spans ({e}); serving without tracing");
+    }
+    Telemetry { provider }
+}
+
+fn exporter(section: &TelemetrySection) -> Result<SdkTracerProvider, String> {
+    let base = section.otlp.as_deref().unwrap_or_default();
+    let endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(endpoint)
+        .with_timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(section.service_name.clone())
+                .build(),
+        )
+        .build())
+}
