@@ -3,13 +3,17 @@
 //! `[telemetry] otlp` is set for `up` or `serve`, the spans of every
 //! request, call, instance, link and outbound request exported over OTLP.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor,
+};
 use tracing::Level;
 use tracing_subscriber::filter::{Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
@@ -99,19 +103,58 @@ pub fn init(verbose: bool, command: &Command) -> Telemetry {
 fn exporter(section: &TelemetrySection) -> Result<SdkTracerProvider, String> {
     let base = section.otlp.as_deref().unwrap_or_default();
     let endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(endpoint)
         .with_timeout(EXPORT_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
+    let resource = Resource::builder()
+        .with_service_name(section.service_name.clone())
+        .build();
+    // Set here, not through the provider: the processor is shared with the
+    // plugins' own spans, which do not pass through the provider.
+    exporter.set_resource(&resource);
+    let processor = Arc::new(BatchSpanProcessor::builder(exporter).build());
+    // A second call (there is none) would keep the first processor.
+    let _ = GUEST_SPANS.set(processor.clone());
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(section.service_name.clone())
-                .build(),
-        )
+        .with_span_processor(Shared(processor))
+        .with_resource(resource)
         .build())
+}
+
+/// The processor plugins' own spans are exported through, once the
+/// exporter is set up: the same batches as the host's spans.
+static GUEST_SPANS: OnceLock<Arc<BatchSpanProcessor>> = OnceLock::new();
+
+/// Warden's trace hooks for a server with `[telemetry] otlp`.
+pub fn hooks() -> warden_server::OpenTelemetryHooks {
+    match GUEST_SPANS.get() {
+        Some(processor) => warden_server::OpenTelemetryHooks::new(processor.clone()),
+        None => warden_server::OpenTelemetryHooks::default(),
+    }
+}
+
+/// The batch processor, shared by the tracer provider and the hooks.
+#[derive(Debug)]
+struct Shared(Arc<BatchSpanProcessor>);
+
+impl SpanProcessor for Shared {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
 }

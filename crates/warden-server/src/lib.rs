@@ -54,7 +54,7 @@ use problem::Problem;
 use warden::Warden;
 
 pub use error::{Error, Result};
-pub use trace::W3cPropagator;
+pub use trace::OpenTelemetryHooks;
 
 /// How the server listens and what it allows.
 #[derive(Debug, Clone)]

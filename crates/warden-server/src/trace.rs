@@ -1,11 +1,20 @@
-//! The trace context over HTTP: an incoming request's `traceparent`
-//! parents its span, and a plugin's outbound requests carry the context of
-//! the span they are sent in. Both go through OpenTelemetry's global
-//! propagator, which the application sets when it exports traces; until
-//! then nothing is read or written.
+//! Traces across the host's edges: an incoming request's `traceparent`
+//! parents its span, a plugin's outbound requests carry the context of the
+//! span they are sent in, and the spans a plugin makes itself join the
+//! call's trace. All go through OpenTelemetry's global propagator and
+//! tracer provider, which the application sets when it exports traces;
+//! until then nothing is read, written or exported.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::{
+    Event, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId,
+    TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -52,18 +61,113 @@ pub(crate) fn request_span(headers: &HeaderMap, method: &str, route: &str, id: &
     span
 }
 
-/// Writes the current span's context into a plugin's outbound HTTP
-/// requests in the format of OpenTelemetry's global propagator (W3C
-/// `traceparent` and `tracestate` with the usual one). Give it to
-/// [`warden::WardenBuilder::trace_propagator`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct W3cPropagator;
+/// Warden's trace hooks in OpenTelemetry: outbound requests carry the
+/// current span's context in the format of OpenTelemetry's global
+/// propagator (W3C `traceparent` with the usual one), and plugins' own
+/// spans go to the span processor given to [`OpenTelemetryHooks::new`]
+/// (the one the application's tracer provider exports through), with the
+/// plugin's name and version as `warden.plugin` and
+/// `warden.plugin.version`. Give them to
+/// [`warden::WardenBuilder::trace_hooks`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenTelemetryHooks {
+    guest_spans: Option<Arc<dyn SpanProcessor>>,
+}
 
-impl warden::TracePropagator for W3cPropagator {
+impl OpenTelemetryHooks {
+    /// Hooks that export plugins' own spans through `processor`.
+    pub fn new(processor: Arc<dyn SpanProcessor>) -> Self {
+        OpenTelemetryHooks {
+            guest_spans: Some(processor),
+        }
+    }
+}
+
+impl warden::TraceHooks for OpenTelemetryHooks {
     fn inject(&self, headers: &mut HeaderMap) {
         let context = Span::current().context();
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&context, &mut Outgoing(headers))
         });
     }
+
+    fn ids_of(&self, span: &Span) -> Option<warden::SpanIds> {
+        let context = span.context();
+        let ids = context.span().span_context().clone();
+        ids.is_valid().then(|| warden::SpanIds {
+            trace_id: ids.trace_id().to_bytes(),
+            span_id: ids.span_id().to_bytes(),
+            sampled: ids.is_sampled(),
+        })
+    }
+
+    fn export(&self, span: warden::GuestSpan) {
+        let Some(processor) = &self.guest_spans else {
+            return;
+        };
+        let mut attributes = vec![
+            KeyValue::new("warden.plugin", span.plugin),
+            KeyValue::new("warden.plugin.version", span.version),
+        ];
+        attributes.extend(attributes_of(span.attributes));
+        let mut events = SpanEvents::default();
+        events.events = span
+            .events
+            .into_iter()
+            .map(|(name, at, attrs)| Event::new(name, at, attributes_of(attrs), 0))
+            .collect();
+        processor.on_end(SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_bytes(span.trace_id),
+                SpanId::from_bytes(span.span_id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::from_bytes(span.parent_span_id),
+            parent_span_is_remote: false,
+            span_kind: match span.kind {
+                "client" => SpanKind::Client,
+                "server" => SpanKind::Server,
+                "producer" => SpanKind::Producer,
+                "consumer" => SpanKind::Consumer,
+                _ => SpanKind::Internal,
+            },
+            name: span.name.into(),
+            start_time: span.start,
+            end_time: span.end,
+            attributes,
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status: match span.status {
+                None => Status::Unset,
+                Some(Ok(())) => Status::Ok,
+                Some(Err(why)) => Status::error(why),
+            },
+            instrumentation_scope: InstrumentationScope::builder("wasi:otel").build(),
+        });
+    }
+}
+
+/// Attributes whose values are the JSON `wasi:otel` sends: strings,
+/// numbers and booleans become values of their own type; anything else
+/// stays its JSON text.
+fn attributes_of(attributes: Vec<(String, String)>) -> Vec<KeyValue> {
+    use serde_json::Value as Json;
+    attributes
+        .into_iter()
+        .map(|(key, json)| {
+            let value = match serde_json::from_str::<Json>(&json) {
+                Ok(Json::String(s)) => opentelemetry::Value::from(s),
+                Ok(Json::Bool(b)) => opentelemetry::Value::from(b),
+                Ok(Json::Number(n)) => match n.as_i64() {
+                    Some(i) => opentelemetry::Value::from(i),
+                    None => opentelemetry::Value::from(n.as_f64().unwrap_or_default()),
+                },
+                _ => opentelemetry::Value::from(json),
+            };
+            KeyValue::new(key, value)
+        })
+        .collect()
 }

@@ -112,7 +112,7 @@ pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
 pub use reload::Reloaded;
 pub use state::PluginState;
-pub use trace::{SPAN_TARGET, TracePropagator};
+pub use trace::{GuestSpan, SPAN_TARGET, SpanIds, TraceHooks};
 pub use warden::{BatchLimits, ReloadStats, Warden, WardenBuilder};
 #[cfg(feature = "watch")]
 pub use watch::{WatchStats, Watcher};

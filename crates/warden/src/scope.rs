@@ -19,6 +19,11 @@ pub(crate) struct CallScope {
     call_id: Mutex<CallId>,
     log: PerCall,
     events: PerCall,
+    /// The spans the plugin may still make itself in this call.
+    spans: PerCall,
+    /// The host's span of the call in progress (the parent of the
+    /// plugin's own spans).
+    span: Mutex<tracing::Span>,
     /// The hop count of events emitted in the call in progress.
     emit_hops: AtomicU32,
     /// Unfinished lines of stdout and stderr, flushed at the end of each call
@@ -65,6 +70,9 @@ impl PerCall {
     }
 }
 
+/// The most spans a plugin may make itself (`wasi:otel`) in one call.
+pub(crate) const MAX_GUEST_SPANS: u64 = 64;
+
 /// A partial output line longer than this is logged without waiting for
 /// its newline.
 const MAX_LINE: usize = 4096;
@@ -94,6 +102,8 @@ impl CallScope {
             call_id: Mutex::new(CallId::Seq(0)),
             log: PerCall::new(log_cap),
             events: PerCall::new(u64::from(events_cap)),
+            spans: PerCall::new(MAX_GUEST_SPANS),
+            span: Mutex::new(tracing::Span::none()),
             emit_hops: AtomicU32::new(0),
             pending: Mutex::new([Vec::new(), Vec::new()]),
             last_stderr: Mutex::new(String::new()),
@@ -107,6 +117,9 @@ impl CallScope {
         self.emit_hops.store(emit_hops, Ordering::Relaxed);
         self.log.refill();
         self.events.refill();
+        self.spans.refill();
+        // Called inside the call's span.
+        *lock(&self.span) = tracing::Span::current();
         lock(&self.last_stderr).clear();
     }
 
@@ -173,6 +186,23 @@ impl CallScope {
 
     pub(crate) fn call_id(&self) -> CallId {
         lock(&self.call_id).clone()
+    }
+
+    /// The host's span of the call in progress.
+    pub(crate) fn span(&self) -> tracing::Span {
+        lock(&self.span).clone()
+    }
+
+    /// Whether the plugin may make one more span of its own in this call;
+    /// the first refusal is logged.
+    pub(crate) fn take_span(&self) -> bool {
+        self.spans.take(1, || {
+            tracing::warn!(
+                plugin = %self.plugin,
+                call_id = %self.call_id(),
+                "the plugin made more than {MAX_GUEST_SPANS} spans in one call; the rest are dropped"
+            );
+        })
     }
 
     /// Records an audit entry attributed to this plugin and call.

@@ -7,17 +7,71 @@
 //! subscriber layer for those targets (OpenTelemetry, say); without one
 //! each costs a disabled-callsite check.
 //!
-//! Carrying the trace on to the servers a plugin calls is the embedder's
-//! choice of format: a [`TracePropagator`] writes the current span's
-//! context into each outbound request's headers.
+//! What needs the embedder's trace format goes through its
+//! [`TraceHooks`]: carrying the trace on to the servers a plugin calls,
+//! and the spans a plugin makes itself (`wasi:otel/tracing`), which the
+//! host checks and bounds before it hands them over.
+
+use std::time::SystemTime;
 
 /// The target of Warden's spans.
 pub const SPAN_TARGET: &str = "warden::span";
 
-/// Writes the trace context of the current span into the headers of a
-/// plugin's outbound HTTP request (W3C `traceparent`, say), so that the
-/// server it calls continues the trace. Called inside that request's span.
-pub trait TracePropagator: Send + Sync + 'static {
-    /// Adds the current span's context to `headers`.
+/// The embedder's side of tracing, in its trace format (W3C trace context
+/// and OpenTelemetry, say).
+pub trait TraceHooks: Send + Sync + 'static {
+    /// Writes the current span's context into the headers of a plugin's
+    /// outbound HTTP request (W3C `traceparent`, say), so that the server
+    /// it calls continues the trace. Called inside that request's span.
     fn inject(&self, headers: &mut http::HeaderMap);
+
+    /// The trace and span ids of `span` (a call's span), when it is
+    /// exported; plugins' own spans become its children.
+    fn ids_of(&self, span: &tracing::Span) -> Option<SpanIds>;
+
+    /// Exports a span a plugin made. The host has checked that it belongs
+    /// to the trace of the call that made it and bounded its size.
+    fn export(&self, span: GuestSpan);
+}
+
+/// Where a span is in its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanIds {
+    /// The trace's id.
+    pub trace_id: [u8; 16],
+    /// The span's id.
+    pub span_id: [u8; 8],
+    /// Whether the trace is sampled.
+    pub sampled: bool,
+}
+
+/// A span a plugin made through `wasi:otel/tracing`, as the host passes it
+/// on: in the trace of the call that made it, with its attribute values in
+/// the JSON the interface defines, and within the host's bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestSpan {
+    /// The plugin that made it.
+    pub plugin: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The trace (the call's).
+    pub trace_id: [u8; 16],
+    /// The span's own id.
+    pub span_id: [u8; 8],
+    /// Its parent: the call's span or another of the plugin's spans.
+    pub parent_span_id: [u8; 8],
+    /// Its name.
+    pub name: String,
+    /// The kind, as the interface names it (`internal`, `client`...).
+    pub kind: &'static str,
+    /// When it started.
+    pub start: SystemTime,
+    /// When it ended.
+    pub end: SystemTime,
+    /// Attributes: keys and JSON-encoded values.
+    pub attributes: Vec<(String, String)>,
+    /// Events: name, time and attributes.
+    pub events: Vec<(String, SystemTime, Vec<(String, String)>)>,
+    /// `None`: unset; `Some(Ok)`: ok; `Some(Err(description))`: error.
+    pub status: Option<Result<(), String>>,
 }

@@ -423,7 +423,7 @@ impl AppConfig {
             builder = builder.secrets_file(self.path(secrets));
         }
         if self.telemetry.otlp.is_some() {
-            builder = builder.trace_propagator(std::sync::Arc::new(warden_server::W3cPropagator));
+            builder = builder.trace_hooks(std::sync::Arc::new(crate::telemetry::hooks()));
         }
         Ok(builder)
     }

@@ -2,7 +2,8 @@
 //! receiver on 127.0.0.1 exports the span tree of a call — the incoming
 //! request (a child of the caller's `traceparent`), the call, the plugin's
 //! host-service imports and its outbound HTTP request, which carries the
-//! trace on to the server it reaches.
+//! trace on to the server it reaches — and the spans a plugin makes itself
+//! through `wasi:otel`, children of its call, bounded, in no other trace.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -131,6 +132,19 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
             std::fs::copy(&from, to.join(from.file_name().expect("name"))).expect("copy");
         }
     }
+    // A fixture that makes spans of its own.
+    let maker = tmp.path().join("plugins/span-maker");
+    let built = super::warden(
+        &[
+            "build",
+            "plugins/testing/span-maker",
+            "--out",
+            tmp.path().join("plugins").to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(built.status.success(), "{}", super::stderr(&built));
+    assert!(maker.join("plugin.toml").is_file());
     let manifest = staged.join("plugin.toml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(&manifest, text.replace("https://example.com", &origin)).expect("manifest");
@@ -138,23 +152,24 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
 
     let agent = agent();
     let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
-    let fetched = agent
-        .post(format!("{}/v1/plugins/url-fetcher/process", server.url))
-        .header("traceparent", &traceparent)
-        .send(format!("{origin}/page").as_str())
-        .expect("call");
-    let status = fetched.status();
-    let body = fetched.into_body().read_to_string().unwrap_or_default();
-    assert_eq!(status, 200, "{body}");
-    let counted = agent
-        .post(format!(
-            "{}/v1/plugins/counter/process?op=incr&key=traced",
-            server.url
-        ))
-        .header("traceparent", &traceparent)
-        .send("")
-        .expect("call");
-    assert_eq!(counted.status(), 200);
+    // Each call continues the caller's trace; the answer must be a 200.
+    let traced = |path: &str, input: &str| -> String {
+        let response = agent
+            .post(format!("{}/v1/plugins/{path}", server.url))
+            .header("traceparent", &traceparent)
+            .send(input)
+            .expect("call");
+        let status = response.status();
+        let body = response.into_body().read_to_string().unwrap_or_default();
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    traced("url-fetcher/process", &format!("{origin}/page"));
+    traced("counter/process?op=incr&key=traced", "");
+    for options in ["spans=70", "spans=1&forge=true"] {
+        let given = traced(&format!("span-maker/process?{options}"), "");
+        assert_eq!(given, TRACE_ID, "the plugin is given its call's trace");
+    }
     // Stopping flushes the spans not yet exported.
     assert!(server.terminate().success());
 
@@ -178,7 +193,7 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         .iter()
         .filter(|s| s.name == "warden.request")
         .collect();
-    assert_eq!(requests.len(), 2, "{all}");
+    assert_eq!(requests.len(), 4, "{all}");
     for request in &requests {
         assert_eq!(hex_id(&request.trace_id), TRACE_ID, "{all}");
         assert_eq!(hex_id(&request.parent_span_id), CALLER_SPAN, "{all}");
@@ -214,8 +229,39 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
     );
     // The bindings' events carry arguments and results (config values,
     // secrets): they stay in the host.
-    let with_events: Vec<&Span> = spans.iter().filter(|s| !s.events.is_empty()).collect();
+    let with_events: Vec<&Span> = spans
+        .iter()
+        .filter(|s| !s.events.is_empty() && s.name != "plugin-work")
+        .collect();
     assert!(with_events.is_empty(), "{:#?}", with_events);
+
+    // The plugin's own spans: children of its call, in its trace, at most
+    // 64 of the 70 it made, attributed by the host whatever the plugin
+    // wrote; the one in a trace of its choosing is dropped (1, not 2).
+    let mut own: Vec<Vec<&Span>> = requests
+        .iter()
+        .flat_map(|r| children(r, "warden.call"))
+        .filter(|c| attribute(c, "plugin").as_deref() == Some("span-maker"))
+        .map(|c| children(c, "plugin-work"))
+        .collect();
+    own.sort_by_key(Vec::len);
+    let counts: Vec<usize> = own.iter().map(Vec::len).collect();
+    assert_eq!(counts, [1, 64], "{all}");
+    for span in own.concat() {
+        assert_eq!(hex_id(&span.trace_id), TRACE_ID);
+        assert_eq!(
+            attribute(span, "warden.plugin").as_deref(),
+            Some("span-maker")
+        );
+        assert!(attribute(span, "work.item").is_some(), "{span:?}");
+        assert_eq!(span.events.len(), 1, "{span:?}");
+    }
+    assert!(
+        spans
+            .iter()
+            .all(|s| hex_id(&s.trace_id) != "0123456789abcdef0123456789abcdef"),
+        "a span in a trace the plugin chose was exported: {all}"
+    );
 
     // Loading: the first instance's creation and `initialize`.
     let load = spans

@@ -1,6 +1,7 @@
 //! Host capabilities: everything a plugin can reach beyond its own memory
 //! is one [`Capability`] — logging, config, the key-value store, outbound
-//! HTTP, events, the data directory, and the embedder's own.
+//! HTTP, events, the data directory, a plugin's own spans, and the
+//! embedder's own.
 //!
 //! A capability owns, in one module, what used to be spread over the host:
 //! the WIT functions it adds to the linker, the state each instance keeps,
@@ -25,6 +26,7 @@ mod grant;
 pub mod http;
 pub(crate) mod links;
 mod logging;
+mod otel;
 mod registration;
 mod stdio;
 pub mod store;
@@ -59,8 +61,9 @@ pub(crate) struct ServiceSettings {
     pub(crate) kv_limits: KvLimits,
     /// Bounds on outbound HTTP.
     pub(crate) http: HttpLimits,
-    /// Writes the trace context into outbound HTTP requests.
-    pub(crate) propagator: Option<Arc<dyn crate::TracePropagator>>,
+    /// The embedder's trace format: the context written into outbound
+    /// HTTP requests, and where plugins' own spans go.
+    pub(crate) trace: Option<Arc<dyn crate::TraceHooks>>,
     /// Where the plugins' data directories are.
     pub(crate) data_root: DataRoot,
     /// The embedder's capabilities (extensions among them).
@@ -164,6 +167,7 @@ builtins! {
     http: http::HttpCapability,
     data: data::DataCapability,
     links: links::LinksCapability,
+    otel: otel::OtelCapability,
 }
 
 /// The built-in capabilities whose functions are linked per plugin, at

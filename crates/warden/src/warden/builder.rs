@@ -36,7 +36,7 @@ pub struct WardenBuilder {
     kv: Option<Arc<dyn KvBackend>>,
     kv_limits: KvLimits,
     http_limits: HttpLimits,
-    propagator: Option<Arc<dyn crate::TracePropagator>>,
+    trace: Option<Arc<dyn crate::TraceHooks>>,
     events: EventSettings,
     capabilities: Registry,
     breaker: BreakerSettings,
@@ -67,7 +67,7 @@ impl Default for WardenBuilder {
             kv: None,
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
-            propagator: None,
+            trace: None,
             events: EventSettings::default(),
             capabilities: Registry::default(),
             breaker: BreakerSettings::default(),
@@ -156,11 +156,11 @@ impl WardenBuilder {
         self
     }
 
-    /// Carries the trace on to the servers plugins call: `propagator`
-    /// writes the current span's context into each outbound HTTP request
-    /// (see [`crate::TracePropagator`]).
-    pub fn trace_propagator(mut self, propagator: Arc<dyn crate::TracePropagator>) -> Self {
-        self.propagator = Some(propagator);
+    /// Ties plugins into the embedder's traces: `hooks` write the current
+    /// span's context into each outbound HTTP request and export the
+    /// spans plugins make themselves (see [`crate::TraceHooks`]).
+    pub fn trace_hooks(mut self, hooks: Arc<dyn crate::TraceHooks>) -> Self {
+        self.trace = Some(hooks);
         self
     }
 
@@ -259,7 +259,7 @@ impl WardenBuilder {
                     kv,
                     kv_limits: self.kv_limits,
                     http: self.http_limits,
-                    propagator: self.propagator,
+                    trace: self.trace,
                     data_root: DataRoot::new(self.data_dir.as_deref()),
                     capabilities: self.capabilities,
                 },

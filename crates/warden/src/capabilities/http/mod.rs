@@ -94,7 +94,7 @@ struct HttpHooks {
     limits: HttpLimits,
     /// The charge of the request `handle` is sending right now.
     charge: Option<Charge>,
-    propagator: Option<Arc<dyn crate::TracePropagator>>,
+    trace: Option<Arc<dyn crate::TraceHooks>>,
 }
 
 /// The capability: outbound HTTP (`wasi:http/outgoing-handler`).
@@ -118,7 +118,7 @@ impl Capability for HttpCapability {
                 allowed: ctx.http_origins.clone(),
                 limits: ctx.settings.http,
                 charge: None,
-                propagator: ctx.settings.propagator.clone(),
+                trace: ctx.settings.trace.clone(),
             },
         }
     }
@@ -352,10 +352,10 @@ impl WasiHttpHooks for HttpHooks {
             server.port = target.port,
         );
         let mut request = request;
-        if let Some(propagator) = &self.propagator {
+        if let Some(trace) = &self.trace {
             // The host's context replaces whatever the plugin wrote: the
             // trace is the host's to continue.
-            span.in_scope(|| propagator.inject(request.headers_mut()));
+            span.in_scope(|| trace.inject(request.headers_mut()));
         }
         let timeouts = self.clamp(options);
         let scope = self.scope.clone();
