@@ -96,6 +96,14 @@ pub enum Command {
     /// Forget which directories a plugin name belongs to, so that the next
     /// plugin loaded under it (from another directory) may have it.
     ReleaseName(NameArgs),
+    /// Make a key pair for signing plugins: a secret key file, and the
+    /// public key a host trusts (`[signatures] trusted-keys`).
+    Keygen(KeygenArgs),
+    /// Sign a built plugin: its component and its manifest (which grants
+    /// its permissions), into `plugin.sig` beside them.
+    Sign(SignArgs),
+    /// Check a built plugin's signature against public keys you trust.
+    Verify(VerifyArgs),
     /// Build what is stale, load the plugins of `warden.toml` and serve them
     /// over HTTP.
     Up(UpArgs),
@@ -140,6 +148,32 @@ pub struct CanaryArgs {
     /// Its share of calls, in percent (0-100).
     #[arg(long, short)]
     pub percent: f64,
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (created readable by you only; an
+    /// existing file is not overwritten).
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// The built plugin's directory (or its `plugin.toml`).
+    pub path: PathBuf,
+    /// The secret key file (`warden keygen`).
+    #[arg(long, short)]
+    pub key: PathBuf,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The built plugin's directory (or its `plugin.toml`).
+    pub path: PathBuf,
+    /// A public key you trust, `ed25519:...` (repeatable).
+    #[arg(long = "key", short, required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
 }
 
 #[derive(Args)]

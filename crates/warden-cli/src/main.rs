@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Up(_) | Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
-    let _telemetry = telemetry::init(cli.global.verbose, &cli.command);
+    let telemetry = telemetry::init(cli.global.verbose, &cli.command);
     let result = match &cli.command {
         Command::New(a) => commands::new::run(a),
         Command::Compose(a) => commands::compose::run(a),
@@ -39,8 +39,11 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::status::status(&cli.global, a),
         Command::History(a) => commands::status::history(&cli.global, a),
         Command::ReleaseName(a) => commands::deploy::release_name(&cli.global, a),
-        Command::Up(a) => commands::serve::up(&cli.global, a),
-        Command::Serve(a) => commands::serve::serve(&cli.global, a),
+        Command::Keygen(a) => commands::sign::keygen(a),
+        Command::Sign(a) => commands::sign::sign(a),
+        Command::Verify(a) => commands::sign::verify(a),
+        Command::Up(a) => commands::serve::up(&cli.global, a, &telemetry),
+        Command::Serve(a) => commands::serve::serve(&cli.global, a, &telemetry),
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 //! `[telemetry] otlp` is set for `up` or `serve`, the spans of every
 //! request, call, instance, link and outbound request exported over OTLP.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -12,10 +12,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor,
+    BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor,
 };
 use tracing::Level;
-use tracing_subscriber::filter::{Targets, filter_fn};
+use tracing_subscriber::filter::{Targets, dynamic_filter_fn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -29,6 +29,17 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keeps the exporter alive; dropping it sends the spans not yet sent.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// The batches the host's spans go out in, which plugins' own spans
+    /// join.
+    batches: Option<Arc<BatchSpanProcessor>>,
+}
+
+impl Telemetry {
+    /// The host's trace hooks, when spans are exported.
+    pub fn hooks(&self) -> Option<warden_server::OpenTelemetryHooks> {
+        let batches: Arc<dyn SpanProcessor> = self.batches.clone()?;
+        Some(warden_server::OpenTelemetryHooks::new(batches))
+    }
 }
 
 impl Drop for Telemetry {
@@ -69,13 +80,14 @@ pub fn init(verbose: bool, command: &Command) -> Telemetry {
             .with_target(false)
             .boxed(),
     };
-    let (provider, problem) = match config.as_ref().map(|c| &c.telemetry) {
+    let (exporting, problem) = match config.as_ref().map(|c| &c.telemetry) {
         Some(section @ TelemetrySection { otlp: Some(_), .. }) => match exporter(section) {
-            Ok(provider) => (Some(provider), None),
+            Ok(exporting) => (Some(exporting), None),
             Err(e) => (None, Some(e)),
         },
         _ => (None, None),
     };
+    let (provider, batches) = exporting.unzip();
     let spans = provider.as_ref().map(|provider| {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         tracing_opentelemetry::layer()
@@ -87,20 +99,69 @@ pub fn init(verbose: bool, command: &Command) -> Telemetry {
             )
             // Spans only: the bindings' events carry the imports' arguments
             // and results (config values, secrets, stored values), which
-            // are the plugin's, not the collector's.
-            .with_filter(filter_fn(|metadata| metadata.is_span()))
+            // are the plugin's, not the collector's. And at most
+            // `MAX_IMPORT_SPANS` import spans per call: a plugin in a loop
+            // of host calls must not flood the batches everyone shares.
+            .with_filter(dynamic_filter_fn(|metadata, cx| {
+                metadata.is_span() && within_import_budget(metadata, cx)
+            }))
     });
+    // The bindings' events carry imports' arguments, secrets among them:
+    // never a log line.
+    let not_bindings = filter_fn(|metadata| !metadata.target().starts_with("warden::contract"));
     Registry::default()
-        .with(log.with_filter(filter))
+        .with(log.with_filter(filter).with_filter(not_bindings))
         .with(spans)
         .init();
     if let Some(e) = problem {
         tracing::error!("`telemetry.otlp`: cannot export spans ({e}); serving without tracing");
     }
-    Telemetry { provider }
+    Telemetry { provider, batches }
 }
 
-fn exporter(section: &TelemetrySection) -> Result<SdkTracerProvider, String> {
+/// The most host-service import spans exported per call.
+const MAX_IMPORT_SPANS: u32 = 64;
+
+/// How many import spans a call has had.
+struct ImportSpans(u32);
+
+/// Whether a span may be exported: an import span only while its call
+/// (the nearest `warden.call` above it) has had fewer than
+/// [`MAX_IMPORT_SPANS`].
+fn within_import_budget<S>(
+    metadata: &tracing::Metadata<'_>,
+    cx: &tracing_subscriber::layer::Context<'_, S>,
+) -> bool
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if !metadata.target().starts_with("warden::contract") {
+        return true;
+    }
+    let Some(current) = cx.lookup_current() else {
+        return false;
+    };
+    let Some(call) = current.scope().find(|s| s.name() == "warden.call") else {
+        return false;
+    };
+    let mut extensions = call.extensions_mut();
+    match extensions.get_mut::<ImportSpans>() {
+        Some(ImportSpans(n)) if *n >= MAX_IMPORT_SPANS => false,
+        Some(ImportSpans(n)) => {
+            *n += 1;
+            true
+        }
+        None => {
+            extensions.insert(ImportSpans(1));
+            true
+        }
+    }
+}
+
+/// The tracer provider, and the batch processor it exports through.
+fn exporter(
+    section: &TelemetrySection,
+) -> Result<(SdkTracerProvider, Arc<BatchSpanProcessor>), String> {
     let base = section.otlp.as_deref().unwrap_or_default();
     let endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -117,24 +178,14 @@ fn exporter(section: &TelemetrySection) -> Result<SdkTracerProvider, String> {
     // plugins' own spans, which do not pass through the provider.
     exporter.set_resource(&resource);
     let processor = Arc::new(BatchSpanProcessor::builder(exporter).build());
-    // A second call (there is none) would keep the first processor.
-    let _ = GUEST_SPANS.set(processor.clone());
-    Ok(SdkTracerProvider::builder()
-        .with_span_processor(Shared(processor))
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(Shared(processor.clone()))
         .with_resource(resource)
-        .build())
-}
-
-/// The processor plugins' own spans are exported through, once the
-/// exporter is set up: the same batches as the host's spans.
-static GUEST_SPANS: OnceLock<Arc<BatchSpanProcessor>> = OnceLock::new();
-
-/// Warden's trace hooks for a server with `[telemetry] otlp`.
-pub fn hooks() -> warden_server::OpenTelemetryHooks {
-    match GUEST_SPANS.get() {
-        Some(processor) => warden_server::OpenTelemetryHooks::new(processor.clone()),
-        None => warden_server::OpenTelemetryHooks::default(),
-    }
+        // Whoever calls decides nothing: a client's `traceparent` saying
+        // "not sampled" must not switch tracing off for its request.
+        .with_sampler(Sampler::AlwaysOn)
+        .build();
+    Ok((provider, processor))
 }
 
 /// The batch processor, shared by the tracer provider and the hooks.

@@ -20,7 +20,7 @@ use super::problem::Problem;
 use warden::DeploymentStatus;
 use warden::Reloaded;
 use warden::{AuditKind, AuditQuery, parse_since};
-use warden::{MANIFEST_FILE, Manifest};
+use warden::{MANIFEST_FILE, Manifest, SIGNATURE_FILE};
 
 /// Refuses a request without `Authorization: Bearer <admin token>`. The
 /// comparison takes the same time whatever the token sent: both sides are
@@ -117,18 +117,21 @@ fn deployed(state: &AppState, name: &str) -> Result<Response, Problem> {
 }
 
 /// Upload and deploy a plugin: a `multipart/form-data` body with a
-/// `manifest` part (the `plugin.toml` text) and a `component` part (the
-/// `.wasm`). The files are kept under the data directory's `uploads/`.
+/// `manifest` part (the `plugin.toml` text), a `component` part (the
+/// `.wasm`) and, for a server that requires signatures, a `signature` part
+/// (its `plugin.sig`). The files are kept under the data directory's
+/// `uploads/`.
 #[utoipa::path(
     post,
     path = "/v1/admin/upload",
     tag = "admin",
-    request_body(content_type = "multipart/form-data", description = "Parts `manifest` (plugin.toml) and `component` (.wasm)"),
+    request_body(content_type = "multipart/form-data", description = "Parts `manifest` (plugin.toml), `component` (.wasm) and optionally `signature` (plugin.sig)"),
     security(("admin_token" = [])),
     responses(
         (status = 201, description = "Deployed; the plugin's deployment", body = Object),
         (status = 400, description = "Missing parts, or not a loadable plugin", body = Problem),
         (status = 401, description = "Missing or wrong admin token", body = Problem),
+        (status = 403, description = "Signatures are required and this one was not accepted", body = Problem),
         (status = 409, description = "That version is already deployed", body = Problem),
     )
 )]
@@ -142,7 +145,7 @@ pub(crate) async fn upload(
             "uploads are kept in the data directory, and this server has none".into(),
         ));
     };
-    let (mut manifest, mut component) = (None, None);
+    let (mut manifest, mut component, mut signature) = (None, None, None);
     while let Some(field) = multipart
         .next_field()
         .await
@@ -156,9 +159,11 @@ pub(crate) async fn upload(
         match name.as_str() {
             "manifest" => manifest = Some(bytes),
             "component" => component = Some(bytes),
+            "signature" => signature = Some(bytes),
             other => {
                 return Err(bad(format!(
-                    "unexpected part `{other}`; send `manifest` and `component`"
+                    "unexpected part `{other}`; send `manifest`, `component` and, if signed, \
+                     `signature`"
                 )));
             }
         }
@@ -196,6 +201,23 @@ pub(crate) async fn upload(
     };
     write(&component_file, &component)?;
     write(&dir.join(MANIFEST_FILE), &manifest_text)?;
+    let signature_file = dir.join(SIGNATURE_FILE);
+    match signature {
+        Some(signature) => write(&signature_file, &signature)?,
+        // A signature left by an earlier upload of this version would not
+        // be this upload's.
+        None => match std::fs::remove_file(&signature_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "host-error",
+                    format!("removing {}: {e}", signature_file.display()),
+                ));
+            }
+        },
+    }
     detached(async move {
         let plugin = state.warden.deploy(&dir).await?;
         deployed(&state, plugin.name())

@@ -136,6 +136,16 @@ fn output_response(r: ProcessResponse, millis: f64) -> Response {
     let content_type = HeaderValue::from_str(&r.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, content_type);
+    // A plugin's output is the plugin's: served on the dashboard's origin,
+    // HTML from it must not run as a page of that origin.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(&r.version) {
         headers.insert(VERSION_HEADER, v);
     }

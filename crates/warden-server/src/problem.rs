@@ -158,6 +158,9 @@ impl From<&Error> for Problem {
             Error::Deploy { plugin, .. } => {
                 Problem::new(StatusCode::CONFLICT, "deploy-conflict", detail).plugin(plugin)
             }
+            Error::Signature { plugin, .. } => {
+                Problem::new(StatusCode::FORBIDDEN, "signature-refused", detail).plugin(plugin)
+            }
             Error::NameClaimed { name, .. } => {
                 Problem::new(StatusCode::CONFLICT, "name-claimed", detail).plugin(name)
             }
@@ -187,6 +190,7 @@ fn on_host_side(e: &Error) -> bool {
         | Error::Deploy { .. }
         | Error::Config { .. }
         | Error::NameClaimed { .. }
+        | Error::Signature { .. }
         | Error::BlockingInAsync { .. } => true,
         _ => false,
     }

@@ -55,8 +55,22 @@ pub(crate) fn request_span(headers: &HeaderMap, method: &str, route: &str, id: &
     if !span.is_disabled() {
         let parent =
             opentelemetry::global::get_text_map_propagator(|p| p.extract(&Incoming(headers)));
-        // Refused only once the span has started, which it has not.
-        let _ = span.set_parent(parent);
+        let ids = parent.span().span_context().clone();
+        if ids.is_valid() {
+            // The caller's ids, not its `tracestate`: kilobytes a client
+            // chooses would ride along on every span and outbound request
+            // of the trace.
+            let ids = SpanContext::new(
+                ids.trace_id(),
+                ids.span_id(),
+                ids.trace_flags(),
+                true,
+                TraceState::default(),
+            );
+            let parent = opentelemetry::Context::new().with_remote_span_context(ids);
+            // Refused only once the span has started, which it has not.
+            let _ = span.set_parent(parent);
+        }
     }
     span
 }

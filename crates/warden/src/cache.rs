@@ -274,11 +274,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The sha256 of `bytes` as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// Feeds `Hash` output into sha256, so the key is stable across processes
 /// (unlike `DefaultHasher`'s seeded output).
 struct Sha256Hasher(Sha256);

@@ -17,6 +17,7 @@ use crate::events::{EventBus, EventSettings};
 use crate::grants::Grants;
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
+use crate::signature::PublicKey;
 use crate::state::PluginState;
 
 pub(crate) struct Core {
@@ -32,6 +33,8 @@ pub(crate) struct Core {
     pub(crate) audit: Arc<AuditLog>,
     /// When a version's circuit breaker opens.
     pub(crate) breaker: BreakerSettings,
+    /// The keys a plugin must be signed with (`None`: no signature asked).
+    pub(crate) trusted_keys: Option<Arc<[PublicKey]>>,
     /// Instances the pooling allocator holds (`None`: no fixed pool).
     instance_capacity: Option<u32>,
     /// Instances promised to loaded plugins (the sum of their `max-instances`).
@@ -43,6 +46,7 @@ pub(crate) struct Core {
 pub(crate) struct Tuning {
     pub(crate) events: EventSettings,
     pub(crate) breaker: BreakerSettings,
+    pub(crate) trusted_keys: Option<Arc<[PublicKey]>>,
 }
 
 /// The runtime behind the blocking facade. Dropped without waiting, so the
@@ -122,6 +126,7 @@ impl Core {
             services,
             audit,
             breaker: tuning.breaker,
+            trusted_keys: tuning.trusted_keys,
             instance_capacity: match &config.allocator {
                 Allocator::Pooling(p) => Some(p.total_instances),
                 Allocator::OnDemand => None,

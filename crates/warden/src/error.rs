@@ -75,6 +75,22 @@ pub enum Error {
         import: String,
     },
 
+    /// The host requires signed plugins and this one's signature was not
+    /// accepted; nothing of it was compiled or loaded.
+    #[error(
+        "plugin `{plugin}` ({}) is refused: {problem}; sign it with `warden sign` using a key \
+         this host trusts (`[signatures] trusted-keys`)",
+        file.display()
+    )]
+    Signature {
+        /// The plugin's name.
+        plugin: String,
+        /// Its manifest (the signature file is beside it).
+        file: PathBuf,
+        /// What is wrong with the signature.
+        problem: crate::signature::SignatureProblem,
+    },
+
     /// A `plugin.toml` is missing, unreadable or invalid.
     #[error("{}: {message}", file.display())]
     Manifest {

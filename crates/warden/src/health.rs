@@ -278,6 +278,10 @@ impl Warden {
         if !self.registry.list().iter().any(|p| p.same_build(plugin)) {
             return;
         }
+        // Held by an operator while this waited: it stays as it is.
+        if plugin.held() {
+            return;
+        }
         // The old build retires in the background.
         match self.rebuild(plugin, true).await {
             Ok(_) => {

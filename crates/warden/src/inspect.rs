@@ -1,8 +1,8 @@
 //! Reading a component without running it: its imports and exports, the
 //! world it matches, and its interface rendered as WIT.
 
-use crate::cache::sha256_hex;
 use crate::contract::{ContractVersion, World};
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::loader::check_header;
 

@@ -43,6 +43,7 @@ mod contract;
 mod core;
 mod db;
 mod deploy;
+mod digest;
 mod engine;
 mod error;
 mod events;
@@ -69,6 +70,7 @@ mod registry;
 mod reload;
 mod sandbox;
 mod scope;
+mod signature;
 mod state;
 mod target;
 mod throttle;
@@ -83,7 +85,7 @@ pub use audit::{
     AUDIT_DIR, AuditEntry, AuditKind, AuditLog, AuditQuery, MAX_AUDIT_TEXT, parse_since,
 };
 pub use breaker::{BreakerSettings, BreakerState};
-pub use cache::{CacheOutcome, CacheStats, default_cache_dir, sha256_hex};
+pub use cache::{CacheOutcome, CacheStats, default_cache_dir};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use capabilities::ConfigSettings;
 pub use capabilities::http::HttpLimits;
@@ -94,6 +96,7 @@ pub use db::STORE_FILE;
 pub use deploy::{
     CanaryStatus, DeployAction, DeploymentStatus, HistoryEntry, Role, RollbackPolicy, VersionStatus,
 };
+pub use digest::sha256_hex;
 pub use engine::{Allocator, EngineConfig, PoolingConfig};
 pub use error::{Error, PluginError, Result, TrapKind, Unavailability};
 pub use events::{Event, EventSettings, SubscriberStats};
@@ -111,6 +114,9 @@ pub use permissions::{EffectivePermissions, GrantPolicy, Permissions};
 pub use plugin::{Plugin, PluginInfo, PluginStats};
 pub use registry::discover;
 pub use reload::Reloaded;
+pub use signature::{
+    PublicKey, SIGNATURE_FILE, SignatureProblem, SigningKey, verify as verify_signature,
+};
 pub use state::PluginState;
 pub use trace::{GuestSpan, SPAN_TARGET, SpanIds, TraceHooks};
 pub use warden::{BatchLimits, ReloadStats, Warden, WardenBuilder};

@@ -7,13 +7,13 @@ use std::sync::{Arc, Weak};
 use wasmtime::component::Component;
 
 use crate::audit::{AuditEntry, AuditKind};
-use crate::cache::sha256_hex;
 use crate::capabilities::DATA_GUEST_PATH;
 use crate::capabilities::Linking;
 use crate::capabilities::data::DataDir;
 use crate::capabilities::links::Providers;
 use crate::contract::{ContractVersion, World};
 use crate::core::Core;
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{MANIFEST_FILE, Manifest};
@@ -21,6 +21,7 @@ use crate::names::validate_name;
 use crate::permissions::{EffectivePermissions, FsMode, GrantPolicy, Permissions};
 use crate::prepared::{ExportIndices, Prepared};
 use crate::registry::Registry;
+use crate::signature::{PublicKey, SIGNATURE_FILE, verify};
 
 /// Where a plugin's bytes and manifest came from.
 pub(crate) struct Source {
@@ -33,6 +34,20 @@ pub(crate) struct Source {
     pub(crate) implicit: bool,
     /// The path it was loaded from (what [`crate::Warden::reload`] reads again).
     pub(crate) origin: Option<PathBuf>,
+    /// What a required signature is checked against.
+    pub(crate) signed: Signed,
+}
+
+/// What vouches for a plugin's files, when the host requires signatures.
+pub(crate) enum Signed {
+    /// The manifest's text as read (and parsed), and the signature file
+    /// beside it, if any.
+    Files(String, Option<String>),
+    /// A component file without a manifest: nothing can carry a signature.
+    Bare,
+    /// Bytes the application loaded itself, which it vouches for (as it
+    /// names them).
+    Application,
 }
 
 impl Source {
@@ -44,20 +59,21 @@ impl Source {
         let file = Manifest::file_for(path);
         let is_toml = path.extension().is_some_and(|e| e == "toml");
         let manifest = if meta.is_dir() || is_toml {
-            Some((Manifest::from_file(&file)?, file))
+            Some((Manifest::read(&file)?, file))
         } else {
             // A `.wasm` file: its plugin.toml is the one beside it, if that
             // manifest names this file.
             match file.is_file() {
-                true => Some((Manifest::from_file(&file)?, file))
-                    .filter(|(m, beside)| same_file(&m.component_path(parent(beside)), path)),
+                true => Some((Manifest::read(&file)?, file))
+                    .filter(|((m, _), beside)| same_file(&m.component_path(parent(beside)), path)),
                 false => None,
             }
         };
         match manifest {
-            Some((manifest, manifest_file)) => {
+            Some(((manifest, text), manifest_file)) => {
                 let component_file = manifest.component_path(parent(&manifest_file));
                 let bytes = read(&component_file, &manifest.name)?;
+                let signature = read_signature(&parent(&manifest_file).join(SIGNATURE_FILE))?;
                 Ok(Source {
                     manifest,
                     manifest_file,
@@ -65,6 +81,7 @@ impl Source {
                     bytes,
                     implicit: false,
                     origin: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
+                    signed: Signed::Files(text, signature),
                 })
             }
             None => {
@@ -77,6 +94,7 @@ impl Source {
                     bytes,
                     implicit: true,
                     origin: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
+                    signed: Signed::Bare,
                 })
             }
         }
@@ -98,6 +116,9 @@ pub(crate) fn prepare(
     plugins: Weak<Registry>,
 ) -> Result<Prepared> {
     let display = source.display_name();
+    if let Some(trusted) = &core.trusted_keys {
+        check_signature(core, &source, trusted)?;
+    }
     check_header(&source.bytes, &display)?;
     let sha256 = sha256_hex(&source.bytes);
     let (component, cache) =
@@ -310,6 +331,49 @@ fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {
         plugin: plugin.to_string(),
         import,
     }
+}
+
+/// Refuses `source` unless a key in `trusted` signed its component and
+/// manifest (and audits the refusal); nothing is compiled before this.
+fn check_signature(core: &Core, source: &Source, trusted: &[PublicKey]) -> Result<()> {
+    let (manifest, signature) = match &source.signed {
+        Signed::Files(text, signature) => (text.as_bytes(), signature.as_deref()),
+        Signed::Bare => (&[][..], None),
+        Signed::Application => return Ok(()),
+    };
+    let Err(problem) = verify(signature, &source.bytes, manifest, trusted) else {
+        return Ok(());
+    };
+    let plugin = source.manifest.name.clone();
+    core.audit.record(AuditEntry::now(
+        &plugin,
+        &source.manifest.version.to_string(),
+        None,
+        AuditKind::SignatureRefused,
+        source.manifest_file.display().to_string(),
+        &format!("load refused: {problem}"),
+    ));
+    Err(Error::Signature {
+        plugin,
+        file: source.manifest_file.clone(),
+        problem,
+    })
+}
+
+/// The signature file at `path`, if there is one (at most 64 KiB of it:
+/// a real one is under 1 KiB).
+fn read_signature(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut text = String::new();
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Some(text))
 }
 
 fn read(path: &Path, plugin: &str) -> Result<Vec<u8>> {

@@ -168,6 +168,12 @@ impl Manifest {
 
     /// Reads and validates the manifest at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
+        Self::read(path).map(|(manifest, _)| manifest)
+    }
+
+    /// Reads and checks `path`; returns the manifest and the file's text,
+    /// read once (what a signature covers is what was parsed).
+    pub(crate) fn read(path: &Path) -> Result<(Self, String)> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Manifest {
                 file: path.to_path_buf(),
@@ -177,7 +183,7 @@ impl Manifest {
             },
             _ => Error::io(path, e),
         })?;
-        Self::parse(&text, path)
+        Ok((Self::parse(&text, path)?, text))
     }
 
     /// Parses and validates manifest text; `file` is only used in errors.

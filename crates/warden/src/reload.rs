@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEntry, AuditKind};
-use crate::cache::sha256_hex;
 use crate::call::{ProcessRequest, ProcessResponse};
 use crate::deploy::DeployAction;
-use crate::error::{Error, Result};
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result, Unavailability};
 use crate::loader::{Source, fingerprint};
 use crate::locks::lock;
 use crate::plugin::Plugin;
@@ -141,6 +141,10 @@ impl Warden {
             return Ok((Reloaded::Unchanged, None));
         }
         let (next, patterns) = self.start(source).await?;
+        // An operator's quarantine outlives a rebuild: only a release ends it.
+        if current.held() {
+            next.hold("quarantined by an operator before this rebuild");
+        }
         if let Err(e) = self.registry.replace(current, next.clone()) {
             self.retire(&next).await;
             return Err(e);
@@ -195,7 +199,15 @@ impl Warden {
             match routed.plugin.process_call(call).await {
                 Ok(result) => {
                     // A full pool says nothing about the version's quality.
-                    let busy = matches!(result, Err(Error::Busy { .. }));
+                    // Nor does an operator's quarantine.
+                    let busy = matches!(
+                        result,
+                        Err(Error::Busy { .. })
+                            | Err(Error::Unavailable {
+                                reason: Unavailability::Held,
+                                ..
+                            })
+                    );
                     let fault = result.as_ref().is_err_and(Error::is_version_fault);
                     if let Some((watch, side)) = routed.canary.as_ref().filter(|_| !busy)
                         && let Some(why) = watch.record(*side, fault, started.elapsed())

@@ -24,6 +24,9 @@ pub(crate) struct CallScope {
     /// The host's span of the call in progress (the parent of the
     /// plugin's own spans).
     span: Mutex<tracing::Span>,
+    /// Calls begun so far: tells one call from the next, whatever ids
+    /// their callers gave them.
+    calls: AtomicU64,
     /// The hop count of events emitted in the call in progress.
     emit_hops: AtomicU32,
     /// Unfinished lines of stdout and stderr, flushed at the end of each call
@@ -104,6 +107,7 @@ impl CallScope {
             events: PerCall::new(u64::from(events_cap)),
             spans: PerCall::new(MAX_GUEST_SPANS),
             span: Mutex::new(tracing::Span::none()),
+            calls: AtomicU64::new(0),
             emit_hops: AtomicU32::new(0),
             pending: Mutex::new([Vec::new(), Vec::new()]),
             last_stderr: Mutex::new(String::new()),
@@ -118,7 +122,8 @@ impl CallScope {
         self.log.refill();
         self.events.refill();
         self.spans.refill();
-        // Called inside the call's span.
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        // The span a call runs in (its `warden.call`), or the load's.
         *lock(&self.span) = tracing::Span::current();
         lock(&self.last_stderr).clear();
     }
@@ -131,6 +136,9 @@ impl CallScope {
                 self.emit_output(stream, &rest);
             }
         }
+        // A pooled instance must not keep its last call's span (and the
+        // request's above it) open, unexported, until its next call.
+        *lock(&self.span) = tracing::Span::none();
     }
 
     /// The hop count of events emitted in this call.
@@ -186,6 +194,11 @@ impl CallScope {
 
     pub(crate) fn call_id(&self) -> CallId {
         lock(&self.call_id).clone()
+    }
+
+    /// Which call this is, of those the instance began.
+    pub(crate) fn generation(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The host's span of the call in progress.

@@ -10,4 +10,5 @@ pub mod inspect;
 pub mod list;
 pub mod new;
 pub mod serve;
+pub mod sign;
 pub mod status;

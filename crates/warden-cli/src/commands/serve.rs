@@ -3,6 +3,7 @@
 //! rebuilds on change, the new builds hot-reloaded); `serve` only serves
 //! what is built.
 
+use crate::telemetry::Telemetry;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,17 +23,24 @@ const SOURCE_DEBOUNCE: Duration = Duration::from_millis(300);
 /// How long built files settle before a reload.
 const BUILD_DEBOUNCE: Duration = Duration::from_millis(100);
 
-pub fn up(global: &Global, args: &UpArgs) -> Result<ExitCode> {
+pub fn up(global: &Global, args: &UpArgs, telemetry: &Telemetry) -> Result<ExitCode> {
     let config = AppConfig::load_or_default(&args.serve.file)?;
     let planned = config.planned()?;
     build_stale(&config, &planned)?;
-    run(global, &config, &args.serve, &planned, args.watch)
+    run(
+        global,
+        &config,
+        &args.serve,
+        &planned,
+        args.watch,
+        telemetry,
+    )
 }
 
-pub fn serve(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
+pub fn serve(global: &Global, args: &ServeArgs, telemetry: &Telemetry) -> Result<ExitCode> {
     let config = AppConfig::load_or_default(&args.file)?;
     let planned = config.planned()?;
-    run(global, &config, args, &planned, false)
+    run(global, &config, args, &planned, false, telemetry)
 }
 
 /// The directory each planned plugin is served from.
@@ -69,13 +77,18 @@ fn run(
     args: &ServeArgs,
     planned: &[Planned],
     watch: bool,
+    telemetry: &Telemetry,
 ) -> Result<ExitCode> {
     let mut settings = config.serve_settings()?;
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
     raise_file_limit(settings.max_connections);
-    let host = Arc::new(host::with_cache(config.builder()?, global)?);
+    let mut builder = config.builder()?;
+    if let Some(hooks) = telemetry.hooks() {
+        builder = builder.trace_hooks(Arc::new(hooks));
+    }
+    let host = Arc::new(host::with_cache(builder, global)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -42,12 +42,33 @@ pub struct AppConfig {
     /// Where traces go.
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// Which plugins may load: signed ones only, by the keys trusted here.
+    #[serde(default)]
+    pub signatures: SignaturesSection,
     /// The directory relative paths are resolved against (the file's).
     #[serde(skip)]
     pub base: PathBuf,
     /// The file it was read from (`None`: defaults).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// `[signatures]`: with `require = true`, only plugins whose component and
+/// manifest one of `trusted-keys` signed (`warden sign`) are loaded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SignaturesSection {
+    /// Refuse unsigned plugins and plugins signed by other keys.
+    pub require: bool,
+    /// The public keys trusted to sign plugins, `ed25519:...`.
+    pub trusted_keys: Vec<String>,
+}
+
+impl SignaturesSection {
+    /// The trusted keys, each checked.
+    fn keys(&self) -> std::result::Result<Vec<warden::PublicKey>, String> {
+        self.trusted_keys.iter().map(|k| k.parse()).collect()
+    }
 }
 
 /// `[telemetry]`: spans of every request, call, instance, link and
@@ -319,6 +340,17 @@ impl AppConfig {
                  collector over TLS, run a local OpenTelemetry Collector that forwards them)",
             ));
         }
+        let keys = self
+            .signatures
+            .keys()
+            .map_err(|e| bad("signatures.trusted-keys", &e))?;
+        if self.signatures.require && keys.is_empty() {
+            return Err(bad(
+                "signatures.trusted-keys",
+                "is empty while `require = true`: no plugin could load; add the public key \
+                 `warden keygen` printed",
+            ));
+        }
         Limits::caps_from(&self.limits, &self.file.clone().unwrap_or_default())?;
         for (i, b) in self.plugins.build.iter().enumerate() {
             if b.command.is_empty() {
@@ -422,8 +454,12 @@ impl AppConfig {
         if let Some(secrets) = &self.server.secrets_file {
             builder = builder.secrets_file(self.path(secrets));
         }
-        if self.telemetry.otlp.is_some() {
-            builder = builder.trace_hooks(std::sync::Arc::new(crate::telemetry::hooks()));
+        if self.signatures.require {
+            let keys = self.signatures.keys().map_err(|message| Error::Manifest {
+                file: file.clone(),
+                message,
+            })?;
+            builder = builder.require_signatures(keys);
         }
         Ok(builder)
     }

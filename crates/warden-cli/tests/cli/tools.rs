@@ -192,3 +192,93 @@ fn call_loads_the_providers_a_plugin_links_to() {
         "{text}"
     );
 }
+
+/// Copies the built example `name` into `root/plugins/name`.
+fn stage_example(root: &Path, name: &str) -> PathBuf {
+    let to = root.join("plugins").join(name);
+    std::fs::create_dir_all(&to).expect("dir");
+    for entry in std::fs::read_dir(dist().join(name)).expect("built") {
+        let from = entry.expect("entry").path();
+        std::fs::copy(&from, to.join(from.file_name().expect("name"))).expect("copy");
+    }
+    to
+}
+
+#[test]
+fn plugins_are_signed_verified_and_a_server_that_requires_it_loads_only_those() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = tmp.path().join("signing.key");
+    let key_arg = key.to_str().expect("utf-8");
+    let made = warden(&["keygen", "--out", key_arg], None);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let public = stdout(&made).trim().to_string();
+    assert!(public.starts_with("ed25519:"), "{public}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret key is its owner's only");
+    }
+    let again = warden(&["keygen", "--out", key_arg], None);
+    assert_eq!(again.status.code(), Some(2), "an existing key is kept");
+
+    let counter = stage_example(tmp.path(), "counter");
+    let dir = counter.to_str().expect("utf-8");
+    let unsigned = warden(&["verify", dir, "--key", &public], None);
+    assert_eq!(unsigned.status.code(), Some(1));
+    assert!(
+        stderr(&unsigned).contains("not signed"),
+        "{}",
+        stderr(&unsigned)
+    );
+    let signed = warden(&["sign", dir, "--key", key_arg], None);
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    assert!(counter.join("plugin.sig").is_file());
+    let verified = warden(&["verify", dir, "--key", &public], None);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(stdout(&verified).contains(&format!("signed by {public}")));
+    let other = tmp.path().join("other.key");
+    let other_public = stdout(&warden(
+        &["keygen", "--out", other.to_str().expect("utf-8")],
+        None,
+    ))
+    .trim()
+    .to_string();
+    let untrusted = warden(&["verify", dir, "--key", &other_public], None);
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(
+        stderr(&untrusted).contains("does not trust"),
+        "{}",
+        stderr(&untrusted)
+    );
+
+    // Serving with signatures required: the signed plugin serves, the
+    // unsigned one beside it is refused and never loads.
+    stage_example(tmp.path(), "text-transform");
+    let server = serve_examples_with(
+        tmp.path(),
+        &[],
+        &format!("[signatures]\nrequire = true\ntrusted-keys = [\"{public}\"]\n"),
+    );
+    let agent = agent();
+    let ready: serde_json::Value = agent
+        .get(format!("{}/readyz", server.url))
+        .call()
+        .expect("readyz")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert_eq!(ready["plugins"], serde_json::json!(["counter"]), "{ready}");
+    let call = |plugin: &str| {
+        agent
+            .post(format!(
+                "{}/v1/plugins/{plugin}/process?op=incr&key=k",
+                server.url
+            ))
+            .send("x")
+            .expect("call")
+            .status()
+    };
+    assert_eq!(call("counter"), 200);
+    assert_eq!(call("text-transform"), 404);
+}

@@ -238,17 +238,37 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
     // The plugin's own spans: children of its call, in its trace, at most
     // 64 of the 70 it made, attributed by the host whatever the plugin
     // wrote; the one in a trace of its choosing is dropped (1, not 2).
-    let mut own: Vec<Vec<&Span>> = requests
+    let makers: Vec<&Span> = requests
         .iter()
         .flat_map(|r| children(r, "warden.call"))
         .filter(|c| attribute(c, "plugin").as_deref() == Some("span-maker"))
-        .map(|c| children(c, "plugin-work"))
         .collect();
+    // 141 host calls in the call that made 70 spans: 64 import spans.
+    let imports = makers
+        .iter()
+        .map(|m| {
+            spans
+                .iter()
+                .filter(|s| s.parent_span_id == m.span_id && attribute(s, "function").is_some())
+                .count()
+        })
+        .max();
+    assert_eq!(imports, Some(64), "{all}");
+    let mut own: Vec<Vec<&Span>> = makers.iter().map(|c| children(c, "plugin-work")).collect();
     own.sort_by_key(Vec::len);
     let counts: Vec<usize> = own.iter().map(Vec::len).collect();
     assert_eq!(counts, [1, 64], "{all}");
     for span in own.concat() {
         assert_eq!(hex_id(&span.trace_id), TRACE_ID);
+        let claimed = span
+            .attributes
+            .iter()
+            .filter(|a| a.key == "warden.plugin")
+            .count();
+        assert_eq!(
+            claimed, 1,
+            "the plugin's own `warden.plugin` is dropped: {span:?}"
+        );
         assert_eq!(
             attribute(span, "warden.plugin").as_deref(),
             Some("span-maker")

@@ -3,9 +3,17 @@
 
 use super::*;
 
-fn multipart(manifest: &str, component: &[u8]) -> (String, Vec<u8>) {
+fn multipart(manifest: &str, component: &[u8], signature: Option<&str>) -> (String, Vec<u8>) {
     let boundary = "warden-test-boundary-7d1f";
     let mut body = Vec::new();
+    if let Some(signature) = signature {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"signature\"; filename=\"plugin.sig\"\r\n\r\n{signature}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
     body.extend_from_slice(
         format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"; filename=\"plugin.toml\"\r\n\r\n{manifest}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
@@ -17,11 +25,10 @@ fn multipart(manifest: &str, component: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A host with a data directory (deployments are kept there) and its
-/// server with an admin token.
-/// Uploads text-transform's component with `manifest` to the admin API.
-fn upload(server: &TestServer, manifest: &str) -> Reply {
-    let (content_type, body) = multipart(manifest, &common::wasm("text-transform"));
+/// Uploads text-transform's component with `manifest` (and `signature`)
+/// to the admin API.
+fn upload(server: &TestServer, manifest: &str, signature: Option<&str>) -> Reply {
+    let (content_type, body) = multipart(manifest, &common::wasm("text-transform"), signature);
     reply(
         agent()
             .post(&server.url("/v1/admin/upload"))
@@ -31,8 +38,14 @@ fn upload(server: &TestServer, manifest: &str) -> Reply {
     )
 }
 
+/// A host with a data directory (deployments are kept there) and its
+/// server with an admin token.
 fn admin_server(data: &Path) -> (Arc<Warden>, TestServer) {
-    let host = Arc::new(Warden::builder().data_dir(data).build().expect("host"));
+    admin_server_with(data, Warden::builder())
+}
+
+fn admin_server_with(data: &Path, builder: warden::WardenBuilder) -> (Arc<Warden>, TestServer) {
+    let host = Arc::new(builder.data_dir(data).build().expect("host"));
     let server = TestServer::start(
         host.clone(),
         ServeSettings {
@@ -119,7 +132,7 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
     let manifest = std::fs::read_to_string(v1.join("plugin.toml"))
         .expect("manifest")
         .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
-    let r = upload(&server, &manifest);
+    let r = upload(&server, &manifest, None);
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(
         tmp.path()
@@ -169,7 +182,7 @@ fn the_admin_api_needs_the_token_and_steers_deployments() {
     // A canary rolled back: the answer names the version serving now and
     // the one removed.
     let next = manifest.replace("version = \"1.1.0\"", "version = \"1.2.0\"");
-    let r = upload(&server, &next);
+    let r = upload(&server, &next, None);
     assert_eq!(r.status, 201, "{}", r.text());
     let r = admin_post(&canary, TOKEN, json!({"version": "1.2.0", "percent": 10}));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -315,4 +328,25 @@ fn a_reload_through_the_admin_api_loses_no_request() {
     assert!(ok.load(Ordering::SeqCst) > 10, "the clients kept calling");
     let seen = seen.into_inner().expect("seen");
     assert!(seen.contains("1.0.0") && seen.contains("1.0.5"), "{seen:?}");
+}
+
+#[test]
+fn a_server_that_requires_signatures_deploys_only_signed_uploads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = warden::SigningKey::generate().expect("key");
+    let (host, server) = admin_server_with(
+        tmp.path(),
+        Warden::builder().require_signatures(vec![key.public_key()]),
+    );
+    let manifest =
+        std::fs::read_to_string(common::plugin_dir("text-transform").join("plugin.toml"))
+            .expect("manifest");
+    upload(&server, &manifest, None).problem(403, "signature-refused");
+    let forged = key.sign(&common::wasm("text-transform"), b"another manifest");
+    upload(&server, &manifest, Some(&forged)).problem(403, "signature-refused");
+    assert!(host.plugins().is_empty());
+    let signature = key.sign(&common::wasm("text-transform"), manifest.as_bytes());
+    let r = upload(&server, &manifest, Some(&signature));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(host.plugins().len(), 1);
 }

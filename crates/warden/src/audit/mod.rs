@@ -91,6 +91,11 @@ pub enum AuditKind {
     /// A plugin from another directory asked for a name that belongs to an
     /// earlier plugin; the load was refused.
     NameClaimed,
+    /// A plugin's signature was missing, untrusted or did not match (the
+    /// host requires signatures); it was not loaded.
+    SignatureRefused,
+    /// An operator ended a plugin version's quarantine.
+    Released,
 }
 
 impl AuditKind {
@@ -138,6 +143,8 @@ impl AuditKind {
             AuditKind::HostResourceLimit => "host-resource-limit",
             AuditKind::NotGranted => "not-granted",
             AuditKind::NameClaimed => "name-claimed",
+            AuditKind::SignatureRefused => "signature-refused",
+            AuditKind::Released => "released",
         }
     }
 }

@@ -3,10 +3,13 @@
 //!
 //! A plugin is hostile, and its spans go to the operator's collector: a
 //! span is passed on only when the host exports the call's span, only in
-//! that call's trace (a plugin cannot write into another trace), at most
-//! [`crate::scope::MAX_GUEST_SPANS`] per call, with its name, attributes and events cut
-//! to fixed sizes, and attributed to the plugin. Without the embedder's
-//! [`TraceHooks`] every span is dropped at once.
+//! that call's trace (a plugin cannot write into another trace), only if
+//! the plugin started it in this call (at most
+//! [`crate::scope::MAX_GUEST_SPANS`]) under the call's span or another of
+//! its own, never as the host's (no `warden.` names, none of the keys the
+//! host's spans use), with its name, attributes and events cut to fixed
+//! sizes, its times within the call, and attributed to the plugin. Without
+//! the embedder's [`TraceHooks`] every span is dropped at once.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,16 +28,27 @@ use crate::trace::{GuestSpan, SpanIds, TraceHooks};
 const MAX_NAME: usize = 128;
 /// The most attributes kept of a span.
 const MAX_ATTRIBUTES: usize = 16;
-/// The most events kept of a span, and attributes of each.
+/// The most events kept of a span.
 const MAX_EVENTS: usize = 8;
+/// The most attributes kept of an event.
 const MAX_EVENT_ATTRIBUTES: usize = 4;
-/// The longest attribute key and value kept, in bytes.
+/// The longest attribute key kept, in bytes.
 const MAX_KEY: usize = 64;
+/// The longest attribute value (its JSON) kept, in bytes.
 const MAX_VALUE: usize = 256;
+/// The attribute keys of the host's own spans, which a plugin's may not
+/// carry (nor any `warden.` key).
+const HOST_KEYS: [&str; 5] = ["plugin", "version", "call_id", "provider", "function"];
 
+/// An instance's side of `wasi:otel/tracing`.
 pub(crate) struct Otel {
     scope: Arc<CallScope>,
     hooks: Option<Arc<dyn TraceHooks>>,
+    /// The spans the plugin started in the call in progress (their ids, and
+    /// whether each has ended), each taken from the call's budget.
+    started: (u64, Vec<([u8; 8], bool)>),
+    /// When the call in progress began, as far as the plugin's spans go.
+    began: SystemTime,
 }
 
 /// The capability: a plugin's own spans (`wasi:otel/tracing`).
@@ -52,6 +66,8 @@ impl Capability for OtelCapability {
         Otel {
             scope: ctx.scope.clone(),
             hooks: ctx.settings.trace.clone(),
+            started: (0, Vec::new()),
+            began: SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -65,25 +81,48 @@ impl Capability for OtelCapability {
 }
 
 impl Otel {
-    /// The ids of the call's span, if the host exports it.
+    /// The ids of the call's span, if the host exports and samples it.
     fn call(&self) -> Option<SpanIds> {
-        self.hooks.as_ref()?.ids_of(&self.scope.span())
+        let ids = self.hooks.as_ref()?.ids_of(&self.scope.span())?;
+        ids.sampled.then_some(ids)
+    }
+
+    /// The spans the plugin started in this call; a new call starts none.
+    fn started(&mut self) -> &mut Vec<([u8; 8], bool)> {
+        let call = self.scope.generation();
+        if self.started.0 != call {
+            self.started = (call, Vec::new());
+            self.began = SystemTime::now();
+        }
+        &mut self.started.1
     }
 }
 
 impl otel_types::Host for Otel {}
 
 impl otel::Host for Otel {
-    async fn on_start(&mut self, _context: SpanContext) {}
+    async fn on_start(&mut self, context: SpanContext) {
+        let Some(call) = self.call() else {
+            return;
+        };
+        let Some(id) = unhex::<8>(&context.span_id) else {
+            return;
+        };
+        let fresh =
+            id != [0; 8] && id != call.span_id && !self.started().iter().any(|(s, _)| *s == id);
+        let in_trace = unhex::<16>(&context.trace_id) == Some(call.trace_id);
+        if fresh && in_trace && self.scope.take_span() {
+            self.started().push((id, false));
+        }
+    }
 
     async fn on_end(&mut self, span: SpanData) {
         let (Some(hooks), Some(call)) = (self.hooks.clone(), self.call()) else {
             return;
         };
         let ids = span.span_context;
-        let span_id = match unhex::<8>(&ids.span_id) {
-            Some(id) if id != [0; 8] => id,
-            _ => return,
+        let Some(span_id) = unhex::<8>(&ids.span_id) else {
+            return;
         };
         let parent_span_id = match span.parent_span_id.as_str() {
             "" => call.span_id,
@@ -92,13 +131,27 @@ impl otel::Host for Otel {
                 None => return,
             },
         };
-        // Only into the call's own trace, and only when it is sampled.
-        if !call.sampled
-            || unhex::<16>(&ids.trace_id) != Some(call.trace_id)
-            || !self.scope.take_span()
+        // Only a span it started in this call, in the call's own trace,
+        // under the call or another of its spans; each ends once.
+        let started = self.started();
+        let Some(at) = started.iter().position(|s| *s == (span_id, false)) else {
+            return;
+        };
+        let parent_known =
+            parent_span_id == call.span_id || started.iter().any(|(s, _)| *s == parent_span_id);
+        if unhex::<16>(&ids.trace_id) != Some(call.trace_id)
+            || !parent_known
+            || span.name.starts_with("warden.")
         {
             return;
         }
+        // Ended: its id stays a parent its children may name.
+        started[at].1 = true;
+        let now = SystemTime::now();
+        let began = self.began;
+        // Not `clamp`: a clock set back makes `began` later than `now`.
+        let within = |t: SystemTime| t.max(began).min(now);
+        let (start, end) = (within(time(&span.start_time)), within(time(&span.end_time)));
         hooks.export(GuestSpan {
             plugin: self.scope.plugin.to_string(),
             version: self.scope.version.to_string(),
@@ -107,8 +160,8 @@ impl otel::Host for Otel {
             parent_span_id,
             name: prefix(&span.name, MAX_NAME).to_string(),
             kind: kind_name(span.span_kind),
-            start: time(&span.start_time),
-            end: time(&span.end_time),
+            start: start.min(end),
+            end,
             attributes: bounded(span.attributes, MAX_ATTRIBUTES),
             events: span
                 .events
@@ -116,11 +169,8 @@ impl otel::Host for Otel {
                 .take(MAX_EVENTS)
                 .map(|e| {
                     let attributes = bounded(e.attributes, MAX_EVENT_ATTRIBUTES);
-                    (
-                        prefix(&e.name, MAX_NAME).to_string(),
-                        time(&e.time),
-                        attributes,
-                    )
+                    let at = within(time(&e.time));
+                    (prefix(&e.name, MAX_NAME).to_string(), at, attributes)
                 })
                 .collect(),
             status: match span.status {
@@ -146,12 +196,12 @@ impl otel::Host for Otel {
     }
 }
 
-/// The first `max` attributes, cut to size; the `warden.` keys are the
-/// host's (the plugin's name and version), so a plugin's own are dropped.
+/// The first `max` attributes, cut to size; the host's keys (the
+/// `warden.` ones and those of its own spans) are dropped.
 fn bounded(attributes: Vec<KeyValue>, max: usize) -> Vec<(String, String)> {
     attributes
         .into_iter()
-        .filter(|kv| !kv.key.starts_with("warden."))
+        .filter(|kv| !kv.key.starts_with("warden.") && !HOST_KEYS.contains(&kv.key.as_str()))
         .take(max)
         .map(|kv| {
             (

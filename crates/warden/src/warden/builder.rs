@@ -37,6 +37,7 @@ pub struct WardenBuilder {
     kv_limits: KvLimits,
     http_limits: HttpLimits,
     trace: Option<Arc<dyn crate::TraceHooks>>,
+    trusted_keys: Option<Vec<crate::PublicKey>>,
     events: EventSettings,
     capabilities: Registry,
     breaker: BreakerSettings,
@@ -68,6 +69,7 @@ impl Default for WardenBuilder {
             kv_limits: KvLimits::default(),
             http_limits: HttpLimits::default(),
             trace: None,
+            trusted_keys: None,
             events: EventSettings::default(),
             capabilities: Registry::default(),
             breaker: BreakerSettings::default(),
@@ -153,6 +155,16 @@ impl WardenBuilder {
     /// Timeouts and the response size cap of plugins' outbound HTTP.
     pub fn http_limits(mut self, limits: HttpLimits) -> Self {
         self.http_limits = limits;
+        self
+    }
+
+    /// Loads only plugins whose component and manifest a key in `keys`
+    /// signed ([`crate::SigningKey::sign`], `warden sign`): any other is
+    /// refused with [`crate::Error::Signature`] before it is compiled, and
+    /// audited. Plugins the application loads from bytes
+    /// ([`crate::Warden::load_bytes`]) are its own and are not asked.
+    pub fn require_signatures(mut self, keys: Vec<crate::PublicKey>) -> Self {
+        self.trusted_keys = Some(keys);
         self
     }
 
@@ -267,6 +279,7 @@ impl WardenBuilder {
                 Tuning {
                     events: self.events,
                     breaker: self.breaker,
+                    trusted_keys: self.trusted_keys.map(Arc::from),
                 },
             )?,
             registry: Arc::default(),

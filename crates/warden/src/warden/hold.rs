@@ -25,6 +25,13 @@ impl Warden {
         let version = plugin.info().version.clone();
         let detail = format!("quarantined by an operator: {reason}");
         plugin.hold(&detail);
+        // A rebuild that swapped in a new build meanwhile (a reload, a
+        // restart) carried the hold over only if it copied it after this.
+        if let Ok(now) = self.get(target)
+            && !now.same_build(&plugin)
+        {
+            now.hold(&detail);
+        }
         self.core.audit.record(AuditEntry::now(
             plugin.name(),
             &version.to_string(),
@@ -54,6 +61,14 @@ impl Warden {
                 format!("version {version} is not quarantined; nothing to release"),
             ));
         }
+        self.core.audit.record(AuditEntry::now(
+            plugin.name(),
+            &version.to_string(),
+            None,
+            AuditKind::Released,
+            "operator".to_string(),
+            "released by an operator: it takes calls again",
+        ));
         self.deploys.record(
             plugin.name(),
             DeployAction::Release,

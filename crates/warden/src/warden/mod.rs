@@ -16,7 +16,7 @@ use crate::deploy::RollbackPolicy;
 use crate::deploy::state::DeployStore;
 use crate::error::{Error, Result};
 use crate::grants::Grants;
-use crate::loader::{Source, prepare};
+use crate::loader::{Signed, Source, prepare};
 use crate::locks::lock;
 use crate::manifest::Manifest;
 use crate::plugin::Plugin;
@@ -104,7 +104,8 @@ impl Warden {
     }
 
     /// Loads a plugin from bytes with the given manifest. The caller names
-    /// the plugin and is trusted to: no name claim is checked or made.
+    /// the plugin and vouches for it: no name claim is checked or made, and
+    /// no signature is asked for.
     pub async fn load_bytes(
         &self,
         manifest: Manifest,
@@ -118,6 +119,7 @@ impl Warden {
             bytes: bytes.into(),
             implicit: false,
             origin: None,
+            signed: Signed::Application,
         };
         Ok(self.register(source, None).await?.0)
     }

@@ -24,5 +24,6 @@ mod parsers;
 mod plugins;
 mod recycling;
 mod reload;
+mod signatures;
 mod standard;
 mod store;

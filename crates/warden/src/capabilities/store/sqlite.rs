@@ -147,7 +147,7 @@ fn file_stem(ns: &str) -> String {
     };
     match ns.split_once(':') {
         Some((kind @ ("plugin" | "shared"), name)) if plain(name) => format!("{kind}-{name}"),
-        _ => format!("ns-{}", &crate::cache::sha256_hex(ns.as_bytes())[..16]),
+        _ => format!("ns-{}", &crate::digest::sha256_hex(ns.as_bytes())[..16]),
     }
 }
 

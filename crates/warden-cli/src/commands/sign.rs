@@ -1,0 +1,121 @@
+//! `warden keygen`, `sign` and `verify`: ed25519 signatures over a built
+//! plugin's component and manifest, which a host that requires signatures
+//! checks before it compiles anything (`[signatures]` in warden.toml).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::args::{KeygenArgs, SignArgs, VerifyArgs};
+use warden::{Manifest, PublicKey, SIGNATURE_FILE, SigningKey};
+
+pub fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
+    let key = SigningKey::generate().map_err(|e| anyhow!(e))?;
+    write_private(&args.out, &key.to_text())?;
+    println!("{}", key.public_key());
+    eprintln!(
+        "secret key in {}; trust the public key above with `[signatures] trusted-keys`",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sign(args: &SignArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.key)
+        .with_context(|| format!("reading the key {}", args.key.display()))?;
+    let key = SigningKey::from_text(&text)
+        .map_err(|e| anyhow!("{}: {e}; make one with `warden keygen`", args.key.display()))?;
+    let plugin = Files::read(&args.path)?;
+    let signature = key.sign(&plugin.component, plugin.manifest_text.as_bytes());
+    let file = plugin.dir.join(SIGNATURE_FILE);
+    warden::write_atomically(&file, signature.as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "signed {} {} with {}: {}",
+        plugin.manifest.name,
+        plugin.manifest.version,
+        key.public_key(),
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+    let trusted = args
+        .keys
+        .iter()
+        .map(|k| k.parse::<PublicKey>().map_err(|e| anyhow!("--key: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let plugin = Files::read(&args.path)?;
+    let signature = match std::fs::read_to_string(plugin.dir.join(SIGNATURE_FILE)) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow!(e).context(format!("reading {SIGNATURE_FILE}"))),
+    };
+    let name = &plugin.manifest.name;
+    match warden::verify_signature(
+        signature.as_deref(),
+        &plugin.component,
+        plugin.manifest_text.as_bytes(),
+        &trusted,
+    ) {
+        Ok(key) => {
+            println!("{name} {}: signed by {key}", plugin.manifest.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            eprintln!("error: plugin `{name}`: {problem}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// A built plugin's files, as a signature covers them.
+struct Files {
+    dir: PathBuf,
+    manifest: Manifest,
+    manifest_text: String,
+    component: Vec<u8>,
+}
+
+impl Files {
+    fn read(path: &Path) -> Result<Files> {
+        let file = Manifest::file_for(path);
+        let manifest_text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let manifest = Manifest::parse(&manifest_text, &file)?;
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let component_file = manifest.component_path(&dir);
+        let component = std::fs::read(&component_file).with_context(|| {
+            format!(
+                "reading {}; build the plugin first (`warden build`)",
+                component_file.display()
+            )
+        })?;
+        Ok(Files {
+            dir,
+            manifest,
+            manifest_text,
+            component,
+        })
+    }
+}
+
+/// Creates `path` with `text`, readable by its owner only; never
+/// replaces an existing file.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "creating {} (an existing key is never overwritten)",
+            path.display()
+        )
+    })?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
