@@ -34,6 +34,22 @@ pub trait TraceHooks: Send + Sync + 'static {
     fn export(&self, span: GuestSpan);
 }
 
+/// What a plugin's span describes, as `wasi:otel` (and OpenTelemetry) name
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestSpanKind {
+    /// A request to a remote service.
+    Client,
+    /// The handling of a remote request.
+    Server,
+    /// The start of an asynchronous request.
+    Producer,
+    /// The handling of an asynchronous request.
+    Consumer,
+    /// Work inside the plugin.
+    Internal,
+}
+
 /// Where a span is in its trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanIds {
@@ -49,6 +65,7 @@ pub struct SpanIds {
 /// on: in the trace of the call that made it, with its attribute values in
 /// the JSON the interface defines, and within the host's bounds.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GuestSpan {
     /// The plugin that made it.
     pub plugin: String,
@@ -62,8 +79,8 @@ pub struct GuestSpan {
     pub parent_span_id: [u8; 8],
     /// Its name.
     pub name: String,
-    /// The kind, as the interface names it (`internal`, `client`...).
-    pub kind: &'static str,
+    /// What the span describes.
+    pub kind: GuestSpanKind,
     /// When it started.
     pub start: SystemTime,
     /// When it ended.

@@ -22,7 +22,7 @@ use crate::contract::standard::otel::{self, SpanContext, SpanData, SpanKind, Sta
 use crate::contract::standard::otel_types::{self, KeyValue};
 use crate::scope::{CallScope, prefix};
 use crate::state::PluginState;
-use crate::trace::{GuestSpan, SpanIds, TraceHooks};
+use crate::trace::{GuestSpan, GuestSpanKind, SpanIds, TraceHooks};
 
 /// The longest span or event name kept, in bytes.
 const MAX_NAME: usize = 128;
@@ -159,7 +159,7 @@ impl otel::Host for Otel {
             span_id,
             parent_span_id,
             name: prefix(&span.name, MAX_NAME).to_string(),
-            kind: kind_name(span.span_kind),
+            kind: kind_of(span.span_kind),
             start: start.min(end),
             end,
             attributes: bounded(span.attributes, MAX_ATTRIBUTES),
@@ -212,13 +212,13 @@ fn bounded(attributes: Vec<KeyValue>, max: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-fn kind_name(kind: SpanKind) -> &'static str {
+fn kind_of(kind: SpanKind) -> GuestSpanKind {
     match kind {
-        SpanKind::Client => "client",
-        SpanKind::Server => "server",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
-        SpanKind::Internal => "internal",
+        SpanKind::Client => GuestSpanKind::Client,
+        SpanKind::Server => GuestSpanKind::Server,
+        SpanKind::Producer => GuestSpanKind::Producer,
+        SpanKind::Consumer => GuestSpanKind::Consumer,
+        SpanKind::Internal => GuestSpanKind::Internal,
     }
 }
 
