@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor,
 };
 use tracing::Level;
-use tracing_subscriber::filter::{Targets, dynamic_filter_fn, filter_fn};
+use tracing_subscriber::filter::{FilterExt as _, Targets, dynamic_filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -67,7 +67,14 @@ pub fn init(verbose: bool, command: &Command) -> Telemetry {
         (false, true) => "info",
         (false, false) => "warn,warden::plugin=warn",
     };
-    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // The bindings' events carry imports' arguments, secrets among them:
+    // never a log line. A directive, not a filter function, so that every
+    // other call site stays cached as enabled or disabled.
+    let mut filter =
+        EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    if let Ok(off) = "warden::contract=off".parse() {
+        filter = filter.add_directive(off);
+    }
     let config = serving.and_then(|a| AppConfig::load_or_default(&a.file).ok());
     let json = config
         .as_ref()
@@ -92,25 +99,24 @@ pub fn init(verbose: bool, command: &Command) -> Telemetry {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("warden"))
+            // Warden's spans only (the targets decide, cached per call
+            // site); of those, spans only, not events: the bindings' events
+            // carry the imports' arguments and results (config values,
+            // secrets, stored values), which are the plugin's, not the
+            // collector's. And at most `MAX_IMPORT_SPANS` import spans per
+            // call: a plugin in a loop of host calls must not flood the
+            // batches everyone shares.
             .with_filter(
                 Targets::new()
                     .with_target(warden::SPAN_TARGET, Level::DEBUG)
-                    .with_target("warden::contract", Level::TRACE),
+                    .with_target("warden::contract", Level::TRACE)
+                    .and(dynamic_filter_fn(|metadata, cx| {
+                        metadata.is_span() && within_import_budget(metadata, cx)
+                    })),
             )
-            // Spans only: the bindings' events carry the imports' arguments
-            // and results (config values, secrets, stored values), which
-            // are the plugin's, not the collector's. And at most
-            // `MAX_IMPORT_SPANS` import spans per call: a plugin in a loop
-            // of host calls must not flood the batches everyone shares.
-            .with_filter(dynamic_filter_fn(|metadata, cx| {
-                metadata.is_span() && within_import_budget(metadata, cx)
-            }))
     });
-    // The bindings' events carry imports' arguments, secrets among them:
-    // never a log line.
-    let not_bindings = filter_fn(|metadata| !metadata.target().starts_with("warden::contract"));
     Registry::default()
-        .with(log.with_filter(filter).with_filter(not_bindings))
+        .with(log.with_filter(filter))
         .with(spans)
         .init();
     if let Some(e) = problem {

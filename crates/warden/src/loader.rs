@@ -21,7 +21,7 @@ use crate::names::validate_name;
 use crate::permissions::{EffectivePermissions, FsMode, GrantPolicy, Permissions};
 use crate::prepared::{ExportIndices, Prepared};
 use crate::registry::Registry;
-use crate::signature::{PublicKey, SIGNATURE_FILE, verify};
+use crate::signature::{SIGNATURE_FILE, verify};
 
 /// Where a plugin's bytes and manifest came from.
 pub(crate) struct Source {
@@ -73,7 +73,7 @@ impl Source {
             Some(((manifest, text), manifest_file)) => {
                 let component_file = manifest.component_path(parent(&manifest_file));
                 let bytes = read(&component_file, &manifest.name)?;
-                let signature = read_signature(&parent(&manifest_file).join(SIGNATURE_FILE))?;
+                let signature = read_signature(&manifest_file)?;
                 Ok(Source {
                     manifest,
                     manifest_file,
@@ -116,9 +116,14 @@ pub(crate) fn prepare(
     plugins: Weak<Registry>,
 ) -> Result<Prepared> {
     let display = source.display_name();
-    if let Some(trusted) = &core.trusted_keys {
-        check_signature(core, &source, trusted)?;
-    }
+    check_signature(
+        core,
+        &source.manifest.name,
+        &source.manifest.version.to_string(),
+        &source.manifest_file,
+        &source.bytes,
+        &source.signed,
+    )?;
     check_header(&source.bytes, &display)?;
     let sha256 = sha256_hex(&source.bytes);
     let (component, cache) =
@@ -333,46 +338,58 @@ fn unsatisfied_import(plugin: &str, err: &wasmtime::Error) -> Error {
     }
 }
 
-/// Refuses `source` unless a key in `trusted` signed its component and
-/// manifest (and audits the refusal); nothing is compiled before this.
-fn check_signature(core: &Core, source: &Source, trusted: &[PublicKey]) -> Result<()> {
-    let (manifest, signature) = match &source.signed {
+/// On a host that requires signatures, refuses plugin `plugin` (its
+/// `bytes`, and what `signed` says vouches for them) unless a trusted key
+/// signed its component and manifest, and audits the refusal. Called
+/// before anything of the plugin is compiled.
+pub(crate) fn check_signature(
+    core: &Core,
+    plugin: &str,
+    version: &str,
+    manifest_file: &Path,
+    bytes: &[u8],
+    signed: &Signed,
+) -> Result<()> {
+    let Some(trusted) = &core.trusted_keys else {
+        return Ok(());
+    };
+    let (manifest, signature) = match signed {
         Signed::Files(text, signature) => (text.as_bytes(), signature.as_deref()),
         Signed::Bare => (&[][..], None),
         Signed::Application => return Ok(()),
     };
-    let Err(problem) = verify(signature, &source.bytes, manifest, trusted) else {
+    let Err(problem) = verify(signature, bytes, manifest, trusted) else {
         return Ok(());
     };
-    let plugin = source.manifest.name.clone();
     core.audit.record(AuditEntry::now(
-        &plugin,
-        &source.manifest.version.to_string(),
+        plugin,
+        version,
         None,
         AuditKind::SignatureRefused,
-        source.manifest_file.display().to_string(),
+        manifest_file.display().to_string(),
         &format!("load refused: {problem}"),
     ));
     Err(Error::Signature {
-        plugin,
-        file: source.manifest_file.clone(),
+        plugin: plugin.to_string(),
+        file: manifest_file.to_path_buf(),
         problem,
     })
 }
 
-/// The signature file at `path`, if there is one (at most 64 KiB of it:
-/// a real one is under 1 KiB).
-fn read_signature(path: &Path) -> Result<Option<String>> {
+/// The signature file beside the manifest at `manifest_file`, if there is
+/// one (at most 64 KiB of it: a real one is under 1 KiB).
+pub(crate) fn read_signature(manifest_file: &Path) -> Result<Option<String>> {
     use std::io::Read;
-    let file = match std::fs::File::open(path) {
+    let path = parent(manifest_file).join(SIGNATURE_FILE);
+    let file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(Error::io(&path, e)),
     };
     let mut text = String::new();
     file.take(64 * 1024)
         .read_to_string(&mut text)
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| Error::io(&path, e))?;
     Ok(Some(text))
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 
 use crate::args::{KeygenArgs, SignArgs, VerifyArgs};
+use warden::module::ModuleManifest;
 use warden::{Manifest, PublicKey, SIGNATURE_FILE, SigningKey};
 
 pub fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
@@ -33,8 +34,8 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode> {
         .with_context(|| format!("writing {}", file.display()))?;
     println!(
         "signed {} {} with {}: {}",
-        plugin.manifest.name,
-        plugin.manifest.version,
+        plugin.name,
+        plugin.version,
         key.public_key(),
         file.display()
     );
@@ -53,7 +54,7 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(anyhow!(e).context(format!("reading {SIGNATURE_FILE}"))),
     };
-    let name = &plugin.manifest.name;
+    let name = &plugin.name;
     match warden::verify_signature(
         signature.as_deref(),
         &plugin.component,
@@ -61,7 +62,7 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         &trusted,
     ) {
         Ok(key) => {
-            println!("{name} {}: signed by {key}", plugin.manifest.version);
+            println!("{name} {}: signed by {key}", plugin.version);
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
@@ -71,10 +72,12 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     }
 }
 
-/// A built plugin's files, as a signature covers them.
+/// A built plugin's files (a component's or a core module's), as a
+/// signature covers them.
 struct Files {
     dir: PathBuf,
-    manifest: Manifest,
+    name: String,
+    version: String,
     manifest_text: String,
     component: Vec<u8>,
 }
@@ -84,9 +87,19 @@ impl Files {
         let file = Manifest::file_for(path);
         let manifest_text = std::fs::read_to_string(&file)
             .with_context(|| format!("reading {}", file.display()))?;
-        let manifest = Manifest::parse(&manifest_text, &file)?;
         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let component_file = manifest.component_path(&dir);
+        // A core module's manifest has an `abi` key a component's does not.
+        let (name, version, component_file) = match Manifest::parse(&manifest_text, &file) {
+            Ok(m) => (
+                m.name.clone(),
+                m.version.to_string(),
+                m.component_path(&dir),
+            ),
+            Err(e) => match ModuleManifest::parse(&manifest_text, &file) {
+                Ok(m) => (m.name.clone(), m.version.to_string(), m.module_path(&dir)),
+                Err(_) => return Err(e.into()),
+            },
+        };
         let component = std::fs::read(&component_file).with_context(|| {
             format!(
                 "reading {}; build the plugin first (`warden build`)",
@@ -95,7 +108,8 @@ impl Files {
         })?;
         Ok(Files {
             dir,
-            manifest,
+            name,
+            version,
             manifest_text,
             component,
         })

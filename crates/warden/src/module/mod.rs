@@ -27,7 +27,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::instance::{Budget, Guarded, arm_deadline, last_resort, new_store};
 use crate::limits::Limits;
-use crate::loader::grant_permissions;
+use crate::loader::{Signed, check_signature, grant_permissions, read_signature};
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
 use crate::permissions::{EffectivePermissions, FsMode, Permissions};
 use crate::sandbox::sandbox_wasi;
@@ -133,15 +133,16 @@ impl Warden {
     /// detected, WASI linked if it imports it, no permissions).
     pub async fn load_module(&self, path: impl AsRef<Path>) -> Result<CoreModule> {
         let path = path.as_ref();
-        let (manifest, module_file, base) = if path.is_dir() {
+        let (manifest, module_file, base, signed) = if path.is_dir() {
             let file = path.join(MANIFEST_FILE);
             let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
             let manifest = ModuleManifest::parse(&text, &file)?;
             let module_file = manifest.module_path(path);
-            (Some(manifest), module_file, path.to_path_buf())
+            let signed = Signed::Files(text, read_signature(&file)?);
+            (Some(manifest), module_file, path.to_path_buf(), signed)
         } else {
             let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            (None, path.to_path_buf(), base)
+            (None, path.to_path_buf(), base, Signed::Bare)
         };
         let bytes = std::fs::read(&module_file).map_err(|e| Error::io(&module_file, e))?;
         let name = match &manifest {
@@ -160,6 +161,17 @@ impl Warden {
                 stem
             }
         };
+        let version = manifest
+            .as_ref()
+            .map_or_else(|| "0.0.0".to_string(), |m| m.version.to_string());
+        check_signature(
+            &self.core,
+            &name,
+            &version,
+            &base.join(MANIFEST_FILE),
+            &bytes,
+            &signed,
+        )?;
         let module = wasmtime::Module::new(&self.core.engine, &bytes).map_err(|e| {
             Error::InvalidComponent {
                 source_name: module_file.display().to_string(),

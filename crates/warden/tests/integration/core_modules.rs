@@ -285,3 +285,42 @@ fn a_wasi_import_needs_wasi_in_the_manifest() {
     assert!(matches!(err, Error::Manifest { .. }), "{err:?}");
     assert!(err.to_string().contains("wasi = true"), "{err}");
 }
+
+#[test]
+fn a_host_that_requires_signatures_asks_core_modules_too() {
+    let key = warden::SigningKey::generate().expect("key");
+    let host = Warden::builder()
+        .require_signatures(vec![key.public_key()])
+        .build()
+        .expect("host");
+    let root = tempfile::tempdir().expect("tmp");
+    let dir = root.path().join("core-math");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for file in ["plugin.toml", "core_math.wasm"] {
+        std::fs::copy(built().join("core-math").join(file), dir.join(file)).expect("copy");
+    }
+    match host.load_module_blocking(&dir) {
+        Err(Error::Signature { problem, .. }) => {
+            assert_eq!(problem, warden::SignatureProblem::Missing)
+        }
+        other => panic!("an unsigned module loaded: {other:?}"),
+    }
+    let manifest = std::fs::read(dir.join("plugin.toml")).expect("manifest");
+    let module = std::fs::read(dir.join("core_math.wasm")).expect("module");
+    std::fs::write(
+        dir.join(warden::SIGNATURE_FILE),
+        key.sign(&module, &manifest),
+    )
+    .expect("sign");
+    host.load_module_blocking(&dir)
+        .expect("a signed module loads");
+    // A bare module file has nothing to carry a signature.
+    let bare = root.path().join("plain-math.wasm");
+    std::fs::copy(dir.join("core_math.wasm"), &bare).expect("copy");
+    match host.load_module_blocking(&bare) {
+        Err(Error::Signature { problem, .. }) => {
+            assert_eq!(problem, warden::SignatureProblem::Missing)
+        }
+        other => panic!("a bare module loaded: {other:?}"),
+    }
+}
