@@ -287,10 +287,24 @@ pub(crate) async fn publish_event(
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
 }
 
-/// `info` as a client of the public API sees it: without where the plugin
-/// and its directories are on the host.
-fn without_host_paths(info: &warden::PluginInfo) -> serde_json::Value {
-    let mut value = serde_json::to_value(info).unwrap_or_default();
+/// `described` (a plugin's info, or its deployment) as a client of the
+/// public API sees it: without where the plugin and its directories are on
+/// the host.
+fn without_host_paths(described: &impl serde::Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(described).unwrap_or_default();
+    let versions = value
+        .get_mut("versions")
+        .and_then(|v| v.as_array_mut())
+        .into_iter()
+        .flatten();
+    for version in versions {
+        remove_host_paths(version);
+    }
+    remove_host_paths(&mut value);
+    value
+}
+
+fn remove_host_paths(value: &mut serde_json::Value) {
     if let Some(fields) = value.as_object_mut() {
         for key in ["path", "source", "data_dir"] {
             fields.remove(key);
@@ -307,7 +321,6 @@ fn without_host_paths(info: &warden::PluginInfo) -> serde_json::Value {
             }
         }
     }
-    value
 }
 
 /// One loaded plugin, in brief.
@@ -397,19 +410,8 @@ pub(crate) async fn get_plugin(
         warden::World::Processor => stable.describe_options().await.ok().flatten(),
         _ => None,
     };
-    let mut deployment = serde_json::to_value(&deployment).unwrap_or_default();
-    for version in deployment
-        .get_mut("versions")
-        .and_then(|v| v.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        if let Some(fields) = version.as_object_mut() {
-            fields.remove("source");
-        }
-    }
     Ok(Json(serde_json::json!({
-        "deployment": deployment,
+        "deployment": without_host_paths(&deployment),
         "versions": versions,
         "options": options,
     })))

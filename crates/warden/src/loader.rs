@@ -40,9 +40,9 @@ pub(crate) struct Source {
 
 /// What vouches for a plugin's files, when the host requires signatures.
 pub(crate) enum Signed {
-    /// The manifest's text as read (and parsed), and the signature file
-    /// beside it, if any.
-    Files(String, Option<String>),
+    /// The manifest's text as read (and parsed); the signature file is
+    /// beside it.
+    Files(String),
     /// A component file without a manifest: nothing can carry a signature.
     Bare,
     /// Bytes the application loaded itself, which it vouches for (as it
@@ -73,7 +73,6 @@ impl Source {
             Some(((manifest, text), manifest_file)) => {
                 let component_file = manifest.component_path(parent(&manifest_file));
                 let bytes = read(&component_file, &manifest.name)?;
-                let signature = read_signature(&manifest_file)?;
                 Ok(Source {
                     manifest,
                     manifest_file,
@@ -81,7 +80,7 @@ impl Source {
                     bytes,
                     implicit: false,
                     origin: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
-                    signed: Signed::Files(text, signature),
+                    signed: Signed::Files(text),
                 })
             }
             None => {
@@ -354,11 +353,11 @@ pub(crate) fn check_signature(
         return Ok(());
     };
     let (manifest, signature) = match signed {
-        Signed::Files(text, signature) => (text.as_bytes(), signature.as_deref()),
+        Signed::Files(text) => (text.as_bytes(), read_signature(manifest_file)?),
         Signed::Bare => (&[][..], None),
         Signed::Application => return Ok(()),
     };
-    let Err(problem) = verify(signature, bytes, manifest, trusted) else {
+    let Err(problem) = verify(signature.as_deref(), bytes, manifest, trusted) else {
         return Ok(());
     };
     core.audit.record(AuditEntry::now(
@@ -378,7 +377,7 @@ pub(crate) fn check_signature(
 
 /// The signature file beside the manifest at `manifest_file`, if there is
 /// one (at most 64 KiB of it: a real one is under 1 KiB).
-pub(crate) fn read_signature(manifest_file: &Path) -> Result<Option<String>> {
+fn read_signature(manifest_file: &Path) -> Result<Option<String>> {
     use std::io::Read;
     let path = parent(manifest_file).join(SIGNATURE_FILE);
     let file = match std::fs::File::open(&path) {

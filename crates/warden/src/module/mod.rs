@@ -27,7 +27,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::instance::{Budget, Guarded, arm_deadline, last_resort, new_store};
 use crate::limits::Limits;
-use crate::loader::{Signed, check_signature, grant_permissions, read_signature};
+use crate::loader::{Signed, check_signature, grant_permissions};
 use crate::manifest::{MANIFEST_FILE, ManifestLimits};
 use crate::permissions::{EffectivePermissions, FsMode, Permissions};
 use crate::sandbox::sandbox_wasi;
@@ -138,7 +138,7 @@ impl Warden {
             let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
             let manifest = ModuleManifest::parse(&text, &file)?;
             let module_file = manifest.module_path(path);
-            let signed = Signed::Files(text, read_signature(&file)?);
+            let signed = Signed::Files(text);
             (Some(manifest), module_file, path.to_path_buf(), signed)
         } else {
             let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
