@@ -25,6 +25,7 @@ const CALLER_SPAN: &str = "00f067aa0ba902b7";
 struct Seen {
     exports: Vec<Vec<u8>>,
     traceparents: Vec<Option<String>>,
+    tracestates: Vec<Option<String>>,
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 that takes OTLP exports on
@@ -65,6 +66,7 @@ fn receiver() -> (u16, Arc<Mutex<Seen>>) {
                 b""
             } else {
                 seen.traceparents.push(headers.get("traceparent").cloned());
+                seen.tracestates.push(headers.get("tracestate").cloned());
                 b"hello from the page"
             };
             drop(seen);
@@ -157,6 +159,8 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         let response = agent
             .post(format!("{}/v1/plugins/{path}", server.url))
             .header("traceparent", &traceparent)
+            // A client's tracestate must not ride along on the trace.
+            .header("tracestate", &format!("client={}", "z".repeat(200)))
             .send(input)
             .expect("call");
         let status = response.status();
@@ -214,6 +218,13 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
     assert_eq!(attribute(sent[0], "server.port"), Some(port.to_string()));
     let expected = format!("00-{TRACE_ID}-{}-01", hex_id(&sent[0].span_id));
     assert_eq!(seen.traceparents, vec![Some(expected)], "{all}");
+    assert!(
+        seen.tracestates
+            .iter()
+            .all(|t| t.as_deref().unwrap_or_default().is_empty()),
+        "the client's tracestate went on: {:?}",
+        seen.tracestates
+    );
 
     // The counter's key-value calls: import spans under its call.
     let count = plugin_call("counter");

@@ -350,3 +350,22 @@ fn a_server_that_requires_signatures_deploys_only_signed_uploads() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(host.plugins().len(), 1);
 }
+
+#[test]
+fn a_quarantine_reason_is_kept_to_its_bound() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_host, server) = admin_server(tmp.path());
+    let v1 = common::stage(tmp.path(), "text-transform", "1.0.0");
+    let r = admin_post(&server.url("/v1/admin/deploy"), TOKEN, json!({"path": v1}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let huge = "x".repeat(100_000);
+    let r = admin_post(
+        &server.url("/v1/admin/plugins/text-transform/quarantine"),
+        TOKEN,
+        json!({ "reason": huge }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let audit = admin_get(&server.url("/v1/admin/audit?kind=quarantined")).json();
+    let action = audit[0]["action"].as_str().expect("action");
+    assert!(action.len() < 300, "{} bytes kept", action.len());
+}
