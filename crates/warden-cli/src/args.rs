@@ -58,6 +58,8 @@ pub struct Global {
         default_value = ".warden"
     )]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +106,11 @@ pub enum Command {
     Sign(SignArgs),
     /// Check a built plugin's signature against public keys you trust.
     Verify(VerifyArgs),
+    /// Push a built plugin to an OCI registry (the CNCF wasm layout, with its
+    /// manifest and signature).
+    Push(PushArgs),
+    /// Pull a plugin from an OCI registry into the data directory.
+    Pull(PullArgs),
     /// Build what is stale, load the plugins of `warden.toml` and serve them
     /// over HTTP.
     Up(UpArgs),
@@ -132,7 +139,8 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct DeployArgs {
-    /// The built plugin's directory (as `warden build` places it).
+    /// The built plugin's directory (as `warden build` places it), or an
+    /// artifact, `oci://registry/repository:tag`, pulled first.
     pub path: PathBuf,
     /// Print JSON instead of a sentence.
     #[arg(long)]
@@ -156,6 +164,54 @@ pub struct KeygenArgs {
     /// existing file is not overwritten).
     #[arg(long, short)]
     pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// The built plugin's directory (or its `plugin.toml`).
+    pub path: PathBuf,
+    /// Where to, `oci://registry/repository:tag`.
+    pub reference: String,
+    /// Print JSON instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// What, `oci://registry/repository:tag` or `…@sha256:…`.
+    pub reference: String,
+    /// Also write the plugin's files into this directory.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Print JSON instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `push`, `pull` and `oci://` references reach registries.
+#[derive(Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// The registry user name (HTTP Basic); anonymous without it.
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_REGISTRY_USERNAME",
+        hide_env_values = true
+    )]
+    pub registry_username: Option<String>,
+    /// The registry password or token.
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<String>,
+    /// A registry (`host:port`) spoken to over plain HTTP; loopback ones
+    /// always are (repeatable).
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Args)]

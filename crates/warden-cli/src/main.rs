@@ -42,6 +42,8 @@ fn main() -> ExitCode {
         Command::Keygen(a) => commands::sign::keygen(a),
         Command::Sign(a) => commands::sign::sign(a),
         Command::Verify(a) => commands::sign::verify(a),
+        Command::Push(a) => commands::oci::push(&cli.global, a),
+        Command::Pull(a) => commands::oci::pull(&cli.global, a),
         Command::Up(a) => commands::serve::up(&cli.global, a, &telemetry),
         Command::Serve(a) => commands::serve::serve(&cli.global, a, &telemetry),
     };

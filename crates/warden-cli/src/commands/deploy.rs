@@ -9,11 +9,22 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::args::{CanaryArgs, DeployArgs, Global, NameArgs};
+use crate::commands::oci;
 use crate::host;
 
 pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let host = host::deployed(global)?;
-    let plugin = host.deploy_blocking(&args.path)?;
+    let path = match args
+        .path
+        .to_str()
+        .filter(|p| warden_oci::is_oci_reference(p))
+    {
+        Some(reference) => {
+            oci::block_on(oci::pull_into_store(global, &global.data_dir, reference))?.dir
+        }
+        None => args.path.clone(),
+    };
+    let plugin = host.deploy_blocking(&path)?;
     let status = host.deployment(plugin.name())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -9,6 +9,7 @@ pub mod event;
 pub mod inspect;
 pub mod list;
 pub mod new;
+pub mod oci;
 pub mod serve;
 pub mod sign;
 pub mod status;

@@ -16,6 +16,7 @@ use crate::config::{AppConfig, Planned};
 use warden::{MANIFEST_FILE, Manifest, Warden};
 
 use crate::args::{Global, ServeArgs, UpArgs};
+use crate::commands::oci;
 use crate::host;
 
 /// How long source changes settle before a rebuild.
@@ -43,13 +44,27 @@ pub fn serve(global: &Global, args: &ServeArgs, telemetry: &Telemetry) -> Result
     run(global, &config, args, &planned, false, telemetry)
 }
 
-/// The directory each planned plugin is served from.
-fn served_dir(config: &AppConfig, planned: &Planned) -> Result<PathBuf> {
+/// The directory each planned plugin is served from; an artifact is pulled
+/// first. `None`: the pull failed (reported), the plugin is left out.
+async fn served_dir(
+    global: &Global,
+    config: &AppConfig,
+    planned: &Planned,
+) -> Result<Option<PathBuf>> {
     match planned {
-        Planned::Built(dir) => Ok(dir.clone()),
+        Planned::Built(dir) => Ok(Some(dir.clone())),
         Planned::Source { source, .. } => {
             let manifest = Manifest::from_file(&source.join(MANIFEST_FILE))?;
-            Ok(config.out_dir().join(manifest.name))
+            Ok(Some(config.out_dir().join(manifest.name)))
+        }
+        Planned::Pull(reference) => {
+            match oci::pull_into_store(global, &config.data_dir(), reference).await {
+                Ok(pulled) => Ok(Some(pulled.dir)),
+                Err(e) => {
+                    tracing::error!(reference, error = %format!("{e:#}"), "plugin not pulled");
+                    Ok(None)
+                }
+            }
         }
     }
 }
@@ -93,11 +108,11 @@ fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let dirs: Vec<PathBuf> = planned
-        .iter()
-        .map(|p| served_dir(config, p))
-        .collect::<Result<_>>()?;
     runtime.block_on(async {
+        let mut dirs = Vec::new();
+        for p in planned {
+            dirs.extend(served_dir(global, config, p).await?);
+        }
         let loaded = load(&host, &dirs).await;
         let server = Server::bind(host.clone(), settings.clone()).await?;
         let addr = server.local_addr()?;
@@ -230,6 +245,8 @@ fn start_watching(host: &Arc<Warden>, config: &AppConfig, planned: &[Planned]) -
         let dir = match p {
             Planned::Built(dir) => dir.parent().unwrap_or(dir).to_path_buf(),
             Planned::Source { .. } => out.clone(),
+            // A pulled artifact never changes: its directory is its digest.
+            Planned::Pull(_) => continue,
         };
         if !watched.contains(&dir) {
             built.push(host.watch(&dir, BUILD_DEBOUNCE)?);
@@ -240,7 +257,7 @@ fn start_watching(host: &Arc<Warden>, config: &AppConfig, planned: &[Planned]) -
         .iter()
         .filter_map(|p| match p {
             Planned::Source { source, command } => Some((source.clone(), command.clone())),
-            Planned::Built(_) => None,
+            Planned::Built(_) | Planned::Pull(_) => None,
         })
         .collect();
     let sources_watcher = match sources.is_empty() {

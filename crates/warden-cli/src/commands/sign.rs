@@ -2,14 +2,13 @@
 //! plugin's component and manifest, which a host that requires signatures
 //! checks before it compiles anything (`[signatures]` in warden.toml).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
 use crate::args::{KeygenArgs, SignArgs, VerifyArgs};
-use warden::module::ModuleManifest;
-use warden::{Manifest, PublicKey, SIGNATURE_FILE, SigningKey};
+use warden::{Manifest, PluginFiles, PublicKey, SIGNATURE_FILE, SigningKey};
 
 pub fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
     let key = SigningKey::generate().map_err(|e| anyhow!(e))?;
@@ -27,9 +26,9 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode> {
         .with_context(|| format!("reading the key {}", args.key.display()))?;
     let key = SigningKey::from_text(&text)
         .map_err(|e| anyhow!("{}: {e}; make one with `warden keygen`", args.key.display()))?;
-    let plugin = Files::read(&args.path)?;
+    let plugin = PluginFiles::read(&args.path)?;
     let signature = key.sign(&plugin.component, plugin.manifest_text.as_bytes());
-    let file = plugin.dir.join(SIGNATURE_FILE);
+    let file = Manifest::file_for(&args.path).with_file_name(SIGNATURE_FILE);
     warden::write_atomically(&file, signature.as_bytes())
         .with_context(|| format!("writing {}", file.display()))?;
     println!(
@@ -48,15 +47,10 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         .iter()
         .map(|k| k.parse::<PublicKey>().map_err(|e| anyhow!("--key: {e}")))
         .collect::<Result<Vec<_>>>()?;
-    let plugin = Files::read(&args.path)?;
-    let signature = match std::fs::read_to_string(plugin.dir.join(SIGNATURE_FILE)) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow!(e).context(format!("reading {SIGNATURE_FILE}"))),
-    };
+    let plugin = PluginFiles::read(&args.path)?;
     let name = &plugin.name;
     match warden::verify_signature(
-        signature.as_deref(),
+        plugin.signature.as_deref(),
         &plugin.component,
         plugin.manifest_text.as_bytes(),
         &trusted,
@@ -69,50 +63,6 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
             eprintln!("error: plugin `{name}`: {problem}");
             Ok(ExitCode::from(1))
         }
-    }
-}
-
-/// A built plugin's files (a component's or a core module's), as a
-/// signature covers them.
-struct Files {
-    dir: PathBuf,
-    name: String,
-    version: String,
-    manifest_text: String,
-    component: Vec<u8>,
-}
-
-impl Files {
-    fn read(path: &Path) -> Result<Files> {
-        let file = Manifest::file_for(path);
-        let manifest_text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        // A core module's manifest has an `abi` key a component's does not.
-        let (name, version, component_file) = match Manifest::parse(&manifest_text, &file) {
-            Ok(m) => (
-                m.name.clone(),
-                m.version.to_string(),
-                m.component_path(&dir),
-            ),
-            Err(e) => match ModuleManifest::parse(&manifest_text, &file) {
-                Ok(m) => (m.name.clone(), m.version.to_string(), m.module_path(&dir)),
-                Err(_) => return Err(e.into()),
-            },
-        };
-        let component = std::fs::read(&component_file).with_context(|| {
-            format!(
-                "reading {}; build the plugin first (`warden build`)",
-                component_file.display()
-            )
-        })?;
-        Ok(Files {
-            dir,
-            name,
-            version,
-            manifest_text,
-            component,
-        })
     }
 }
 

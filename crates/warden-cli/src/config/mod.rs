@@ -188,7 +188,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginsSection {
-    /// Built plugins to serve: plugin directories, or directories of them.
+    /// Built plugins to serve: plugin directories, directories of them, or
+    /// artifacts in a registry (`oci://registry/repository:tag`, pulled into
+    /// the data directory at start).
     pub dirs: Vec<PathBuf>,
     /// Plugin sources: a source (a directory with `plugin.toml` and the
     /// sources of a language `warden build` knows, or a `build` entry), or
@@ -352,6 +354,12 @@ impl AppConfig {
             ));
         }
         Limits::caps_from(&self.limits, &self.file.clone().unwrap_or_default())?;
+        for (i, dir) in self.plugins.dirs.iter().enumerate() {
+            if let Some(reference) = dir.to_str().filter(|d| warden_oci::is_oci_reference(d)) {
+                warden_oci::OciReference::parse(reference)
+                    .map_err(|e| bad(&format!("plugins.dirs[{i}]"), &e.to_string()))?;
+            }
+        }
         for (i, b) in self.plugins.build.iter().enumerate() {
             if b.command.is_empty() {
                 return Err(bad(
@@ -378,6 +386,10 @@ impl AppConfig {
     pub fn planned(&self) -> Result<Vec<Planned>> {
         let mut planned = Vec::new();
         for dir in &self.plugins.dirs {
+            if let Some(reference) = dir.to_str().filter(|d| warden_oci::is_oci_reference(d)) {
+                planned.push(Planned::Pull(reference.to_string()));
+                continue;
+            }
             for found in warden::discover(&self.path(dir))? {
                 planned.push(Planned::Built(found));
             }
@@ -406,7 +418,7 @@ impl AppConfig {
             let source = self.path(&b.source);
             let known = planned.iter().any(|p| match p {
                 Planned::Source { source: s, .. } => same_dir(s, &source),
-                Planned::Built(_) => false,
+                Planned::Built(_) | Planned::Pull(_) => false,
             });
             if !known {
                 planned.push(Planned::Source {
@@ -501,6 +513,9 @@ impl AppConfig {
 pub enum Planned {
     /// A built plugin directory, served as it is.
     Built(PathBuf),
+    /// An artifact in a registry, pulled into the data directory and served
+    /// from there.
+    Pull(String),
     /// A source, built into the output directory and served from there.
     Source {
         /// The source directory.

@@ -8,6 +8,7 @@ mod calls;
 mod crash;
 mod dashboard;
 mod grants;
+mod oci;
 mod serving;
 mod tools;
 mod tracing;

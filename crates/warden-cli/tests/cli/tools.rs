@@ -194,7 +194,7 @@ fn call_loads_the_providers_a_plugin_links_to() {
 }
 
 /// Copies the built example `name` into `root/plugins/name`.
-fn stage_example(root: &Path, name: &str) -> PathBuf {
+pub(super) fn stage_example(root: &Path, name: &str) -> PathBuf {
     let to = root.join("plugins").join(name);
     std::fs::create_dir_all(&to).expect("dir");
     for entry in std::fs::read_dir(dist().join(name)).expect("built") {

@@ -82,3 +82,4 @@ impl Drop for Serving {
         let _ = self.child.wait();
     }
 }
+pub mod services;

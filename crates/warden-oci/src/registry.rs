@@ -1,0 +1,331 @@
+//! Pushing a plugin directory to a registry and pulling one into a store
+//! of pulled plugins, one directory per artifact digest.
+//!
+//! A registry is not trusted: the component's size is checked against a
+//! limit before it is fetched, the bytes are counted while they arrive, and
+//! what arrived must hash to the digest in the manifest before anything is
+//! written. The plugin's own signature, if the host requires one, is checked
+//! when the pulled directory is loaded, as for any other directory.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use oci_client::Client;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{DigestError, OciDistributionError};
+use oci_client::secrets::RegistryAuth;
+use sha2::{Digest, Sha256};
+
+use warden::PluginFiles;
+
+use crate::artifact::{CONFIG_MEDIA_TYPE, WASM_MEDIA_TYPE, artifact_of, plugin_of};
+use crate::error::{Error, Result};
+use crate::reference::OciReference;
+
+/// The largest component a pull takes unless told otherwise.
+pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// User name and password (or token) for HTTP Basic; `None`: anonymous.
+    pub credentials: Option<(String, String)>,
+    /// Registries (`host:port`) spoken to over plain HTTP. Loopback
+    /// registries always are.
+    pub insecure: Vec<String>,
+    /// The largest component a pull accepts.
+    pub max_component_bytes: u64,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            credentials: None,
+            insecure: Vec::new(),
+            max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
+        }
+    }
+}
+
+/// What a push stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    /// Where, `oci://…`.
+    pub reference: String,
+    /// The manifest's digest: `oci://registry/repo@<digest>` names exactly
+    /// this artifact.
+    pub digest: String,
+    /// The component's digest (`sha256:…`), which is also the key of the
+    /// compile cache.
+    pub component_digest: String,
+    /// The plugin.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Whether its signature went with it.
+    pub signed: bool,
+}
+
+/// What a pull brought.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pulled {
+    /// The plugin directory, ready to load.
+    pub dir: PathBuf,
+    /// The manifest's digest.
+    pub digest: String,
+    /// The component's digest.
+    pub component_digest: String,
+    /// The plugin.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// False when the artifact was in the store already.
+    pub fetched: bool,
+}
+
+/// A client for OCI registries.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    options: RegistryOptions,
+}
+
+impl Registry {
+    /// A client with `options`.
+    pub fn new(options: RegistryOptions) -> Registry {
+        // Only one TLS crypto provider is built in; making it the process's
+        // default is what the HTTPS client needs, and a second call is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Registry { options }
+    }
+
+    fn client(&self, reference: &OciReference) -> Client {
+        let registry = reference.inner().resolve_registry().to_string();
+        let protocol = if reference.is_loopback() || self.options.insecure.contains(&registry) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        Client::new(ClientConfig {
+            protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            ..ClientConfig::default()
+        })
+    }
+
+    fn auth(&self) -> RegistryAuth {
+        match &self.options.credentials {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
+    /// Pushes the plugin in `dir` to `reference`.
+    pub async fn push(&self, dir: &Path, reference: &str) -> Result<Pushed> {
+        let target = OciReference::parse(reference)?;
+        let files = PluginFiles::read(dir)?;
+        let (layer, config, manifest) = artifact_of(&files)?;
+        let component_digest = layer.sha256_digest();
+        let client = self.client(&target);
+        let registry_error = |source| Error::Registry {
+            reference: reference.to_string(),
+            source,
+        };
+        client
+            .push(
+                target.inner(),
+                &[layer],
+                config,
+                &self.auth(),
+                Some(manifest),
+            )
+            .await
+            .map_err(registry_error)?;
+        let digest = client
+            .fetch_manifest_digest(target.inner(), &self.auth())
+            .await
+            .map_err(registry_error)?;
+        Ok(Pushed {
+            reference: target.to_string(),
+            digest,
+            component_digest,
+            name: files.name.clone(),
+            version: files.version.to_string(),
+            signed: files.signature.is_some(),
+        })
+    }
+
+    /// Pulls `reference` into `store` (a directory per artifact digest) and
+    /// returns the plugin directory. An artifact already in the store is
+    /// not fetched again.
+    pub async fn pull(&self, reference: &str, store: &Path) -> Result<Pulled> {
+        let source = OciReference::parse(reference)?;
+        let client = self.client(&source);
+        let registry_error = |source| Error::Registry {
+            reference: reference.to_string(),
+            source,
+        };
+        let (manifest, digest) = client
+            .pull_image_manifest(source.inner(), &self.auth())
+            .await
+            .map_err(registry_error)?;
+        let not_a_plugin = |message: String| Error::NotAPlugin {
+            reference: reference.to_string(),
+            message,
+        };
+        if manifest.config.media_type != CONFIG_MEDIA_TYPE {
+            return Err(not_a_plugin(format!(
+                "its config is `{}`, not `{CONFIG_MEDIA_TYPE}` (the CNCF wasm layout)",
+                manifest.config.media_type
+            )));
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(not_a_plugin(format!(
+                "it has {} layers; a wasm artifact has exactly one",
+                manifest.layers.len()
+            )));
+        };
+        if layer.media_type != WASM_MEDIA_TYPE {
+            return Err(not_a_plugin(format!(
+                "its layer is `{}`, not `{WASM_MEDIA_TYPE}`",
+                layer.media_type
+            )));
+        }
+        let dir = store.join(digest_dir(&digest)?);
+        let annotations = manifest.annotations.clone().unwrap_or_default();
+        if dir.is_dir() {
+            let files = plugin_of(reference, &annotations, Vec::new())?;
+            return Ok(Pulled {
+                dir,
+                digest,
+                component_digest: layer.digest.clone(),
+                name: files.name,
+                version: files.version.to_string(),
+                fetched: false,
+            });
+        }
+        let limit = self.options.max_component_bytes;
+        let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(Error::TooLarge {
+                reference: reference.to_string(),
+                size,
+                limit,
+            });
+        }
+        let mut component = Bounded::new(size.min(limit));
+        client
+            .pull_blob(source.inner(), layer, &mut component)
+            .await
+            .map_err(|e| match e {
+                OciDistributionError::DigestError(DigestError::VerificationError {
+                    expected,
+                    actual,
+                }) => Error::Digest {
+                    reference: reference.to_string(),
+                    expected,
+                    actual,
+                },
+                other => registry_error(other),
+            })?;
+        let component = component.bytes;
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&component)));
+        if actual != layer.digest {
+            return Err(Error::Digest {
+                reference: reference.to_string(),
+                expected: layer.digest.clone(),
+                actual,
+            });
+        }
+        let files = plugin_of(reference, &annotations, component)?;
+        keep(&files, store, &dir)?;
+        Ok(Pulled {
+            dir,
+            digest,
+            component_digest: actual,
+            name: files.name,
+            version: files.version.to_string(),
+            fetched: true,
+        })
+    }
+}
+
+/// The store's directory name for a manifest digest: its hex, checked, so
+/// that a registry's answer cannot name a path.
+fn digest_dir(digest: &str) -> Result<String> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(hex.to_ascii_lowercase());
+    }
+    Err(Error::NotAPlugin {
+        reference: digest.to_string(),
+        message: "the registry named the manifest by something other than a sha256 digest"
+            .to_string(),
+    })
+}
+
+/// Writes `files` into a fresh directory beside `dir`, then renames it into
+/// place: a pull that fails half-way leaves nothing that looks pulled.
+fn keep(files: &PluginFiles, store: &Path, dir: &Path) -> Result<()> {
+    warden::create_owner_only_dir(store).map_err(|e| Error::io(store, e))?;
+    let partial = store.join(format!(
+        ".partial-{}-{}",
+        std::process::id(),
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("pull")
+    ));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
+    let written = files
+        .write(&partial)
+        .map_err(Error::Plugin)
+        .and_then(|()| std::fs::rename(&partial, dir).map_err(|e| Error::io(dir, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+        // Another pull of the same artifact may have won the race.
+        if dir.is_dir() {
+            return Ok(());
+        }
+    }
+    written
+}
+
+/// A writer that refuses to hold more than it was told to expect.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: u64,
+}
+
+impl Bounded {
+    fn new(limit: u64) -> Bounded {
+        Bounded {
+            bytes: Vec::with_capacity(usize::try_from(limit.min(16 << 20)).unwrap_or(0)),
+            limit,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.limit {
+            return Poll::Ready(Err(std::io::Error::other(format!(
+                "the registry sent more than the {} bytes the manifest declares",
+                self.limit
+            ))));
+        }
+        self.bytes.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
