@@ -106,6 +106,8 @@ pub enum Command {
     Sign(SignArgs),
     /// Check a built plugin's signature against public keys you trust.
     Verify(VerifyArgs),
+    /// List the nodes of a cluster: their plugins and load.
+    Cluster(ClusterArgs),
     /// Push a built plugin to an OCI registry (the CNCF wasm layout, with its
     /// manifest and signature).
     Push(PushArgs),
@@ -135,6 +137,26 @@ pub struct ServeArgs {
     /// Listen on this address instead of `server.listen`.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Join the cluster on this NATS server (`nats://host:4222`) instead of
+    /// `cluster.nats`.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster instead of `cluster.name`.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// The app config whose `[cluster]` names the NATS server.
+    #[arg(long, short = 'f', default_value = "warden.toml")]
+    pub file: PathBuf,
+    /// The NATS server instead of `cluster.nats`.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => commands::sign::keygen(a),
         Command::Sign(a) => commands::sign::sign(a),
         Command::Verify(a) => commands::sign::verify(a),
+        Command::Cluster(a) => commands::cluster::list(a),
         Command::Push(a) => commands::oci::push(&cli.global, a),
         Command::Pull(a) => commands::oci::pull(&cli.global, a),
         Command::Up(a) => commands::serve::up(&cli.global, a, &telemetry),

@@ -97,6 +97,13 @@ pub(crate) async fn deploy(
     .await
 }
 
+/// Tells the other nodes of a cluster, if any, that `plugin` changed here.
+pub(crate) fn tell_cluster(state: &AppState, plugin: &str) {
+    if let Some(remote) = &state.remote {
+        remote.changed(plugin);
+    }
+}
+
 /// Runs a deployment change in a task of its own, so that a client that
 /// goes away mid-change cannot cancel it half done.
 async fn detached<T: Send + 'static>(
@@ -113,6 +120,7 @@ async fn detached<T: Send + 'static>(
 
 fn deployed(state: &AppState, name: &str) -> Result<Response, Problem> {
     let status = state.warden.deployment(name)?;
+    tell_cluster(state, name);
     Ok((StatusCode::CREATED, Json(status)).into_response())
 }
 
@@ -300,7 +308,10 @@ pub(crate) async fn unload(
     State(state): State<AppState>,
     Path(target): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    detached(async move { Ok(state.warden.unload(&target).await?) }).await?;
+    let warden = state.warden.clone();
+    let name = target.split('@').next().unwrap_or_default().to_string();
+    detached(async move { Ok(warden.unload(&target).await?) }).await?;
+    tell_cluster(&state, &name);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -337,6 +348,7 @@ pub(crate) async fn canary(
     state
         .warden
         .canary(&name, &request.version, request.percent)?;
+    tell_cluster(&state, &name);
     Ok(Json(state.warden.deployment(&name)?))
 }
 
@@ -367,7 +379,10 @@ pub(crate) async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<StableVersion>, Problem> {
-    let stable = detached(async move { Ok(state.warden.promote(&name).await?) }).await?;
+    let target = name.clone();
+    let warden = state.warden.clone();
+    let stable = detached(async move { Ok(warden.promote(&target).await?) }).await?;
+    tell_cluster(&state, &name);
     Ok(Json(StableVersion {
         stable: stable.to_string(),
         rolled_back: None,
@@ -395,6 +410,7 @@ pub(crate) async fn rollback(
     let warden = state.warden.clone();
     let target = name.clone();
     let removed = detached(async move { Ok(warden.rollback(&target).await?) }).await?;
+    tell_cluster(&state, &name);
     Ok(Json(StableVersion {
         stable: state.warden.deployment(&name)?.stable.to_string(),
         rolled_back: Some(removed.to_string()),

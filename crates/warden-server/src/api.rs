@@ -3,7 +3,6 @@
 //! [`super::batch`]). What it says never shows where things are on the host.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,8 +16,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::middleware::RequestId;
 use super::problem::Problem;
+use super::remote;
 use warden::Event;
-use warden::{ProcessRequest, ProcessResponse};
+use warden::ProcessResponse;
 
 /// The header whose value keeps a caller on one side of a canary.
 pub const ROUTING_KEY_HEADER: &str = "x-warden-routing-key";
@@ -88,31 +88,26 @@ pub(crate) async fn process(
 ) -> Result<Response, Problem> {
     let input = body(input)?;
     check_options(options.len(), state.settings.max_options)?;
-    let mut request = ProcessRequest::new(Vec::from(input))
-        .call_id(id.0.to_string())
-        .options(options);
-    if let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        request = request.content_type(ct);
+    let call = remote::call_of(
+        name,
+        input,
+        options,
+        &headers,
+        id.0.to_string(),
+        state.settings.request_timeout,
+    );
+    match remote::run_here(&state.warden, &call).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            if remote::forwardable(&e)
+                && let Some(remote) = &state.remote
+                && let Some(answer) = remote.forward(call).await
+            {
+                return Ok(answer.into_response());
+            }
+            Err(Problem::public(&e, &id.0))
+        }
     }
-    if let Some(key) = headers
-        .get(ROUTING_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        request = request.routing_key(key);
-    }
-    let started = Instant::now();
-    let response = state
-        .warden
-        .process(&name, request)
-        .await
-        .map_err(|e| Problem::public(&e, &id.0))?;
-    Ok(output_response(
-        response,
-        started.elapsed().as_secs_f64() * 1000.0,
-    ))
 }
 
 /// Refuses a call with more options than the server takes.
@@ -130,7 +125,7 @@ pub(super) fn check_options(count: usize, max: usize) -> Result<(), Problem> {
     ))
 }
 
-fn output_response(r: ProcessResponse, millis: f64) -> Response {
+pub(crate) fn output_response(r: ProcessResponse, millis: f64) -> Response {
     let mut response = r.output.into_response();
     let headers = response.headers_mut();
     let content_type = HeaderValue::from_str(&r.content_type)

@@ -29,6 +29,7 @@ mod listener;
 mod metrics;
 pub mod middleware;
 pub mod problem;
+pub mod remote;
 mod trace;
 mod ui;
 
@@ -137,6 +138,8 @@ pub(crate) struct Shared {
     /// False once shutdown began: `/readyz` fails so that load balancers
     /// stop sending requests.
     ready: AtomicBool,
+    /// The other nodes, when this server is one of a cluster.
+    pub(crate) remote: Option<Arc<dyn remote::Remote>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -247,20 +250,26 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let operations = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics::metrics));
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(remote::cluster));
     api.merge(operations)
 }
 
 /// The OpenAPI document of a server with `settings` (its admin routes
 /// appear when it has an admin token).
 pub fn openapi(warden: Arc<Warden>, settings: ServeSettings) -> utoipa::openapi::OpenApi {
-    documented_routes(&state(warden, settings))
+    documented_routes(&state(warden, settings, None))
         .split_for_parts()
         .1
 }
 
-fn state(warden: Arc<Warden>, settings: ServeSettings) -> AppState {
+fn state(
+    warden: Arc<Warden>,
+    settings: ServeSettings,
+    remote: Option<Arc<dyn remote::Remote>>,
+) -> AppState {
     AppState(Arc::new(Shared {
+        remote,
         http: metrics::HttpMetrics::new(warden.clone()),
         gate: Gate::new(settings.max_concurrency, settings.max_queue),
         ready: AtomicBool::new(true),
@@ -272,7 +281,7 @@ fn state(warden: Arc<Warden>, settings: ServeSettings) -> AppState {
 /// The server's routes, ready to mount in an application's own axum
 /// server (or to run with [`Server`]).
 pub fn router(warden: Arc<Warden>, settings: ServeSettings) -> Router {
-    build(state(warden, settings))
+    build(state(warden, settings, None))
 }
 
 fn build(state: AppState) -> Router {
@@ -319,6 +328,16 @@ pub struct Server {
 impl Server {
     /// Binds `settings.listen` for `warden`'s plugins.
     pub async fn bind(warden: Arc<Warden>, settings: ServeSettings) -> Result<Server> {
+        Server::bind_in_cluster(warden, settings, None).await
+    }
+
+    /// [`Server::bind`] for a node of a cluster: calls it cannot serve go
+    /// to `remote`, and admin changes are told to it.
+    pub async fn bind_in_cluster(
+        warden: Arc<Warden>,
+        settings: ServeSettings,
+        remote: Option<Arc<dyn remote::Remote>>,
+    ) -> Result<Server> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -327,7 +346,7 @@ impl Server {
             })?;
         Ok(Server {
             listener,
-            state: state(warden, settings),
+            state: state(warden, settings, remote),
         })
     }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod build;
 pub mod call;
+pub mod cluster;
 pub mod compose;
 pub mod deploy;
 pub mod event;

@@ -114,14 +114,30 @@ fn run(
             dirs.extend(served_dir(global, config, p).await?);
         }
         let loaded = load(&host, &dirs).await;
-        let server = Server::bind(host.clone(), settings.clone()).await?;
+        let cluster = match crate::commands::cluster::settings(config, args, &settings)? {
+            Some(node) => Some(crate::commands::cluster::join(node, host.clone()).await?),
+            None => None,
+        };
+        let remote = cluster
+            .clone()
+            .map(|c| Arc::new(c) as Arc<dyn warden_server::remote::Remote>);
+        let server = Server::bind_in_cluster(host.clone(), settings.clone(), remote).await?;
         let addr = server.local_addr()?;
         print_banner(&host, config, addr, loaded, settings.admin_token.is_some());
         let _watchers = match watch {
             true => Some(start_watching(&host, config, planned)?),
             false => None,
         };
+        if let Some(cluster) = &cluster {
+            eprintln!(
+                "  cluster: node `{}`; `warden cluster` lists the nodes",
+                cluster.node()
+            );
+        }
         server.run(warden_server::shutdown_signal()).await?;
+        if let Some(cluster) = &cluster {
+            cluster.leave().await;
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

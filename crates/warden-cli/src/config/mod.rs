@@ -45,12 +45,26 @@ pub struct AppConfig {
     /// Which plugins may load: signed ones only, by the keys trusted here.
     #[serde(default)]
     pub signatures: SignaturesSection,
+    /// The cluster this server is a node of.
+    #[serde(default)]
+    pub cluster: ClusterSection,
     /// The directory relative paths are resolved against (the file's).
     #[serde(skip)]
     pub base: PathBuf,
     /// The file it was read from (`None`: defaults).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// `[cluster]`: with `nats` set, `warden serve` and `warden up` join the
+/// cluster on that NATS server (with JetStream) as node `name`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSection {
+    /// The NATS server, `nats://host:4222` (credentials in the URL).
+    pub nats: Option<String>,
+    /// This node's name, unique in the cluster [default: the host name].
+    pub name: Option<String>,
 }
 
 /// `[signatures]`: with `require = true`, only plugins whose component and

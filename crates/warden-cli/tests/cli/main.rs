@@ -5,6 +5,7 @@
 mod common;
 
 mod calls;
+mod cluster;
 mod crash;
 mod dashboard;
 mod grants;

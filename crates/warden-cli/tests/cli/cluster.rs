@@ -1,0 +1,313 @@
+//! Warden nodes as one cluster on a real `nats-server -js` on 127.0.0.1:
+//! calls through any node reach a plugin only one node has, with the
+//! serving node named and its own errors; a deploy through one node's
+//! admin API reaches the others (and a node that joins late); events reach
+//! every node; a node killed under load drops out and its traffic goes to
+//! the others.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::common::Serving;
+use super::common::services::Service;
+use super::{agent, dist, stderr, warden};
+
+const TOKEN: &str = "cluster-admin-token-0123456789";
+
+/// A `warden serve` node named `name` with the built examples `plugins`.
+fn node(root: &Path, name: &str, nats: &Service, plugins: &[&str]) -> Serving {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("plugins")).expect("node dir");
+    for plugin in plugins {
+        let to = dir.join("plugins").join(plugin);
+        std::fs::create_dir_all(&to).expect("plugin dir");
+        for entry in std::fs::read_dir(dist().join(plugin)).expect("built example") {
+            let from = entry.expect("entry").path();
+            std::fs::copy(&from, to.join(from.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let file = dir.join("warden.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\nadmin-token = \"{TOKEN}\"\n\
+             request-timeout-ms = 3000\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n\
+             [cluster]\nnats = \"nats://127.0.0.1:{}\"\nname = \"{name}\"\n",
+            nats.port
+        ),
+    )
+    .expect("warden.toml");
+    Serving::start("serve", &file)
+}
+
+/// POSTs `body` to `url`: status, the serving node's header, the body.
+fn post(url: &str, body: &str) -> (u16, Option<String>, String) {
+    let mut response = agent().post(url).send(body).expect("post");
+    let node = response
+        .headers()
+        .get("x-warden-node")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), node, text)
+}
+
+fn get_json(url: &str) -> (u16, Value) {
+    let mut response = agent().get(url).call().expect("get");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
+
+/// Polls `check` every 20 ms for up to `limit`; how long it took to hold.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn node_names(url: &str) -> Vec<String> {
+    let (_, cluster) = get_json(&format!("{url}/v1/cluster"));
+    cluster["nodes"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| n["node"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn calls_of(url: &str, plugin: &str) -> u64 {
+    let text = agent()
+        .get(format!("{url}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("warden_plugin_calls_total{{plugin=\"{plugin}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn nats_or_skip(tmp: &Path) -> Option<Service> {
+    Service::nats(&tmp.join("nats"))
+}
+
+#[test]
+fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = nats_or_skip(tmp.path()) else {
+        return;
+    };
+    let a = node(tmp.path(), "node-a", &nats, &["text-transform"]);
+    let b = node(tmp.path(), "node-b", &nats, &["counter"]);
+    let c = node(tmp.path(), "node-c", &nats, &["audit-logger"]);
+
+    // Every node is listed, with its plugins, once its first heartbeat is in.
+    let all = |url: &str| node_names(url) == ["node-a", "node-b", "node-c"];
+    assert!(
+        within(Duration::from_secs(5), || all(&c.url)).is_some(),
+        "{:?}",
+        node_names(&c.url)
+    );
+    let (_, cluster) = get_json(&format!("{}/v1/cluster", b.url));
+    assert_eq!(cluster["node"], "node-b");
+    assert_eq!(
+        cluster["nodes"][0]["plugins"][0]["name"], "text-transform",
+        "{cluster}"
+    );
+    let listed = warden(
+        &[
+            "cluster",
+            "--nats",
+            &format!("nats://127.0.0.1:{}", nats.port),
+            "--json",
+        ],
+        None,
+    );
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // A call through any node reaches the one plugin only node-a has.
+    let upper = |url: &str| {
+        post(
+            &format!("{url}/v1/plugins/text-transform/process?op=upper"),
+            "hello",
+        )
+    };
+    assert_eq!(
+        upper(&a.url),
+        (200, None, "HELLO".to_string()),
+        "served where it is"
+    );
+    for other in [&b.url, &c.url] {
+        assert_eq!(
+            upper(other),
+            (200, Some("node-a".to_string()), "HELLO".to_string())
+        );
+    }
+    // With node-a's own errors and limits.
+    let bad = |url: &str| {
+        post(
+            &format!("{url}/v1/plugins/text-transform/process?op=nope"),
+            "x",
+        )
+    };
+    let (here, _, here_body) = bad(&a.url);
+    let (there, served_by, there_body) = bad(&b.url);
+    assert_eq!((there, served_by.as_deref()), (here, Some("node-a")));
+    let kind = |body: &str| serde_json::from_str::<Value>(body).expect("problem")["type"].clone();
+    assert_eq!(kind(&there_body), kind(&here_body));
+    // A plugin no node has: this node's own 404.
+    let (status, served_by, _) = post(&format!("{}/v1/plugins/nowhere/process", b.url), "x");
+    assert_eq!((status, served_by), (404, None));
+
+    // A deploy through node-a's admin API: node-c serves it within 2 s.
+    let staged = tmp.path().join("staged/word-count");
+    std::fs::create_dir_all(&staged).expect("dir");
+    for entry in std::fs::read_dir(dist().join("word-count")).expect("built") {
+        let from = entry.expect("entry").path();
+        std::fs::copy(&from, staged.join(from.file_name().expect("name"))).expect("copy");
+    }
+    let deployed = agent()
+        .post(format!("{}/v1/admin/deploy", a.url))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .send_json(serde_json::json!({ "path": staged }))
+        .expect("deploy");
+    assert_eq!(deployed.status(), 201);
+    let has = |url: &str| {
+        let (status, node, _) = post(&format!("{url}/v1/plugins/word-count/process"), "a b c");
+        status == 200 && node.is_none()
+    };
+    let took = within(Duration::from_secs(2), || has(&c.url));
+    assert!(took.is_some(), "node-c did not serve word-count within 2 s");
+    eprintln!("deploy on node-a served by node-c after {took:?}");
+    // The copy node-c fetched is in its data directory, by digest.
+    let fetched: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("node-c/data/cluster"))
+        .expect("fetched plugins")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+
+    // A node that joins late catches up.
+    let d = node(tmp.path(), "node-d", &nats, &[]);
+    assert!(
+        within(Duration::from_secs(2), || has(&d.url)).is_some(),
+        "node-d did not catch up"
+    );
+
+    // An event published on node-b reaches the event handler on node-c.
+    let before = calls_of(&c.url, "audit-logger");
+    let status = agent()
+        .post(format!("{}/v1/events", b.url))
+        .send_json(serde_json::json!({ "type": "order.created", "payload": { "id": 7 } }))
+        .expect("publish")
+        .status();
+    assert_eq!(status, 202);
+    assert!(
+        within(Duration::from_secs(2), || calls_of(&c.url, "audit-logger")
+            > before)
+        .is_some(),
+        "the event did not reach node-c"
+    );
+
+    // A node that stops leaves the list at once.
+    let mut d = d;
+    d.terminate();
+    assert!(
+        within(Duration::from_secs(5), || !node_names(&a.url)
+            .contains(&"node-d".to_string()))
+        .is_some(),
+        "node-d is still listed"
+    );
+}
+
+#[test]
+fn a_node_killed_under_load_drops_out_and_its_calls_go_to_the_others() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = nats_or_skip(tmp.path()) else {
+        return;
+    };
+    let mut a = node(tmp.path(), "node-a", &nats, &["text-transform"]);
+    let b = node(tmp.path(), "node-b", &nats, &["counter"]);
+    let _c = node(tmp.path(), "node-c", &nats, &["text-transform"]);
+    let all = |url: &str| node_names(url) == ["node-a", "node-b", "node-c"];
+    assert!(within(Duration::from_secs(5), || all(&b.url)).is_some());
+
+    let url = format!("{}/v1/plugins/text-transform/process?op=upper", b.url);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed_at = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop, killed_at) = (url.clone(), stop.clone(), killed_at.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut failed, mut after) = (0u32, 0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let (status, node, _) = post(&url, "hello");
+                    match status {
+                        200 => ok += 1,
+                        _ => failed += 1,
+                    }
+                    if killed_at
+                        .get()
+                        .is_some_and(|k| started > *k + Duration::from_millis(100))
+                    {
+                        after.push((status, node));
+                    }
+                }
+                (ok, failed, after)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    a.child.kill().expect("kill -9 node-a");
+    killed_at.set(Instant::now()).expect("once");
+    // Calls in flight at node-a wait out their 3-s deadline; the rest go on.
+    std::thread::sleep(Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed, mut after) = (0, 0, Vec::new());
+    for client in clients {
+        let (o, f, a) = client.join().expect("client");
+        ok += o;
+        failed += f;
+        after.extend(a);
+    }
+    eprintln!("kill -9 under load: {ok} calls succeeded, {failed} failed");
+    assert!(
+        failed <= 4,
+        "at most the calls in flight at node-a fail: {failed}"
+    );
+    assert!(!after.is_empty() && ok > 100, "{ok} calls succeeded");
+    assert!(
+        after
+            .iter()
+            .all(|(status, node)| *status == 200 && node.as_deref() == Some("node-c")),
+        "after the kill every call is served by node-c: {:?}",
+        after
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        within(Duration::from_secs(5), || !node_names(&b.url)
+            .contains(&"node-a".to_string()))
+        .is_some(),
+        "node-a is still listed"
+    );
+}

@@ -1,0 +1,286 @@
+//! Desired state: one record per plugin in a JetStream key-value bucket —
+//! its versions (each a component digest, its manifest and signature), the
+//! stable one and the canary — and the components themselves in a
+//! JetStream object store, by digest. A node whose admin API changed a
+//! plugin publishes what it now runs; every other node converges to each
+//! record it sees, and one that joins late sees every current record
+//! first. Each node still applies its own grants and signature policy when
+//! it loads what it fetched.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::Operation;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use warden::{MANIFEST_FILE, PluginFiles, sha256_hex};
+
+use crate::Inner;
+use crate::error::{Error, Result};
+use crate::members::now_ms;
+
+/// The largest component a node fetches from the object store.
+const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// What should run of one plugin, on every node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Desired {
+    /// The plugin.
+    pub plugin: String,
+    /// The version serving unqualified calls.
+    pub stable: String,
+    /// The canary: a version and its share of calls, in percent.
+    pub canary: Option<(String, f64)>,
+    /// Every version that should be loaded.
+    pub versions: Vec<DesiredVersion>,
+    /// The node that published it.
+    pub by: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// One version of a plugin, as nodes fetch it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesiredVersion {
+    /// The version.
+    pub version: String,
+    /// The component's digest, `sha256:…`: its name in the object store.
+    pub digest: String,
+    /// The `plugin.toml` text.
+    pub manifest: String,
+    /// The `plugin.sig` text, when signed.
+    pub signature: Option<String>,
+}
+
+/// Publishes what this node runs of `plugin` as the desired state of every
+/// node (or, when it no longer runs it, removes the record).
+pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
+    let Ok(status) = inner.warden.deployment(plugin) else {
+        inner
+            .desired
+            .delete(plugin)
+            .await
+            .map_err(|e| Error::jetstream("removing desired state", e))?;
+        return Ok(());
+    };
+    let mut versions = Vec::new();
+    for v in &status.versions {
+        let Some(source) = &v.source else {
+            continue;
+        };
+        let files = PluginFiles::read(source)?;
+        let hex = sha256_hex(&files.component);
+        if inner.artifacts.info(&hex).await.is_err() {
+            inner
+                .artifacts
+                .put(hex.as_str(), &mut files.component.as_slice())
+                .await
+                .map_err(|e| Error::jetstream("storing an artifact", e))?;
+        }
+        versions.push(DesiredVersion {
+            version: v.version.to_string(),
+            digest: format!("sha256:{hex}"),
+            manifest: files.manifest_text,
+            signature: files.signature,
+        });
+    }
+    let record = Desired {
+        plugin: plugin.to_string(),
+        stable: status.stable.to_string(),
+        canary: status.canary.map(|c| (c.version.to_string(), c.percent)),
+        versions,
+        by: inner.node.clone(),
+        at_ms: now_ms(),
+    };
+    let json = serde_json::to_vec(&record).map_err(|e| Error::Record {
+        plugin: plugin.to_string(),
+        message: e.to_string(),
+    })?;
+    inner
+        .desired
+        .put(plugin, Bytes::from(json))
+        .await
+        .map_err(|e| Error::jetstream("publishing desired state", e))?;
+    Ok(())
+}
+
+/// Follows the desired state for as long as the node runs: every current
+/// record first, then every change.
+pub(crate) async fn follow(inner: Arc<Inner>) {
+    loop {
+        match inner.desired.watch_with_history(">").await {
+            Ok(mut watch) => {
+                while let Some(entry) = watch.next().await {
+                    let Ok(entry) = entry else { break };
+                    let plugin = entry.key.clone();
+                    let outcome = match entry.operation {
+                        Operation::Put => match serde_json::from_slice::<Desired>(&entry.value) {
+                            Ok(record) if record.by == inner.node => Ok(()),
+                            Ok(record) => converge(&inner, &record).await,
+                            Err(e) => Err(Error::Record {
+                                plugin: plugin.clone(),
+                                message: e.to_string(),
+                            }),
+                        },
+                        Operation::Delete | Operation::Purge => forget(&inner, &plugin).await,
+                    };
+                    if let Err(e) = outcome {
+                        tracing::error!(plugin, error = %e, "cannot converge to the cluster's desired state");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot watch the cluster's desired state"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Makes this node run what `record` says.
+async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
+    let warden = &inner.warden;
+    let name = record.plugin.as_str();
+    let loaded = |version: &str| {
+        warden
+            .deployment(name)
+            .is_ok_and(|d| d.versions.iter().any(|v| v.version.to_string() == version))
+    };
+    // The stable version first, so that a node new to the plugin starts
+    // with it serving.
+    let mut order: Vec<&DesiredVersion> = record.versions.iter().collect();
+    order.sort_by_key(|v| v.version != record.stable);
+    for version in order {
+        if !loaded(&version.version) {
+            let dir = fetch(inner, name, version).await?;
+            warden.deploy(&dir).await?;
+        }
+    }
+    let status = warden.deployment(name)?;
+    if status.stable.to_string() != record.stable {
+        warden.canary(name, &record.stable, 100.0)?;
+        warden.promote(name).await?;
+    }
+    let status = warden.deployment(name)?;
+    let current = status
+        .canary
+        .as_ref()
+        .map(|c| (c.version.to_string(), c.percent));
+    if current != record.canary {
+        match (&record.canary, &current) {
+            (Some((version, percent)), _) => warden.canary(name, version, *percent)?,
+            (None, Some((version, _))) => warden.canary(name, version, 0.0)?,
+            (None, None) => {}
+        }
+    }
+    for v in warden.deployment(name)?.versions {
+        let version = v.version.to_string();
+        if version != record.stable && !record.versions.iter().any(|d| d.version == version) {
+            warden.unload(&format!("{name}@{version}")).await?;
+        }
+    }
+    tracing::info!(
+        plugin = name,
+        stable = record.stable,
+        by = record.by,
+        "converged to the cluster's desired state"
+    );
+    Ok(())
+}
+
+/// Unloads a plugin the cluster no longer wants, when it came from the
+/// cluster (a node's own plugins stay).
+async fn forget(inner: &Inner, plugin: &str) -> Result<()> {
+    let store = inner.store();
+    let Ok(status) = inner.warden.deployment(plugin) else {
+        return Ok(());
+    };
+    let from_cluster = status
+        .versions
+        .iter()
+        .all(|v| v.source.as_ref().is_some_and(|s| s.starts_with(&store)));
+    if from_cluster {
+        inner.warden.unload(plugin).await?;
+    }
+    Ok(())
+}
+
+/// The directory holding `version` of `plugin`, fetched by digest from the
+/// object store and checked against it, unless already here.
+async fn fetch(inner: &Inner, plugin: &str, version: &DesiredVersion) -> Result<PathBuf> {
+    let bad = |message: String| Error::Artifact {
+        plugin: plugin.to_string(),
+        digest: version.digest.clone(),
+        message,
+    };
+    let hex = version
+        .digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| bad("not a sha256 digest".to_string()))?;
+    // The directory is named by everything it holds, so that two records
+    // with one component and different manifests never share it.
+    let key = sha256_hex(
+        format!(
+            "{hex}\n{}\n{}",
+            version.manifest,
+            version.signature.as_deref().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
+    let store = inner.store();
+    let dir = store.join(&key);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let mut object = inner
+        .artifacts
+        .get(hex)
+        .await
+        .map_err(|e| bad(format!("not in the object store: {e}")))?;
+    if object.info.size as u64 > MAX_COMPONENT_BYTES {
+        return Err(bad(format!(
+            "{} bytes, more than the {MAX_COMPONENT_BYTES} a node fetches",
+            object.info.size
+        )));
+    }
+    let mut component = Vec::new();
+    (&mut object)
+        .take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut component)
+        .await
+        .map_err(|e| bad(format!("reading it: {e}")))?;
+    let actual = sha256_hex(&component);
+    if actual != hex {
+        return Err(bad(format!("what arrived has digest sha256:{actual}")));
+    }
+    let files = PluginFiles::from_parts(
+        &version.manifest,
+        component,
+        version.signature.clone(),
+        Path::new(MANIFEST_FILE),
+    )?;
+    if files.name != plugin || files.version.to_string() != version.version {
+        return Err(bad(format!(
+            "its manifest is {} {}, not {plugin} {}",
+            files.name, files.version, version.version
+        )));
+    }
+    warden::create_owner_only_dir(&store).map_err(|source| Error::Io {
+        path: store.clone(),
+        source,
+    })?;
+    let partial = store.join(format!(".partial-{key}"));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir(&partial).map_err(|source| Error::Io {
+        path: partial.clone(),
+        source,
+    })?;
+    files.write(&partial)?;
+    std::fs::rename(&partial, &dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
