@@ -51,34 +51,6 @@ WARDEN_LOG=warn "$WARDEN" serve -f "$WORK/warden.toml" 2>"$WORK/server.log" &
 SERVER=$!
 wait_ready "$PORT" 10 "$WORK/server.log"
 
-# Prints "requests/s p50_ms p99_ms" for one wrk run.
-measure() {
-    local out
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@")
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    local non2xx
-    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    if [ -n "$non2xx" ]; then
-        echo "wrk saw $non2xx non-2xx responses:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
-
-# wrk prints latencies as 512.00us, 1.20ms or 1.02s.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else { print v }
-    }'
-}
-
 URL="http://127.0.0.1:$PORT"
 read -r BASE_RPS BASE_P50 BASE_P99 < <(measure "$URL/healthz")
 read -r REUSE_RPS REUSE_P50 REUSE_P99 < <(measure -s "$WORK/post.lua" "$URL/v1/plugins/text-transform/process?op=upper")

@@ -164,6 +164,10 @@ pub struct DeployArgs {
     /// The built plugin's directory (as `warden build` places it), or an
     /// artifact, `oci://registry/repository:tag`, pulled first.
     pub path: PathBuf,
+    /// Deploy to every node of the cluster on this NATS server
+    /// (`nats://host:4222`) instead of the local data directory.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     pub json: bool,

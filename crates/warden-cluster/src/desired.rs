@@ -55,6 +55,80 @@ pub struct DesiredVersion {
     pub signature: Option<String>,
 }
 
+/// Stores `files`' component in the object store under its digest, unless
+/// it is there; the version as a record holds it.
+async fn store_artifact(
+    artifacts: &async_nats::jetstream::object_store::ObjectStore,
+    files: &PluginFiles,
+) -> Result<DesiredVersion> {
+    let hex = sha256_hex(&files.component);
+    if artifacts.info(&hex).await.is_err() {
+        artifacts
+            .put(hex.as_str(), &mut files.component.as_slice())
+            .await
+            .map_err(|e| Error::jetstream("storing an artifact", e))?;
+    }
+    Ok(DesiredVersion {
+        version: files.version.to_string(),
+        digest: format!("sha256:{hex}"),
+        manifest: files.manifest_text.clone(),
+        signature: files.signature.clone(),
+    })
+}
+
+async fn put_record(desired: &async_nats::jetstream::kv::Store, record: &Desired) -> Result<()> {
+    let json = serde_json::to_vec(record).map_err(|e| Error::Record {
+        plugin: record.plugin.clone(),
+        message: e.to_string(),
+    })?;
+    desired
+        .put(&record.plugin, Bytes::from(json))
+        .await
+        .map_err(|e| Error::jetstream("publishing desired state", e))?;
+    Ok(())
+}
+
+/// Adds the plugin in `files` to the desired state of the cluster behind
+/// `js`, as `warden deploy` does on one host: the first version of a name
+/// serves, a later one is loaded beside it (no share of calls until a
+/// canary gives it one). `by` names who deployed it.
+pub(crate) async fn deploy(
+    desired: &async_nats::jetstream::kv::Store,
+    artifacts: &async_nats::jetstream::object_store::ObjectStore,
+    files: &PluginFiles,
+    by: &str,
+) -> Result<Desired> {
+    let current = desired
+        .get(&files.name)
+        .await
+        .map_err(|e| Error::jetstream("reading desired state", e))?
+        .and_then(|json| serde_json::from_slice::<Desired>(&json).ok());
+    let version = files.version.to_string();
+    if current
+        .as_ref()
+        .is_some_and(|c| c.versions.iter().any(|v| v.version == version))
+    {
+        return Err(Error::Record {
+            plugin: files.name.clone(),
+            message: format!("version {version} is deployed already; give the build a new version"),
+        });
+    }
+    let added = store_artifact(artifacts, files).await?;
+    let mut record = current.unwrap_or_else(|| Desired {
+        plugin: files.name.clone(),
+        stable: version.clone(),
+        canary: None,
+        versions: Vec::new(),
+        by: String::new(),
+        at_ms: 0,
+    });
+    record.versions.push(added);
+    record.by = by.to_string();
+    record.at_ms = now_ms();
+    put_record(desired, &record).await?;
+    Ok(record)
+}
+
 /// Publishes what this node runs of `plugin` as the desired state of every
 /// node (or, when it no longer runs it, removes the record).
 pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
@@ -68,24 +142,9 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
     };
     let mut versions = Vec::new();
     for v in &status.versions {
-        let Some(source) = &v.source else {
-            continue;
-        };
-        let files = PluginFiles::read(source)?;
-        let hex = sha256_hex(&files.component);
-        if inner.artifacts.info(&hex).await.is_err() {
-            inner
-                .artifacts
-                .put(hex.as_str(), &mut files.component.as_slice())
-                .await
-                .map_err(|e| Error::jetstream("storing an artifact", e))?;
+        if let Some(source) = &v.source {
+            versions.push(store_artifact(&inner.artifacts, &PluginFiles::read(source)?).await?);
         }
-        versions.push(DesiredVersion {
-            version: v.version.to_string(),
-            digest: format!("sha256:{hex}"),
-            manifest: files.manifest_text,
-            signature: files.signature,
-        });
     }
     let record = Desired {
         plugin: plugin.to_string(),
@@ -95,16 +154,7 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
         by: inner.node.clone(),
         at_ms: now_ms(),
     };
-    let json = serde_json::to_vec(&record).map_err(|e| Error::Record {
-        plugin: plugin.to_string(),
-        message: e.to_string(),
-    })?;
-    inner
-        .desired
-        .put(plugin, Bytes::from(json))
-        .await
-        .map_err(|e| Error::jetstream("publishing desired state", e))?;
-    Ok(())
+    put_record(&inner.desired, &record).await
 }
 
 /// Follows the desired state for as long as the node runs: every current

@@ -118,19 +118,50 @@ impl Inner {
     }
 }
 
-/// The nodes of the cluster on `nats` whose entry is younger than `ttl`,
-/// without joining it.
-pub async fn members_at(nats: &str, ttl: Duration) -> Result<Vec<Member>> {
+/// JetStream on `nats`, for a tool that does not join the cluster.
+async fn jetstream_at(nats: &str) -> Result<jetstream::Context> {
     let client = async_nats::connect(nats)
         .await
         .map_err(|source| Error::Connect {
             url: redact(nats),
             source,
         })?;
-    let js = jetstream::new(client);
-    match js.get_key_value(NODES_BUCKET).await {
+    Ok(jetstream::new(client))
+}
+
+/// The nodes of the cluster on `nats` whose entry is younger than `ttl`,
+/// without joining it.
+pub async fn members_at(nats: &str, ttl: Duration) -> Result<Vec<Member>> {
+    match jetstream_at(nats).await?.get_key_value(NODES_BUCKET).await {
         Ok(nodes) => Ok(members::list(&nodes, ttl).await),
         Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// Deploys the built plugin in `files` to every node of the cluster on
+/// `nats`, without joining it: its component goes to the object store, and
+/// the plugin's desired state gets the version (stable when it is the
+/// first, loaded beside the stable one otherwise). Each node still loads
+/// it under its own grants and signature policy.
+pub async fn deploy_at(nats: &str, files: &warden::PluginFiles, by: &str) -> Result<Desired> {
+    let js = jetstream_at(nats).await?;
+    let desired = key_value(&js, DESIRED_BUCKET, Duration::ZERO).await?;
+    let artifacts = object_store(&js).await?;
+    desired::deploy(&desired, &artifacts, files, by).await
+}
+
+/// Opens the object store of components, creating it when it does not
+/// exist.
+async fn object_store(js: &jetstream::Context) -> Result<object_store::ObjectStore> {
+    match js.get_object_store(ARTIFACTS_BUCKET).await {
+        Ok(store) => Ok(store),
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: ARTIFACTS_BUCKET.to_string(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::jetstream(format!("object store `{ARTIFACTS_BUCKET}`"), e)),
     }
 }
 
@@ -179,16 +210,7 @@ impl Cluster {
         let js = jetstream::new(client.clone());
         let nodes = key_value(&js, NODES_BUCKET, settings.ttl).await?;
         let desired = key_value(&js, DESIRED_BUCKET, Duration::ZERO).await?;
-        let artifacts = match js.get_object_store(ARTIFACTS_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_object_store(object_store::Config {
-                    bucket: ARTIFACTS_BUCKET.to_string(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| Error::jetstream(format!("object store `{ARTIFACTS_BUCKET}`"), e))?,
-        };
+        let artifacts = object_store(&js).await?;
         let inner = Arc::new(Inner {
             node: settings.node.clone(),
             slots: Arc::new(Semaphore::new(settings.max_concurrency)),

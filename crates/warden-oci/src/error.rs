@@ -40,8 +40,8 @@ pub enum Error {
 
     /// A blob is larger than the pull allows.
     #[error(
-        "{reference}: the component is {size} bytes, more than the limit of {limit}; \
-         raise the limit if the artifact is trusted"
+        "{reference}: the component is {size} bytes, more than the {limit} a pull accepts; \
+         it was not fetched"
     )]
     TooLarge {
         /// The artifact.

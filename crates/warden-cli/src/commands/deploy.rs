@@ -13,7 +13,6 @@ use crate::commands::oci;
 use crate::host;
 
 pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
-    let host = host::deployed(global)?;
     let path = match args
         .path
         .to_str()
@@ -24,6 +23,10 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         }
         None => args.path.clone(),
     };
+    if let Some(nats) = &args.cluster {
+        return deploy_to_cluster(nats, &path, args.json);
+    }
+    let host = host::deployed(global)?;
     let plugin = host.deploy_blocking(&path)?;
     let status = host.deployment(plugin.name())?;
     if args.json {
@@ -37,6 +40,29 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         println!(
             "deployed {name} {version} beside stable {}; send it calls with `warden canary {name} {version} --percent 10`",
             status.stable
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `deploy --cluster`: the version joins the cluster's desired state, and
+/// every node loads it.
+fn deploy_to_cluster(nats: &str, path: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let files = warden::PluginFiles::read(path)?;
+    let record = oci::block_on(async {
+        Ok(warden_cluster::deploy_at(nats, &files, "warden deploy").await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else if record.stable == files.version.to_string() {
+        println!(
+            "deployed {} {} to the cluster: every node serves it",
+            files.name, files.version
+        );
+    } else {
+        println!(
+            "deployed {} {} to the cluster beside stable {}; every node loads it",
+            files.name, files.version, record.stable
         );
     }
     Ok(ExitCode::SUCCESS)

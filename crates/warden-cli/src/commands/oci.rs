@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use warden_oci::{Pulled, Registry, RegistryOptions};
 
 use crate::args::{Global, PullArgs, PushArgs, RegistryArgs};
@@ -16,21 +16,26 @@ pub fn store(data_dir: &Path) -> PathBuf {
 }
 
 /// The registry client the command line's options describe.
-pub fn registry(args: &RegistryArgs) -> Registry {
+pub fn registry(args: &RegistryArgs) -> Result<Registry> {
     let credentials = match (&args.registry_username, &args.registry_password) {
         (Some(user), Some(password)) => Some((user.clone(), password.clone())),
-        _ => None,
+        (None, None) => None,
+        _ => bail!(
+            "give both the registry user name and password (`--registry-username` and \
+             `--registry-password`, or WARDEN_REGISTRY_USERNAME and WARDEN_REGISTRY_PASSWORD), \
+             or neither for anonymous access"
+        ),
     };
-    Registry::new(RegistryOptions {
+    Ok(Registry::new(RegistryOptions {
         credentials,
         insecure: args.insecure_registries.clone(),
         ..RegistryOptions::default()
-    })
+    }))
 }
 
 /// Pulls `reference` into the store of the data directory `data_dir`.
 pub async fn pull_into_store(global: &Global, data_dir: &Path, reference: &str) -> Result<Pulled> {
-    let pulled = registry(&global.registry)
+    let pulled = registry(&global.registry)?
         .pull(reference, &store(data_dir))
         .await?;
     tracing::info!(
@@ -54,7 +59,7 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T>
 
 pub fn push(global: &Global, args: &PushArgs) -> Result<ExitCode> {
     let pushed = block_on(async {
-        Ok(registry(&global.registry)
+        Ok(registry(&global.registry)?
             .push(&args.path, &args.reference)
             .await?)
     })?;

@@ -210,6 +210,46 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
         "node-d did not catch up"
     );
 
+    // `warden deploy --cluster` from a machine that is no node: every node
+    // serves the new plugin.
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+    let json_transform = dist().join("json-transform");
+    let pushed = warden(
+        &[
+            "deploy",
+            json_transform.to_str().expect("utf-8"),
+            "--cluster",
+            &nats_url,
+        ],
+        None,
+    );
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let serves_json = |url: &str| {
+        let (status, node, _) = post(&format!("{url}/v1/plugins/json-transform/process"), "{}");
+        node.is_none() && status != 404
+    };
+    for url in [&a.url, &b.url, &c.url, &d.url] {
+        assert!(
+            within(Duration::from_secs(2), || serves_json(url)).is_some(),
+            "{url} does not serve json-transform"
+        );
+    }
+    let again = warden(
+        &[
+            "deploy",
+            json_transform.to_str().expect("utf-8"),
+            "--cluster",
+            &nats_url,
+        ],
+        None,
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("deployed already"),
+        "{}",
+        stderr(&again)
+    );
+
     // An event published on node-b reaches the event handler on node-c.
     let before = calls_of(&c.url, "audit-logger");
     let status = agent()
