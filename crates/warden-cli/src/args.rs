@@ -218,6 +218,10 @@ pub struct PullArgs {
 /// How `push`, `pull` and `oci://` references reach registries.
 #[derive(Args, Clone, Default)]
 pub struct RegistryArgs {
+    /// The registry the user name and password are for (`host:port`);
+    /// every other registry is spoken to anonymously.
+    #[arg(long, global = true, env = "WARDEN_REGISTRY", value_name = "HOST:PORT")]
+    pub registry: Option<String>,
     /// The registry user name (HTTP Basic); anonymous without it.
     #[arg(
         long,

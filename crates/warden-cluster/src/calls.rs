@@ -29,6 +29,12 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
         .next()
         .unwrap_or_default()
         .to_string();
+    // The name comes from the request's path: only a valid plugin name may
+    // become a subject (a long or odd one would make the NATS server drop
+    // this node's connection).
+    if warden::validate_name(&plugin).is_err() {
+        return None;
+    }
     let max_payload = inner.client.server_info().max_payload;
     if call.input.len() > max_payload {
         return Some(RemoteAnswer::problem(
@@ -62,6 +68,15 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
             )),
         },
         Err(e) if e.kind() == RequestErrorKind::NoResponders => None,
+        Err(e) if e.kind() == RequestErrorKind::MaxPayloadExceeded => Some(RemoteAnswer::problem(
+            413,
+            "too-large-to-forward",
+            format!(
+                "`{plugin}` is on another node, and the call is larger than the {max_payload} \
+                 bytes a cluster message may carry (`max_payload` of the NATS server)"
+            ),
+            &inner.node,
+        )),
         Err(e) if e.kind() == RequestErrorKind::TimedOut => Some(RemoteAnswer::problem(
             504,
             "timeout",
@@ -72,11 +87,15 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
             &inner.node,
         )),
         Err(e) => {
-            tracing::warn!(plugin, error = %e, "forwarding a call failed");
+            tracing::warn!(plugin, call_id = call.call_id, error = %e, "forwarding a call failed");
             Some(RemoteAnswer::problem(
                 502,
                 "forward-failed",
-                &format!("forwarding the call to `{plugin}` failed: {e}"),
+                format!(
+                    "forwarding the call to `{plugin}` to another node failed; the server log \
+                     has the details under request id {}",
+                    call.call_id
+                ),
                 &inner.node,
             ))
         }

@@ -143,7 +143,21 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
     let mut versions = Vec::new();
     for v in &status.versions {
         if let Some(source) = &v.source {
-            versions.push(store_artifact(&inner.artifacts, &PluginFiles::read(source)?).await?);
+            let files = PluginFiles::read(source)?;
+            // Rebuilt in place since it was loaded: what is on disk is not
+            // what runs, and must not go to the other nodes as if it were.
+            if files.version != v.version {
+                return Err(Error::Record {
+                    plugin: plugin.to_string(),
+                    message: format!(
+                        "{} now holds version {}, not the {} this node runs; reload it first",
+                        source.display(),
+                        files.version,
+                        v.version
+                    ),
+                });
+            }
+            versions.push(store_artifact(&inner.artifacts, &files).await?);
         }
     }
     let record = Desired {

@@ -28,12 +28,19 @@ const ORIGIN: &str = "Warden-Origin";
 /// Starts both directions.
 pub(crate) fn bridge(inner: Arc<Inner>) -> warden::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(QUEUE);
+    let dropped = std::sync::atomic::AtomicU64::new(0);
     inner.warden.subscribe(move |event| {
         if !event.source.contains('/') && tx.try_send(event.clone()).is_err() {
-            tracing::warn!(
-                event = event.event_type,
-                "the cluster's event queue is full; event not sent to other nodes"
-            );
+            // The first drop and every thousandth: a flood of events must
+            // not become a flood of log lines.
+            let n = dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % 1000 == 0 {
+                tracing::warn!(
+                    event = event.event_type,
+                    dropped = n + 1,
+                    "the cluster's event queue is full; events not sent to other nodes"
+                );
+            }
         }
     })?;
     let out = inner.clone();

@@ -109,6 +109,10 @@ pub(crate) struct Inner {
     slots: Arc<Semaphore>,
     served: AtomicU64,
     forwarded: AtomicU64,
+    /// Held while publishing: each publish reads the deployment after
+    /// taking it, so the last record put is the latest state, whatever
+    /// order the changes' tasks run in.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -222,6 +226,7 @@ impl Cluster {
             artifacts,
             served: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            publishing: tokio::sync::Mutex::new(()),
         });
         events::bridge(inner.clone())?;
         tokio::spawn(calls::serve(inner.clone()));
@@ -248,6 +253,7 @@ impl Cluster {
     /// Publishes what this node runs of `plugin` as every node's desired
     /// state.
     pub async fn publish(&self, plugin: &str) -> Result<()> {
+        let _turn = self.inner.publishing.lock().await;
         desired::publish(&self.inner, plugin).await
     }
 

@@ -38,6 +38,17 @@ pub enum Error {
         message: String,
     },
 
+    /// The registry took longer than a push or pull may.
+    #[error(
+        "{reference}: the registry did not finish within {limit:?}; try again, or check the registry"
+    )]
+    Timeout {
+        /// The artifact.
+        reference: String,
+        /// The limit.
+        limit: std::time::Duration,
+    },
+
     /// A blob is larger than the pull allows.
     #[error(
         "{reference}: the component is {size} bytes, more than the {limit} a pull accepts; \

@@ -32,4 +32,7 @@ mod registry;
 pub use artifact::{CONFIG_MEDIA_TYPE, MANIFEST_ANNOTATION, SIGNATURE_ANNOTATION, WASM_MEDIA_TYPE};
 pub use error::{Error, Result};
 pub use reference::{OciReference, SCHEME, is_oci_reference};
-pub use registry::{DEFAULT_MAX_COMPONENT_BYTES, Pulled, Pushed, Registry, RegistryOptions};
+pub use registry::{
+    Credentials, DEFAULT_MAX_COMPONENT_BYTES, OPERATION_TIMEOUT, Pulled, Pushed, Registry,
+    RegistryOptions,
+};

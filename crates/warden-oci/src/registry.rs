@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use oci_client::Client;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -26,11 +27,33 @@ use crate::reference::OciReference;
 /// The largest component a pull takes unless told otherwise.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
+/// How long a push or a pull may take in all: a registry that sends
+/// slowly cannot hold a server's start for ever.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A login to one registry.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The registry they are for (`host:port`, as in references); every
+    /// other registry is spoken to anonymously.
+    pub registry: String,
+    /// The user name.
+    pub username: String,
+    /// The password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}@{})", self.username, self.registry)
+    }
+}
+
 /// How to reach registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
-    /// User name and password (or token) for HTTP Basic; `None`: anonymous.
-    pub credentials: Option<(String, String)>,
+    /// A login (HTTP Basic) to one registry; `None`: anonymous everywhere.
+    pub credentials: Option<Credentials>,
     /// Registries (`host:port`) spoken to over plain HTTP. Loopback
     /// registries always are.
     pub insecure: Vec<String>,
@@ -108,21 +131,29 @@ impl Registry {
         };
         Client::new(ClientConfig {
             protocol,
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
             ..ClientConfig::default()
         })
     }
 
-    fn auth(&self) -> RegistryAuth {
+    /// The login for `reference`'s registry: credentials go to the registry
+    /// they are for, never to another one an artifact list names.
+    fn auth(&self, reference: &OciReference) -> RegistryAuth {
         match &self.options.credentials {
-            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
-            None => RegistryAuth::Anonymous,
+            Some(c) if c.registry == reference.inner().resolve_registry() => {
+                RegistryAuth::Basic(c.username.clone(), c.password.clone())
+            }
+            _ => RegistryAuth::Anonymous,
         }
     }
 
     /// Pushes the plugin in `dir` to `reference`.
     pub async fn push(&self, dir: &Path, reference: &str) -> Result<Pushed> {
+        within_deadline(reference, self.push_now(dir, reference)).await
+    }
+
+    async fn push_now(&self, dir: &Path, reference: &str) -> Result<Pushed> {
         let target = OciReference::parse(reference)?;
         let files = PluginFiles::read(dir)?;
         let (layer, config, manifest) = artifact_of(&files)?;
@@ -137,13 +168,13 @@ impl Registry {
                 target.inner(),
                 &[layer],
                 config,
-                &self.auth(),
+                &self.auth(&target),
                 Some(manifest),
             )
             .await
             .map_err(registry_error)?;
         let digest = client
-            .fetch_manifest_digest(target.inner(), &self.auth())
+            .fetch_manifest_digest(target.inner(), &self.auth(&target))
             .await
             .map_err(registry_error)?;
         Ok(Pushed {
@@ -160,6 +191,10 @@ impl Registry {
     /// returns the plugin directory. An artifact already in the store is
     /// not fetched again.
     pub async fn pull(&self, reference: &str, store: &Path) -> Result<Pulled> {
+        within_deadline(reference, self.pull_now(reference, store)).await
+    }
+
+    async fn pull_now(&self, reference: &str, store: &Path) -> Result<Pulled> {
         let source = OciReference::parse(reference)?;
         let client = self.client(&source);
         let registry_error = |source| Error::Registry {
@@ -167,7 +202,7 @@ impl Registry {
             source,
         };
         let (manifest, digest) = client
-            .pull_image_manifest(source.inner(), &self.auth())
+            .pull_image_manifest(source.inner(), &self.auth(&source))
             .await
             .map_err(registry_error)?;
         let not_a_plugin = |message: String| Error::NotAPlugin {
@@ -251,6 +286,21 @@ impl Registry {
     }
 }
 
+/// `operation` on `reference`, given [`OPERATION_TIMEOUT`] in all.
+async fn within_deadline<T>(
+    reference: &str,
+    operation: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(OPERATION_TIMEOUT, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                reference: reference.to_string(),
+                limit: OPERATION_TIMEOUT,
+            })
+        })
+}
+
 /// The store's directory name for a manifest digest: its hex, checked, so
 /// that a registry's answer cannot name a path.
 fn digest_dir(digest: &str) -> Result<String> {
@@ -269,9 +319,13 @@ fn digest_dir(digest: &str) -> Result<String> {
 /// place: a pull that fails half-way leaves nothing that looks pulled.
 fn keep(files: &PluginFiles, store: &Path, dir: &Path) -> Result<()> {
     warden::create_owner_only_dir(store).map_err(|e| Error::io(store, e))?;
+    // Unique per process and per pull: two pulls of one artifact never
+    // share (or remove) each other's partial directory.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let partial = store.join(format!(
-        ".partial-{}-{}",
+        ".partial-{}-{}-{}",
         std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("pull")
     ));
     let _ = std::fs::remove_dir_all(&partial);

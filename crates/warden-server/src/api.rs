@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,16 +18,8 @@ use super::middleware::RequestId;
 use super::problem::Problem;
 use super::remote;
 use warden::Event;
-use warden::ProcessResponse;
 
-/// The header whose value keeps a caller on one side of a canary.
-pub const ROUTING_KEY_HEADER: &str = "x-warden-routing-key";
-/// The response header naming the plugin version that answered.
-pub const VERSION_HEADER: &str = "x-warden-version";
-/// The response header with the call's duration in milliseconds.
-pub const DURATION_HEADER: &str = "x-warden-duration-ms";
-/// The response header with the plugin's count of items processed.
-pub const ITEMS_HEADER: &str = "x-warden-items";
+pub use super::output::{DURATION_HEADER, ITEMS_HEADER, ROUTING_KEY_HEADER, VERSION_HEADER};
 
 /// The body as bytes, or the problem explaining why it could not be read
 /// (too large: 413).
@@ -96,18 +88,7 @@ pub(crate) async fn process(
         id.0.to_string(),
         state.settings.request_timeout,
     );
-    match remote::run_here(&state.warden, &call).await {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            if remote::forwardable(&e)
-                && let Some(remote) = &state.remote
-                && let Some(answer) = remote.forward(call).await
-            {
-                return Ok(answer.into_response());
-            }
-            Err(Problem::public(&e, &id.0))
-        }
-    }
+    remote::serve(&state, call, &id.0).await
 }
 
 /// Refuses a call with more options than the server takes.
@@ -123,32 +104,6 @@ pub(super) fn check_options(count: usize, max: usize) -> Result<(), Problem> {
              (`server.max-options`)"
         ),
     ))
-}
-
-pub(crate) fn output_response(r: ProcessResponse, millis: f64) -> Response {
-    let mut response = r.output.into_response();
-    let headers = response.headers_mut();
-    let content_type = HeaderValue::from_str(&r.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_TYPE, content_type);
-    // A plugin's output is the plugin's: served on the dashboard's origin,
-    // HTML from it must not run as a page of that origin.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&r.version) {
-        headers.insert(VERSION_HEADER, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("{millis:.3}")) {
-        headers.insert(DURATION_HEADER, v);
-    }
-    headers.insert(ITEMS_HEADER, HeaderValue::from(r.items_processed));
-    response
 }
 
 /// Whether `process` could work on an input.

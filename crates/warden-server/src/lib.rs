@@ -28,6 +28,7 @@ pub mod hold;
 mod listener;
 mod metrics;
 pub mod middleware;
+mod output;
 pub mod problem;
 pub mod remote;
 mod trace;
@@ -228,6 +229,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(api::publish_event))
         .routes(routes!(api::list_plugins))
         .routes(routes!(api::get_plugin))
+        .routes(routes!(remote::cluster))
         .route_layer(from_fn_with_state(state.clone(), middleware::admit))
         // Outside the gate: a slow or large body never holds a slot.
         .route_layer(from_fn_with_state(state.clone(), middleware::read_body));
@@ -250,8 +252,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let operations = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics::metrics))
-        .routes(routes!(remote::cluster));
+        .routes(routes!(metrics::metrics));
     api.merge(operations)
 }
 

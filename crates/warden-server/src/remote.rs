@@ -17,9 +17,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::api::{ROUTING_KEY_HEADER, output_response};
+use super::output::{ROUTING_KEY_HEADER, output_response};
 use super::problem::Problem;
-use warden::{Error, ProcessRequest, Warden};
+use warden::{Error, ProcessRequest, Unavailability, Warden};
 
 /// The response header naming the node that served a call.
 pub const NODE_HEADER: &str = "x-warden-node";
@@ -114,12 +114,35 @@ pub trait Remote: Send + Sync + 'static {
 
 /// Whether another node may serve a call that failed here with `e`: this
 /// node has no such plugin, all its instances stayed busy, or its version
-/// is out of service here (breaker open, quarantined, held).
+/// is out of service here on its own (breaker open, quarantined after
+/// failures). A version an operator holds is refused, not sent elsewhere.
 pub(crate) fn forwardable(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::NotFound { .. } | Error::Busy { .. } | Error::Unavailable { .. }
-    )
+    match e {
+        Error::NotFound { .. } | Error::Busy { .. } => true,
+        Error::Unavailable { reason, .. } => !matches!(reason, Unavailability::Held),
+        _ => false,
+    }
+}
+
+/// Serves `call` here, or, when this node cannot and is in a cluster, on a
+/// node that can.
+pub(crate) async fn serve(
+    state: &AppState,
+    call: RemoteCall,
+    request_id: &str,
+) -> Result<Response, Problem> {
+    match run_here(&state.warden, &call).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            if forwardable(&e)
+                && let Some(remote) = &state.remote
+                && let Some(answer) = remote.forward(call).await
+            {
+                return Ok(answer.into_response());
+            }
+            Err(Problem::public(&e, request_id))
+        }
+    }
 }
 
 /// Runs `call` on this node's plugins: the response, or the error.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use warden_oci::{Pulled, Registry, RegistryOptions};
+use warden_oci::{Credentials, Pulled, Registry, RegistryOptions};
 
 use crate::args::{Global, PullArgs, PushArgs, RegistryArgs};
 
@@ -17,13 +17,22 @@ pub fn store(data_dir: &Path) -> PathBuf {
 
 /// The registry client the command line's options describe.
 pub fn registry(args: &RegistryArgs) -> Result<Registry> {
-    let credentials = match (&args.registry_username, &args.registry_password) {
-        (Some(user), Some(password)) => Some((user.clone(), password.clone())),
-        (None, None) => None,
+    let credentials = match (
+        &args.registry,
+        &args.registry_username,
+        &args.registry_password,
+    ) {
+        (Some(registry), Some(username), Some(password)) => Some(Credentials {
+            registry: registry.clone(),
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        (_, None, None) => None,
         _ => bail!(
-            "give both the registry user name and password (`--registry-username` and \
-             `--registry-password`, or WARDEN_REGISTRY_USERNAME and WARDEN_REGISTRY_PASSWORD), \
-             or neither for anonymous access"
+            "give the registry, its user name and password together (`--registry`, \
+             `--registry-username` and `--registry-password`, or WARDEN_REGISTRY, \
+             WARDEN_REGISTRY_USERNAME and WARDEN_REGISTRY_PASSWORD), or no user name and \
+             password for anonymous access"
         ),
     };
     Ok(Registry::new(RegistryOptions {

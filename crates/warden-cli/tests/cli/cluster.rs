@@ -203,6 +203,29 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
         .collect();
     assert_eq!(fetched.len(), 1, "{fetched:?}");
 
+    // A version an operator holds on node-c is refused there, not sent to
+    // the nodes that still serve it.
+    let admin = |url: &str, path: &str| {
+        agent()
+            .post(format!("{url}/v1/admin/plugins/{path}"))
+            .header("authorization", &format!("Bearer {TOKEN}"))
+            .send_empty()
+            .expect("admin")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(admin(&c.url, "word-count/quarantine"), 200);
+    let (status, served_by, _) = post(&format!("{}/v1/plugins/word-count/process", c.url), "a b");
+    assert_eq!((status, served_by), (503, None), "held, and not forwarded");
+    assert_eq!(admin(&c.url, "word-count/release"), 200);
+
+    // A name no plugin can have never becomes a NATS subject: a long one
+    // would make the NATS server drop the node's connection.
+    let long = "a".repeat(5000);
+    let (status, served_by, _) = post(&format!("{}/v1/plugins/{long}/process", b.url), "x");
+    assert_eq!((status, served_by), (404, None));
+    assert_eq!(upper(&b.url).0, 200, "node-b still forwards");
+
     // A node that joins late catches up.
     let d = node(tmp.path(), "node-d", &nats, &[]);
     assert!(
