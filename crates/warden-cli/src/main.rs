@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Up(_) | Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
+    // Before anything builds an HTTP client: the OTLP exporter's and the
+    // registry client's share one that needs the process's TLS provider.
+    warden_oci::install_tls_provider();
     let telemetry = telemetry::init(cli.global.verbose, &cli.command);
     let result = match &cli.command {
         Command::New(a) => commands::new::run(a),

@@ -34,5 +34,5 @@ pub use error::{Error, Result};
 pub use reference::{OciReference, SCHEME, is_oci_reference};
 pub use registry::{
     Credentials, DEFAULT_MAX_COMPONENT_BYTES, OPERATION_TIMEOUT, Pulled, Pushed, Registry,
-    RegistryOptions,
+    RegistryOptions, install_tls_provider,
 };

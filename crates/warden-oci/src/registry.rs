@@ -107,6 +107,14 @@ pub struct Pulled {
     pub fetched: bool,
 }
 
+/// Makes ring, the one TLS crypto provider built in, the process's default.
+/// The HTTP client this crate uses (shared with everything else in the
+/// process built on it, such as an OTLP exporter) cannot make a TLS-capable
+/// client without a default provider; a second call is a no-op.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A client for OCI registries.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -116,9 +124,7 @@ pub struct Registry {
 impl Registry {
     /// A client with `options`.
     pub fn new(options: RegistryOptions) -> Registry {
-        // Only one TLS crypto provider is built in; making it the process's
-        // default is what the HTTPS client needs, and a second call is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         Registry { options }
     }
 
