@@ -15,8 +15,8 @@ use futures::StreamExt;
 use tokio::task::JoinHandle;
 use warden_server::remote::{RemoteAnswer, RemoteCall};
 
-use crate::Inner;
 use crate::wire;
+use crate::{ClusterSettings, Inner};
 
 /// How often the subscriptions are matched to the plugins loaded here.
 const RECONCILE_EVERY: Duration = Duration::from_millis(250);
@@ -168,10 +168,16 @@ async fn answer_calls(inner: Arc<Inner>, mut subscriber: async_nats::Subscriber)
                 message.payload,
                 inner.settings.max_call_time,
             ) {
-                Ok(call) => {
-                    inner.served.fetch_add(1, Ordering::Relaxed);
-                    warden_server::remote::answer(&inner.warden, call, &inner.node, max_body).await
-                }
+                Ok(call) => match over_limits(&inner.settings, &call) {
+                    Some((status, code, detail)) => {
+                        RemoteAnswer::problem(status, code, detail, &inner.node)
+                    }
+                    None => {
+                        inner.served.fetch_add(1, Ordering::Relaxed);
+                        warden_server::remote::answer(&inner.warden, call, &inner.node, max_body)
+                            .await
+                    }
+                },
                 Err(e) => RemoteAnswer::problem(
                     400,
                     "bad-forwarded-call",
@@ -183,6 +189,37 @@ async fn answer_calls(inner: Arc<Inner>, mut subscriber: async_nats::Subscriber)
             drop(permit);
         });
     }
+}
+
+/// What of this node's own request limits a forwarded call breaks, if
+/// any: the node that took it applied its limits, and they may be looser.
+fn over_limits(
+    settings: &ClusterSettings,
+    call: &RemoteCall,
+) -> Option<(u16, &'static str, String)> {
+    if call.input.len() > settings.max_input_bytes {
+        return Some((
+            413,
+            "body-too-large",
+            format!(
+                "the input is {} bytes, more than the {} this node takes (`server.max-body-bytes`)",
+                call.input.len(),
+                settings.max_input_bytes
+            ),
+        ));
+    }
+    if call.options.len() > settings.max_options {
+        return Some((
+            400,
+            "too-many-options",
+            format!(
+                "the call has {} options, more than this node's limit of {} (`server.max-options`)",
+                call.options.len(),
+                settings.max_options
+            ),
+        ));
+    }
+    None
 }
 
 async fn send(inner: &Inner, reply: async_nats::Subject, answer: RemoteAnswer) {

@@ -66,6 +66,11 @@ pub struct ClusterSettings {
     pub max_concurrency: usize,
     /// The longest a forwarded call may run here, whatever its caller asks.
     pub max_call_time: Duration,
+    /// The largest input a forwarded call may bring here (this node's own
+    /// `server.max-body-bytes`, whatever the caller's is).
+    pub max_input_bytes: usize,
+    /// The most options a forwarded call may pass here (`server.max-options`).
+    pub max_options: usize,
     /// How often the node renews its membership.
     pub heartbeat: Duration,
     /// How long after its last renewal a node drops out of the list.
@@ -86,6 +91,8 @@ impl ClusterSettings {
             data_dir: data_dir.into(),
             max_concurrency: 512,
             max_call_time: Duration::from_secs(30),
+            max_input_bytes: 16 << 20,
+            max_options: 256,
             heartbeat: Duration::from_secs(1),
             ttl: Duration::from_secs(3),
         }

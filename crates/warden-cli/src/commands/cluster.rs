@@ -42,6 +42,8 @@ pub fn settings(
     let mut settings = ClusterSettings::new(nats, node, config.data_dir());
     settings.max_concurrency = serve.max_concurrency;
     settings.max_call_time = serve.request_timeout;
+    settings.max_input_bytes = serve.max_body_bytes;
+    settings.max_options = serve.max_options;
     Ok(Some(settings))
 }
 

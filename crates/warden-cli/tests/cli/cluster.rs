@@ -18,6 +18,11 @@ const TOKEN: &str = "cluster-admin-token-0123456789";
 
 /// A `warden serve` node named `name` with the built examples `plugins`.
 fn node(root: &Path, name: &str, nats: &Service, plugins: &[&str]) -> Serving {
+    node_with(root, name, nats, plugins, "")
+}
+
+/// [`node`] with `server` appended to its `[server]` table.
+fn node_with(root: &Path, name: &str, nats: &Service, plugins: &[&str], server: &str) -> Serving {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("plugins")).expect("node dir");
     for plugin in plugins {
@@ -33,7 +38,7 @@ fn node(root: &Path, name: &str, nats: &Service, plugins: &[&str]) -> Serving {
         &file,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\nadmin-token = \"{TOKEN}\"\n\
-             request-timeout-ms = 3000\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n\
+             request-timeout-ms = 3000\n{server}\n[plugins]\ndirs = [\"plugins\"]\nsources = []\n\
              [cluster]\nnats = \"nats://127.0.0.1:{}\"\nname = \"{name}\"\n",
             nats.port
         ),
@@ -112,7 +117,15 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
     let Some(nats) = nats_or_skip(tmp.path()) else {
         return;
     };
-    let a = node(tmp.path(), "node-a", &nats, &["text-transform"]);
+    // node-a takes fewer options than the others: its own limit holds for
+    // the calls they forward to it.
+    let a = node_with(
+        tmp.path(),
+        "node-a",
+        &nats,
+        &["text-transform"],
+        "max-options = 2",
+    );
     let b = node(tmp.path(), "node-b", &nats, &["counter"]);
     let c = node(tmp.path(), "node-c", &nats, &["audit-logger"]);
 
@@ -172,6 +185,19 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
     assert_eq!((there, served_by.as_deref()), (here, Some("node-a")));
     let kind = |body: &str| serde_json::from_str::<Value>(body).expect("problem")["type"].clone();
     assert_eq!(kind(&there_body), kind(&here_body));
+    let (status, served_by, body) = post(
+        &format!(
+            "{}/v1/plugins/text-transform/process?op=upper&x=1&y=2",
+            b.url
+        ),
+        "hello",
+    );
+    assert_eq!(
+        (status, served_by.as_deref()),
+        (400, Some("node-a")),
+        "{body}"
+    );
+    assert!(body.contains("too-many-options"), "{body}");
     // A plugin no node has: this node's own 404.
     let (status, served_by, _) = post(&format!("{}/v1/plugins/nowhere/process", b.url), "x");
     assert_eq!((status, served_by), (404, None));
