@@ -331,20 +331,6 @@ async fn fetch(inner: &Inner, plugin: &str, version: &DesiredVersion) -> Result<
             files.name, files.version, version.version
         )));
     }
-    warden::create_owner_only_dir(&store).map_err(|source| Error::Io {
-        path: store.clone(),
-        source,
-    })?;
-    let partial = store.join(format!(".partial-{key}"));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir(&partial).map_err(|source| Error::Io {
-        path: partial.clone(),
-        source,
-    })?;
-    files.write(&partial)?;
-    std::fs::rename(&partial, &dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    files.install(&dir)?;
     Ok(dir)
 }

@@ -1,7 +1,4 @@
 //! The distribution layer's one error type.
-
-use std::path::PathBuf;
-
 /// Result alias of the distribution layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -80,23 +77,4 @@ pub enum Error {
     /// The plugin directory or its manifest is wrong.
     #[error(transparent)]
     Plugin(#[from] warden::Error),
-
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating-system error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
-    }
 }

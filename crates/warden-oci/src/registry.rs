@@ -280,7 +280,7 @@ impl Registry {
             });
         }
         let files = plugin_of(reference, &annotations, component)?;
-        keep(&files, store, &dir)?;
+        files.install(&dir)?;
         Ok(Pulled {
             dir,
             digest,
@@ -319,35 +319,6 @@ fn digest_dir(digest: &str) -> Result<String> {
         message: "the registry named the manifest by something other than a sha256 digest"
             .to_string(),
     })
-}
-
-/// Writes `files` into a fresh directory beside `dir`, then renames it into
-/// place: a pull that fails half-way leaves nothing that looks pulled.
-fn keep(files: &PluginFiles, store: &Path, dir: &Path) -> Result<()> {
-    warden::create_owner_only_dir(store).map_err(|e| Error::io(store, e))?;
-    // Unique per process and per pull: two pulls of one artifact never
-    // share (or remove) each other's partial directory.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let partial = store.join(format!(
-        ".partial-{}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("pull")
-    ));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
-    let written = files
-        .write(&partial)
-        .map_err(Error::Plugin)
-        .and_then(|()| std::fs::rename(&partial, dir).map_err(|e| Error::io(dir, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-        // Another pull of the same artifact may have won the race.
-        if dir.is_dir() {
-            return Ok(());
-        }
-    }
-    written
 }
 
 /// A writer that refuses to hold more than it was told to expect.

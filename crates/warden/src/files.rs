@@ -5,7 +5,10 @@
 
 use std::path::{Component as PathPart, Path, PathBuf};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{Error, Result};
+use crate::fsutil::create_owner_only_dir;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::module::ModuleManifest;
 use crate::signature::SIGNATURE_FILE;
@@ -85,6 +88,33 @@ impl PluginFiles {
             component,
             signature,
         })
+    }
+
+    /// Writes the files into a new directory `dir` (in an owner-only parent
+    /// made when missing) through a sibling directory of their own, renamed
+    /// into place: a write that fails half-way leaves nothing at `dir`, and
+    /// two writers of one `dir` never share a partial directory. When
+    /// another writer put `dir` there first, theirs stays.
+    pub fn install(&self, dir: &Path) -> Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        create_owner_only_dir(parent).map_err(|e| Error::io(parent, e))?;
+        let partial = parent.join(format!(
+            ".partial-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
+        let written = self
+            .write(&partial)
+            .and_then(|()| std::fs::rename(&partial, dir).map_err(|e| Error::io(dir, e)));
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+            if dir.is_dir() {
+                return Ok(());
+            }
+        }
+        written
     }
 
     /// Writes the files into `dir` (which must exist).

@@ -314,6 +314,38 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
         "the event did not reach node-c"
     );
 
+    // An unauthenticated flood of events on node-b: every event crosses to
+    // every node through bounded queues; no node freezes, and calls across
+    // nodes still succeed at once.
+    let flood: Vec<_> = (0..8)
+        .map(|_| {
+            let url = format!("{}/v1/events", b.url);
+            std::thread::spawn(move || {
+                (0..250)
+                    .filter(|_| {
+                        agent()
+                            .post(&url)
+                            .send_json(serde_json::json!({ "type": "order.flood", "payload": "x".repeat(4096) }))
+                            .is_ok_and(|r| r.status().is_success() || r.status() == 503)
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = flood.into_iter().map(|t| t.join().expect("flood")).sum();
+    assert_eq!(answered, 2000, "every event request was answered");
+    let started = Instant::now();
+    assert_eq!(
+        upper(&b.url),
+        (200, Some("node-a".to_string()), "HELLO".to_string())
+    );
+    assert_eq!(upper(&c.url).0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "calls slowed: {:?}",
+        started.elapsed()
+    );
+
     // A node that stops leaves the list at once.
     let mut d = d;
     d.terminate();
