@@ -168,6 +168,11 @@ pub struct DeployArgs {
     /// (`nats://host:4222`) instead of the local data directory.
     #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
+    /// With `--cluster`: the most any version of the plugin may be granted
+    /// on any node, as `--grant` takes it (repeatable; replaces what the
+    /// cluster held). Each node's own grants still apply: these only narrow.
+    #[arg(long = "grant", value_name = "SPEC", requires = "cluster")]
+    pub grants: Vec<String>,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     pub json: bool,

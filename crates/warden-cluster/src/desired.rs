@@ -4,8 +4,9 @@
 //! JetStream object store, by digest. A node whose admin API changed a
 //! plugin publishes what it now runs; every other node converges to each
 //! record it sees, and one that joins late sees every current record
-//! first. Each node still applies its own grants and signature policy when
-//! it loads what it fetched.
+//! first. A record may narrow what its plugin is granted (never widen it:
+//! each node still applies its own grants and signature policy when it
+//! loads what it fetched).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
-use warden::{MANIFEST_FILE, PluginFiles, sha256_hex};
+use warden::{AuditEntry, AuditKind, Grants, MANIFEST_FILE, Manifest, PluginFiles, sha256_hex};
 
 use crate::Inner;
 use crate::error::{Error, Result};
@@ -36,6 +37,13 @@ pub struct Desired {
     pub canary: Option<(String, f64)>,
     /// Every version that should be loaded.
     pub versions: Vec<DesiredVersion>,
+    /// The most any version may be granted, as `--grant` takes them
+    /// (`http:https://api.example.com`, `kv:orders`). Each node applies its
+    /// own grants as well, so these can only narrow them: a version whose
+    /// manifest asks for more is loaded by no node. `None`: each node's own
+    /// grants alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<String>>,
     /// The node that published it.
     pub by: String,
     /// When, in milliseconds since the Unix epoch.
@@ -88,21 +96,34 @@ async fn put_record(desired: &async_nats::jetstream::kv::Store, record: &Desired
     Ok(())
 }
 
+/// The record of `plugin` in the desired state, if there is a readable one.
+async fn current(
+    desired: &async_nats::jetstream::kv::Store,
+    plugin: &str,
+) -> Result<Option<Desired>> {
+    Ok(desired
+        .get(plugin)
+        .await
+        .map_err(|e| Error::jetstream("reading desired state", e))?
+        .and_then(|json| serde_json::from_slice::<Desired>(&json).ok()))
+}
+
 /// Adds the plugin in `files` to the desired state of the cluster behind
 /// `js`, as `warden deploy` does on one host: the first version of a name
 /// serves, a later one is loaded beside it (no share of calls until a
-/// canary gives it one). `by` names who deployed it.
+/// canary gives it one). `grants`, when given, become the most any of the
+/// plugin's versions may be granted. `by` names who deployed it.
 pub(crate) async fn deploy(
     desired: &async_nats::jetstream::kv::Store,
     artifacts: &async_nats::jetstream::object_store::ObjectStore,
     files: &PluginFiles,
+    grants: Option<Vec<String>>,
     by: &str,
 ) -> Result<Desired> {
-    let current = desired
-        .get(&files.name)
-        .await
-        .map_err(|e| Error::jetstream("reading desired state", e))?
-        .and_then(|json| serde_json::from_slice::<Desired>(&json).ok());
+    if let Some(specs) = &grants {
+        parse_grants(&files.name, specs)?;
+    }
+    let current = current(desired, &files.name).await?;
     let version = files.version.to_string();
     if current
         .as_ref()
@@ -119,10 +140,14 @@ pub(crate) async fn deploy(
         stable: version.clone(),
         canary: None,
         versions: Vec::new(),
+        grants: None,
         by: String::new(),
         at_ms: 0,
     });
     record.versions.push(added);
+    if grants.is_some() {
+        record.grants = grants;
+    }
     record.by = by.to_string();
     record.at_ms = now_ms();
     put_record(desired, &record).await?;
@@ -140,6 +165,13 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
             .map_err(|e| Error::jetstream("removing desired state", e))?;
         return Ok(());
     };
+    let grants = current(&inner.desired, plugin)
+        .await?
+        .and_then(|record| record.grants);
+    let limit = grants
+        .as_deref()
+        .map(|specs| parse_grants(plugin, specs))
+        .transpose()?;
     let mut versions = Vec::new();
     for v in &status.versions {
         if let Some(source) = &v.source {
@@ -157,7 +189,15 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
                     ),
                 });
             }
-            versions.push(store_artifact(&inner.artifacts, &files).await?);
+            let version = store_artifact(&inner.artifacts, &files).await?;
+            within(
+                inner,
+                limit.as_ref(),
+                plugin,
+                &version,
+                &Manifest::dir_for(source),
+            )?;
+            versions.push(version);
         }
     }
     let record = Desired {
@@ -165,6 +205,7 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
         stable: status.stable.to_string(),
         canary: status.canary.map(|c| (c.version.to_string(), c.percent)),
         versions,
+        grants,
         by: inner.node.clone(),
         at_ms: now_ms(),
     };
@@ -202,23 +243,56 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
     }
 }
 
-/// Makes this node run what `record` says.
+/// Makes this node run what `record` says: each version fetched and
+/// held to the record's grants, then loaded, the stable one first.
 async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
     let warden = &inner.warden;
     let name = record.plugin.as_str();
-    let loaded = |version: &str| {
-        warden
-            .deployment(name)
-            .is_ok_and(|d| d.versions.iter().any(|v| v.version.to_string() == version))
-    };
+    let limit = record
+        .grants
+        .as_deref()
+        .map(|specs| parse_grants(name, specs))
+        .transpose()?;
+    let sources: Vec<(String, PathBuf)> = warden
+        .deployment(name)
+        .map(|d| {
+            d.versions
+                .into_iter()
+                .filter_map(|v| Some((v.version.to_string(), v.source?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut permitted: Vec<(&DesiredVersion, PathBuf)> = Vec::new();
+    let mut refused = None;
+    for version in &record.versions {
+        let dir = match sources.iter().find(|(v, _)| *v == version.version) {
+            Some((_, source)) => Manifest::dir_for(source),
+            None => fetch(inner, name, version).await?,
+        };
+        match within(inner, limit.as_ref(), name, version, &dir) {
+            Ok(()) => permitted.push((version, dir)),
+            Err(e) => {
+                tracing::error!(plugin = name, error = %e, "a version of the cluster's desired state is not loaded");
+                refused = Some(e);
+            }
+        }
+    }
+    if !permitted.iter().any(|(v, _)| v.version == record.stable) {
+        forget(inner, name).await?;
+        return Err(refused.unwrap_or_else(|| Error::Record {
+            plugin: name.to_string(),
+            message: format!(
+                "its stable version {} is not among its versions",
+                record.stable
+            ),
+        }));
+    }
     // The stable version first, so that a node new to the plugin starts
     // with it serving.
-    let mut order: Vec<&DesiredVersion> = record.versions.iter().collect();
-    order.sort_by_key(|v| v.version != record.stable);
-    for version in order {
-        if !loaded(&version.version) {
-            let dir = fetch(inner, name, version).await?;
-            warden.deploy(&dir).await?;
+    permitted.sort_by_key(|(v, _)| v.version != record.stable);
+    for (version, dir) in &permitted {
+        if !sources.iter().any(|(v, _)| *v == version.version) {
+            warden.deploy(dir).await?;
         }
     }
     let status = warden.deployment(name)?;
@@ -226,21 +300,23 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
         warden.canary(name, &record.stable, 100.0)?;
         warden.promote(name).await?;
     }
-    let status = warden.deployment(name)?;
-    let current = status
+    let wanted = record
         .canary
-        .as_ref()
+        .clone()
+        .filter(|(version, _)| permitted.iter().any(|(v, _)| v.version == *version));
+    let current = warden
+        .deployment(name)?
+        .canary
         .map(|c| (c.version.to_string(), c.percent));
-    if current != record.canary {
-        match (&record.canary, &current) {
-            (Some((version, percent)), _) => warden.canary(name, version, *percent)?,
-            (None, Some((version, _))) => warden.canary(name, version, 0.0)?,
-            (None, None) => {}
-        }
+    match (&wanted, &current) {
+        _ if wanted == current => {}
+        (Some((version, percent)), _) => warden.canary(name, version, *percent)?,
+        (None, Some((version, _))) => warden.canary(name, version, 0.0)?,
+        (None, None) => {}
     }
     for v in warden.deployment(name)?.versions {
         let version = v.version.to_string();
-        if version != record.stable && !record.versions.iter().any(|d| d.version == version) {
+        if !permitted.iter().any(|(d, _)| d.version == version) {
             warden.unload(&format!("{name}@{version}")).await?;
         }
     }
@@ -251,6 +327,50 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
         "converged to the cluster's desired state"
     );
     Ok(())
+}
+
+/// The grants `specs` of `plugin`'s record, parsed.
+fn parse_grants(plugin: &str, specs: &[String]) -> Result<Grants> {
+    specs
+        .iter()
+        .try_fold(Grants::new(), |grants, spec| grants.grant(spec))
+        .map_err(|e| Error::Record {
+            plugin: plugin.to_string(),
+            message: format!("its grants: {e}"),
+        })
+}
+
+/// Checks that `version` of `plugin` (its files in `dir`) asks for no more
+/// than `limit`, the record's grants; what it asks for beyond them is
+/// audited here as refused.
+fn within(
+    inner: &Inner,
+    limit: Option<&Grants>,
+    plugin: &str,
+    version: &DesiredVersion,
+    dir: &Path,
+) -> Result<()> {
+    let Some(limit) = limit else { return Ok(()) };
+    let manifest = Manifest::parse(&version.manifest, &dir.join(MANIFEST_FILE))?;
+    let refused = limit.refusals(&manifest.permissions, dir);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    for refusal in &refused {
+        inner.warden.audit().record(AuditEntry::now(
+            plugin,
+            &version.version,
+            None,
+            AuditKind::GrantRefused,
+            refusal.to_string(),
+            "not loaded: outside the cluster's grants",
+        ));
+    }
+    Err(Error::OutsideGrants {
+        plugin: plugin.to_string(),
+        version: version.version.clone(),
+        refused: refused.iter().map(|r| r.to_string()).collect(),
+    })
 }
 
 /// Unloads a plugin the cluster no longer wants, when it came from the

@@ -48,6 +48,23 @@ pub enum Error {
         message: String,
     },
 
+    /// A version asks for more than the cluster's grants for its plugin
+    /// allow.
+    #[error(
+        "`{plugin}` {version} asks for more than the cluster grants it ({}); no node loads it. \
+         Deploy it again with `warden deploy --cluster URL --grant SPEC` naming what it needs, \
+         or take the permission out of its manifest",
+        refused.join("; ")
+    )]
+    OutsideGrants {
+        /// The plugin.
+        plugin: String,
+        /// The version refused.
+        version: String,
+        /// Each permission it asks for and why it is refused.
+        refused: Vec<String>,
+    },
+
     /// The host refused a change.
     #[error(transparent)]
     Warden(#[from] warden::Error),

@@ -152,13 +152,20 @@ pub async fn members_at(nats: &str, ttl: Duration) -> Result<Vec<Member>> {
 /// Deploys the built plugin in `files` to every node of the cluster on
 /// `nats`, without joining it: its component goes to the object store, and
 /// the plugin's desired state gets the version (stable when it is the
-/// first, loaded beside the stable one otherwise). Each node still loads
-/// it under its own grants and signature policy.
-pub async fn deploy_at(nats: &str, files: &warden::PluginFiles, by: &str) -> Result<Desired> {
+/// first, loaded beside the stable one otherwise). `grants`, when given
+/// (as `--grant` takes them), become the most any version of the plugin
+/// may be granted on any node; each node still loads it under its own
+/// grants and signature policy too.
+pub async fn deploy_at(
+    nats: &str,
+    files: &warden::PluginFiles,
+    grants: Option<Vec<String>>,
+    by: &str,
+) -> Result<Desired> {
     let js = jetstream_at(nats).await?;
     let desired = key_value(&js, DESIRED_BUCKET, Duration::ZERO).await?;
     let artifacts = object_store(&js).await?;
-    desired::deploy(&desired, &artifacts, files, by).await
+    desired::deploy(&desired, &artifacts, files, grants, by).await
 }
 
 /// Opens the object store of components, creating it when it does not

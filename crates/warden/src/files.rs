@@ -39,7 +39,7 @@ impl PluginFiles {
     pub fn read(path: &Path) -> Result<PluginFiles> {
         let file = Manifest::file_for(path);
         let manifest_text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
-        let dir = file.parent().unwrap_or(Path::new("."));
+        let dir = Manifest::dir_for(path);
         let mut files = PluginFiles::from_parts(&manifest_text, Vec::new(), None, &file)?;
         let component = dir.join(&files.component_file);
         files.component = std::fs::read(&component).map_err(|e| Error::Manifest {

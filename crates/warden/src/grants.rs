@@ -147,6 +147,15 @@ impl Grants {
         self.policy
     }
 
+    /// What `requested` (a manifest's permissions, relative paths resolved
+    /// against `base`) asks for beyond these grants, whatever the policy:
+    /// empty when every permission is covered. Lets a caller hold a plugin
+    /// to narrower grants than the host's, as a cluster's desired state
+    /// does.
+    pub fn refusals(&self, requested: &Permissions, base: &Path) -> Vec<Refusal> {
+        self.apply(requested, base).1
+    }
+
     /// Intersects `requested` (relative paths resolved against `base`) with
     /// these grants: the sandbox's kinds here, each capability's by the
     /// capability. Returns the effective set and what was refused; the

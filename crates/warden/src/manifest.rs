@@ -166,6 +166,15 @@ impl Manifest {
         }
     }
 
+    /// The directory of the plugin at `path` (a directory, its
+    /// `plugin.toml`, or its `.wasm`): where relative paths in its
+    /// manifest start.
+    pub fn dir_for(path: &Path) -> PathBuf {
+        Self::file_for(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
     /// Reads and validates the manifest at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
         Self::read(path).map(|(manifest, _)| manifest)

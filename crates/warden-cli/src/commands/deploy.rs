@@ -24,7 +24,7 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         None => args.path.clone(),
     };
     if let Some(nats) = &args.cluster {
-        return deploy_to_cluster(nats, &path, args.json);
+        return deploy_to_cluster(nats, &path, &args.grants, args.json);
     }
     let host = host::deployed(global)?;
     let plugin = host.deploy_blocking(&path)?;
@@ -47,10 +47,16 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
 
 /// `deploy --cluster`: the version joins the cluster's desired state, and
 /// every node loads it.
-fn deploy_to_cluster(nats: &str, path: &std::path::Path, json: bool) -> Result<ExitCode> {
+fn deploy_to_cluster(
+    nats: &str,
+    path: &std::path::Path,
+    grants: &[String],
+    json: bool,
+) -> Result<ExitCode> {
     let files = warden::PluginFiles::read(path)?;
+    let grants = (!grants.is_empty()).then(|| grants.to_vec());
     let record = oci::block_on(async {
-        Ok(warden_cluster::deploy_at(nats, &files, "warden deploy").await?)
+        Ok(warden_cluster::deploy_at(nats, &files, grants, "warden deploy").await?)
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&record)?);

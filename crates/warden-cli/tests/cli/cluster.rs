@@ -432,3 +432,135 @@ fn a_node_killed_under_load_drops_out_and_its_calls_go_to_the_others() {
         "node-a is still listed"
     );
 }
+
+/// The grant-refused entries of `plugin` in a node's audit log: each
+/// entry's action.
+fn refusals(url: &str, plugin: &str) -> Vec<String> {
+    let mut response = agent()
+        .get(format!(
+            "{url}/v1/admin/audit?plugin={plugin}&kind=grant-refused"
+        ))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .call()
+        .expect("audit");
+    let entries: Value = response.body_mut().read_json().expect("json");
+    entries
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e["action"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A copy of the built url-fetcher (which asks for `https://example.com`)
+/// as `version`, under `root`.
+fn url_fetcher(root: &Path, version: &str) -> PathBuf {
+    let dir = root.join(format!("url-fetcher-{version}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for entry in std::fs::read_dir(dist().join("url-fetcher")).expect("built example") {
+        let from = entry.expect("entry").path();
+        std::fs::copy(&from, dir.join(from.file_name().expect("name"))).expect("copy");
+    }
+    let manifest = dir.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let text = text.replacen(
+        &format!("version = \"{}\"", manifest_version(&text)),
+        &format!("version = \"{version}\""),
+        1,
+    );
+    std::fs::write(&manifest, text).expect("manifest");
+    dir
+}
+
+fn manifest_version(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a version line")
+        .to_string()
+}
+
+#[test]
+fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = nats_or_skip(tmp.path()) else {
+        return;
+    };
+    let granting = "[grants]\nallow = [\"http:https://example.com\"]";
+    let a = node_with(tmp.path(), "node-a", &nats, &[], granting);
+    let b = node(tmp.path(), "node-b", &nats, &[]);
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+    let deploy = |dir: &Path, grant: &str| {
+        let out = warden(
+            &[
+                "deploy",
+                dir.to_str().expect("utf-8"),
+                "--cluster",
+                &nats_url,
+                "--grant",
+                grant,
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let loaded = |url: &str| {
+        agent()
+            .get(format!("{url}/v1/plugins/url-fetcher"))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+    };
+    let cluster_refused = |url: &str| {
+        refusals(url, "url-fetcher")
+            .iter()
+            .filter(|a| a.contains("cluster's grants"))
+            .count()
+    };
+
+    // Node-a grants example.com; the cluster grants url-fetcher less, so
+    // no node runs it and node-a says why in its audit log.
+    deploy(
+        &url_fetcher(tmp.path(), "1.0.0"),
+        "http:https://other.example.org",
+    );
+    assert!(
+        within(Duration::from_secs(3), || cluster_refused(&a.url) > 0).is_some(),
+        "node-a did not refuse url-fetcher under the cluster's grants"
+    );
+    assert!(!loaded(&a.url) && !loaded(&b.url));
+
+    // The cluster grants what it asks for: node-a loads both versions;
+    // node-b, whose own grants give nothing, still refuses it.
+    deploy(
+        &url_fetcher(tmp.path(), "1.1.0"),
+        "http:https://example.com",
+    );
+    assert!(
+        within(Duration::from_secs(3), || loaded(&a.url)).is_some(),
+        "node-a did not load url-fetcher once the cluster granted it"
+    );
+    assert!(
+        within(Duration::from_secs(3), || refusals(&b.url, "url-fetcher")
+            .iter()
+            .any(|a| a == "load refused"))
+        .is_some(),
+        "node-b's own grants did not refuse it"
+    );
+    assert!(!loaded(&b.url), "a record widened node-b's grants");
+    let (_, node_a) = get_json(&format!("{}/v1/plugins/url-fetcher", a.url));
+    assert_eq!(
+        node_a["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{node_a}"
+    );
+
+    // Narrowed again: node-a unloads what it runs.
+    deploy(&url_fetcher(tmp.path(), "1.2.0"), "kv:cache");
+    assert!(
+        within(Duration::from_secs(3), || !loaded(&a.url)).is_some(),
+        "node-a still runs url-fetcher outside the cluster's grants"
+    );
+}
