@@ -1,11 +1,15 @@
 //! A plugin as an OCI artifact in the CNCF wasm layout
 //! (`application/vnd.wasm.config.v0+json` config, one `application/wasm`
-//! layer), so that `wkg` and `wash` read what Warden pushes. What the layout
-//! has no place for travels in manifest annotations: the plugin's
-//! `plugin.toml` (its permissions and limits) and its `plugin.sig`, byte for
-//! byte, so that a signature made before the push still verifies after the
-//! pull. They are base64: registries parse the manifest as JSON, and the
-//! canonical JSON the manifest is written in leaves newlines unescaped.
+//! layer), so that `wkg` and `wash` read what Warden pushes. The plugin's
+//! `plugin.toml` (its permissions and limits), which the layout has no
+//! place for, travels in a manifest annotation, byte for byte; base64,
+//! because registries parse the manifest as JSON and the canonical JSON it
+//! is written in leaves newlines unescaped.
+//!
+//! Its `plugin.sig` is an artifact of its own that refers to the plugin's
+//! (an OCI 1.1 referrer: its `subject` is the plugin's manifest), so a
+//! signature can be found, added or replaced without touching the artifact
+//! it vouches for, and still verifies after the pull.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +17,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use oci_client::client::{Config, ImageLayer};
-use oci_client::manifest::OciImageManifest;
+use oci_client::manifest::{OciDescriptor, OciImageManifest, OciManifest};
 use serde::Serialize;
 
 use warden::{MANIFEST_FILE, PluginFiles};
@@ -28,8 +32,13 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_MEDIA_TYPE: &str = "application/wasm";
 /// The annotation holding `plugin.toml`, base64.
 pub const MANIFEST_ANNOTATION: &str = "dev.warden.plugin.manifest";
-/// The annotation holding `plugin.sig`, base64, when the plugin is signed.
-pub const SIGNATURE_ANNOTATION: &str = "dev.warden.plugin.signature";
+/// The artifact type of a plugin's signature, a referrer of the plugin's
+/// artifact.
+pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.warden.plugin.signature.v1";
+/// The signature artifact's one layer: `plugin.sig` as written.
+pub const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.dev.warden.plugin.signature.v1+toml";
+/// The config of an artifact that has none (OCI image spec 1.1).
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Annotation `key` of `annotations`, decoded; `None` when absent.
 fn annotation(
@@ -51,11 +60,13 @@ fn annotation(
         })
 }
 
-/// Takes the plugin out of a pulled artifact's annotations and layer.
+/// Takes the plugin out of a pulled artifact's annotations and layer, with
+/// the signature found among its referrers.
 pub(crate) fn plugin_of(
     reference: &str,
     annotations: &BTreeMap<String, String>,
     component: Vec<u8>,
+    signature: Option<String>,
 ) -> Result<PluginFiles> {
     let manifest_text =
         annotation(reference, annotations, MANIFEST_ANNOTATION)?.ok_or_else(|| {
@@ -70,7 +81,7 @@ pub(crate) fn plugin_of(
     Ok(PluginFiles::from_parts(
         &manifest_text,
         component,
-        annotation(reference, annotations, SIGNATURE_ANNOTATION)?,
+        signature,
         Path::new(MANIFEST_FILE),
     )?)
 }
@@ -104,13 +115,59 @@ pub(crate) fn artifact_of(files: &PluginFiles) -> Result<(ImageLayer, Config, Oc
             files.description.clone(),
         );
     }
-    if let Some(signature) = &files.signature {
-        annotations.insert(SIGNATURE_ANNOTATION.to_string(), BASE64.encode(signature));
-    }
     let layers = std::slice::from_ref(&layer);
     let mut manifest = OciImageManifest::build(layers, &config, Some(annotations));
     manifest.media_type = Some(MANIFEST_MEDIA_TYPE.to_string());
     Ok((layer, config, manifest))
+}
+
+/// A plugin's signature as an artifact referring to the plugin's.
+pub(crate) struct SignatureArtifact {
+    /// `plugin.sig`.
+    pub layer: ImageLayer,
+    /// The empty config.
+    pub config: Config,
+    /// The manifest, whose `subject` is the plugin's manifest.
+    pub manifest: OciImageManifest,
+    /// The manifest's digest, as the registry computes it from the bytes
+    /// the client sends: the signature is pushed by digest, untagged.
+    pub digest: String,
+    /// The manifest's size in bytes.
+    pub size: i64,
+}
+
+/// The artifact of `signature`, referring to `subject`.
+pub(crate) fn signature_artifact(
+    signature: &str,
+    subject: OciDescriptor,
+) -> Result<SignatureArtifact> {
+    let layer = ImageLayer::new(
+        signature.as_bytes().to_vec(),
+        SIGNATURE_MEDIA_TYPE.to_string(),
+        None,
+    );
+    let config = Config::new(b"{}".to_vec(), EMPTY_MEDIA_TYPE.to_string(), None);
+    let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
+    manifest.media_type = Some(MANIFEST_MEDIA_TYPE.to_string());
+    manifest.artifact_type = Some(SIGNATURE_ARTIFACT_TYPE.to_string());
+    manifest.subject = Some(subject);
+    // The bytes the client sends: canonical JSON of the manifest.
+    let mut body = Vec::new();
+    let mut writer =
+        serde_json::Serializer::with_formatter(&mut body, olpc_cjson::CanonicalFormatter::new());
+    OciManifest::Image(manifest.clone())
+        .serialize(&mut writer)
+        .map_err(|e| Error::NotAPlugin {
+            reference: "plugin.sig".to_string(),
+            message: format!("encoding its artifact: {e}"),
+        })?;
+    Ok(SignatureArtifact {
+        layer,
+        config,
+        manifest,
+        digest: format!("sha256:{}", warden::sha256_hex(&body)),
+        size: i64::try_from(body.len()).unwrap_or(i64::MAX),
+    })
 }
 
 /// The CNCF wasm config (`application/vnd.wasm.config.v0+json`).

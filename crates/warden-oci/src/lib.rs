@@ -3,7 +3,8 @@
 //! Warden plugins as OCI artifacts. [`Registry::push`] stores a plugin
 //! directory in any OCI registry in the CNCF wasm layout (the component as
 //! the one `application/wasm` layer, so `wkg` and `wash` can read it; its
-//! `plugin.toml` and `plugin.sig` as manifest annotations), and
+//! `plugin.toml` as a manifest annotation, its `plugin.sig` as an artifact
+//! referring to it, an OCI referrer), and
 //! [`Registry::pull`] brings one back into a store of pulled plugins, one
 //! directory per artifact digest, checked against the manifest's digests
 //! and size before anything is written. The component's digest is the
@@ -29,7 +30,10 @@ mod error;
 mod reference;
 mod registry;
 
-pub use artifact::{CONFIG_MEDIA_TYPE, MANIFEST_ANNOTATION, SIGNATURE_ANNOTATION, WASM_MEDIA_TYPE};
+pub use artifact::{
+    CONFIG_MEDIA_TYPE, MANIFEST_ANNOTATION, SIGNATURE_ARTIFACT_TYPE, SIGNATURE_MEDIA_TYPE,
+    WASM_MEDIA_TYPE,
+};
 pub use error::{Error, Result};
 pub use reference::{OciReference, SCHEME, is_oci_reference};
 pub use registry::{

@@ -4,28 +4,38 @@
 //! A registry is not trusted: the component's size is checked against a
 //! limit before it is fetched, the bytes are counted while they arrive, and
 //! what arrived must hash to the digest in the manifest before anything is
-//! written. The plugin's own signature, if the host requires one, is checked
-//! when the pulled directory is loaded, as for any other directory.
+//! written. A signature travels as a referrer of the plugin's artifact,
+//! listed in the registry's referrers API or, where the registry has none,
+//! in the referrers tag (`sha256-<hex>`) that the push keeps; it is checked,
+//! if the host requires one, when the pulled directory is loaded, as for
+//! any other directory.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use oci_client::Client;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{DigestError, OciDistributionError};
+use oci_client::manifest::{ImageIndexEntry, OciDescriptor};
 use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
 use sha2::{Digest, Sha256};
 
 use warden::PluginFiles;
 
-use crate::artifact::{CONFIG_MEDIA_TYPE, WASM_MEDIA_TYPE, artifact_of, plugin_of};
+use crate::artifact::{
+    CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, SIGNATURE_ARTIFACT_TYPE, SIGNATURE_MEDIA_TYPE,
+    WASM_MEDIA_TYPE, artifact_of, plugin_of, signature_artifact,
+};
 use crate::error::{Error, Result};
 use crate::reference::OciReference;
 
 /// The largest component a pull takes unless told otherwise.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// The largest signature a pull takes (a `plugin.sig` is under 1 KiB).
+const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
 
 /// How long a push or a pull may take in all: a registry that sends
 /// slowly cannot hold a server's start for ever.
@@ -105,6 +115,8 @@ pub struct Pulled {
     pub version: String,
     /// False when the artifact was in the store already.
     pub fetched: bool,
+    /// Whether a signature came with it (or, when not fetched, is there).
+    pub signed: bool,
 }
 
 /// Makes ring, the one TLS crypto provider built in, the process's default.
@@ -169,20 +181,26 @@ impl Registry {
             reference: reference.to_string(),
             source,
         };
+        let auth = self.auth(&target);
         client
-            .push(
-                target.inner(),
-                &[layer],
-                config,
-                &self.auth(&target),
-                Some(manifest),
-            )
+            .push(target.inner(), &[layer], config, &auth, Some(manifest))
             .await
             .map_err(registry_error)?;
-        let digest = client
-            .fetch_manifest_digest(target.inner(), &self.auth(&target))
+        let (pushed, digest) = client
+            .pull_manifest_raw(target.inner(), &auth, &[MANIFEST_MEDIA_TYPE])
             .await
             .map_err(registry_error)?;
+        if let Some(signature) = &files.signature {
+            let subject = OciDescriptor {
+                media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                digest: digest.clone(),
+                size: i64::try_from(pushed.len()).unwrap_or(i64::MAX),
+                ..OciDescriptor::default()
+            };
+            push_signature(&client, target.inner(), &auth, subject, signature)
+                .await
+                .map_err(registry_error)?;
+        }
         Ok(Pushed {
             reference: target.to_string(),
             digest,
@@ -236,8 +254,9 @@ impl Registry {
         let dir = store.join(digest_dir(&digest)?);
         let annotations = manifest.annotations.clone().unwrap_or_default();
         if dir.is_dir() {
-            let files = plugin_of(reference, &annotations, Vec::new())?;
+            let files = plugin_of(reference, &annotations, Vec::new(), None)?;
             return Ok(Pulled {
+                signed: dir.join(warden::SIGNATURE_FILE).is_file(),
                 dir,
                 digest,
                 component_digest: layer.digest.clone(),
@@ -279,7 +298,10 @@ impl Registry {
                 actual,
             });
         }
-        let files = plugin_of(reference, &annotations, component)?;
+        let signature = self
+            .signature_of(&client, &source, reference, &digest)
+            .await?;
+        let files = plugin_of(reference, &annotations, component, signature)?;
         files.install(&dir)?;
         Ok(Pulled {
             dir,
@@ -288,8 +310,119 @@ impl Registry {
             name: files.name,
             version: files.version.to_string(),
             fetched: true,
+            signed: files.signature.is_some(),
         })
     }
+
+    /// The newest signature among the referrers of the artifact `digest`
+    /// in `source`'s repository; `None` when it has none.
+    async fn signature_of(
+        &self,
+        client: &Client,
+        source: &OciReference,
+        reference: &str,
+        digest: &str,
+    ) -> Result<Option<String>> {
+        let registry_error = |source| Error::Registry {
+            reference: reference.to_string(),
+            source,
+        };
+        let not_a_signature = |message: String| Error::NotAPlugin {
+            reference: reference.to_string(),
+            message: format!("its signature: {message}"),
+        };
+        let subject = source.inner().clone_with_digest(digest.to_string());
+        let referrers = client
+            .pull_referrers(&subject, Some(SIGNATURE_ARTIFACT_TYPE))
+            .await
+            .map_err(registry_error)?;
+        // A registry may ignore the filter.
+        let Some(entry) = referrers
+            .manifests
+            .iter()
+            .rfind(|e| e.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
+        else {
+            return Ok(None);
+        };
+        let at = source.inner().clone_with_digest(entry.digest.clone());
+        let (manifest, _) = client
+            .pull_image_manifest(&at, &self.auth(source))
+            .await
+            .map_err(registry_error)?;
+        if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest) {
+            return Err(not_a_signature(format!(
+                "{} is listed among its referrers but refers to another artifact",
+                entry.digest
+            )));
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(not_a_signature(format!(
+                "{} has {} layers, not one",
+                entry.digest,
+                manifest.layers.len()
+            )));
+        };
+        let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
+        if layer.media_type != SIGNATURE_MEDIA_TYPE || size > MAX_SIGNATURE_BYTES {
+            return Err(not_a_signature(format!(
+                "{} holds `{}` of {size} bytes, not a `{SIGNATURE_MEDIA_TYPE}` of at most \
+                 {MAX_SIGNATURE_BYTES}",
+                entry.digest, layer.media_type
+            )));
+        }
+        let mut text = Bounded::new(size);
+        client
+            .pull_blob(&at, layer, &mut text)
+            .await
+            .map_err(registry_error)?;
+        String::from_utf8(text.bytes)
+            .map(Some)
+            .map_err(|_| not_a_signature("it is not UTF-8 text".to_string()))
+    }
+}
+
+/// Pushes `signature` as an artifact referring to `subject` (a plugin's
+/// manifest) in `image`'s repository, by digest, and lists it in the
+/// referrers tag `sha256-<hex>` that clients read where a registry has no
+/// referrers API (registries that have one list it themselves; the tag
+/// does no harm there). Pushing the same signature again lists it once.
+async fn push_signature(
+    client: &Client,
+    image: &Reference,
+    auth: &RegistryAuth,
+    subject: OciDescriptor,
+    signature: &str,
+) -> std::result::Result<(), OciDistributionError> {
+    let artifact = signature_artifact(signature, subject.clone())
+        .map_err(|e| OciDistributionError::GenericError(Some(e.to_string())))?;
+    let at = image.clone_with_digest(artifact.digest.clone());
+    client
+        .push(
+            &at,
+            &[artifact.layer],
+            artifact.config,
+            auth,
+            Some(artifact.manifest),
+        )
+        .await?;
+    let of = image.clone_with_digest(subject.digest.clone());
+    let mut index = client.pull_referrers(&of, None).await?;
+    index.manifests.retain(|e| e.digest != artifact.digest);
+    index.manifests.push(ImageIndexEntry {
+        media_type: MANIFEST_MEDIA_TYPE.to_string(),
+        digest: artifact.digest,
+        size: artifact.size,
+        platform: None,
+        annotations: None,
+        artifact_type: Some(SIGNATURE_ARTIFACT_TYPE.to_string()),
+    });
+    let tag = Reference::with_tag(
+        image.resolve_registry().to_string(),
+        image.repository().to_string(),
+        subject.digest.replace(':', "-"),
+    );
+    client.push_manifest_list(&tag, auth, index).await?;
+    Ok(())
 }
 
 /// `operation` on `reference`, given [`OPERATION_TIMEOUT`] in all.

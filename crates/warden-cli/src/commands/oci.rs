@@ -100,8 +100,9 @@ pub fn pull(global: &Global, args: &PullArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&pulled)?);
     } else {
+        let signed = if pulled.signed { "signed" } else { "unsigned" };
         println!(
-            "pulled {} {} ({}) into {}",
+            "pulled {} {} ({signed}, {}) into {}",
             pulled.name,
             pulled.version,
             pulled.digest,

@@ -61,6 +61,7 @@ fn plugins_travel_through_a_registry_unchanged_and_tampering_is_refused() {
     ));
     assert_eq!(pulled["digest"], pushed["digest"], "same manifest digest");
     assert_eq!(pulled["fetched"], true);
+    assert_eq!(pulled["signed"], true);
     let dir = Path::new(pulled["dir"].as_str().expect("dir"));
     assert!(dir.starts_with(&clean), "pulled into the data directory");
     for file in ["counter.wasm", "plugin.toml", "plugin.sig"] {
@@ -75,6 +76,47 @@ fn plugins_travel_through_a_registry_unchanged_and_tampering_is_refused() {
         None,
     );
     assert!(verified.status.success(), "{}", stderr(&verified));
+    // The signature is a referrer of the plugin's artifact, not part of
+    // it: listed in the referrers tag of a registry without the referrers
+    // API, as an artifact whose subject is the plugin's manifest.
+    let digest = pushed["digest"].as_str().expect("digest");
+    let manifest = |reference: &str, accept: &str| -> Value {
+        agent()
+            .get(format!(
+                "http://127.0.0.1:{}/v2/warden/counter/manifests/{reference}",
+                registry.port
+            ))
+            .header("accept", accept)
+            .call()
+            .expect("manifest")
+            .body_mut()
+            .read_json()
+            .expect("json")
+    };
+    let plugin = manifest(digest, "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        plugin["annotations"]
+            .as_object()
+            .map(|a| a.keys().any(|k| k.contains("signature"))),
+        Some(false),
+        "{plugin}"
+    );
+    let referrers = manifest(
+        &digest.replace(':', "-"),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let listed = referrers["manifests"].as_array().expect("referrers");
+    assert_eq!(listed.len(), 1, "{referrers}");
+    assert_eq!(
+        listed[0]["artifactType"],
+        warden_oci::SIGNATURE_ARTIFACT_TYPE
+    );
+    let signature = manifest(
+        listed[0]["digest"].as_str().expect("digest"),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(signature["subject"]["digest"], digest, "{signature}");
+
     // By digest, the same artifact; already in the store, not fetched.
     let by_digest = format!(
         "oci://127.0.0.1:{}/warden/counter@{}",
