@@ -17,11 +17,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
-use warden::{AuditEntry, AuditKind, Grants, MANIFEST_FILE, Manifest, PluginFiles, sha256_hex};
+use warden::{MANIFEST_FILE, PluginFiles, sha256_hex};
 
 use crate::Inner;
 use crate::error::{Error, Result};
 use crate::members::now_ms;
+use crate::narrow::{fetched_within, parse_grants, running_within};
 
 /// The largest component a node fetches from the object store.
 const MAX_COMPONENT_BYTES: u64 = 256 << 20;
@@ -84,28 +85,63 @@ async fn store_artifact(
     })
 }
 
-async fn put_record(desired: &async_nats::jetstream::kv::Store, record: &Desired) -> Result<()> {
+/// How often a read-modify-write of a record is tried when another writer
+/// gets in between.
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// The record of `plugin` in the desired state (if there is a readable
+/// one) and its revision, which a write must still find to succeed (0:
+/// none yet).
+async fn current(
+    desired: &async_nats::jetstream::kv::Store,
+    plugin: &str,
+) -> Result<(Option<Desired>, u64)> {
+    let entry = desired
+        .entry(plugin)
+        .await
+        .map_err(|e| Error::jetstream("reading desired state", e))?;
+    Ok(match entry {
+        Some(entry) => (
+            (entry.operation == Operation::Put)
+                .then(|| serde_json::from_slice::<Desired>(&entry.value).ok())
+                .flatten(),
+            entry.revision,
+        ),
+        None => (None, 0),
+    })
+}
+
+/// Writes `record` if its key is still at `revision`; `false` when another
+/// writer changed it first.
+async fn put_record(
+    desired: &async_nats::jetstream::kv::Store,
+    record: &Desired,
+    revision: u64,
+) -> Result<bool> {
     let json = serde_json::to_vec(record).map_err(|e| Error::Record {
         plugin: record.plugin.clone(),
         message: e.to_string(),
     })?;
-    desired
-        .put(&record.plugin, Bytes::from(json))
+    match desired
+        .update(&record.plugin, Bytes::from(json), revision)
         .await
-        .map_err(|e| Error::jetstream("publishing desired state", e))?;
-    Ok(())
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => {
+            Ok(false)
+        }
+        Err(e) => Err(Error::jetstream("publishing desired state", e)),
+    }
 }
 
-/// The record of `plugin` in the desired state, if there is a readable one.
-async fn current(
-    desired: &async_nats::jetstream::kv::Store,
-    plugin: &str,
-) -> Result<Option<Desired>> {
-    Ok(desired
-        .get(plugin)
-        .await
-        .map_err(|e| Error::jetstream("reading desired state", e))?
-        .and_then(|json| serde_json::from_slice::<Desired>(&json).ok()))
+/// The error for a record that kept changing under a writer.
+fn contended(plugin: &str) -> Error {
+    Error::Record {
+        plugin: plugin.to_string(),
+        message: format!(
+            "it changed {WRITE_ATTEMPTS} times while this change was being written; try again"
+        ),
+    }
 }
 
 /// Adds the plugin in `files` to the desired state of the cluster behind
@@ -123,39 +159,47 @@ pub(crate) async fn deploy(
     if let Some(specs) = &grants {
         parse_grants(&files.name, specs)?;
     }
-    let current = current(desired, &files.name).await?;
     let version = files.version.to_string();
-    if current
-        .as_ref()
-        .is_some_and(|c| c.versions.iter().any(|v| v.version == version))
-    {
-        return Err(Error::Record {
-            plugin: files.name.clone(),
-            message: format!("version {version} is deployed already; give the build a new version"),
-        });
-    }
     let added = store_artifact(artifacts, files).await?;
-    let mut record = current.unwrap_or_else(|| Desired {
-        plugin: files.name.clone(),
-        stable: version.clone(),
-        canary: None,
-        versions: Vec::new(),
-        grants: None,
-        by: String::new(),
-        at_ms: 0,
-    });
-    record.versions.push(added);
-    if grants.is_some() {
-        record.grants = grants;
+    for _ in 0..WRITE_ATTEMPTS {
+        let (current, revision) = current(desired, &files.name).await?;
+        if current
+            .as_ref()
+            .is_some_and(|c| c.versions.iter().any(|v| v.version == version))
+        {
+            return Err(Error::Record {
+                plugin: files.name.clone(),
+                message: format!(
+                    "version {version} is deployed already; give the build a new version"
+                ),
+            });
+        }
+        let mut record = current.unwrap_or_else(|| Desired {
+            plugin: files.name.clone(),
+            stable: version.clone(),
+            canary: None,
+            versions: Vec::new(),
+            grants: None,
+            by: String::new(),
+            at_ms: 0,
+        });
+        record.versions.push(added.clone());
+        if grants.is_some() {
+            record.grants = grants.clone();
+        }
+        record.by = by.to_string();
+        record.at_ms = now_ms();
+        if put_record(desired, &record, revision).await? {
+            return Ok(record);
+        }
     }
-    record.by = by.to_string();
-    record.at_ms = now_ms();
-    put_record(desired, &record).await?;
-    Ok(record)
+    Err(contended(&files.name))
 }
 
 /// Publishes what this node runs of `plugin` as the desired state of every
-/// node (or, when it no longer runs it, removes the record).
+/// node (or, when it no longer runs it, removes the record), keeping the
+/// record's grants: nothing is published when a version this node runs
+/// asks for more than they allow.
 pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
     let Ok(status) = inner.warden.deployment(plugin) else {
         inner
@@ -165,13 +209,6 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
             .map_err(|e| Error::jetstream("removing desired state", e))?;
         return Ok(());
     };
-    let grants = current(&inner.desired, plugin)
-        .await?
-        .and_then(|record| record.grants);
-    let limit = grants
-        .as_deref()
-        .map(|specs| parse_grants(plugin, specs))
-        .transpose()?;
     let mut versions = Vec::new();
     for v in &status.versions {
         if let Some(source) = &v.source {
@@ -189,27 +226,38 @@ pub(crate) async fn publish(inner: &Inner, plugin: &str) -> Result<()> {
                     ),
                 });
             }
-            let version = store_artifact(&inner.artifacts, &files).await?;
-            within(
-                inner,
-                limit.as_ref(),
-                plugin,
-                &version,
-                &Manifest::dir_for(source),
-            )?;
-            versions.push(version);
+            versions.push(store_artifact(&inner.artifacts, &files).await?);
         }
     }
-    let record = Desired {
-        plugin: plugin.to_string(),
-        stable: status.stable.to_string(),
-        canary: status.canary.map(|c| (c.version.to_string(), c.percent)),
-        versions,
-        grants,
-        by: inner.node.clone(),
-        at_ms: now_ms(),
-    };
-    put_record(&inner.desired, &record).await
+    for _ in 0..WRITE_ATTEMPTS {
+        let (current, revision) = current(&inner.desired, plugin).await?;
+        let grants = current.and_then(|record| record.grants);
+        if let Some(limit) = grants
+            .as_deref()
+            .map(|specs| parse_grants(plugin, specs))
+            .transpose()?
+        {
+            for v in &status.versions {
+                running_within(inner, &limit, plugin, &v.version.to_string())?;
+            }
+        }
+        let record = Desired {
+            plugin: plugin.to_string(),
+            stable: status.stable.to_string(),
+            canary: status
+                .canary
+                .as_ref()
+                .map(|c| (c.version.to_string(), c.percent)),
+            versions: versions.clone(),
+            grants,
+            by: inner.node.clone(),
+            at_ms: now_ms(),
+        };
+        if put_record(&inner.desired, &record, revision).await? {
+            return Ok(());
+        }
+    }
+    Err(contended(plugin))
 }
 
 /// Follows the desired state for as long as the node runs: every current
@@ -243,8 +291,11 @@ pub(crate) async fn follow(inner: Arc<Inner>) {
     }
 }
 
-/// Makes this node run what `record` says: each version fetched and
-/// held to the record's grants, then loaded, the stable one first.
+/// Makes this node run what `record` says: each version fetched (unless
+/// it runs here already) and held to the record's grants, the permitted
+/// ones loaded, the stable one first, and every other version unloaded —
+/// also when some version failed, so that nothing outside the record's
+/// grants keeps running.
 async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
     let warden = &inner.warden;
     let name = record.plugin.as_str();
@@ -253,33 +304,60 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
         .as_deref()
         .map(|specs| parse_grants(name, specs))
         .transpose()?;
-    let sources: Vec<(String, PathBuf)> = warden
-        .deployment(name)
-        .map(|d| {
-            d.versions
-                .into_iter()
-                .filter_map(|v| Some((v.version.to_string(), v.source?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut permitted: Vec<(&DesiredVersion, PathBuf)> = Vec::new();
-    let mut refused = None;
+    let mut failed: Option<Error> = None;
+    let mut fail = |version: &str, e: Error| {
+        tracing::error!(plugin = name, version, error = %e, "a version of the cluster's desired state is not loaded");
+        failed.get_or_insert(e);
+    };
+    // Each permitted version, with the directory to deploy it from when it
+    // does not run here yet.
+    let mut permitted: Vec<(&DesiredVersion, Option<PathBuf>)> = Vec::new();
     for version in &record.versions {
-        let dir = match sources.iter().find(|(v, _)| *v == version.version) {
-            Some((_, source)) => Manifest::dir_for(source),
-            None => fetch(inner, name, version).await?,
-        };
-        match within(inner, limit.as_ref(), name, version, &dir) {
-            Ok(()) => permitted.push((version, dir)),
-            Err(e) => {
-                tracing::error!(plugin = name, error = %e, "a version of the cluster's desired state is not loaded");
-                refused = Some(e);
+        if permitted.iter().any(|(v, _)| v.version == version.version) {
+            continue;
+        }
+        let running = warden.get(&format!("{name}@{}", version.version)).is_ok();
+        let checked = if running {
+            match &limit {
+                Some(limit) => running_within(inner, limit, name, &version.version),
+                None => Ok(()),
             }
+            .map(|()| None)
+        } else {
+            match fetch(inner, name, version).await {
+                Ok(dir) => {
+                    fetched_within(inner, limit.as_ref(), name, version, &dir).map(|()| Some(dir))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match checked {
+            Ok(dir) => permitted.push((version, dir)),
+            Err(e) => fail(&version.version, e),
         }
     }
-    if !permitted.iter().any(|(v, _)| v.version == record.stable) {
-        forget(inner, name).await?;
-        return Err(refused.unwrap_or_else(|| Error::Record {
+    // The stable version first, so that a node new to the plugin starts
+    // with it serving.
+    permitted.sort_by_key(|(v, _)| v.version != record.stable);
+    for (version, dir) in &permitted {
+        if let Some(dir) = dir
+            && let Err(e) = warden.deploy(dir).await
+        {
+            fail(&version.version, e.into());
+        }
+    }
+    let loaded: Vec<String> = warden
+        .deployment(name)
+        .map(|d| d.versions.iter().map(|v| v.version.to_string()).collect())
+        .unwrap_or_default();
+    let permits = |version: &str| {
+        loaded.iter().any(|v| v == version) && permitted.iter().any(|(d, _)| d.version == version)
+    };
+    if !permits(&record.stable) {
+        if loaded.iter().any(|v| !permits(v)) {
+            warden.unload(name).await?;
+        }
+        return Err(failed.unwrap_or_else(|| Error::Record {
             plugin: name.to_string(),
             message: format!(
                 "its stable version {} is not among its versions",
@@ -287,23 +365,14 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
             ),
         }));
     }
-    // The stable version first, so that a node new to the plugin starts
-    // with it serving.
-    permitted.sort_by_key(|(v, _)| v.version != record.stable);
-    for (version, dir) in &permitted {
-        if !sources.iter().any(|(v, _)| *v == version.version) {
-            warden.deploy(dir).await?;
-        }
-    }
-    let status = warden.deployment(name)?;
-    if status.stable.to_string() != record.stable {
+    if warden.deployment(name)?.stable.to_string() != record.stable {
         warden.canary(name, &record.stable, 100.0)?;
         warden.promote(name).await?;
     }
     let wanted = record
         .canary
         .clone()
-        .filter(|(version, _)| permitted.iter().any(|(v, _)| v.version == *version));
+        .filter(|(version, _)| permits(version));
     let current = warden
         .deployment(name)?
         .canary
@@ -314,11 +383,13 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
         (None, Some((version, _))) => warden.canary(name, version, 0.0)?,
         (None, None) => {}
     }
-    for v in warden.deployment(name)?.versions {
-        let version = v.version.to_string();
-        if !permitted.iter().any(|(d, _)| d.version == version) {
+    for version in &loaded {
+        if !permits(version) {
             warden.unload(&format!("{name}@{version}")).await?;
         }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     tracing::info!(
         plugin = name,
@@ -327,50 +398,6 @@ async fn converge(inner: &Inner, record: &Desired) -> Result<()> {
         "converged to the cluster's desired state"
     );
     Ok(())
-}
-
-/// The grants `specs` of `plugin`'s record, parsed.
-fn parse_grants(plugin: &str, specs: &[String]) -> Result<Grants> {
-    specs
-        .iter()
-        .try_fold(Grants::new(), |grants, spec| grants.grant(spec))
-        .map_err(|e| Error::Record {
-            plugin: plugin.to_string(),
-            message: format!("its grants: {e}"),
-        })
-}
-
-/// Checks that `version` of `plugin` (its files in `dir`) asks for no more
-/// than `limit`, the record's grants; what it asks for beyond them is
-/// audited here as refused.
-fn within(
-    inner: &Inner,
-    limit: Option<&Grants>,
-    plugin: &str,
-    version: &DesiredVersion,
-    dir: &Path,
-) -> Result<()> {
-    let Some(limit) = limit else { return Ok(()) };
-    let manifest = Manifest::parse(&version.manifest, &dir.join(MANIFEST_FILE))?;
-    let refused = limit.refusals(&manifest.permissions, dir);
-    if refused.is_empty() {
-        return Ok(());
-    }
-    for refusal in &refused {
-        inner.warden.audit().record(AuditEntry::now(
-            plugin,
-            &version.version,
-            None,
-            AuditKind::GrantRefused,
-            refusal.to_string(),
-            "not loaded: outside the cluster's grants",
-        ));
-    }
-    Err(Error::OutsideGrants {
-        plugin: plugin.to_string(),
-        version: version.version.clone(),
-        refused: refused.iter().map(|r| r.to_string()).collect(),
-    })
 }
 
 /// Unloads a plugin the cluster no longer wants, when it came from the

@@ -30,6 +30,7 @@ mod desired;
 mod error;
 mod events;
 mod members;
+mod narrow;
 mod wire;
 
 use std::path::PathBuf;

@@ -129,11 +129,29 @@ pub(crate) struct SignatureArtifact {
     pub config: Config,
     /// The manifest, whose `subject` is the plugin's manifest.
     pub manifest: OciImageManifest,
-    /// The manifest's digest, as the registry computes it from the bytes
-    /// the client sends: the signature is pushed by digest, untagged.
-    pub digest: String,
-    /// The manifest's size in bytes.
-    pub size: i64,
+    /// Where the manifest is: its digest and size.
+    pub descriptor: OciDescriptor,
+}
+
+/// The descriptor of `manifest` as a registry stores it: the digest and
+/// size of the canonical JSON the OCI client sends, computed here rather
+/// than read back, so that no other push to the same tag can slip in.
+pub(crate) fn descriptor_of(manifest: &OciImageManifest) -> Result<OciDescriptor> {
+    let mut body = Vec::new();
+    let mut writer =
+        serde_json::Serializer::with_formatter(&mut body, olpc_cjson::CanonicalFormatter::new());
+    OciManifest::Image(manifest.clone())
+        .serialize(&mut writer)
+        .map_err(|e| Error::NotAPlugin {
+            reference: "the manifest".to_string(),
+            message: format!("encoding it: {e}"),
+        })?;
+    Ok(OciDescriptor {
+        media_type: MANIFEST_MEDIA_TYPE.to_string(),
+        digest: format!("sha256:{}", warden::sha256_hex(&body)),
+        size: i64::try_from(body.len()).unwrap_or(i64::MAX),
+        ..OciDescriptor::default()
+    })
 }
 
 /// The artifact of `signature`, referring to `subject`.
@@ -151,22 +169,11 @@ pub(crate) fn signature_artifact(
     manifest.media_type = Some(MANIFEST_MEDIA_TYPE.to_string());
     manifest.artifact_type = Some(SIGNATURE_ARTIFACT_TYPE.to_string());
     manifest.subject = Some(subject);
-    // The bytes the client sends: canonical JSON of the manifest.
-    let mut body = Vec::new();
-    let mut writer =
-        serde_json::Serializer::with_formatter(&mut body, olpc_cjson::CanonicalFormatter::new());
-    OciManifest::Image(manifest.clone())
-        .serialize(&mut writer)
-        .map_err(|e| Error::NotAPlugin {
-            reference: "plugin.sig".to_string(),
-            message: format!("encoding its artifact: {e}"),
-        })?;
     Ok(SignatureArtifact {
         layer,
         config,
+        descriptor: descriptor_of(&manifest)?,
         manifest,
-        digest: format!("sha256:{}", warden::sha256_hex(&body)),
-        size: i64::try_from(body.len()).unwrap_or(i64::MAX),
     })
 }
 

@@ -26,7 +26,7 @@ use warden::PluginFiles;
 
 use crate::artifact::{
     CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, SIGNATURE_ARTIFACT_TYPE, SIGNATURE_MEDIA_TYPE,
-    WASM_MEDIA_TYPE, artifact_of, plugin_of, signature_artifact,
+    WASM_MEDIA_TYPE, artifact_of, descriptor_of, plugin_of, signature_artifact,
 };
 use crate::error::{Error, Result};
 use crate::reference::OciReference;
@@ -182,21 +182,13 @@ impl Registry {
             source,
         };
         let auth = self.auth(&target);
+        let subject = descriptor_of(&manifest)?;
+        let digest = subject.digest.clone();
         client
             .push(target.inner(), &[layer], config, &auth, Some(manifest))
             .await
             .map_err(registry_error)?;
-        let (pushed, digest) = client
-            .pull_manifest_raw(target.inner(), &auth, &[MANIFEST_MEDIA_TYPE])
-            .await
-            .map_err(registry_error)?;
         if let Some(signature) = &files.signature {
-            let subject = OciDescriptor {
-                media_type: MANIFEST_MEDIA_TYPE.to_string(),
-                digest: digest.clone(),
-                size: i64::try_from(pushed.len()).unwrap_or(i64::MAX),
-                ..OciDescriptor::default()
-            };
             push_signature(&client, target.inner(), &auth, subject, signature)
                 .await
                 .map_err(registry_error)?;
@@ -255,8 +247,16 @@ impl Registry {
         let annotations = manifest.annotations.clone().unwrap_or_default();
         if dir.is_dir() {
             let files = plugin_of(reference, &annotations, Vec::new(), None)?;
+            // A signature pushed after this artifact was first pulled.
+            let signature_file = dir.join(warden::SIGNATURE_FILE);
+            if !signature_file.is_file()
+                && let Some(signature) = self.signature_of(&client, &source, &digest).await
+            {
+                warden::write_atomically(&signature_file, signature.as_bytes())
+                    .map_err(|e| Error::Plugin(warden::Error::io(&signature_file, e)))?;
+            }
             return Ok(Pulled {
-                signed: dir.join(warden::SIGNATURE_FILE).is_file(),
+                signed: signature_file.is_file(),
                 dir,
                 digest,
                 component_digest: layer.digest.clone(),
@@ -298,9 +298,7 @@ impl Registry {
                 actual,
             });
         }
-        let signature = self
-            .signature_of(&client, &source, reference, &digest)
-            .await?;
+        let signature = self.signature_of(&client, &source, &digest).await;
         let files = plugin_of(reference, &annotations, component, signature)?;
         files.install(&dir)?;
         Ok(Pulled {
@@ -314,75 +312,93 @@ impl Registry {
         })
     }
 
-    /// The newest signature among the referrers of the artifact `digest`
-    /// in `source`'s repository; `None` when it has none.
+    /// A signature among the referrers of the artifact `digest` in
+    /// `source`'s repository, the last listed that is well formed; `None`
+    /// when there is none, or the registry cannot list them. What is wrong
+    /// with a listed one is logged and it is passed over: the signature is
+    /// only a claim until a host that requires one checks it at load.
     async fn signature_of(
         &self,
         client: &Client,
         source: &OciReference,
-        reference: &str,
         digest: &str,
-    ) -> Result<Option<String>> {
-        let registry_error = |source| Error::Registry {
-            reference: reference.to_string(),
-            source,
-        };
-        let not_a_signature = |message: String| Error::NotAPlugin {
-            reference: reference.to_string(),
-            message: format!("its signature: {message}"),
-        };
+    ) -> Option<String> {
         let subject = source.inner().clone_with_digest(digest.to_string());
-        let referrers = client
+        let referrers = match client
             .pull_referrers(&subject, Some(SIGNATURE_ARTIFACT_TYPE))
             .await
-            .map_err(registry_error)?;
+        {
+            Ok(referrers) => referrers,
+            Err(e) => {
+                tracing::warn!(reference = %source, error = %e, "cannot list the artifact's referrers; pulled as unsigned");
+                return None;
+            }
+        };
         // A registry may ignore the filter.
-        let Some(entry) = referrers
+        for entry in referrers
             .manifests
             .iter()
-            .rfind(|e| e.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
-        else {
-            return Ok(None);
-        };
-        let at = source.inner().clone_with_digest(entry.digest.clone());
+            .rev()
+            .filter(|e| e.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
+        {
+            match self
+                .signature_at(client, source, digest, &entry.digest)
+                .await
+            {
+                Ok(text) => return Some(text),
+                Err(message) => tracing::warn!(
+                    reference = %source,
+                    signature = %entry.digest,
+                    "a listed signature was passed over: {message}"
+                ),
+            }
+        }
+        None
+    }
+
+    /// The text of the signature artifact `at` (a digest), checked: it
+    /// refers to `digest`, and holds one signature layer of at most
+    /// [`MAX_SIGNATURE_BYTES`] whose bytes match their digest.
+    async fn signature_at(
+        &self,
+        client: &Client,
+        source: &OciReference,
+        digest: &str,
+        at: &str,
+    ) -> std::result::Result<String, String> {
+        digest_dir(at).map_err(|_| "it is not named by a sha256 digest".to_string())?;
+        let at = source.inner().clone_with_digest(at.to_string());
         let (manifest, _) = client
             .pull_image_manifest(&at, &self.auth(source))
             .await
-            .map_err(registry_error)?;
+            .map_err(|e| e.to_string())?;
         if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest) {
-            return Err(not_a_signature(format!(
-                "{} is listed among its referrers but refers to another artifact",
-                entry.digest
-            )));
+            return Err("it refers to another artifact".to_string());
         }
         let [layer] = manifest.layers.as_slice() else {
-            return Err(not_a_signature(format!(
-                "{} has {} layers, not one",
-                entry.digest,
-                manifest.layers.len()
-            )));
+            return Err(format!("it has {} layers, not one", manifest.layers.len()));
         };
         let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
         if layer.media_type != SIGNATURE_MEDIA_TYPE || size > MAX_SIGNATURE_BYTES {
-            return Err(not_a_signature(format!(
-                "{} holds `{}` of {size} bytes, not a `{SIGNATURE_MEDIA_TYPE}` of at most \
+            return Err(format!(
+                "it holds `{}` of {size} bytes, not a `{SIGNATURE_MEDIA_TYPE}` of at most \
                  {MAX_SIGNATURE_BYTES}",
-                entry.digest, layer.media_type
-            )));
+                layer.media_type
+            ));
         }
         let mut text = Bounded::new(size);
         client
             .pull_blob(&at, layer, &mut text)
             .await
-            .map_err(registry_error)?;
-        String::from_utf8(text.bytes)
-            .map(Some)
-            .map_err(|_| not_a_signature("it is not UTF-8 text".to_string()))
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(text.bytes).map_err(|_| "it is not UTF-8 text".to_string())
     }
 }
 
 /// Pushes `signature` as an artifact referring to `subject` (a plugin's
-/// manifest) in `image`'s repository, by digest, and lists it in the
+/// manifest) in `image`'s repository, tagged `sha256-<hex>.plugin-sig`
+/// (registries keep tagged manifests; the OCI client cannot push by digest
+/// to a registry that answers without a `Location`), and lists it in the
 /// referrers tag `sha256-<hex>` that clients read where a registry has no
 /// referrers API (registries that have one list it themselves; the tag
 /// does no harm there). Pushing the same signature again lists it once.
@@ -395,10 +411,16 @@ async fn push_signature(
 ) -> std::result::Result<(), OciDistributionError> {
     let artifact = signature_artifact(signature, subject.clone())
         .map_err(|e| OciDistributionError::GenericError(Some(e.to_string())))?;
-    let at = image.clone_with_digest(artifact.digest.clone());
+    let tag = |suffix: &str| {
+        Reference::with_tag(
+            image.resolve_registry().to_string(),
+            image.repository().to_string(),
+            format!("{}{suffix}", subject.digest.replace(':', "-")),
+        )
+    };
     client
         .push(
-            &at,
+            &tag(".plugin-sig"),
             &[artifact.layer],
             artifact.config,
             auth,
@@ -407,21 +429,18 @@ async fn push_signature(
         .await?;
     let of = image.clone_with_digest(subject.digest.clone());
     let mut index = client.pull_referrers(&of, None).await?;
-    index.manifests.retain(|e| e.digest != artifact.digest);
+    index
+        .manifests
+        .retain(|e| e.digest != artifact.descriptor.digest);
     index.manifests.push(ImageIndexEntry {
         media_type: MANIFEST_MEDIA_TYPE.to_string(),
-        digest: artifact.digest,
-        size: artifact.size,
+        digest: artifact.descriptor.digest,
+        size: artifact.descriptor.size,
         platform: None,
         annotations: None,
         artifact_type: Some(SIGNATURE_ARTIFACT_TYPE.to_string()),
     });
-    let tag = Reference::with_tag(
-        image.resolve_registry().to_string(),
-        image.repository().to_string(),
-        subject.digest.replace(':', "-"),
-    );
-    client.push_manifest_list(&tag, auth, index).await?;
+    client.push_manifest_list(&tag(""), auth, index).await?;
     Ok(())
 }
 

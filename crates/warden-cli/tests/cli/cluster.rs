@@ -456,8 +456,9 @@ fn refusals(url: &str, plugin: &str) -> Vec<String> {
 }
 
 /// A copy of the built url-fetcher (which asks for `https://example.com`)
-/// as `version`, under `root`.
-fn url_fetcher(root: &Path, version: &str) -> PathBuf {
+/// as `version`, under `root`, asking for `more` permissions too (lines of
+/// its `[permissions]` table).
+fn url_fetcher(root: &Path, version: &str, more: &str) -> PathBuf {
     let dir = root.join(format!("url-fetcher-{version}"));
     std::fs::create_dir_all(&dir).expect("dir");
     for entry in std::fs::read_dir(dist().join("url-fetcher")).expect("built example") {
@@ -466,11 +467,13 @@ fn url_fetcher(root: &Path, version: &str) -> PathBuf {
     }
     let manifest = dir.join("plugin.toml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
-    let text = text.replacen(
-        &format!("version = \"{}\"", manifest_version(&text)),
-        &format!("version = \"{version}\""),
-        1,
-    );
+    let text = text
+        .replacen(
+            &format!("version = \"{}\"", manifest_version(&text)),
+            &format!("version = \"{version}\""),
+            1,
+        )
+        .replacen("[permissions]\n", &format!("[permissions]\n{more}"), 1);
     std::fs::write(&manifest, text).expect("manifest");
     dir
 }
@@ -489,22 +492,19 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
     let Some(nats) = nats_or_skip(tmp.path()) else {
         return;
     };
-    let granting = "[grants]\nallow = [\"http:https://example.com\"]";
+    let granting = "[grants]\nallow = [\"http:https://example.com\", \"env:WARDEN_TEST_*\"]";
     let a = node_with(tmp.path(), "node-a", &nats, &[], granting);
     let b = node(tmp.path(), "node-b", &nats, &[]);
     let nats_url = format!("nats://127.0.0.1:{}", nats.port);
-    let deploy = |dir: &Path, grant: &str| {
-        let out = warden(
-            &[
-                "deploy",
-                dir.to_str().expect("utf-8"),
-                "--cluster",
-                &nats_url,
-                "--grant",
-                grant,
-            ],
-            None,
-        );
+    let deploy = |dir: &Path, grant: Option<&str>| {
+        let mut args = vec![
+            "deploy",
+            dir.to_str().expect("utf-8"),
+            "--cluster",
+            &nats_url,
+        ];
+        args.extend(grant.iter().flat_map(|g| ["--grant", *g]));
+        let out = warden(&args, None);
         assert!(out.status.success(), "{}", stderr(&out));
     };
     let loaded = |url: &str| {
@@ -512,6 +512,10 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
             .get(format!("{url}/v1/plugins/url-fetcher"))
             .call()
             .is_ok_and(|r| r.status() == 200)
+    };
+    let versions = |url: &str| {
+        let (_, plugin) = get_json(&format!("{url}/v1/plugins/url-fetcher"));
+        plugin["versions"].as_array().map_or(0, Vec::len)
     };
     let cluster_refused = |url: &str| {
         refusals(url, "url-fetcher")
@@ -521,26 +525,28 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
     };
 
     // Node-a grants example.com; the cluster grants url-fetcher less, so
-    // no node runs it and node-a says why in its audit log.
+    // no node runs it and each says why in its audit log.
     deploy(
-        &url_fetcher(tmp.path(), "1.0.0"),
-        "http:https://other.example.org",
+        &url_fetcher(tmp.path(), "1.0.0", ""),
+        Some("http:https://other.example.org"),
     );
-    assert!(
-        within(Duration::from_secs(3), || cluster_refused(&a.url) > 0).is_some(),
-        "node-a did not refuse url-fetcher under the cluster's grants"
-    );
+    for url in [&a.url, &b.url] {
+        assert!(
+            within(Duration::from_secs(3), || cluster_refused(url) > 0).is_some(),
+            "{url} did not refuse url-fetcher under the cluster's grants"
+        );
+    }
     assert!(!loaded(&a.url) && !loaded(&b.url));
 
     // The cluster grants what it asks for: node-a loads both versions;
     // node-b, whose own grants give nothing, still refuses it.
     deploy(
-        &url_fetcher(tmp.path(), "1.1.0"),
-        "http:https://example.com",
+        &url_fetcher(tmp.path(), "1.1.0", ""),
+        Some("http:https://example.com"),
     );
     assert!(
-        within(Duration::from_secs(3), || loaded(&a.url)).is_some(),
-        "node-a did not load url-fetcher once the cluster granted it"
+        within(Duration::from_secs(3), || versions(&a.url) == 2).is_some(),
+        "node-a did not load both versions once the cluster granted them"
     );
     assert!(
         within(Duration::from_secs(3), || refusals(&b.url, "url-fetcher")
@@ -550,15 +556,22 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
         "node-b's own grants did not refuse it"
     );
     assert!(!loaded(&b.url), "a record widened node-b's grants");
-    let (_, node_a) = get_json(&format!("{}/v1/plugins/url-fetcher", a.url));
-    assert_eq!(
-        node_a["versions"].as_array().map(Vec::len),
-        Some(2),
-        "{node_a}"
+
+    // A version asking for more than the record grants (which node-a alone
+    // would grant) is refused beside the two that run; they stay.
+    let before = cluster_refused(&a.url);
+    deploy(
+        &url_fetcher(tmp.path(), "1.2.0", "env = [\"WARDEN_TEST_MODE\"]\n"),
+        None,
     );
+    assert!(
+        within(Duration::from_secs(3), || cluster_refused(&a.url) > before).is_some(),
+        "node-a did not refuse 1.2.0"
+    );
+    assert_eq!(versions(&a.url), 2, "1.0.0 and 1.1.0 still run");
 
     // Narrowed again: node-a unloads what it runs.
-    deploy(&url_fetcher(tmp.path(), "1.2.0"), "kv:cache");
+    deploy(&url_fetcher(tmp.path(), "1.3.0", ""), Some("kv:cache"));
     assert!(
         within(Duration::from_secs(3), || !loaded(&a.url)).is_some(),
         "node-a still runs url-fetcher outside the cluster's grants"

@@ -52,6 +52,29 @@ fn plugins_travel_through_a_registry_unchanged_and_tampering_is_refused() {
         sha256(&counter.join("counter.wasm"))
     );
 
+    // `wkg`, the WebAssembly package tool, reads what Warden pushes: the
+    // same component, byte for byte.
+    if let Some(wkg) =
+        super::common::services::installed("wkg", "cargo install wkg --locked --root /usr/local")
+    {
+        let host = format!("127.0.0.1:{}", registry.port);
+        let out = tmp.path().join("from-wkg.wasm");
+        let read = std::process::Command::new(wkg)
+            .args(["oci", "pull", "--insecure", &host])
+            .arg(format!("{host}/warden/counter:1.0"))
+            .arg("-o")
+            .arg(&out)
+            .env("HOME", tmp.path())
+            .output()
+            .expect("run wkg");
+        assert!(read.status.success(), "{}", stderr(&read));
+        assert_eq!(
+            std::fs::read(&out).expect("wkg's file"),
+            std::fs::read(counter.join("counter.wasm")).expect("pushed component"),
+            "wkg read another component"
+        );
+    }
+
     // A clean data directory gets the same files, byte for byte.
     let clean = tmp.path().join("clean");
     let clean_arg = clean.to_str().expect("utf-8");

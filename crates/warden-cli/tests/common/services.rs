@@ -1,7 +1,8 @@
 //! Real servers the tests start on 127.0.0.1: Debian's `docker-registry`
-//! (an OCI registry) and `nats-server -js`. Each is skipped with a message
-//! when its binary is missing, unless `WARDEN_TEST_REQUIRE_SERVICES` is set
-//! (CI sets it, and installs both).
+//! (an OCI registry) and `nats-server -js`, and the other tools the tests
+//! talk to them with (`wkg`). Each is skipped with a message when its
+//! binary is missing, unless `WARDEN_TEST_REQUIRE_SERVICES` is set (CI
+//! sets it, and installs them all).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `program`'s path, or `None` (with a message) when it is not installed.
-fn installed(program: &str, package: &str) -> Option<PathBuf> {
+/// `program`'s path, or `None` (with a message) when it is not installed;
+/// `install` says how to install it.
+pub fn installed(program: &str, install: &str) -> Option<PathBuf> {
     let found = ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
         .iter()
         .map(|dir| Path::new(dir).join(program))
@@ -25,9 +27,9 @@ fn installed(program: &str, package: &str) -> Option<PathBuf> {
     if found.is_none() {
         assert!(
             std::env::var_os("WARDEN_TEST_REQUIRE_SERVICES").is_none(),
-            "{program} is missing; apt-get install {package}"
+            "{program} is missing; {install}"
         );
-        eprintln!("skipped: {program} is missing (apt-get install {package})");
+        eprintln!("skipped: {program} is missing ({install})");
     }
     found
 }
@@ -63,7 +65,7 @@ impl Drop for Service {
 impl Service {
     /// An OCI registry storing its blobs under `dir`.
     pub fn registry(dir: &Path) -> Option<Service> {
-        let program = installed("docker-registry", "docker-registry")?;
+        let program = installed("docker-registry", "apt-get install docker-registry")?;
         let port = free_port();
         let config = dir.join("registry.yml");
         std::fs::create_dir_all(dir).expect("registry dir");
@@ -92,7 +94,7 @@ impl Service {
 
     /// A NATS server with JetStream, its store under `dir`.
     pub fn nats(dir: &Path) -> Option<Service> {
-        let program = installed("nats-server", "nats-server")?;
+        let program = installed("nats-server", "apt-get install nats-server")?;
         let port = free_port();
         std::fs::create_dir_all(dir).expect("nats dir");
         let mut child = Command::new(program)
