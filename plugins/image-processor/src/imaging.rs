@@ -1,21 +1,25 @@
-//! The image pipeline of `image-processor` (decode, resize, greyscale, rotate,
-//! encode), free of any WebAssembly bindings.
+//! The image pipeline of `image-processor` (decode, crop, resize, greyscale,
+//! rotate, encode), free of any WebAssembly bindings.
 //!
 //! Kept apart from `lib.rs` so the host's benchmarks can compile this file
-//! natively (`#[path = ".../imaging.rs"] mod imaging;`). Depends on `std` and
-//! the `image` crate (PNG and JPEG codecs) only.
+//! natively (`#[path = ".../imaging.rs"] mod imaging;`) and compare the same
+//! code natively and in the sandbox. Depends on `std` and the `image` crate
+//! (PNG, JPEG and WebP codecs) only.
 
 use std::fmt;
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 /// Largest width or height accepted in options, in decoded input and in
 /// output; it bounds the memory a request can make the plugin allocate.
 pub const MAX_DIMENSION: u32 = 16384;
 
-/// Quality of JPEG output, a common web default balancing size and artefacts.
+/// Quality of JPEG output unless `quality` says otherwise: a common web
+/// default balancing size and artefacts.
 pub const JPEG_QUALITY: u8 = 85;
 
 /// Why a request could not be served; `lib.rs` maps the variants one to one
@@ -42,6 +46,8 @@ impl fmt::Display for ImageError {
 pub enum OutputFormat {
     Png,
     Jpeg,
+    /// Lossless WebP (the codec this plugin carries encodes no lossy WebP).
+    WebP,
 }
 
 impl OutputFormat {
@@ -50,8 +56,43 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "image/png",
             OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::WebP => "image/webp",
         }
     }
+}
+
+/// How pixels are resampled when resizing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    /// Lanczos with a window of 3: the sharpest, and the slowest.
+    #[default]
+    Lanczos3,
+    /// Catmull-Rom (bicubic).
+    CatmullRom,
+    /// Bilinear: about twice as fast as Lanczos3, softer.
+    Triangle,
+    /// Nearest neighbour: blocky, the fastest.
+    Nearest,
+}
+
+impl Filter {
+    fn kind(self) -> FilterType {
+        match self {
+            Filter::Lanczos3 => FilterType::Lanczos3,
+            Filter::CatmullRom => FilterType::CatmullRom,
+            Filter::Triangle => FilterType::Triangle,
+            Filter::Nearest => FilterType::Nearest,
+        }
+    }
+}
+
+/// A rectangle of the input to keep, in pixels from its top-left corner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Clockwise rotation.
@@ -76,6 +117,11 @@ pub struct Options {
     pub rotate: Rotation,
     /// `None`: the input's own format.
     pub format: Option<OutputFormat>,
+    /// Applied first, before any resize.
+    pub crop: Option<Crop>,
+    pub filter: Filter,
+    /// JPEG quality, 1–100; `None`: [`JPEG_QUALITY`].
+    pub quality: Option<u8>,
 }
 
 impl Default for Options {
@@ -87,6 +133,9 @@ impl Default for Options {
             grayscale: false,
             rotate: Rotation::None,
             format: None,
+            crop: None,
+            filter: Filter::default(),
+            quality: None,
         }
     }
 }
@@ -120,13 +169,36 @@ impl Options {
                     opts.format = Some(match value.trim().to_ascii_lowercase().as_str() {
                         "png" | "image/png" => OutputFormat::Png,
                         "jpeg" | "jpg" | "image/jpeg" => OutputFormat::Jpeg,
+                        "webp" | "image/webp" => OutputFormat::WebP,
                         _ => {
                             return Err(ImageError::Unsupported(format!(
-                                "cannot produce format `{value}`: option `format` must be png or jpeg"
+                                "cannot produce format `{value}`: option `format` must be png, jpeg or webp"
                             )));
                         }
                     })
                 }
+                "filter" => {
+                    opts.filter = match value.trim().to_ascii_lowercase().as_str() {
+                        "lanczos3" => Filter::Lanczos3,
+                        "catmull-rom" | "catmullrom" => Filter::CatmullRom,
+                        "triangle" | "bilinear" => Filter::Triangle,
+                        "nearest" => Filter::Nearest,
+                        _ => {
+                            return Err(ImageError::Unsupported(format!(
+                                "cannot resize with filter `{value}`: option `filter` must be lanczos3, catmull-rom, triangle or nearest"
+                            )));
+                        }
+                    }
+                }
+                "crop" => opts.crop = Some(parse_crop(value)?),
+                "quality" => match value.trim().parse::<u8>() {
+                    Ok(q) if (1..=100).contains(&q) => opts.quality = Some(q),
+                    _ => {
+                        return Err(ImageError::InvalidInput(format!(
+                            "option `quality` must be a whole number from 1 to 100, got `{value}`"
+                        )));
+                    }
+                },
                 _ => {}
             }
         }
@@ -141,6 +213,31 @@ fn parse_dimension(key: &str, value: &str) -> Result<u32, ImageError> {
             "option `{key}` must be a whole number from 1 to {MAX_DIMENSION}, got `{value}`"
         ))),
     }
+}
+
+/// `X,Y,WIDTH,HEIGHT`.
+fn parse_crop(value: &str) -> Result<Crop, ImageError> {
+    let bad = || {
+        ImageError::InvalidInput(format!(
+            "option `crop` must be X,Y,WIDTH,HEIGHT in pixels (width and height from 1 to {MAX_DIMENSION}), got `{value}`"
+        ))
+    };
+    let numbers: Vec<u32> = value
+        .split(',')
+        .map(|n| n.trim().parse::<u32>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [x, y, width, height] = numbers[..] else {
+        return Err(bad());
+    };
+    if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
+        return Err(bad());
+    }
+    Ok(Crop {
+        x,
+        y,
+        width,
+        height,
+    })
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ImageError> {
@@ -184,17 +281,18 @@ fn input_format(reader: &ImageReader<Cursor<&[u8]>>) -> Result<OutputFormat, Ima
     match reader.format() {
         Some(ImageFormat::Png) => Ok(OutputFormat::Png),
         Some(ImageFormat::Jpeg) => Ok(OutputFormat::Jpeg),
+        Some(ImageFormat::WebP) => Ok(OutputFormat::WebP),
         Some(other) => Err(ImageError::InvalidInput(format!(
-            "cannot decode image: {other:?} is not supported, only PNG and JPEG"
+            "cannot decode image: {other:?} is not supported, only PNG, JPEG and WebP"
         ))),
         None => Err(ImageError::InvalidInput(
-            "cannot decode image: not a PNG or JPEG file".to_string(),
+            "cannot decode image: not a PNG, JPEG or WebP file".to_string(),
         )),
     }
 }
 
-/// Whether `input` looks like an image `process` can decode: a PNG or JPEG
-/// whose header, including its dimensions, reads back.
+/// Whether `input` looks like an image `process` can decode: a PNG, JPEG
+/// or WebP whose header, including its dimensions, reads back.
 pub fn validate(input: &[u8]) -> bool {
     match reader(input) {
         Ok(r) => input_format(&r).is_ok() && r.into_dimensions().is_ok(),
@@ -233,14 +331,37 @@ pub fn target_size(
     }
 }
 
-/// Decodes `input`, applies resize, then greyscale, then rotation, and
-/// encodes the result.
+/// Decodes `input`, applies crop, then resize, then greyscale, then
+/// rotation, and encodes the result.
 pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
     let reader = reader(input)?;
     let in_format = input_format(&reader)?;
+    let format = opts.format.unwrap_or(in_format);
+    if opts.quality.is_some() && format != OutputFormat::Jpeg {
+        return Err(ImageError::Unsupported(format!(
+            "option `quality` applies to JPEG output only, and this output is {} (WebP is lossless here)",
+            format.content_type()
+        )));
+    }
     let mut img = reader
         .decode()
         .map_err(|e| ImageError::InvalidInput(format!("cannot decode image: {e}")))?;
+    if let Some(c) = opts.crop {
+        let fits = u64::from(c.x) + u64::from(c.width) <= u64::from(img.width())
+            && u64::from(c.y) + u64::from(c.height) <= u64::from(img.height());
+        if !fits {
+            return Err(ImageError::InvalidInput(format!(
+                "crop {}x{} at {},{} reaches outside the {}x{} image",
+                c.width,
+                c.height,
+                c.x,
+                c.y,
+                img.width(),
+                img.height()
+            )));
+        }
+        img = img.crop_imm(c.x, c.y, c.width, c.height);
+    }
 
     if let Some((w, h)) = target_size(
         (img.width(), img.height()),
@@ -256,10 +377,7 @@ pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
             )));
         }
         if (w, h) != (img.width(), img.height()) {
-            // Triangle (bilinear) rather than Lanczos3: about twice as fast,
-            // which matters under the sandbox's time limit, and close enough
-            // in quality for thumbnails.
-            img = img.resize_exact(w, h, image::imageops::FilterType::Triangle);
+            img = img.resize_exact(w, h, opts.filter.kind());
         }
     }
     if opts.grayscale {
@@ -273,8 +391,7 @@ pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
         Rotation::Cw270 => img.rotate270(),
     };
 
-    let format = opts.format.unwrap_or(in_format);
-    let bytes = encode(&img, format)?;
+    let bytes = encode(&img, format, opts.quality.unwrap_or(JPEG_QUALITY))?;
     Ok(Output {
         bytes,
         format,
@@ -283,10 +400,29 @@ pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
     })
 }
 
-fn encode(img: &DynamicImage, format: OutputFormat) -> Result<Vec<u8>, ImageError> {
+fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> Result<Vec<u8>, ImageError> {
     let mut out = Cursor::new(Vec::new());
     let result = match format {
         OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png),
+        OutputFormat::WebP => {
+            // The encoder takes 8-bit RGB(A) and luma only.
+            let narrowed = match img {
+                DynamicImage::ImageLuma8(_)
+                | DynamicImage::ImageLumaA8(_)
+                | DynamicImage::ImageRgb8(_)
+                | DynamicImage::ImageRgba8(_) => None,
+                DynamicImage::ImageLuma16(_) => Some(DynamicImage::ImageLuma8(img.to_luma8())),
+                DynamicImage::ImageLumaA16(_) => {
+                    Some(DynamicImage::ImageLumaA8(img.to_luma_alpha8()))
+                }
+                _ if img.color().has_alpha() => Some(DynamicImage::ImageRgba8(img.to_rgba8())),
+                _ => Some(DynamicImage::ImageRgb8(img.to_rgb8())),
+            };
+            narrowed
+                .as_ref()
+                .unwrap_or(img)
+                .write_with_encoder(WebPEncoder::new_lossless(&mut out))
+        }
         OutputFormat::Jpeg => {
             // JPEG has neither alpha nor 16-bit samples: narrow first.
             let narrowed = match img {
@@ -296,7 +432,7 @@ fn encode(img: &DynamicImage, format: OutputFormat) -> Result<Vec<u8>, ImageErro
                 | DynamicImage::ImageLumaA16(_) => Some(DynamicImage::ImageLuma8(img.to_luma8())),
                 _ => Some(DynamicImage::ImageRgb8(img.to_rgb8())),
             };
-            let encoder = JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+            let encoder = JpegEncoder::new_with_quality(&mut out, quality);
             narrowed.as_ref().unwrap_or(img).write_with_encoder(encoder)
         }
     };
@@ -304,218 +440,4 @@ fn encode(img: &DynamicImage, format: OutputFormat) -> Result<Vec<u8>, ImageErro
         ImageError::Internal(format!("cannot encode {}: {e}", format.content_type()))
     })?;
     Ok(out.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use image::{Rgb, RgbImage, Rgba, RgbaImage};
-
-    fn png(img: DynamicImage) -> Vec<u8> {
-        let mut out = Cursor::new(Vec::new());
-        if let Err(e) = img.write_to(&mut out, ImageFormat::Png) {
-            panic!("test PNG: {e}");
-        }
-        out.into_inner()
-    }
-
-    fn jpeg(img: DynamicImage) -> Vec<u8> {
-        let mut out = Cursor::new(Vec::new());
-        if let Err(e) = img.write_to(&mut out, ImageFormat::Jpeg) {
-            panic!("test JPEG: {e}");
-        }
-        out.into_inner()
-    }
-
-    /// A 40x20 image: left half red, right half blue.
-    fn sample_rgb() -> DynamicImage {
-        DynamicImage::ImageRgb8(RgbImage::from_fn(40, 20, |x, _| {
-            if x < 20 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        }))
-    }
-
-    fn opts(pairs: &[(&str, &str)]) -> Options {
-        match Options::parse(pairs.iter().copied()) {
-            Ok(o) => o,
-            Err(e) => panic!("bad options {pairs:?}: {e}"),
-        }
-    }
-
-    fn run(input: &[u8], pairs: &[(&str, &str)]) -> (Output, DynamicImage) {
-        let out = match process(input, &opts(pairs)) {
-            Ok(o) => o,
-            Err(e) => panic!("process failed with {pairs:?}: {e}"),
-        };
-        let decoded = match image::load_from_memory(&out.bytes) {
-            Ok(d) => d,
-            Err(e) => panic!("output does not decode: {e}"),
-        };
-        (out, decoded)
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(target_size((40, 20), None, None, true), None);
-        assert_eq!(target_size((40, 20), Some(10), None, true), Some((10, 5)));
-        assert_eq!(target_size((40, 20), None, Some(10), false), Some((20, 10)));
-        assert_eq!(
-            target_size((40, 20), Some(10), Some(10), true),
-            Some((10, 5))
-        );
-        assert_eq!(
-            target_size((40, 20), Some(100), Some(10), true),
-            Some((20, 10))
-        );
-        assert_eq!(
-            target_size((40, 20), Some(10), Some(10), false),
-            Some((10, 10))
-        );
-        assert_eq!(target_size((1000, 1), Some(10), None, true), Some((10, 1)));
-        assert_eq!(target_size((3, 2), Some(2), None, true), Some((2, 1)));
-    }
-
-    #[test]
-    fn passthrough_keeps_format_and_size() {
-        let input = png(sample_rgb());
-        let (out, img) = run(&input, &[]);
-        assert_eq!(out.format, OutputFormat::Png);
-        assert_eq!((img.width(), img.height()), (40, 20));
-        assert_eq!(out.pixels(), 800);
-    }
-
-    #[test]
-    fn resize_keeping_aspect() {
-        let (out, img) = run(&png(sample_rgb()), &[("width", "10"), ("height", "10")]);
-        assert_eq!((out.width, out.height), (10, 5));
-        assert_eq!((img.width(), img.height()), (10, 5));
-        assert_eq!(out.pixels(), 50);
-    }
-
-    #[test]
-    fn resize_exact_without_aspect() {
-        let (_, img) = run(
-            &png(sample_rgb()),
-            &[("width", "7"), ("height", "9"), ("keep-aspect", "false")],
-        );
-        assert_eq!((img.width(), img.height()), (7, 9));
-    }
-
-    #[test]
-    fn grayscale_gives_luma8_png() {
-        let (_, img) = run(&png(sample_rgb()), &[("grayscale", "true")]);
-        let DynamicImage::ImageLuma8(gray) = img else {
-            panic!("not L8: {:?}", img.color())
-        };
-        // Rec. 709 luma of pure red and pure blue, as the image crate weighs them.
-        assert_eq!(gray.get_pixel(0, 0).0[0], 54);
-        assert_eq!(gray.get_pixel(39, 0).0[0], 18);
-    }
-
-    #[test]
-    fn grayscale_drops_alpha() {
-        let rgba =
-            DynamicImage::ImageRgba8(RgbaImage::from_pixel(4, 4, Rgba([255, 255, 255, 128])));
-        let (_, img) = run(&png(rgba), &[("grayscale", "true")]);
-        assert!(
-            matches!(img, DynamicImage::ImageLuma8(_)),
-            "{:?}",
-            img.color()
-        );
-    }
-
-    #[test]
-    fn rotate_after_resize() {
-        let (out, img) = run(&png(sample_rgb()), &[("width", "20"), ("rotate", "90")]);
-        assert_eq!((out.width, out.height), (10, 20));
-        assert_eq!((img.width(), img.height()), (10, 20));
-        // Clockwise: the red left half ends up on top.
-        let rgb = img.to_rgb8();
-        assert!(rgb.get_pixel(5, 2).0[0] > 200, "{:?}", rgb.get_pixel(5, 2));
-        assert!(
-            rgb.get_pixel(5, 17).0[2] > 200,
-            "{:?}",
-            rgb.get_pixel(5, 17)
-        );
-        let (_, img) = run(&png(sample_rgb()), &[("rotate", "180")]);
-        assert_eq!((img.width(), img.height()), (40, 20));
-    }
-
-    #[test]
-    fn format_conversion_both_ways() {
-        let (out, img) = run(&png(sample_rgb()), &[("format", "image/jpeg")]);
-        assert_eq!(out.format.content_type(), "image/jpeg");
-        assert_eq!(&out.bytes[..2], &[0xFF, 0xD8]);
-        assert_eq!((img.width(), img.height()), (40, 20));
-
-        let (out, _) = run(&jpeg(sample_rgb()), &[]);
-        assert_eq!(out.format, OutputFormat::Jpeg);
-        let (out, _) = run(&jpeg(sample_rgb()), &[("format", "png")]);
-        assert_eq!(&out.bytes[..4], b"\x89PNG");
-
-        let rgba = DynamicImage::ImageRgba8(RgbaImage::from_pixel(4, 4, Rgba([1, 2, 3, 4])));
-        let (out, _) = run(&png(rgba), &[("format", "jpeg")]);
-        assert_eq!(out.format, OutputFormat::Jpeg);
-    }
-
-    #[test]
-    fn option_errors() {
-        for (k, v) in [
-            ("width", "0"),
-            ("width", "abc"),
-            ("height", "16385"),
-            ("width", "-3"),
-        ] {
-            match Options::parse([(k, v)]) {
-                Err(ImageError::InvalidInput(m)) => assert!(m.contains(k), "{m}"),
-                other => panic!("{k}={v}: {other:?}"),
-            }
-        }
-        assert!(
-            matches!(Options::parse([("rotate", "45")]), Err(ImageError::Unsupported(m)) if m.contains("45"))
-        );
-        assert!(
-            matches!(Options::parse([("format", "gif")]), Err(ImageError::Unsupported(m)) if m.contains("gif"))
-        );
-        assert!(matches!(
-            Options::parse([("grayscale", "yes")]),
-            Err(ImageError::InvalidInput(_))
-        ));
-    }
-
-    #[test]
-    fn undecodable_input() {
-        match process(b"definitely not an image", &Options::default()) {
-            Err(ImageError::InvalidInput(m)) => {
-                assert!(m.starts_with("cannot decode image: "), "{m}")
-            }
-            other => panic!("{other:?}"),
-        }
-        let mut truncated = png(sample_rgb());
-        truncated.truncate(40);
-        assert!(matches!(
-            process(&truncated, &Options::default()),
-            Err(ImageError::InvalidInput(_))
-        ));
-        assert!(!validate(b"definitely not an image"));
-        assert!(!validate(b""));
-    }
-
-    #[test]
-    fn validate_accepts_png_and_jpeg() {
-        assert!(validate(&png(sample_rgb())));
-        assert!(validate(&jpeg(sample_rgb())));
-    }
-
-    #[test]
-    fn derived_size_over_limit_is_rejected() {
-        let tall = png(DynamicImage::ImageLuma8(image::GrayImage::new(1, 200)));
-        assert!(matches!(
-            process(&tall, &opts(&[("width", "100")])),
-            Err(ImageError::InvalidInput(_))
-        ));
-    }
 }

@@ -6,6 +6,9 @@
 
 pub mod imaging;
 
+#[cfg(test)]
+mod tests;
+
 #[cfg(target_arch = "wasm32")]
 mod component {
     use crate::imaging::{self, ImageError, Options};

@@ -182,10 +182,37 @@ fn image_processor_resizes_grays_and_rotates() {
     assert!((50..=80).contains(&top), "red as gray: {top}");
     assert!((10..=30).contains(&bottom), "blue as gray: {bottom}");
 
+    // Cropped to the blue half, then out as lossless WebP.
+    let out = plugin
+        .process_blocking(
+            ProcessRequest::new(png.clone())
+                .option("crop", "20,0,20,20")
+                .option("format", "webp"),
+        )
+        .expect("crop to webp");
+    assert_eq!(out.content_type, "image/webp");
+    let img = image::load_from_memory(&out.output).expect("webp");
+    assert_eq!(img.dimensions(), (20, 20));
+    assert!(img.to_rgb8().pixels().all(|p| p.0 == [0, 0, 255]));
+    let quality_on_png = plugin
+        .process_blocking(ProcessRequest::new(png.clone()).option("quality", "50"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &quality_on_png,
+            Error::Plugin {
+                error: PluginError::Unsupported(m),
+                ..
+            } if m.contains("JPEG output only")
+        ),
+        "{quality_on_png}"
+    );
+
     let out = plugin
         .process_blocking(
             ProcessRequest::new(png)
                 .option("format", "jpeg")
+                .option("quality", "60")
                 .option("width", "8")
                 .option("height", "8"),
         )
