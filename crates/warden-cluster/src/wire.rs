@@ -17,6 +17,7 @@ const OPTIONS: &str = "Warden-Options";
 const STATUS: &str = "Warden-Status";
 const NODE: &str = "Warden-Node";
 const HEADERS: &str = "Warden-Headers";
+const TRACEPARENT: &str = "Warden-Traceparent";
 
 /// The subject a plugin's calls go to; every node that has the plugin
 /// listens on it in one queue group.
@@ -42,6 +43,9 @@ pub fn call_headers(call: &RemoteCall) -> HeaderMap {
     }
     if let Some(key) = &call.routing_key {
         h.insert(ROUTING_KEY, key.as_str());
+    }
+    if let Some(trace) = &call.trace {
+        h.insert(TRACEPARENT, trace.as_str());
     }
     if !call.options.is_empty() {
         h.insert(
@@ -79,6 +83,7 @@ pub fn call_of(
         routing_key: get(headers, ROUTING_KEY),
         call_id: get(headers, CALL_ID).unwrap_or_default(),
         timeout,
+        trace: get(headers, TRACEPARENT),
     })
 }
 
@@ -121,6 +126,7 @@ mod tests {
             routing_key: None,
             call_id: "id-1".into(),
             timeout: Duration::from_secs(30),
+            trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         };
         let back = call_of(
             Some(&call_headers(&call)),
@@ -130,6 +136,7 @@ mod tests {
         .expect("decodes");
         assert_eq!(back.options, call.options);
         assert_eq!(back.target, call.target);
+        assert_eq!(back.trace, call.trace);
         assert_eq!(
             back.timeout,
             Duration::from_secs(5),

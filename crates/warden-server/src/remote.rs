@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::output::{ROUTING_KEY_HEADER, output_response};
 use super::problem::Problem;
+use super::trace;
+use tracing::Instrument as _;
 use warden::{Error, ProcessRequest, Unavailability, Warden};
 
 /// The response header naming the node that served a call.
@@ -44,6 +46,10 @@ pub struct RemoteCall {
     pub call_id: String,
     /// How long the caller waits for the answer.
     pub timeout: Duration,
+    /// The W3C `traceparent` of the span the call left its node in, so
+    /// that the serving node's spans join the caller's trace; `None`
+    /// while nothing is traced.
+    pub trace: Option<String>,
 }
 
 /// The HTTP response a node made for a call.
@@ -128,12 +134,13 @@ pub(crate) fn forwardable(e: &Error) -> bool {
 /// node that can.
 pub(crate) async fn serve(
     state: &AppState,
-    call: RemoteCall,
+    mut call: RemoteCall,
     request_id: &str,
 ) -> Result<Response, Problem> {
     match run_here(&state.warden, &call).await {
         Ok(response) => Ok(response),
         Err(e) => {
+            call.trace = trace::current_traceparent();
             if forwardable(&e)
                 && let Some(remote) = &state.remote
                 && let Some(answer) = remote.forward(call).await
@@ -166,14 +173,30 @@ pub(crate) async fn run_here(warden: &Warden, call: &RemoteCall) -> Result<Respo
 
 /// Serves a call another node forwarded, on this node only (a forwarded
 /// call is never forwarded again): the response this node's API gives,
-/// body included, up to `max_body` bytes.
+/// body included, up to `max_body` bytes. Its span is a child of the
+/// forwarding node's, as a request's is of its caller's.
 pub async fn answer(
     warden: &Warden,
     call: RemoteCall,
     node: &str,
     max_body: usize,
 ) -> RemoteAnswer {
-    let response = match tokio::time::timeout(call.timeout, run_here(warden, &call)).await {
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(value) = call
+        .trace
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        headers.insert(trace::TRACEPARENT, value);
+    }
+    let span = trace::request_span(
+        &headers,
+        "POST",
+        "/v1/plugins/{name}/process (forwarded)",
+        &call.call_id,
+    );
+    let run = tokio::time::timeout(call.timeout, run_here(warden, &call)).instrument(span);
+    let response = match run.await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => Problem::public(&e, &call.call_id).into_response(),
         Err(_) => Problem::new(
@@ -234,6 +257,7 @@ pub(crate) fn call_of(
         routing_key: header(ROUTING_KEY_HEADER),
         call_id,
         timeout,
+        trace: None,
     }
 }
 

@@ -43,6 +43,27 @@ impl Injector for Outgoing<'_> {
     }
 }
 
+/// The header that carries a span's context (W3C trace context).
+pub(crate) const TRACEPARENT: &str = "traceparent";
+
+/// The `traceparent` of the current span, for a call that leaves this
+/// process by another transport than HTTP; `None` while nothing is traced
+/// (no exporter, so every span is disabled).
+pub(crate) fn current_traceparent() -> Option<String> {
+    let span = Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    let mut headers = HeaderMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&span.context(), &mut Outgoing(&mut headers))
+    });
+    headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// The span of one request, a child of the trace its headers name.
 pub(crate) fn request_span(headers: &HeaderMap, method: &str, route: &str, id: &str) -> Span {
     let span = tracing::debug_span!(

@@ -577,3 +577,68 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
         "node-a still runs url-fetcher outside the cluster's grants"
     );
 }
+
+#[test]
+fn a_forwarded_call_continues_the_callers_trace_on_the_serving_node() {
+    use super::tracing::{CALLER_SPAN, TRACE_ID, attribute, exported_spans, hex_id, tree};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = nats_or_skip(tmp.path()) else {
+        return;
+    };
+    let (port, seen) = super::tracing::receiver();
+    let telemetry = format!(
+        "[telemetry]\notlp = \"http://127.0.0.1:{port}\"\nservice-name = \"warden-cluster\""
+    );
+    let mut a = node_with(tmp.path(), "node-a", &nats, &["text-transform"], &telemetry);
+    let mut b = node_with(tmp.path(), "node-b", &nats, &[], &telemetry);
+    let both = |url: &str| node_names(url) == ["node-a", "node-b"];
+    assert!(within(Duration::from_secs(5), || both(&b.url)).is_some());
+    let response = agent()
+        .post(format!(
+            "{}/v1/plugins/text-transform/process?op=upper",
+            b.url
+        ))
+        .header("traceparent", &format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .send("hello")
+        .expect("call");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-warden-node")
+            .and_then(|v| v.to_str().ok()),
+        Some("node-a")
+    );
+    // Stopping flushes the spans not yet exported.
+    assert!(b.terminate().success() && a.terminate().success());
+
+    let spans = exported_spans(&seen);
+    let all = tree(&spans);
+    let request = |route: &str| {
+        spans
+            .iter()
+            .find(|s| {
+                s.name == "warden.request" && attribute(s, "http.route").as_deref() == Some(route)
+            })
+            .unwrap_or_else(|| panic!("no request span for {route}: {all}"))
+    };
+    let taken = request("/v1/plugins/{name}/process");
+    let served = request("/v1/plugins/{name}/process (forwarded)");
+    assert_eq!(hex_id(&taken.trace_id), TRACE_ID, "{all}");
+    assert_eq!(hex_id(&taken.parent_span_id), CALLER_SPAN, "{all}");
+    assert_eq!(
+        hex_id(&served.trace_id),
+        TRACE_ID,
+        "node-a's span is in the caller's trace: {all}"
+    );
+    assert_eq!(
+        served.parent_span_id, taken.span_id,
+        "node-a's span is a child of node-b's: {all}"
+    );
+    assert!(
+        spans.iter().any(|s| s.name == "warden.call"
+            && s.parent_span_id == served.span_id
+            && attribute(s, "plugin").as_deref() == Some("text-transform")),
+        "the call runs under the forwarded request: {all}"
+    );
+}

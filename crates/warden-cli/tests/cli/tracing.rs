@@ -16,13 +16,13 @@ use prost::Message;
 
 use super::{agent, serve_examples_with};
 
-const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN: &str = "00f067aa0ba902b7";
+pub(super) const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+pub(super) const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 /// What the receiver saw: OTLP export bodies, and the `traceparent` of
 /// each request to `/page`.
 #[derive(Default)]
-struct Seen {
+pub(super) struct Seen {
     exports: Vec<Vec<u8>>,
     traceparents: Vec<Option<String>>,
     tracestates: Vec<Option<String>>,
@@ -31,7 +31,7 @@ struct Seen {
 /// An HTTP/1.1 server on 127.0.0.1 that takes OTLP exports on
 /// `/v1/traces` and answers `/page` with a short body; one request per
 /// connection.
-fn receiver() -> (u16, Arc<Mutex<Seen>>) {
+pub(super) fn receiver() -> (u16, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -82,11 +82,24 @@ fn receiver() -> (u16, Arc<Mutex<Seen>>) {
     (port, seen)
 }
 
-fn hex_id(bytes: &[u8]) -> String {
+/// Every span the receiver was sent.
+pub(super) fn exported_spans(seen: &Mutex<Seen>) -> Vec<Span> {
+    seen.lock()
+        .expect("lock")
+        .exports
+        .iter()
+        .map(|body| ExportTraceServiceRequest::decode(body.as_slice()).expect("OTLP protobuf"))
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect()
+}
+
+pub(super) fn hex_id(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn attribute(span: &Span, key: &str) -> Option<String> {
+pub(super) fn attribute(span: &Span, key: &str) -> Option<String> {
     span.attributes.iter().find(|a| a.key == key).and_then(|a| {
         use opentelemetry_proto::tonic::common::v1::any_value::Value;
         match a.value.as_ref()?.value.as_ref()? {
@@ -97,7 +110,7 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
     })
 }
 
-fn tree(spans: &[Span]) -> String {
+pub(super) fn tree(spans: &[Span]) -> String {
     spans
         .iter()
         .map(|s| {
@@ -177,15 +190,8 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
     // Stopping flushes the spans not yet exported.
     assert!(server.terminate().success());
 
+    let spans = exported_spans(&seen);
     let seen = seen.lock().expect("lock");
-    let spans: Vec<Span> = seen
-        .exports
-        .iter()
-        .map(|body| ExportTraceServiceRequest::decode(body.as_slice()).expect("OTLP protobuf"))
-        .flat_map(|r| r.resource_spans)
-        .flat_map(|r| r.scope_spans)
-        .flat_map(|s| s.spans)
-        .collect();
     let all = tree(&spans);
     let children = |parent: &Span, name: &str| -> Vec<&Span> {
         spans
