@@ -19,6 +19,11 @@ const NODE: &str = "Warden-Node";
 const HEADERS: &str = "Warden-Headers";
 const TRACEPARENT: &str = "Warden-Traceparent";
 
+/// The longest trace context taken from a message: a W3C `traceparent` of
+/// version 00 is 55 characters, and a longer value would only cost memory
+/// to parse.
+const MAX_TRACEPARENT: usize = 128;
+
 /// The subject a plugin's calls go to; every node that has the plugin
 /// listens on it in one queue group.
 pub fn call_subject(plugin: &str) -> String {
@@ -83,7 +88,7 @@ pub fn call_of(
         routing_key: get(headers, ROUTING_KEY),
         call_id: get(headers, CALL_ID).unwrap_or_default(),
         timeout,
-        trace: get(headers, TRACEPARENT),
+        trace: get(headers, TRACEPARENT).filter(|t| t.len() <= MAX_TRACEPARENT),
     })
 }
 
@@ -154,5 +159,9 @@ mod tests {
             (422, "node-a".into(), answer.headers)
         );
         assert!(call_of(None, Bytes::new(), Duration::from_secs(1)).is_err());
+        let mut long = call_headers(&call);
+        long.insert(TRACEPARENT, "0".repeat(MAX_TRACEPARENT + 1).as_str());
+        let back = call_of(Some(&long), Bytes::new(), Duration::from_secs(1)).expect("decodes");
+        assert_eq!(back.trace, None, "an oversized trace context is dropped");
     }
 }

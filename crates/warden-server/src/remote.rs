@@ -134,16 +134,20 @@ pub(crate) fn forwardable(e: &Error) -> bool {
 /// node that can.
 pub(crate) async fn serve(
     state: &AppState,
-    mut call: RemoteCall,
+    call: RemoteCall,
     request_id: &str,
 ) -> Result<Response, Problem> {
     match run_here(&state.warden, &call).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            call.trace = trace::current_traceparent();
             if forwardable(&e)
                 && let Some(remote) = &state.remote
-                && let Some(answer) = remote.forward(call).await
+                && let Some(answer) = remote
+                    .forward(RemoteCall {
+                        trace: trace::current_traceparent(),
+                        ..call
+                    })
+                    .await
             {
                 return Ok(answer.into_response());
             }

@@ -15,8 +15,19 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 /// Largest width or height accepted in options, in decoded input and in
-/// output; it bounds the memory a request can make the plugin allocate.
+/// output.
 pub const MAX_DIMENSION: u32 = 16384;
+
+/// The most a decoded input may take. With [`MAX_RESIZE_BYTES`] it keeps a
+/// request inside the plugin's 256 MiB, so that a small file claiming a
+/// huge image is refused with an error instead of exhausting the memory
+/// limit (a trap).
+pub const MAX_DECODED_BYTES: u64 = 96 << 20;
+
+/// The most a resize may take: its working buffer (one 16-byte float pixel
+/// per input column and output row, for every filter but nearest) and the
+/// output.
+pub const MAX_RESIZE_BYTES: u64 = 112 << 20;
 
 /// Quality of JPEG output unless `quality` says otherwise: a common web
 /// default balancing size and artefacts.
@@ -160,7 +171,7 @@ impl Options {
                         "270" => Rotation::Cw270,
                         other => {
                             return Err(ImageError::Unsupported(format!(
-                                "cannot rotate by `{other}`: option `rotate` must be 90, 180 or 270"
+                                "cannot rotate by `{other}`: option `rotate` must be 0, 90, 180 or 270"
                             )));
                         }
                     }
@@ -273,6 +284,7 @@ fn reader(input: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ImageError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
     Ok(reader)
 }
@@ -339,7 +351,8 @@ pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
     let format = opts.format.unwrap_or(in_format);
     if opts.quality.is_some() && format != OutputFormat::Jpeg {
         return Err(ImageError::Unsupported(format!(
-            "option `quality` applies to JPEG output only, and this output is {} (WebP is lossless here)",
+            "option `quality` applies to JPEG output only, and this output is {} (WebP is lossless \
+             here); remove `quality`, or add `format=jpeg`",
             format.content_type()
         )));
     }
@@ -377,6 +390,22 @@ pub fn process(input: &[u8], opts: &Options) -> Result<Output, ImageError> {
             )));
         }
         if (w, h) != (img.width(), img.height()) {
+            let working = match opts.filter {
+                Filter::Nearest => 0,
+                _ => u64::from(img.width()) * u64::from(h) * 16,
+            };
+            let needed = working + u64::from(w) * u64::from(h) * 16;
+            if needed > MAX_RESIZE_BYTES {
+                return Err(ImageError::InvalidInput(format!(
+                    "resizing {}x{} to {w}x{h} needs about {} MiB, more than the {} MiB a resize \
+                     may take; ask for a smaller `width` or `height`, `crop` first, or use \
+                     `filter=nearest`",
+                    img.width(),
+                    img.height(),
+                    needed >> 20,
+                    MAX_RESIZE_BYTES >> 20
+                )));
+            }
             img = img.resize_exact(w, h, opts.filter.kind());
         }
     }

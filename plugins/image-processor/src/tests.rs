@@ -308,3 +308,33 @@ fn webp_out_is_lossless_and_reads_back() {
     let (_, back) = run(&png(rgba.clone()), &[("format", "webp")]);
     assert_eq!(back.to_rgba8(), rgba.to_rgba8(), "alpha kept");
 }
+
+#[test]
+fn requests_that_would_exhaust_memory_are_refused() {
+    // 1x1 stretched to 16384x16384: gigabytes of buffers.
+    let tiny = png(DynamicImage::ImageLuma8(image::GrayImage::new(1, 1)));
+    match process(
+        &tiny,
+        &opts(&[("width", "16384"), ("height", "16384"), ("keep-aspect", "false")]),
+    ) {
+        Err(ImageError::InvalidInput(m)) => assert!(m.contains("MiB"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A small file whose pixels take 100 MiB decoded (all zero, so it
+    // compresses to almost nothing): over the decode limit.
+    let huge = png(DynamicImage::ImageLuma8(image::GrayImage::new(10240, 10240)));
+    assert!(huge.len() < 1 << 20, "{} bytes", huge.len());
+    match process(&huge, &Options::default()) {
+        Err(ImageError::InvalidInput(m)) => assert!(m.contains("limit"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sixteen_bit_input_goes_out_as_webp_and_jpeg() {
+    let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(8, 8, image::Rgb([65535u16, 0, 0])));
+    for format in ["webp", "jpeg"] {
+        let (_, back) = run(&png(deep.clone()), &[("format", format)]);
+        assert!(back.to_rgb8().get_pixel(0, 0).0[0] > 240, "{format}");
+    }
+}

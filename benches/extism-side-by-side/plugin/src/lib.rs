@@ -3,6 +3,7 @@
 
 use extism_pdk::{FnResult, WithReturnCode, plugin_fn};
 
+// text-transform's whole module; only `upper` is exported.
 #[allow(dead_code)]
 #[path = "../../../../plugins/text-transform/src/transform.rs"]
 mod transform;
