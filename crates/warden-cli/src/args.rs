@@ -173,6 +173,10 @@ pub struct DeployArgs {
     /// cluster held). Each node's own grants still apply: these only narrow.
     #[arg(long = "grant", value_name = "SPEC", requires = "cluster")]
     pub grants: Vec<String>,
+    /// With `--cluster`: take the plugin's grants out of the cluster's
+    /// record, so that each node's own grants alone decide.
+    #[arg(long, requires = "cluster", conflicts_with = "grants")]
+    pub clear_grants: bool,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     pub json: bool,

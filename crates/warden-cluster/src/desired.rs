@@ -51,6 +51,18 @@ pub struct Desired {
     pub at_ms: u64,
 }
 
+/// What a deploy does to a record's grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantsChange {
+    /// Keeps what the record holds (none for a new record).
+    Keep,
+    /// Makes these (as `--grant` takes them) the most any version may be
+    /// granted.
+    Set(Vec<String>),
+    /// Takes the record's grants away: each node's own grants alone decide.
+    Clear,
+}
+
 /// One version of a plugin, as nodes fetch it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DesiredVersion {
@@ -147,16 +159,16 @@ fn contended(plugin: &str) -> Error {
 /// Adds the plugin in `files` to the desired state of the cluster behind
 /// `js`, as `warden deploy` does on one host: the first version of a name
 /// serves, a later one is loaded beside it (no share of calls until a
-/// canary gives it one). `grants`, when given, become the most any of the
-/// plugin's versions may be granted. `by` names who deployed it.
+/// canary gives it one), and `grants` changes what the record grants.
+/// `by` names who deployed it.
 pub(crate) async fn deploy(
     desired: &async_nats::jetstream::kv::Store,
     artifacts: &async_nats::jetstream::object_store::ObjectStore,
     files: &PluginFiles,
-    grants: Option<Vec<String>>,
+    grants: GrantsChange,
     by: &str,
 ) -> Result<Desired> {
-    if let Some(specs) = &grants {
+    if let GrantsChange::Set(specs) = &grants {
         parse_grants(&files.name, specs)?;
     }
     let version = files.version.to_string();
@@ -184,8 +196,10 @@ pub(crate) async fn deploy(
             at_ms: 0,
         });
         record.versions.push(added.clone());
-        if grants.is_some() {
-            record.grants = grants.clone();
+        match &grants {
+            GrantsChange::Keep => {}
+            GrantsChange::Set(specs) => record.grants = Some(specs.clone()),
+            GrantsChange::Clear => record.grants = None,
         }
         record.by = by.to_string();
         record.at_ms = now_ms();

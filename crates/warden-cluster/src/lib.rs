@@ -43,7 +43,7 @@ use tokio::sync::Semaphore;
 use warden::Warden;
 use warden_server::remote::{BoxFuture, Remote, RemoteAnswer, RemoteCall};
 
-pub use desired::{Desired, DesiredVersion};
+pub use desired::{Desired, DesiredVersion, GrantsChange};
 pub use error::{Error, Result};
 pub use members::{Member, MemberPlugin};
 
@@ -153,14 +153,14 @@ pub async fn members_at(nats: &str, ttl: Duration) -> Result<Vec<Member>> {
 /// Deploys the built plugin in `files` to every node of the cluster on
 /// `nats`, without joining it: its component goes to the object store, and
 /// the plugin's desired state gets the version (stable when it is the
-/// first, loaded beside the stable one otherwise). `grants`, when given
-/// (as `--grant` takes them), become the most any version of the plugin
-/// may be granted on any node; each node still loads it under its own
-/// grants and signature policy too.
+/// first, loaded beside the stable one otherwise). `grants` sets (as
+/// `--grant` takes them), keeps or clears the most any version of the
+/// plugin may be granted on any node; each node still loads it under its
+/// own grants and signature policy too.
 pub async fn deploy_at(
     nats: &str,
     files: &warden::PluginFiles,
-    grants: Option<Vec<String>>,
+    grants: GrantsChange,
     by: &str,
 ) -> Result<Desired> {
     let js = jetstream_at(nats).await?;

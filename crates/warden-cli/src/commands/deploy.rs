@@ -24,7 +24,12 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         None => args.path.clone(),
     };
     if let Some(nats) = &args.cluster {
-        return deploy_to_cluster(nats, &path, &args.grants, args.json);
+        let grants = match (&args.grants[..], args.clear_grants) {
+            (_, true) => warden_cluster::GrantsChange::Clear,
+            ([], false) => warden_cluster::GrantsChange::Keep,
+            (specs, false) => warden_cluster::GrantsChange::Set(specs.to_vec()),
+        };
+        return deploy_to_cluster(nats, &path, grants, args.json);
     }
     let host = host::deployed(global)?;
     let plugin = host.deploy_blocking(&path)?;
@@ -50,11 +55,10 @@ pub fn deploy(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
 fn deploy_to_cluster(
     nats: &str,
     path: &std::path::Path,
-    grants: &[String],
+    grants: warden_cluster::GrantsChange,
     json: bool,
 ) -> Result<ExitCode> {
     let files = warden::PluginFiles::read(path)?;
-    let grants = (!grants.is_empty()).then(|| grants.to_vec());
     let record = oci::block_on(async {
         Ok(warden_cluster::deploy_at(nats, &files, grants, "warden deploy").await?)
     })?;

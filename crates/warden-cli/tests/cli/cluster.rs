@@ -252,6 +252,24 @@ fn nodes_serve_each_others_plugins_follow_deploys_and_share_events() {
     assert_eq!((status, served_by), (404, None));
     assert_eq!(upper(&b.url).0, 200, "node-b still forwards");
 
+    // An input larger than a NATS message may carry (1 MiB by default),
+    // within node-b's own body limit: refused by node-b with 413, and node-b
+    // keeps its connection; so is one just under it, whose headers tip it
+    // over.
+    for size in [2 << 20, (1 << 20) - 64] {
+        let (status, served_by, body) = post(
+            &format!("{}/v1/plugins/text-transform/process?op=upper", b.url),
+            &"a".repeat(size),
+        );
+        assert_eq!(
+            (status, served_by.as_deref()),
+            (413, Some("node-b")),
+            "{size} bytes: {body}"
+        );
+        assert!(body.contains("too-large-to-forward"), "{body}");
+    }
+    assert_eq!(upper(&b.url).0, 200, "node-b still forwards");
+
     // A node that joins late catches up.
     let d = node(tmp.path(), "node-d", &nats, &[]);
     assert!(
@@ -576,6 +594,26 @@ fn the_clusters_grants_narrow_what_each_node_grants_and_never_widen_it() {
         within(Duration::from_secs(3), || !loaded(&a.url)).is_some(),
         "node-a still runs url-fetcher outside the cluster's grants"
     );
+
+    // The record's grants taken away: node-a's own grants alone decide,
+    // and it runs the plugin again; node-b's still refuse it.
+    let cleared = url_fetcher(tmp.path(), "1.4.0", "");
+    let out = warden(
+        &[
+            "deploy",
+            cleared.to_str().expect("utf-8"),
+            "--cluster",
+            &nats_url,
+            "--clear-grants",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        within(Duration::from_secs(3), || loaded(&a.url)).is_some(),
+        "node-a does not run url-fetcher once the cluster's grants are gone"
+    );
+    assert!(!loaded(&b.url));
 }
 
 #[test]
