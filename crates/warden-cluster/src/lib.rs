@@ -47,6 +47,8 @@ pub use desired::{Desired, DesiredVersion, GrantsChange};
 pub use error::{Error, Result};
 pub use members::{Member, MemberPlugin};
 
+/// The longest a leaving node waits to tell the cluster.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The bucket of node entries.
 pub const NODES_BUCKET: &str = "warden-nodes";
 /// The bucket of desired-state records.
@@ -273,10 +275,22 @@ impl Cluster {
     }
 
     /// Leaves: the node's entry goes at once, and its subscriptions with
-    /// its connection.
+    /// its connection. Given at most [`LEAVE_TIMEOUT`]: with the NATS
+    /// server gone, the delete and the flush would wait for a reconnection
+    /// that may never come, and the process could not stop; the entry then
+    /// expires with its TTL.
     pub async fn leave(&self) {
-        let _ = self.inner.nodes.delete(&self.inner.node).await;
-        let _ = self.inner.client.flush().await;
+        let leaving = async {
+            let _ = self.inner.nodes.delete(&self.inner.node).await;
+            let _ = self.inner.client.flush().await;
+        };
+        if tokio::time::timeout(LEAVE_TIMEOUT, leaving).await.is_err() {
+            tracing::warn!(
+                node = %self.inner.node,
+                "could not tell the cluster this node is leaving (NATS unreachable); \
+                 the other nodes drop it when its entry expires"
+            );
+        }
     }
 }
 

@@ -680,3 +680,30 @@ fn a_forwarded_call_continues_the_callers_trace_on_the_serving_node() {
         "the call runs under the forwarded request: {all}"
     );
 }
+
+#[test]
+fn a_node_stops_when_its_nats_server_is_gone() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = nats_or_skip(tmp.path()) else {
+        return;
+    };
+    let mut a = node(tmp.path(), "node-a", &nats, &["text-transform"]);
+    drop(nats);
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &a.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // Without a bound on leaving, the node waited for NATS for ever.
+    assert!(
+        within(Duration::from_secs(15), || a
+            .child
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some())
+        .is_some(),
+        "node-a did not stop within 15 s of SIGTERM with its NATS server gone"
+    );
+}
