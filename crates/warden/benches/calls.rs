@@ -32,7 +32,15 @@ mod raw {
     });
 }
 
-use raw::warden::plugin::types::{LogLevel, ProcessRequest};
+/// The same world with synchronous host functions: no fiber, no executor.
+mod raw_sync {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "warden:plugin/processor",
+    });
+}
+
+use raw::warden::plugin::types::ProcessRequest;
 
 struct RawState {
     wasi: WasiCtx,
@@ -49,63 +57,69 @@ impl WasiView for RawState {
     }
 }
 
-impl raw::warden::plugin::types::Host for RawState {}
-impl raw::warden::plugin::logging::Host for RawState {
-    async fn log(&mut self, _: LogLevel, _: String) {}
-}
-impl raw::warden::plugin::config::Host for RawState {
-    async fn get_config(&mut self, _: String) -> Option<String> {
-        None
-    }
-}
-impl raw::warden::plugin::events::Host for RawState {
-    async fn emit_event(&mut self, _: String, _: Vec<u8>) {}
-}
+/// The raw baselines' host functions, for the async bindings or the sync
+/// ones: they do nothing, and offer no store (text-transform uses none).
+macro_rules! raw_host {
+    ($bindings:ident $(, $async:ident)?) => {
+        impl $bindings::warden::plugin::types::Host for RawState {}
+        impl $bindings::warden::plugin::logging::Host for RawState {
+            $($async)? fn log(&mut self, _: $bindings::warden::plugin::types::LogLevel, _: String) {}
+        }
+        impl $bindings::warden::plugin::config::Host for RawState {
+            $($async)? fn get_config(&mut self, _: String) -> Option<String> {
+                None
+            }
+        }
+        impl $bindings::warden::plugin::events::Host for RawState {
+            $($async)? fn emit_event(&mut self, _: String, _: Vec<u8>) {}
+        }
+        const _: () = {
+            use $bindings::warden::plugin::store::{Host, KeyPage, StoreError};
 
-/// The raw baseline does not offer a store (text-transform does not use one).
-mod no_store {
-    use super::raw::warden::plugin::store::{Host, KeyPage, StoreError};
+            fn absent<T>() -> Result<T, StoreError> {
+                Err(StoreError::Internal("no store in the raw baseline".into()))
+            }
 
-    fn absent<T>() -> Result<T, StoreError> {
-        Err(StoreError::Internal("no store in the raw baseline".into()))
-    }
-
-    impl Host for super::RawState {
-        async fn get(&mut self, _: String, _: String) -> Result<Option<Vec<u8>>, StoreError> {
-            absent()
-        }
-        async fn set(&mut self, _: String, _: String, _: Vec<u8>) -> Result<(), StoreError> {
-            absent()
-        }
-        async fn delete(&mut self, _: String, _: String) -> Result<bool, StoreError> {
-            absent()
-        }
-        async fn exists(&mut self, _: String, _: String) -> Result<bool, StoreError> {
-            absent()
-        }
-        async fn list_keys(
-            &mut self,
-            _: String,
-            _: String,
-            _: Option<String>,
-            _: u32,
-        ) -> Result<KeyPage, StoreError> {
-            absent()
-        }
-        async fn increment(&mut self, _: String, _: String, _: i64) -> Result<i64, StoreError> {
-            absent()
-        }
-        async fn compare_and_swap(
-            &mut self,
-            _: String,
-            _: String,
-            _: Option<Vec<u8>>,
-            _: Vec<u8>,
-        ) -> Result<bool, StoreError> {
-            absent()
-        }
-    }
+            impl Host for RawState {
+                $($async)? fn get(&mut self, _: String, _: String) -> Result<Option<Vec<u8>>, StoreError> {
+                    absent()
+                }
+                $($async)? fn set(&mut self, _: String, _: String, _: Vec<u8>) -> Result<(), StoreError> {
+                    absent()
+                }
+                $($async)? fn delete(&mut self, _: String, _: String) -> Result<bool, StoreError> {
+                    absent()
+                }
+                $($async)? fn exists(&mut self, _: String, _: String) -> Result<bool, StoreError> {
+                    absent()
+                }
+                $($async)? fn list_keys(
+                    &mut self,
+                    _: String,
+                    _: String,
+                    _: Option<String>,
+                    _: u32,
+                ) -> Result<KeyPage, StoreError> {
+                    absent()
+                }
+                $($async)? fn increment(&mut self, _: String, _: String, _: i64) -> Result<i64, StoreError> {
+                    absent()
+                }
+                $($async)? fn compare_and_swap(
+                    &mut self,
+                    _: String,
+                    _: String,
+                    _: Option<Vec<u8>>,
+                    _: Vec<u8>,
+                ) -> Result<bool, StoreError> {
+                    absent()
+                }
+            }
+        };
+    };
 }
+raw_host!(raw, async);
+raw_host!(raw_sync);
 
 /// Which enforcement mechanisms a raw engine and store use.
 #[derive(Clone, Copy)]
@@ -218,15 +232,40 @@ fn inputs() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// An "upper" request of the given bindings' type.
+macro_rules! upper_request {
+    ($bindings:ident, $input:expr) => {
+        $bindings::warden::plugin::types::ProcessRequest {
+            input: $input.as_bytes().to_vec(),
+            content_type: "text/plain".into(),
+            options: vec![$bindings::warden::plugin::types::KeyValue {
+                key: "op".into(),
+                value: "upper".into(),
+            }],
+        }
+    };
+}
+
 fn request(input: &str) -> ProcessRequest {
-    ProcessRequest {
-        input: input.as_bytes().to_vec(),
-        content_type: "text/plain".into(),
-        options: vec![raw::warden::plugin::types::KeyValue {
-            key: "op".into(),
-            value: "upper".into(),
-        }],
-    }
+    upper_request!(raw, input)
+}
+
+/// Raw wasmtime with synchronous host functions, instantiated and
+/// `initialize`d: a call runs on the caller's stack.
+fn raw_sync_instance(engine: &Engine, wasm: &[u8]) -> (Store<RawState>, raw_sync::Processor) {
+    let component = wasmtime::component::Component::new(engine, wasm).expect("compile");
+    let mut linker: Linker<RawState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
+    raw_sync::Processor::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |s| s).expect("link");
+    let pre =
+        raw_sync::ProcessorPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre");
+    let mut store = raw_store(engine, AS_WARDEN);
+    let p = pre.instantiate(&mut store).expect("instantiate");
+    p.warden_plugin_plugin()
+        .call_initialize(&mut store, &[])
+        .expect("init")
+        .expect("ok");
+    (store, p)
 }
 
 /// One warm `process` "upper" through raw wasmtime.
@@ -297,6 +336,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("warm-process-upper");
     let mut store = raw_store(&engine, AS_WARDEN);
     let instance = rt.block_on(raw_instance(&pre, &mut store));
+    let (mut sync_store, sync_instance) = raw_sync_instance(&engine, &wasm);
     for (label, input) in inputs() {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_with_input(BenchmarkId::new("native", label), &input, |b, input| {
@@ -306,6 +346,19 @@ fn benches(c: &mut Criterion) {
             BenchmarkId::new("raw-wasmtime", label),
             &input,
             |b, input| b.iter(|| raw_upper(&rt, &mut store, &instance, input)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("raw-wasmtime-sync", label),
+            &input,
+            |b, input| {
+                b.iter(|| {
+                    sync_instance
+                        .warden_plugin_processing()
+                        .call_process(&mut sync_store, &upper_request!(raw_sync, input))
+                        .expect("call")
+                        .expect("ok")
+                })
+            },
         );
         group.bench_with_input(
             BenchmarkId::new("warden-async", label),
