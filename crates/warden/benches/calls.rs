@@ -153,7 +153,9 @@ fn raw_engine(enforce: Enforce) -> Engine {
         .total_stacks(256)
         .max_memory_size(1 << 30)
         .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        .table_keep_resident(16 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .async_stack_keep_resident(64 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).expect("engine");
     if enforce.epoch {

@@ -179,7 +179,21 @@ impl Core {
                 .map_err(|e| e.to_string())
         });
         match executor {
-            Ok(Executor(Some(rt))) => rt.block_on(fut),
+            Ok(Executor(Some(rt))) => {
+                let mut fut = std::pin::pin!(fut);
+                // Most calls never wait on a timer or I/O: polled once in the
+                // runtime's context, they finish without `block_on`'s parking
+                // and without moving the (large) future again.
+                let first = {
+                    let _context = rt.enter();
+                    fut.as_mut()
+                        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                };
+                match first {
+                    std::task::Poll::Ready(out) => out,
+                    std::task::Poll::Pending => rt.block_on(fut),
+                }
+            }
             Ok(Executor(None)) => Err(Error::Host("the blocking executor is shut down".into())),
             Err(e) => Err(Error::host("starting the blocking executor", e.clone())),
         }

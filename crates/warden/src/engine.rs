@@ -155,7 +155,12 @@ fn pooling(p: &PoolingConfig) -> PoolingAllocationConfig {
         // cheaper than returning them to the kernel and faulting them
         // back in; measured ~10% faster fresh instances (1 MiB was slower).
         .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        .table_keep_resident(16 << 10)
+        // Resets only the pages an instance dirtied (Linux 6.7+) instead of
+        // unmapping the slot: a fresh instance no longer pays page faults
+        // and TLB shootdowns for its memory image (measured 24.8 -> 12.1 us).
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .async_stack_keep_resident(64 << 10);
     pool
 }
 

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 use warden::{Error, ProcessRequest, TrapKind, Warden};
 
 fn misbehave(host: &Warden, limits: &str) -> warden::Plugin {
+    misbehave_named(host, "misbehave", limits)
+}
+
+fn misbehave_named(host: &Warden, name: &str, limits: &str) -> warden::Plugin {
     let manifest = common::manifest_from(&format!(
-        "name = \"misbehave\"\nversion = \"0.1.0\"\nworld = \"processor\"\n[config]\ngreeting = \"hello\"\n[limits]\n{limits}\n"
+        "name = \"{name}\"\nversion = \"0.1.0\"\nworld = \"processor\"\n[config]\ngreeting = \"hello\"\n[limits]\n{limits}\n"
     ));
     host.load_bytes_blocking(manifest, common::wasm("misbehave"))
         .expect("load misbehave")
@@ -133,6 +137,30 @@ fn instances_are_reused_unless_the_manifest_says_otherwise() {
         .map(|_| op(&fresh, "count").expect("count"))
         .collect();
     assert_eq!(counts, ["1", "1", "1"], "a fresh instance per call");
+}
+
+/// Instances take their memory from the pool's slots, which are reset for
+/// the next instance, of the same plugin or of another, without being
+/// unmapped: nothing an instance left there may show through.
+#[test]
+fn a_fresh_instance_never_sees_what_an_earlier_instance_left_in_memory() {
+    let host = common::host();
+    let stainer = misbehave(&host, "instance-reuse = false");
+    let other = misbehave_named(&host, "misbehave-other", "instance-reuse = false");
+    let stains = |plugin: &warden::Plugin| op(plugin, "stains").expect("stains");
+    // The scan does find a stain in the instance that made it.
+    let reused = misbehave_named(&host, "misbehave-reused", "max-instances = 1");
+    assert_eq!(op(&reused, "stain").expect("stain"), "stained");
+    let found: usize = stains(&reused).parse().expect("a count");
+    assert!(
+        found >= 1024 * 64 - 1,
+        "a 1 MiB stain, found {found} blocks"
+    );
+    for _ in 0..3 {
+        assert_eq!(op(&stainer, "stain").expect("stain"), "stained");
+        assert_eq!(stains(&stainer), "0", "the same plugin's next instance");
+        assert_eq!(stains(&other), "0", "another plugin's instance");
+    }
 }
 
 #[test]

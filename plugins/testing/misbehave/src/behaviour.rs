@@ -40,11 +40,15 @@ pub enum Op {
     /// Keeps `kb` KiB (default 1024) of linear memory for good: a runtime
     /// that grows call after call.
     Leak,
+    /// Keeps `kb` KiB (default 1024) filled with [`stain_marker`].
+    Stain,
+    /// Counts the stains anywhere in this instance's linear memory.
+    Stains,
 }
 
 /// The accepted `op` values, for error messages.
 pub const OP_NAMES: &str =
-    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep, sick, leak";
+    "echo, panic, loop, alloc, stdout, log, count, config, emit, recurse, probe, sleep, sick, leak, stain, stains";
 
 impl Op {
     /// Parses an `op` option value; the error is the message for `unsupported`.
@@ -64,6 +68,8 @@ impl Op {
             "sleep" => Op::Sleep,
             "sick" => Op::Sick,
             "leak" => Op::Leak,
+            "stain" => Op::Stain,
+            "stains" => Op::Stains,
             other => return Err(format!("unknown op `{other}`: expected one of {OP_NAMES}")),
         })
     }
@@ -115,6 +121,32 @@ pub fn leak(kb: u64) -> u64 {
     KEPT.fetch_add(kb, Ordering::Relaxed) + kb
 }
 
+/// What op `stain` fills memory with. The binary holds it inverted, so the
+/// only copies in memory are the ones a stain (or a scan's needle) made.
+pub fn stain_marker() -> [u8; 16] {
+    b"\xa8\xbe\xad\xbb\xba\xb1\xd2\xac\xab\xbe\xb6\xb1\xd2\xcb\xcd\xde".map(|b| !b)
+}
+
+/// Keeps `kb` KiB filled with the marker until the instance is gone.
+pub fn stain(kb: u64) {
+    let block = stain_marker().repeat((kb as usize) << 6);
+    std::hint::black_box(&block);
+    std::mem::forget(block);
+}
+
+/// The 16-byte-aligned blocks of `memory` (which starts 16-byte aligned)
+/// that hold the marker and are followed by another: a stain, not the one
+/// needle a scan keeps.
+pub fn stains(memory: &[u8]) -> usize {
+    let marker = stain_marker();
+    let blocks = memory.chunks_exact(16);
+    blocks
+        .clone()
+        .zip(blocks.skip(1))
+        .filter(|(block, next)| *block == marker && *next == marker)
+        .count()
+}
+
 /// Increments and returns the per-instance call counter: a fresh instance
 /// starts again from 1, which lets a test tell whether it was reused.
 pub fn next_count() -> u64 {
@@ -131,6 +163,16 @@ mod tests {
             assert!(Op::parse(name).is_ok(), "{name}");
         }
         assert!(Op::parse("explode").is_err_and(|m| m.contains("explode")));
+    }
+
+    #[test]
+    fn stains_are_counted_and_a_lone_marker_is_not() {
+        assert_eq!(&stain_marker(), b"WARDEN-STAIN-42!");
+        let mut memory = vec![0u8; 16];
+        memory.extend(stain_marker().repeat(4));
+        memory.extend([0u8; 16]);
+        memory.extend(stain_marker());
+        assert_eq!(stains(&memory), 3);
     }
 
     #[test]

@@ -136,6 +136,23 @@ mod component {
                     let kept = behaviour::leak(kb);
                     Ok(text(format!("keeping {kept} KiB"), 1))
                 }
+                Op::Stain => {
+                    let kb = option(&request, "kb")
+                        .map(|v| behaviour::parse_whole("kb", v))
+                        .transpose()
+                        .map_err(PluginError::InvalidInput)?
+                        .unwrap_or(1024);
+                    behaviour::stain(kb);
+                    Ok(text("stained", 1))
+                }
+                Op::Stains => {
+                    let size = core::arch::wasm32::memory_size(0) * 65536;
+                    // SAFETY: the whole linear memory is readable, and
+                    // nothing writes to it while the scan runs; the first
+                    // 16 bytes are left out so that the pointer is not null.
+                    let memory = unsafe { std::slice::from_raw_parts(16 as *const u8, size - 16) };
+                    Ok(text(behaviour::stains(memory).to_string(), 1))
+                }
                 Op::Sick => {
                     behaviour::fall_sick();
                     Ok(text("sick", 1))
