@@ -30,6 +30,14 @@ mod component {
             .map(|kv| kv.value.as_str())
     }
 
+    /// A whole-number option, if given.
+    fn whole(request: &ProcessRequest, key: &str) -> Result<Option<u64>, PluginError> {
+        option(request, key)
+            .map(|v| behaviour::parse_whole(key, v))
+            .transpose()
+            .map_err(PluginError::InvalidInput)
+    }
+
     fn required<'a>(
         request: &'a ProcessRequest,
         key: &str,
@@ -84,10 +92,7 @@ mod component {
             match op {
                 Op::Echo | Op::Sleep => {
                     if op == Op::Sleep {
-                        let ms = option(&request, "ms")
-                            .map(|v| behaviour::parse_whole("ms", v))
-                            .transpose()
-                            .map_err(PluginError::InvalidInput)?
+                        let ms = whole(&request, "ms")?
                             .unwrap_or(100);
                         std::thread::sleep(std::time::Duration::from_millis(ms));
                     }
@@ -106,10 +111,7 @@ mod component {
                 Op::Panic => panic!("misbehave: panicking on purpose (op=panic)"),
                 Op::Loop => hostile_attacks::spin_forever(),
                 Op::Alloc => {
-                    let limit = option(&request, "mb")
-                        .map(|v| behaviour::parse_whole("mb", v))
-                        .transpose()
-                        .map_err(PluginError::InvalidInput)?;
+                    let limit = whole(&request, "mb")?;
                     let held = hostile_attacks::hog_memory(limit);
                     Ok(text(format!("allocated {held} MiB"), held))
                 }
@@ -128,19 +130,13 @@ mod component {
                 }
                 Op::Count => Ok(text(behaviour::next_count().to_string(), 1)),
                 Op::Leak => {
-                    let kb = option(&request, "kb")
-                        .map(|v| behaviour::parse_whole("kb", v))
-                        .transpose()
-                        .map_err(PluginError::InvalidInput)?
+                    let kb = whole(&request, "kb")?
                         .unwrap_or(1024);
                     let kept = behaviour::leak(kb);
                     Ok(text(format!("keeping {kept} KiB"), 1))
                 }
                 Op::Stain => {
-                    let kb = option(&request, "kb")
-                        .map(|v| behaviour::parse_whole("kb", v))
-                        .transpose()
-                        .map_err(PluginError::InvalidInput)?
+                    let kb = whole(&request, "kb")?
                         .unwrap_or(1024);
                     behaviour::stain(kb);
                     Ok(text("stained", 1))
