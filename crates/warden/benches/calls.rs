@@ -379,6 +379,28 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The nearest to a call that does nothing: `get-status` takes no
+    // argument, returns an enum and calls no host function.
+    let mut group = c.benchmark_group("nop-get-status");
+    group.bench_function("raw-wasmtime-sync", |b| {
+        b.iter(|| {
+            sync_instance
+                .warden_plugin_plugin()
+                .call_get_status(&mut sync_store)
+                .expect("status")
+        })
+    });
+    group.bench_function("raw-wasmtime", |b| {
+        b.iter(|| {
+            rt.block_on(instance.warden_plugin_plugin().call_get_status(&mut store))
+                .expect("status")
+        })
+    });
+    group.bench_function("warden", |b| {
+        b.iter(|| warm.status_blocking().expect("status"))
+    });
+    group.finish();
     limits_cost(c, &rt, &wasm, &dir);
 }
 
