@@ -109,6 +109,8 @@ fn run(
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Before the banner, so that a SIGTERM right after it is a clean stop.
+        let stop = warden_server::shutdown_signal();
         let mut dirs = Vec::new();
         for p in planned {
             dirs.extend(served_dir(global, config, p).await?);
@@ -134,7 +136,7 @@ fn run(
                 cluster.node()
             );
         }
-        server.run(warden_server::shutdown_signal()).await?;
+        server.run(stop).await?;
         if let Some(cluster) = &cluster {
             cluster.leave().await;
         }

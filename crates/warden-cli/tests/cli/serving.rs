@@ -127,7 +127,7 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
         .call()
         .expect("admin call");
     assert_eq!(r.status(), 200);
-    assert!(server.terminate().success(), "a clean exit on SIGTERM");
+    server.stop_cleanly();
 
     // `serve` serves what `up` built, without building.
     let built = std::fs::metadata(tmp.path().join("out/text-transform/text-transform.wasm"))
@@ -142,11 +142,32 @@ fn up_builds_what_is_stale_and_serves_until_terminated() {
         .send("abc")
         .expect("call");
     assert_eq!(r.body_mut().read_to_string().expect("body"), "cba");
-    assert!(server.terminate().success());
+    server.stop_cleanly();
     let after = std::fs::metadata(tmp.path().join("out/text-transform/text-transform.wasm"))
         .and_then(|m| m.modified())
         .expect("still there");
     assert_eq!(built, after, "serve does not rebuild");
+}
+
+/// The banner says the server is up; a SIGTERM from then on (here before
+/// it has even begun to answer, while `up` still sets up its watchers) is
+/// a graceful stop, not the signal's default death.
+#[test]
+fn a_sigterm_right_after_the_banner_stops_the_server_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("warden.toml");
+    let source = repo().join("plugins/text-transform");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata-dir = \"data\"\n\
+             [plugins]\nsources = [{source:?}]\nout = \"out\"\n"
+        ),
+    )
+    .expect("config");
+    for _ in 0..20 {
+        Serving::start("up", &file).stop_cleanly();
+    }
 }
 
 #[test]
@@ -205,7 +226,7 @@ fn up_watch_rebuilds_a_changed_source_with_its_own_command_and_reloads_it() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(server.terminate().success());
+    server.stop_cleanly();
 }
 
 #[test]

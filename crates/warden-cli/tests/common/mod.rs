@@ -15,6 +15,8 @@ pub fn repo() -> PathBuf {
 pub struct Serving {
     pub child: std::process::Child,
     pub url: String,
+    /// The child's stderr after its banner, line by line.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serving {
@@ -38,12 +40,13 @@ impl Serving {
             .spawn()
             .expect("spawn warden");
         let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
         // Owned at once, so that a failure below still stops the child.
         let mut serving = Serving {
             child,
             url: String::new(),
+            log: rx,
         };
-        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -54,7 +57,8 @@ impl Serving {
         });
         let mut seen = Vec::new();
         loop {
-            let line = rx
+            let line = serving
+                .log
                 .recv_timeout(std::time::Duration::from_secs(300))
                 .unwrap_or_else(|_| panic!("no banner from warden {command}: {seen:#?}"));
             if let Some(rest) = line.split(" on http://").nth(1) {
@@ -73,6 +77,24 @@ impl Serving {
             .expect("kill");
         assert!(killed.success());
         self.child.wait().expect("wait")
+    }
+
+    /// Sends SIGTERM and checks that the child exited cleanly; the
+    /// failure shows its status and what it wrote after its banner.
+    pub fn stop_cleanly(&mut self) {
+        let status = self.terminate();
+        // The reader ends at the child's exit; a grandchild may hold on.
+        let log: Vec<String> = std::iter::from_fn(|| {
+            self.log
+                .recv_timeout(std::time::Duration::from_secs(2))
+                .ok()
+        })
+        .collect();
+        assert!(
+            status.success(),
+            "warden did not stop cleanly on SIGTERM: {status:?}\n{}",
+            log.join("\n")
+        );
     }
 }
 
