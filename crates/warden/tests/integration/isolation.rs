@@ -353,6 +353,37 @@ fn the_pool_is_never_promised_twice() {
         .expect("room again after unload");
 }
 
+/// A per-call instance gives its pool slot back before its permit: on a
+/// pool that holds exactly the plugin's instances, calls from more
+/// threads than that, back to back, never find every slot taken.
+#[test]
+fn a_per_call_instance_keeps_its_pool_slot_until_it_is_dropped() {
+    let host = Warden::builder()
+        .allocator(warden::Allocator::Pooling(warden::PoolingConfig {
+            total_instances: 2,
+            max_memory_bytes: 256 << 20,
+        }))
+        .build()
+        .expect("host");
+    let manifest = common::manifest_from(
+        "name = \"fresh\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
+         [limits]\nmax-instances = 2\ninstance-reuse = false\nmemory-mb = 64\n",
+    );
+    let plugin = host
+        .load_bytes_blocking(manifest, common::wasm("misbehave"))
+        .expect("load");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..150 {
+                    assert_eq!(op(&plugin, "count").expect("count"), "1");
+                }
+            });
+        }
+    });
+    assert_eq!(plugin.stats().calls, 600);
+}
+
 #[test]
 fn unloading_refuses_later_calls_and_allows_a_reload() {
     let host = common::host();
