@@ -20,6 +20,17 @@ fn misbehave_named(host: &Warden, name: &str, limits: &str) -> warden::Plugin {
         .expect("load misbehave")
 }
 
+/// A host whose instance pool holds `total_instances`.
+fn pooled_host(total_instances: u32) -> Warden {
+    Warden::builder()
+        .allocator(warden::Allocator::Pooling(warden::PoolingConfig {
+            total_instances,
+            max_memory_bytes: 256 << 20,
+        }))
+        .build()
+        .expect("host")
+}
+
 fn op(plugin: &warden::Plugin, op: &str) -> warden::Result<String> {
     plugin
         .process_blocking(ProcessRequest::new("ping").option("op", op))
@@ -325,13 +336,7 @@ fn unloading_waits_for_a_running_call() {
 
 #[test]
 fn the_pool_is_never_promised_twice() {
-    let host = Warden::builder()
-        .allocator(warden::Allocator::Pooling(warden::PoolingConfig {
-            total_instances: 4,
-            max_memory_bytes: 256 << 20,
-        }))
-        .build()
-        .expect("host");
+    let host = pooled_host(4);
     let manifest = |name: &str, n: u32| {
         common::manifest_from(&format!(
             "name = \"{name}\"\nversion = \"0.1.0\"\nworld = \"processor\"\n[limits]\nmax-instances = {n}\nmemory-mb = 64\n"
@@ -358,13 +363,7 @@ fn the_pool_is_never_promised_twice() {
 /// threads than that, back to back, never find every slot taken.
 #[test]
 fn a_per_call_instance_keeps_its_pool_slot_until_it_is_dropped() {
-    let host = Warden::builder()
-        .allocator(warden::Allocator::Pooling(warden::PoolingConfig {
-            total_instances: 2,
-            max_memory_bytes: 256 << 20,
-        }))
-        .build()
-        .expect("host");
+    let host = pooled_host(2);
     let manifest = common::manifest_from(
         "name = \"fresh\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
          [limits]\nmax-instances = 2\ninstance-reuse = false\nmemory-mb = 64\n",
