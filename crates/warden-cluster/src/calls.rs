@@ -40,7 +40,7 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
         return Some(RemoteAnswer::problem(
             413,
             "too-large-to-forward",
-            &format!(
+            format!(
                 "`{plugin}` is on another node, and the input of {} bytes is larger than the \
                  {max_payload} bytes a cluster message may carry (`max_payload` of the NATS server)",
                 call.input.len()
@@ -63,7 +63,7 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
             None => Some(RemoteAnswer::problem(
                 502,
                 "bad-forwarded-answer",
-                &format!("the node serving `{plugin}` sent an answer this node cannot read"),
+                format!("the node serving `{plugin}` sent an answer this node cannot read"),
                 &inner.node,
             )),
         },
@@ -80,7 +80,7 @@ pub(crate) async fn forward(inner: &Inner, call: RemoteCall) -> Option<RemoteAns
         Err(e) if e.kind() == RequestErrorKind::TimedOut => Some(RemoteAnswer::problem(
             504,
             "timeout",
-            &format!(
+            format!(
                 "the node serving `{plugin}` did not answer within the call's {:?} deadline",
                 call.timeout
             ),
@@ -181,7 +181,7 @@ async fn answer_calls(inner: Arc<Inner>, mut subscriber: async_nats::Subscriber)
                 Err(e) => RemoteAnswer::problem(
                     400,
                     "bad-forwarded-call",
-                    &format!("a forwarded call could not be read: {e}"),
+                    format!("a forwarded call could not be read: {e}"),
                     &inner.node,
                 ),
             };

@@ -34,7 +34,7 @@ pub(crate) fn bridge(inner: Arc<Inner>) -> warden::Result<()> {
             // The first drop and every thousandth: a flood of events must
             // not become a flood of log lines.
             let n = dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 tracing::warn!(
                     event = event.event_type,
                     dropped = n + 1,

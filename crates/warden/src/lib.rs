@@ -120,7 +120,7 @@ pub use signature::{
     PublicKey, SIGNATURE_FILE, SignatureProblem, SigningKey, verify as verify_signature,
 };
 pub use state::PluginState;
-pub use trace::{GuestSpan, GuestSpanKind, SPAN_TARGET, SpanIds, TraceHooks};
+pub use trace::{GuestSpan, GuestSpanEvent, GuestSpanKind, SPAN_TARGET, SpanIds, TraceHooks};
 pub use warden::{BatchLimits, ReloadStats, Warden, WardenBuilder};
 #[cfg(feature = "watch")]
 pub use watch::{WatchStats, Watcher};

@@ -366,7 +366,7 @@ pub(crate) fn check_signature(
         None,
         AuditKind::SignatureRefused,
         manifest_file.display().to_string(),
-        &format!("load refused: {problem}"),
+        format!("load refused: {problem}"),
     ));
     Err(Error::Signature {
         plugin: plugin.to_string(),

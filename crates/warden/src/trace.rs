@@ -61,6 +61,10 @@ pub struct SpanIds {
     pub sampled: bool,
 }
 
+/// An event a guest recorded in its span: its name, its time and its
+/// attributes (keys and JSON-encoded values).
+pub type GuestSpanEvent = (String, SystemTime, Vec<(String, String)>);
+
 /// A span a plugin made through `wasi:otel/tracing`, as the host passes it
 /// on: in the trace of the call that made it, with its attribute values in
 /// the JSON the interface defines, and within the host's bounds.
@@ -88,7 +92,7 @@ pub struct GuestSpan {
     /// Attributes: keys and JSON-encoded values.
     pub attributes: Vec<(String, String)>,
     /// Events: name, time and attributes.
-    pub events: Vec<(String, SystemTime, Vec<(String, String)>)>,
+    pub events: Vec<GuestSpanEvent>,
     /// `None`: unset; `Some(Ok)`: ok; `Some(Err(description))`: error.
     pub status: Option<Result<(), String>>,
 }
