@@ -150,7 +150,7 @@ fn main() {
         ("warm call, 1 MiB", 1 << 20),
     ] {
         let input = text(len);
-        let expected = transform::run(Some("upper"), &input)
+        let expected = transform::run(Some("upper"), input.to_vec())
             .expect("native")
             .text
             .into_bytes();
@@ -160,7 +160,7 @@ fn main() {
             expected,
             "Extism's output"
         );
-        let native = measure(|| drop(transform::run(Some("upper"), &input)));
+        let native = measure(|| drop(transform::run(Some("upper"), input.to_vec())));
         let w = measure(|| drop(warden_call(&warm, &input)));
         let e = measure(|| drop(extism_call(&mut extism, &input)));
         row(label, Some(native), w, e);

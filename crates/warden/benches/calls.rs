@@ -342,7 +342,7 @@ fn benches(c: &mut Criterion) {
     for (label, input) in inputs() {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_with_input(BenchmarkId::new("native", label), &input, |b, input| {
-            b.iter(|| transform::run(Some("upper"), input.as_bytes()).expect("native"))
+            b.iter(|| transform::run(Some("upper"), input.as_bytes().to_vec()).expect("native"))
         });
         group.bench_with_input(
             BenchmarkId::new("raw-wasmtime", label),

@@ -2,7 +2,9 @@
 //! C: build time, component size and compile time (printed), then a warm
 //! call (instance reused) and a call on a fresh instance (instantiate +
 //! `initialize` + call) for each, against the same count done natively in
-//! Rust in the same run.
+//! Rust in the same run: the Rust plugin's own counting code, compiled
+//! natively. At 1 MiB, the Rust plugin alone against that same code: what
+//! the sandbox costs the same algorithm on a large input.
 //!
 //! `cargo bench -p warden --bench languages` — builds the five plugins
 //! first, installing their toolchains on first use.
@@ -22,15 +24,20 @@ const PLUGINS: [(&str, &str); 5] = [
     ("c", "word-count-c"),
 ];
 
-/// The conformance rule, natively: the baseline.
+/// The Rust plugin's counting code, compiled natively: the baseline.
+#[path = "../../../plugins/word-count/src/count.rs"]
+mod count;
+
+/// The conformance plugins' output for `input`, computed natively.
 fn native_word_count(input: &[u8]) -> String {
-    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
-    let words = input.split(space).filter(|w| !w.is_empty()).count();
-    let lines = input.iter().filter(|b| **b == b'\n').count();
-    format!(
-        "{{\"bytes\":{},\"lines\":{lines},\"words\":{words}}}",
-        input.len()
-    )
+    count::count(input).to_json()
+}
+
+/// About `len` bytes of words and lines.
+fn text(len: usize) -> Vec<u8> {
+    "lorem ipsum dolor sit amet\n"
+        .repeat(len / 27 + 1)
+        .into_bytes()
 }
 
 /// A copy of the built plugin in `dir` whose manifest asks for a fresh
@@ -62,9 +69,7 @@ fn benches(c: &mut Criterion) {
     let stage = repo.join("target/bench-plugins/languages-fresh");
     let builder =
         Builder::new().toolchains(Toolchains::at(repo.join("target/tmp/guest-toolchains")));
-    let input = "lorem ipsum dolor sit amet\n"
-        .repeat(4096 / 27 + 1)
-        .into_bytes();
+    let input = text(4096);
     let expected = native_word_count(&input);
 
     println!("| language | build (s) | component (KiB) | compile (ms) |");
@@ -127,6 +132,29 @@ fn benches(c: &mut Criterion) {
                 })
             },
         );
+    }
+    group.finish();
+
+    let large = text(1 << 20);
+    let mut group = c.benchmark_group("languages/word-count-1MiB");
+    group.sample_size(30);
+    group.bench_function("native-rust", |b| {
+        b.iter(|| native_word_count(std::hint::black_box(&large)))
+    });
+    if let Some((_, _, warm, _)) = loaded.iter().find(|(language, ..)| *language == "rust") {
+        let response = warm
+            .process_blocking(ProcessRequest::new(large.clone()))
+            .expect("call");
+        assert_eq!(
+            String::from_utf8_lossy(&response.output),
+            native_word_count(&large)
+        );
+        group.bench_function("warm-call/rust", |b| {
+            b.iter(|| {
+                warm.process_blocking(ProcessRequest::new(large.clone()))
+                    .expect("call")
+            })
+        });
     }
     group.finish();
 }

@@ -34,13 +34,13 @@ mod component {
                 .iter()
                 .find(|kv| kv.key == "op")
                 .map(|kv| kv.value.as_str());
-            let result = transform::run(op, &request.input);
+            let len = request.input.len();
+            let result = transform::run(op, request.input);
             log(
                 LogLevel::Debug,
                 &format!(
-                    "op={} input={} bytes result={}",
+                    "op={} input={len} bytes result={}",
                     op.unwrap_or("<missing>"),
-                    request.input.len(),
                     match &result {
                         Ok(out) => format!("ok, {} items", out.items),
                         Err(e) => format!("error: {e}"),

@@ -11,7 +11,7 @@ mod transform;
 /// Upper-cases the input, as text-transform's `op=upper` does.
 #[plugin_fn]
 pub fn upper(input: Vec<u8>) -> FnResult<Vec<u8>> {
-    match transform::run(Some("upper"), &input) {
+    match transform::run(Some("upper"), input) {
         Ok(out) => Ok(out.text.into_bytes()),
         Err(e) => Err(WithReturnCode::new(
             extism_pdk::Error::msg(e.to_string()),
