@@ -7,7 +7,8 @@
 //! One module per language: [`Language`] tells them apart; `rust` runs
 //! cargo, `python` componentize-py, `javascript` componentize-js, `go` and
 //! `c` generate bindings in-process and compile a core module that
-//! `componentize` adapts. `toolchain` finds or installs the tools.
+//! `componentize` adapts. `toolchain` finds or installs the tools;
+//! `optimize` runs wasm-opt over Rust plugins when it is installed.
 
 mod bindgen;
 mod c;
@@ -15,6 +16,7 @@ mod componentize;
 mod go;
 mod javascript;
 mod language;
+mod optimize;
 mod python;
 mod run;
 mod rust;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 pub use go::{RUNTIME_DIR as GO_RUNTIME_DIR, go_mod};
 pub use language::Language;
+pub use optimize::{WASM_OPT_ENV, WasmOpt};
 pub use run::Progress;
 use toolchain::Tool;
 pub use toolchain::Toolchains;
@@ -59,6 +62,9 @@ pub struct BuiltPlugin {
     pub language: Option<Language>,
     /// How long the build took.
     pub duration: Duration,
+    /// The wasm-opt that optimised it (what its `--version` said); `None`
+    /// when none did.
+    pub wasm_opt: Option<String>,
 }
 
 /// Builds the plugin source in `source_dir` and places the result in
@@ -78,11 +84,12 @@ pub fn build_with(
     Builder::new().build(source_dir, command, out_dir)
 }
 
-/// Builds plugin sources: where guest toolchains are kept, and who hears
-/// about slow steps.
+/// Builds plugin sources: where guest toolchains are kept, which wasm-opt
+/// optimises Rust plugins, and who hears about slow steps.
 #[derive(Clone)]
 pub struct Builder {
     toolchains: Toolchains,
+    wasm_opt: Option<WasmOpt>,
     progress: Arc<Progress>,
 }
 
@@ -96,16 +103,18 @@ impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
             .field("toolchains", &self.toolchains)
+            .field("wasm_opt", &self.wasm_opt)
             .finish_non_exhaustive()
     }
 }
 
 impl Builder {
-    /// A builder using [`Toolchains::default_location`], reporting progress
-    /// to the log.
+    /// A builder using [`Toolchains::default_location`] and
+    /// [`WasmOpt::detect`], reporting progress to the log.
     pub fn new() -> Self {
         Builder {
             toolchains: Toolchains::default_location(),
+            wasm_opt: WasmOpt::detect(),
             progress: Arc::new(|step: &str| tracing::info!("{step}")),
         }
     }
@@ -113,6 +122,12 @@ impl Builder {
     /// Keeps installed guest toolchains in `toolchains`.
     pub fn toolchains(mut self, toolchains: Toolchains) -> Self {
         self.toolchains = toolchains;
+        self
+    }
+
+    /// Optimises Rust plugins with `wasm_opt`; `None`: not at all.
+    pub fn wasm_opt(mut self, wasm_opt: Option<WasmOpt>) -> Self {
+        self.wasm_opt = wasm_opt;
         self
     }
 
@@ -142,7 +157,7 @@ impl Builder {
             std::fs::read_to_string(&manifest_file).map_err(|e| Error::io(&manifest_file, e))?;
         if ModuleManifest::is_module_manifest(&manifest_text) {
             let manifest = ModuleManifest::parse(&manifest_text, &manifest_file)?;
-            return build_module(source_dir, manifest, command, out_dir, started);
+            return self.build_module(source_dir, manifest, command, out_dir, started);
         }
         let manifest = Manifest::from_file(&manifest_file)?;
         let job = Job {
@@ -151,27 +166,106 @@ impl Builder {
             toolchains: &self.toolchains,
             progress: &*self.progress,
         };
-        let (bytes, language) = match command {
+        let ((bytes, wasm_opt), language) = match command {
             Some(command) => {
                 let wasm = run_command(source_dir, command, &manifest.component_path(source_dir))?;
-                (std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?, None)
+                let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
+                ((bytes, None), None)
             }
             None => {
                 let language = Language::detect(source_dir)?;
-                let bytes = match language {
-                    Language::Rust => {
-                        let wasm = rust::build(source_dir, GUEST_TARGET)?;
-                        std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?
-                    }
-                    Language::Python => python::build(&job)?,
-                    Language::JavaScript => javascript::build(&job)?,
-                    Language::Go => go::build(&job)?,
-                    Language::C => c::build(&job)?,
+                let built = match language {
+                    Language::Rust => rust::component(
+                        source_dir,
+                        GUEST_TARGET,
+                        self.wasm_opt.as_ref(),
+                        &*self.progress,
+                    )?,
+                    Language::Python => (python::build(&job)?, None),
+                    Language::JavaScript => (javascript::build(&job)?, None),
+                    Language::Go => (go::build(&job)?, None),
+                    Language::C => (c::build(&job)?, None),
                 };
-                (bytes, Some(language))
+                (built, Some(language))
             }
         };
-        place(source_dir, manifest, &bytes, out_dir, language, started)
+        let mut built = place(
+            source_dir,
+            manifest,
+            &bytes,
+            out_dir,
+            language,
+            self.stamp(),
+        )?;
+        built.duration = started.elapsed();
+        built.wasm_opt = wasm_opt;
+        Ok(built)
+    }
+
+    /// The build stamp of what this builder makes.
+    fn stamp(&self) -> String {
+        build_stamp(self.wasm_opt.as_ref())
+    }
+
+    /// Builds a core-module plugin with `command`, or a Rust crate: for
+    /// wasm32-wasip1 with `wasi = true`, else for wasm32-unknown-unknown.
+    fn build_module(
+        &self,
+        source_dir: &Path,
+        manifest: ModuleManifest,
+        command: Option<&[String]>,
+        out_dir: &Path,
+        started: Instant,
+    ) -> Result<BuiltPlugin> {
+        let fail = |message: String| Error::Build {
+            dir: source_dir.to_path_buf(),
+            message,
+        };
+        let (bytes, wasm_opt) = match command {
+            Some(command) => {
+                let wasm = run_command(source_dir, command, &manifest.module_path(source_dir))?;
+                (std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?, None)
+            }
+            None if Language::detect(source_dir)? == Language::Rust => {
+                let target = if manifest.wasi {
+                    "wasm32-wasip1"
+                } else {
+                    "wasm32-unknown-unknown"
+                };
+                rust::module(source_dir, target, self.wasm_opt.as_ref(), &*self.progress)?
+            }
+            None => {
+                return Err(fail(
+                    "core-module plugins are built from Rust crates; give other sources a build \
+                     command"
+                        .into(),
+                ));
+            }
+        };
+        if !warden::module::is_core_module_bytes(&bytes) {
+            return Err(fail(format!(
+                "{} is not a core WebAssembly module",
+                manifest.module_path(source_dir).display()
+            )));
+        }
+        let (dir, module) = write_built(
+            source_dir,
+            out_dir,
+            &manifest.name,
+            &manifest.module_path(Path::new("")),
+            &bytes,
+            &self.stamp(),
+        )?;
+        Ok(BuiltPlugin {
+            name: manifest.name,
+            version: manifest.version,
+            dir,
+            component: module,
+            size: bytes.len(),
+            language: command.is_none().then_some(Language::Rust),
+            duration: started.elapsed(),
+            wasm_opt,
+        })
     }
 }
 
@@ -236,7 +330,7 @@ fn place(
     bytes: &[u8],
     out_dir: &Path,
     language: Option<Language>,
-    started: Instant,
+    stamp: String,
 ) -> Result<BuiltPlugin> {
     let wasm = manifest.component_path(source_dir);
     let found = inspect(bytes, &wasm.display().to_string())?;
@@ -257,6 +351,7 @@ fn place(
         &manifest.name,
         &manifest.component_path(Path::new("")),
         bytes,
+        &stamp,
     )?;
     Ok(BuiltPlugin {
         name: manifest.name,
@@ -265,7 +360,8 @@ fn place(
         component,
         size: bytes.len(),
         language,
-        duration: started.elapsed(),
+        duration: Duration::ZERO,
+        wasm_opt: None,
     })
 }
 
@@ -273,12 +369,13 @@ fn place(
 const STAMP_FILE: &str = ".warden-build";
 
 /// What decides a build besides the plugin's own sources: this Warden's
-/// version, the pinned guest tools and the Go runtime package it ships. A
-/// build made with another stamp is stale.
-fn build_stamp() -> String {
+/// version, the pinned guest tools, the Go runtime package it ships and the
+/// wasm-opt it runs. A build made with another stamp is stale.
+fn build_stamp(wasm_opt: Option<&WasmOpt>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(env!("CARGO_PKG_VERSION"));
+    hash.update(wasm_opt.map_or("", WasmOpt::version));
     for tool in Tool::ALL {
         hash.update(tool.pin());
     }
@@ -298,6 +395,7 @@ fn write_built(
     name: &str,
     file: &Path,
     bytes: &[u8],
+    stamp: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let dir = out_dir.join(name);
     let built = dir.join(file);
@@ -308,69 +406,14 @@ fn write_built(
     let manifest_text = std::fs::read(&manifest_in).map_err(|e| Error::io(&manifest_in, e))?;
     let manifest_out = dir.join(MANIFEST_FILE);
     write_atomically(&manifest_out, &manifest_text).map_err(|e| Error::io(&manifest_out, e))?;
-    let stamp = dir.join(STAMP_FILE);
-    write_atomically(&stamp, build_stamp().as_bytes()).map_err(|e| Error::io(&stamp, e))?;
+    let stamp_file = dir.join(STAMP_FILE);
+    write_atomically(&stamp_file, stamp.as_bytes()).map_err(|e| Error::io(&stamp_file, e))?;
     Ok((dir, built))
 }
 
-/// Builds a core-module plugin with `command`, or a Rust crate: for
-/// wasm32-wasip1 with `wasi = true`, else for wasm32-unknown-unknown.
-fn build_module(
-    source_dir: &Path,
-    manifest: ModuleManifest,
-    command: Option<&[String]>,
-    out_dir: &Path,
-    started: Instant,
-) -> Result<BuiltPlugin> {
-    let fail = |message: String| Error::Build {
-        dir: source_dir.to_path_buf(),
-        message,
-    };
-    let wasm = match command {
-        Some(command) => run_command(source_dir, command, &manifest.module_path(source_dir))?,
-        None if Language::detect(source_dir)? == Language::Rust => {
-            let target = if manifest.wasi {
-                "wasm32-wasip1"
-            } else {
-                "wasm32-unknown-unknown"
-            };
-            rust::build(source_dir, target)?
-        }
-        None => {
-            return Err(fail(
-                "core-module plugins are built from Rust crates; give other sources a build \
-                 command"
-                    .into(),
-            ));
-        }
-    };
-    let bytes = std::fs::read(&wasm).map_err(|e| Error::io(&wasm, e))?;
-    if !warden::module::is_core_module_bytes(&bytes) {
-        return Err(fail(format!(
-            "{} is not a core WebAssembly module",
-            wasm.display()
-        )));
-    }
-    let (dir, module) = write_built(
-        source_dir,
-        out_dir,
-        &manifest.name,
-        &manifest.module_path(Path::new("")),
-        &bytes,
-    )?;
-    Ok(BuiltPlugin {
-        name: manifest.name,
-        version: manifest.version,
-        dir,
-        component: module,
-        size: bytes.len(),
-        language: command.is_none().then_some(Language::Rust),
-        duration: started.elapsed(),
-    })
-}
-
 /// Whether the plugin built from `source_dir` into `out_dir` is missing,
-/// was made by another Warden (see [`build_stamp`]), or is older than a file
+/// was made by another Warden or wasm-opt (see [`build_stamp`]; wasm-opt as
+/// [`WasmOpt::detect`] finds it), or is older than a file
 /// of its source (build outputs, `target/` and hidden directories aside).
 pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
     let manifest_file = source_dir.join(MANIFEST_FILE);
@@ -386,7 +429,7 @@ pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
     };
     let built_dir = out_dir.join(&name);
     let stamp = std::fs::read_to_string(built_dir.join(STAMP_FILE)).unwrap_or_default();
-    if stamp != build_stamp() {
+    if stamp != build_stamp(WasmOpt::detect().as_ref()) {
         return Ok(true);
     }
     let built = [built_dir.join(MANIFEST_FILE), built_dir.join(file)]
@@ -459,6 +502,7 @@ mod tests {
             "m",
             Path::new("m.wasm"),
             b"\0asm",
+            &build_stamp(WasmOpt::detect().as_ref()),
         )
         .unwrap();
         assert!(!is_stale(source.path(), out.path()).unwrap(), "just built");
@@ -467,5 +511,20 @@ mod tests {
             is_stale(source.path(), out.path()).unwrap(),
             "another stamp"
         );
+    }
+
+    #[test]
+    fn the_wasm_opt_version_is_part_of_the_stamp() {
+        let wasm_opt = |version: &str| WasmOpt {
+            program: "wasm-opt".into(),
+            version: version.into(),
+        };
+        let stamps = [
+            build_stamp(None),
+            build_stamp(Some(&wasm_opt("wasm-opt version 108"))),
+            build_stamp(Some(&wasm_opt("wasm-opt version 116"))),
+        ];
+        assert_ne!(stamps[0], stamps[1]);
+        assert_ne!(stamps[1], stamps[2]);
     }
 }

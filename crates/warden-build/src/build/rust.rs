@@ -1,11 +1,86 @@
 //! Rust plugins: a cdylib crate built with `cargo build --release
 //! --target <target>`: wasm32-wasip2 makes a component directly; core-module
-//! plugins use wasm32-unknown-unknown or (with WASI) wasm32-wasip1.
+//! plugins use wasm32-unknown-unknown or (with WASI) wasm32-wasip1. With
+//! wasm-opt, the component's core module is linked alone, optimised, and
+//! made a component here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::componentize::componentize;
+use super::optimize::WasmOpt;
+use super::run::Progress;
 use crate::error::{Error, Result};
+
+/// Tells the wasm32-wasip2 linker to stop at the core module.
+const CORE_ONLY: &str = "-Clink-arg=--skip-wit-component";
+
+/// A Rust plugin's bytes and the wasm-opt version that optimised them.
+pub(crate) type Optimised = (Vec<u8>, Option<String>);
+
+/// Builds the crate in `dir` into a component for `target`: made by the
+/// linker, or, with `wasm_opt`, from a core module that wasm-opt
+/// optimised.
+pub(crate) fn component(
+    dir: &Path,
+    target: &str,
+    wasm_opt: Option<&WasmOpt>,
+    progress: &Progress,
+) -> Result<Optimised> {
+    let Some(wasm_opt) = wasm_opt else {
+        return Ok((read(&build(dir, target, None)?)?, None));
+    };
+    let core = read(&build(dir, target, Some(CORE_ONLY))?)?;
+    let (core, optimised_by) = optimised(dir, core, wasm_opt, progress)?;
+    Ok((componentize(&core, None, dir)?, optimised_by))
+}
+
+/// Builds the crate in `dir` into a core module for `target`, through
+/// `wasm_opt` when there is one.
+pub(crate) fn module(
+    dir: &Path,
+    target: &str,
+    wasm_opt: Option<&WasmOpt>,
+    progress: &Progress,
+) -> Result<Optimised> {
+    let core = read(&build(dir, target, None)?)?;
+    match wasm_opt {
+        Some(wasm_opt) => optimised(dir, core, wasm_opt, progress),
+        None => Ok((core, None)),
+    }
+}
+
+/// `core` through wasm-opt, or as it was (with a warning) when wasm-opt
+/// fails on it.
+fn optimised(
+    dir: &Path,
+    core: Vec<u8>,
+    wasm_opt: &WasmOpt,
+    progress: &Progress,
+) -> Result<Optimised> {
+    let work = dir.join("target").join("warden");
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    progress(&format!(
+        "optimising {} with {}",
+        dir.display(),
+        wasm_opt.version()
+    ));
+    match wasm_opt.optimize(&core, &work) {
+        Ok(bytes) => Ok((bytes, Some(wasm_opt.version().to_string()))),
+        Err(why) => {
+            tracing::warn!(plugin = %dir.display(), "built without wasm-opt: {why}");
+            progress(&format!(
+                "warning: {}: left unoptimised: {why}",
+                dir.display()
+            ));
+            Ok((core, None))
+        }
+    }
+}
+
+fn read(wasm: &Path) -> Result<Vec<u8>> {
+    std::fs::read(wasm).map_err(|e| Error::io(wasm, e))
+}
 
 /// Makes sure the Rust toolchain that builds `dir` can target
 /// `target`, adding it with rustup when it is missing (rustup does
@@ -58,7 +133,9 @@ fn simd(target: &str) -> String {
 }
 
 /// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
-pub(crate) fn build(dir: &Path, target: &str) -> Result<PathBuf> {
+/// `link_arg` goes to the crate's own link only (`cargo rustc`), so that
+/// its dependencies stay as cargo built them.
+fn build(dir: &Path, target: &str, link_arg: Option<&str>) -> Result<PathBuf> {
     let fail = |message: String| Error::Build {
         dir: dir.to_path_buf(),
         message,
@@ -66,18 +143,18 @@ pub(crate) fn build(dir: &Path, target: &str) -> Result<PathBuf> {
     ensure_guest_target(dir, target)?;
     let cargo_toml = dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            target,
-            "--message-format=json",
-        ])
+    let mut command = Command::new(&cargo);
+    command
+        .arg(if link_arg.is_some() { "rustc" } else { "build" })
+        .args(["--release", "--target", target, "--message-format=json"])
         .arg("--config")
         .arg(simd(target))
         .arg("--manifest-path")
-        .arg(&cargo_toml)
+        .arg(&cargo_toml);
+    if let Some(arg) = link_arg {
+        command.args(["--lib", "--", arg]);
+    }
+    let output = command
         // Guest artifacts belong in the plugin workspace's own target
         // directory; sharing the host's would also deadlock a build started
         // from inside `cargo test`, which holds that directory's lock.

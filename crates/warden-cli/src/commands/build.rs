@@ -72,8 +72,12 @@ pub fn build_with_progress(
         let language = built
             .language
             .map_or_else(|| "own command".to_string(), |l| l.to_string());
+        let optimised = built
+            .wasm_opt
+            .as_deref()
+            .map_or_else(String::new, |version| format!(", {version}"));
         let line = format!(
-            "built {} {} [{language}] ({} KiB) in {:.1}s -> {}",
+            "built {} {} [{language}] ({} KiB{optimised}) in {:.1}s -> {}",
             built.name,
             built.version,
             built.size.div_ceil(1024),

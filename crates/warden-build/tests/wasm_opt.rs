@@ -1,0 +1,139 @@
+//! Rust plugins through wasm-opt: the pass runs when a wasm-opt is there,
+//! its output is what gets placed and loads, a wasm-opt that fails leaves
+//! the plugin built without it, and the installed one (CI installs
+//! Binaryen and sets `WARDEN_TEST_REQUIRE_WASM_OPT`) makes a smaller
+//! plugin that answers the same.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use warden::{ProcessRequest, Warden};
+use warden_build::{Builder, BuiltPlugin, WasmOpt};
+
+fn text_transform() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/text-transform")
+}
+
+/// A stand-in wasm-opt: says `version`, records its arguments beside
+/// itself, and copies its input to its output (or, with `fail`, fails).
+fn fake_wasm_opt(dir: &Path, version: &str, fail: bool) -> PathBuf {
+    let script = dir.join("wasm-opt");
+    let work = if fail {
+        "echo '[parse exception: surprising value (at 0:8)]' >&2; exit 1".to_string()
+    } else {
+        r#"prev=""; for a; do
+  if [ "$prev" = "-o" ]; then out="$a"; elif [ "${a%.wasm}" != "$a" ]; then in="$a"; fi
+  prev="$a"
+done
+cp "$in" "$out""#
+            .to_string()
+    };
+    let text = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; exit 0; fi\n\
+         echo \"$@\" > \"$(dirname \"$0\")/args\"\n{work}\n"
+    );
+    std::fs::write(&script, text).expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+/// Builds text-transform with `wasm_opt` into `out`; the progress lines.
+fn build(wasm_opt: Option<WasmOpt>, out: &Path) -> (BuiltPlugin, Vec<String>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    let built = Builder::new()
+        .wasm_opt(wasm_opt)
+        .on_progress(move |line| seen.lock().expect("lines").push(line.to_string()))
+        .build(&text_transform(), None, out)
+        .expect("build text-transform");
+    let lines = lines.lock().expect("lines").clone();
+    (built, lines)
+}
+
+/// What the built plugin answers to a few requests.
+fn answers(built: &BuiltPlugin) -> Vec<String> {
+    let host = Warden::new().expect("host");
+    let plugin = host.load_blocking(&built.dir).expect("load");
+    [
+        "upper",
+        "lower",
+        "title",
+        "reverse",
+        "slugify",
+        "word-count",
+    ]
+    .iter()
+    .map(|op| {
+        let request = ProcessRequest::new("Hello, wörld of Warden 42").option("op", *op);
+        let response = plugin.process_blocking(request).expect("call");
+        String::from_utf8(response.output).expect("UTF-8")
+    })
+    .collect()
+}
+
+#[test]
+fn a_rust_plugin_is_optimised_by_wasm_opt_and_still_answers() {
+    let tools = tempfile::tempdir().expect("dir");
+    let out = tempfile::tempdir().expect("dir");
+    let fake = fake_wasm_opt(tools.path(), "wasm-opt version test", false);
+    let (built, progress) = build(Some(WasmOpt::at(&fake).expect("fake runs")), out.path());
+    assert_eq!(built.wasm_opt.as_deref(), Some("wasm-opt version test"));
+    let args = std::fs::read_to_string(tools.path().join("args")).expect("wasm-opt ran");
+    assert!(args.starts_with("-O3 "), "{args}");
+    assert!(args.contains("--enable-simd"), "{args}");
+    assert!(
+        progress.iter().any(|l| l.contains("wasm-opt version test")),
+        "{progress:?}"
+    );
+    // The core module wasm-opt saw was made a component here.
+    assert_eq!(answers(&built)[0], "HELLO, WÖRLD OF WARDEN 42");
+}
+
+#[test]
+fn a_failing_wasm_opt_leaves_the_plugin_built_without_it() {
+    let tools = tempfile::tempdir().expect("dir");
+    let out = tempfile::tempdir().expect("dir");
+    let fake = fake_wasm_opt(tools.path(), "wasm-opt version old", true);
+    let (built, progress) = build(Some(WasmOpt::at(&fake).expect("fake runs")), out.path());
+    assert_eq!(built.wasm_opt, None);
+    let warning = progress
+        .iter()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning in {progress:?}"));
+    assert!(warning.contains("text-transform"), "{warning}");
+    assert!(warning.contains("surprising value"), "{warning}");
+    assert_eq!(answers(&built)[0], "HELLO, WÖRLD OF WARDEN 42");
+}
+
+#[test]
+fn a_program_that_is_not_wasm_opt_is_refused_by_name() {
+    let err = WasmOpt::at("/nonexistent/wasm-opt").expect_err("missing");
+    let message = err.to_string();
+    assert!(message.contains("/nonexistent/wasm-opt"), "{message}");
+    assert!(message.contains("cannot run wasm-opt"), "{message}");
+}
+
+#[test]
+fn the_installed_wasm_opt_makes_a_smaller_plugin_that_answers_the_same() {
+    let Some(wasm_opt) = WasmOpt::detect() else {
+        assert!(
+            std::env::var_os("WARDEN_TEST_REQUIRE_WASM_OPT").is_none(),
+            "WARDEN_TEST_REQUIRE_WASM_OPT is set but no wasm-opt was found"
+        );
+        eprintln!("wasm-opt is not installed: nothing to compare");
+        return;
+    };
+    let plain_out = tempfile::tempdir().expect("dir");
+    let optimised_out = tempfile::tempdir().expect("dir");
+    let (plain, _) = build(None, plain_out.path());
+    let (optimised, _) = build(Some(wasm_opt.clone()), optimised_out.path());
+    assert_eq!(optimised.wasm_opt.as_deref(), Some(wasm_opt.version()));
+    assert!(
+        optimised.size < plain.size,
+        "{} bytes optimised, {} without",
+        optimised.size,
+        plain.size
+    );
+    assert_eq!(answers(&optimised), answers(&plain));
+}
