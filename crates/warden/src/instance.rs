@@ -37,8 +37,9 @@ pub(crate) struct Instance {
     calls: u64,
 }
 
-/// One call into the guest.
-pub(crate) enum Op {
+/// One call into the guest; a linked call borrows its arguments from the
+/// consumer's call.
+pub(crate) enum Op<'a> {
     Process(ProcessCall),
     Validate(Vec<u8>),
     DescribeOptions,
@@ -49,7 +50,7 @@ pub(crate) enum Op {
     SupportedEvents,
     Shutdown,
     /// A call another plugin made through a link.
-    Link(LinkCall),
+    Link(LinkCall<'a>),
 }
 
 /// What the guest returned for an [`Op`].
@@ -177,7 +178,7 @@ impl Instance {
     /// Prepares the instance for a call and returns the call's deadline.
     /// A linked call keeps its caller's hop count and ends by its caller's
     /// deadline.
-    pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget, op: &Op) -> Instant {
+    pub(crate) fn begin(&mut self, call_id: &CallId, budget: Budget, op: &Op<'_>) -> Instant {
         let (emit_hops, budget) = match op {
             Op::OnEvent(_, hops) => (hops.saturating_add(1), budget),
             Op::Link(call) => (call.caller.hops, budget.until(call.caller.deadline)),
@@ -201,13 +202,17 @@ impl Instance {
     }
 
     /// Runs `op`, bounded by the deadline set with [`Instance::begin`].
-    pub(crate) async fn run(&mut self, op: Op, deadline: Instant) -> Option<wasmtime::Result<Out>> {
+    pub(crate) async fn run(
+        &mut self,
+        op: Op<'_>,
+        deadline: Instant,
+    ) -> Option<wasmtime::Result<Out>> {
         let outcome = tokio::time::timeout_at(last_resort(deadline), self.dispatch(op)).await;
         self.scope.finish();
         outcome.ok()
     }
 
-    async fn dispatch(&mut self, op: Op) -> wasmtime::Result<Out> {
+    async fn dispatch(&mut self, op: Op<'_>) -> wasmtime::Result<Out> {
         let store = &mut self.store;
         Ok(match op {
             Op::Process(call) => Out::Process(guest(&self.processor)?.process(store, call).await?),
@@ -236,7 +241,7 @@ impl Instance {
                     .get_func(&mut *store, call.export)
                     .ok_or_else(|| wasmtime::format_err!("the linked export is missing"))?;
                 let mut results = vec![Val::Bool(false); call.results];
-                func.call_async(&mut *store, &call.params, &mut results)
+                func.call_async(&mut *store, call.params, &mut results)
                     .await?;
                 Out::Link(results)
             }

@@ -278,7 +278,7 @@ impl Provider for Plugin {
         Plugin::component(self)
     }
 
-    fn serve(&self, call: LinkCall) -> Served<'_> {
+    fn serve<'a>(&'a self, call: LinkCall<'a>) -> Served<'a> {
         Box::pin(self.serve_link(call))
     }
 }

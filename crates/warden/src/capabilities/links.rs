@@ -92,12 +92,12 @@ pub(crate) trait Provider: Send {
     fn component(&self) -> &Component;
     /// Runs `call` in an instance of the build; gives the call back unrun
     /// when the build was unloaded before it could begin.
-    fn serve(&self, call: LinkCall) -> Served<'_>;
+    fn serve<'a>(&'a self, call: LinkCall<'a>) -> Served<'a>;
 }
 
 /// What [`Provider::serve`] returns.
 pub(crate) type Served<'a> =
-    Pin<Box<dyn Future<Output = std::result::Result<Result<Vec<Val>>, LinkCall>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = std::result::Result<Result<Vec<Val>>, LinkCall<'a>>> + Send + 'a>>;
 
 /// The consumer's side of a linked call: who is calling, and until when.
 #[derive(Clone)]
@@ -110,10 +110,12 @@ pub(crate) struct Caller {
     pub(crate) deadline: Instant,
 }
 
-/// A call into a provider: which of its exports, with what.
-pub(crate) struct LinkCall {
+/// A call into a provider: which of its exports, with what. The arguments
+/// are the consumer's, borrowed: the provider's instance lowers them
+/// straight from there.
+pub(crate) struct LinkCall<'a> {
     pub(crate) export: ComponentExportIndex,
-    pub(crate) params: Vec<Val>,
+    pub(crate) params: &'a [Val],
     pub(crate) results: usize,
     pub(crate) caller: Caller,
 }
@@ -311,7 +313,6 @@ impl Wire {
             .plugins
             .upgrade()
             .ok_or_else(|| self.failed(Error::Host("the host is shutting down".into())))?;
-        let mut params = params.to_vec();
         for _ in 0..LOOKUPS {
             let provider = plugins.find(&self.provider).map_err(|e| self.failed(e))?;
             let export = self.export_of(provider.as_ref()).map_err(|why| {
@@ -327,9 +328,8 @@ impl Wire {
                 results: self.signature.results.len(),
                 caller: caller.clone(),
             };
-            match provider.serve(call).await {
-                Ok(outcome) => return outcome.map_err(|e| self.failed(e)),
-                Err(unrun) => params = unrun.params,
+            if let Ok(outcome) = provider.serve(call).await {
+                return outcome.map_err(|e| self.failed(e));
             }
         }
         Err(self.failed(Error::Host(format!(

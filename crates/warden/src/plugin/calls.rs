@@ -10,7 +10,7 @@ use tracing::Instrument;
 const HELD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Plugin {
-    pub(super) async fn call(&self, op: Op, call_id: &CallId) -> Result<Out> {
+    pub(super) async fn call(&self, op: Op<'_>, call_id: &CallId) -> Result<Out> {
         self.try_call(op, call_id)
             .await
             .unwrap_or_else(|_| Err(self.unloaded_error()))
@@ -19,11 +19,11 @@ impl Plugin {
     /// Runs `op`; gives it back, not run, when the plugin is unloaded
     /// before the call could begin. Refuses at once while quarantined or
     /// while the circuit breaker is open; counts the call in the metrics.
-    pub(super) async fn try_call(
+    pub(super) async fn try_call<'a>(
         &self,
-        op: Op,
+        op: Op<'a>,
         call_id: &CallId,
-    ) -> std::result::Result<Result<Out>, Op> {
+    ) -> std::result::Result<Result<Out>, Op<'a>> {
         let inner = &self.inner;
         if inner.unloaded.load(Ordering::SeqCst) {
             return Err(op);
@@ -109,11 +109,11 @@ impl Plugin {
             .map_err(|wait| refuse(Unavailability::CircuitOpen, wait))
     }
 
-    pub(super) async fn run_call(
+    pub(super) async fn run_call<'a>(
         &self,
-        op: Op,
+        op: Op<'a>,
         call_id: &CallId,
-    ) -> std::result::Result<Result<Out>, Op> {
+    ) -> std::result::Result<Result<Out>, Op<'a>> {
         let inner = &self.inner;
         let limits = &inner.info.limits;
         // A free instance is the common case: take it without arming a timer.

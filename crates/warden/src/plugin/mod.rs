@@ -336,12 +336,12 @@ impl Plugin {
     /// `call.export` of this build. Gives the call back, not run, when this
     /// build was unloaded before it began (so that it can go to the build
     /// that replaced this one).
-    pub(crate) async fn serve_link(
+    pub(crate) async fn serve_link<'a>(
         &self,
-        call: LinkCall,
-    ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall> {
+        call: LinkCall<'a>,
+    ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall<'a>> {
         let call_id = call.caller.call_id.clone();
-        let size = crate::values::size_of_values(&call.params);
+        let size = crate::values::size_of_values(call.params);
         if let Err(e) = self.check_size("input", size, &call_id) {
             return Ok(Err(e));
         }
