@@ -19,6 +19,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A tool the build runs is missing or is not what it should be.
+    #[error("{}: {message}", program.display())]
+    Tool {
+        /// The program.
+        program: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+
     /// Components could not be composed.
     #[error("{part}: cannot compose: {reason}")]
     Compose {

@@ -14,28 +14,43 @@ fn text_transform() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/text-transform")
 }
 
+/// What a stand-in wasm-opt does with its input.
+#[derive(Clone, Copy)]
+enum Fake {
+    /// Copies it to its output.
+    Copy,
+    /// Fails, as an old Binaryen does on a module it cannot read.
+    Fail,
+    /// Writes something that is not WebAssembly to its output.
+    Garbage,
+}
+
 /// A stand-in wasm-opt: says `version`, records its arguments beside
-/// itself, and copies its input to its output (or, with `fail`, fails).
-fn fake_wasm_opt(dir: &Path, version: &str, fail: bool) -> PathBuf {
+/// itself, and does `what`.
+fn fake_wasm_opt(dir: &Path, version: &str, what: Fake) -> PathBuf {
     let script = dir.join("wasm-opt");
-    let work = if fail {
-        "echo '[parse exception: surprising value (at 0:8)]' >&2; exit 1".to_string()
-    } else {
-        r#"prev=""; for a; do
+    let output = r#"prev=""; for a; do
   if [ "$prev" = "-o" ]; then out="$a"; elif [ "${a%.wasm}" != "$a" ]; then in="$a"; fi
   prev="$a"
-done
-cp "$in" "$out""#
-            .to_string()
+done"#;
+    let work = match what {
+        Fake::Copy => format!("{output}\ncp \"$in\" \"$out\""),
+        Fake::Fail => "echo '[parse exception: surprising value (at 0:8)]' >&2; exit 1".into(),
+        Fake::Garbage => format!("{output}\necho 'not wasm' > \"$out\""),
     };
     let text = format!(
         "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; exit 0; fi\n\
          echo \"$@\" > \"$(dirname \"$0\")/args\"\n{work}\n"
     );
-    std::fs::write(&script, text).expect("script");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    executable(&script, &text);
     script
+}
+
+/// Writes `text` to `path`, executable.
+fn executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 /// Builds text-transform with `wasm_opt` into `out`; the progress lines.
@@ -76,7 +91,7 @@ fn answers(built: &BuiltPlugin) -> Vec<String> {
 fn a_rust_plugin_is_optimised_by_wasm_opt_and_still_answers() {
     let tools = tempfile::tempdir().expect("dir");
     let out = tempfile::tempdir().expect("dir");
-    let fake = fake_wasm_opt(tools.path(), "wasm-opt version test", false);
+    let fake = fake_wasm_opt(tools.path(), "wasm-opt version test", Fake::Copy);
     let (built, progress) = build(Some(WasmOpt::at(&fake).expect("fake runs")), out.path());
     assert_eq!(built.wasm_opt.as_deref(), Some("wasm-opt version test"));
     let args = std::fs::read_to_string(tools.path().join("args")).expect("wasm-opt ran");
@@ -94,7 +109,7 @@ fn a_rust_plugin_is_optimised_by_wasm_opt_and_still_answers() {
 fn a_failing_wasm_opt_leaves_the_plugin_built_without_it() {
     let tools = tempfile::tempdir().expect("dir");
     let out = tempfile::tempdir().expect("dir");
-    let fake = fake_wasm_opt(tools.path(), "wasm-opt version old", true);
+    let fake = fake_wasm_opt(tools.path(), "wasm-opt version old", Fake::Fail);
     let (built, progress) = build(Some(WasmOpt::at(&fake).expect("fake runs")), out.path());
     assert_eq!(built.wasm_opt, None);
     let warning = progress
@@ -107,11 +122,39 @@ fn a_failing_wasm_opt_leaves_the_plugin_built_without_it() {
 }
 
 #[test]
+fn a_broken_optimised_module_leaves_the_plugin_built_the_plain_way() {
+    let tools = tempfile::tempdir().expect("dir");
+    let out = tempfile::tempdir().expect("dir");
+    let fake = fake_wasm_opt(tools.path(), "wasm-opt version broken", Fake::Garbage);
+    let (built, progress) = build(Some(WasmOpt::at(&fake).expect("fake runs")), out.path());
+    assert_eq!(built.wasm_opt, None);
+    let warning = progress
+        .iter()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning in {progress:?}"));
+    assert!(warning.contains("making a component"), "{warning}");
+    assert_eq!(answers(&built)[0], "HELLO, WÖRLD OF WARDEN 42");
+}
+
+#[test]
 fn a_program_that_is_not_wasm_opt_is_refused_by_name() {
     let err = WasmOpt::at("/nonexistent/wasm-opt").expect_err("missing");
     let message = err.to_string();
-    assert!(message.contains("/nonexistent/wasm-opt"), "{message}");
-    assert!(message.contains("cannot run wasm-opt"), "{message}");
+    assert!(
+        message.starts_with("/nonexistent/wasm-opt: cannot run it"),
+        "{message}"
+    );
+    assert!(message.contains("install Binaryen"), "{message}");
+
+    let tools = tempfile::tempdir().expect("dir");
+    let mute = tools.path().join("mute");
+    executable(&mute, "#!/bin/sh\nexit 1\n");
+    let message = WasmOpt::at(&mute).expect_err("no version").to_string();
+    assert!(
+        message.contains("did not answer with a version"),
+        "{message}"
+    );
+    assert!(message.contains("mute"), "{message}");
 }
 
 #[test]

@@ -94,14 +94,6 @@ pub fn run(op: Option<&str>, input: Vec<u8>) -> Result<Output, TransformError> {
     Ok(by_chars(op, &text))
 }
 
-/// Runs `op` on text already known to be valid.
-pub fn apply(op: Op, text: &str) -> Output {
-    match ascii_case(op, text.as_bytes().to_vec()) {
-        Ok(text) => ascii(text),
-        Err(_) => by_chars(op, text),
-    }
-}
-
 /// Runs `op` character by character.
 fn by_chars(op: Op, text: &str) -> Output {
     let chars = text.chars().count() as u64;
@@ -247,7 +239,6 @@ mod tests {
         let all: String = (0u8..128).map(char::from).collect();
         assert_eq!(ok("upper", &all).text, all.to_ascii_uppercase());
         assert_eq!(ok("lower", &all).text, all.to_ascii_lowercase());
-        assert_eq!(apply(Op::Upper, &all).text, all.to_ascii_uppercase());
     }
 
     #[test]
@@ -309,6 +300,24 @@ mod tests {
                 assert!(m.contains("shout"), "{m}");
                 assert!(m.contains("word-count"), "{m}");
             }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Input that is not all ASCII comes back from the byte loop with its
+    /// ASCII letters cased; the character path must give what it gives on
+    /// the untouched text.
+    #[test]
+    fn mixed_input_is_cased_as_by_characters() {
+        for text in ["AΣ Σ", "ÀB σΣ x", "straße STRASSE"] {
+            assert_eq!(ok("upper", text).text, text.to_uppercase(), "{text}");
+            assert_eq!(ok("lower", text).text, text.to_lowercase(), "{text}");
+        }
+        match run(Some("lower"), b"AB\xff".to_vec()) {
+            Err(TransformError::InvalidInput(m)) => assert_eq!(
+                m,
+                "input is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 2"
+            ),
             other => panic!("unexpected {other:?}"),
         }
     }

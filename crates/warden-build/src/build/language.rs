@@ -55,7 +55,7 @@ impl Language {
     }
 
     /// Whether `dir` holds a source of this language.
-    fn is_in(self, dir: &Path) -> bool {
+    pub(crate) fn is_in(self, dir: &Path) -> bool {
         let has = |file: &str| dir.join(file).is_file();
         match self {
             Language::Rust => has("Cargo.toml"),

@@ -195,16 +195,16 @@ impl Builder {
             &bytes,
             out_dir,
             language,
-            self.stamp(),
+            self.stamp(source_dir),
         )?;
         built.duration = started.elapsed();
         built.wasm_opt = wasm_opt;
         Ok(built)
     }
 
-    /// The build stamp of what this builder makes.
-    fn stamp(&self) -> String {
-        build_stamp(self.wasm_opt.as_ref())
+    /// The build stamp of what this builder makes of `source_dir`.
+    fn stamp(&self, source_dir: &Path) -> String {
+        build_stamp(source_dir, self.wasm_opt.as_ref())
     }
 
     /// Builds a core-module plugin with `command`, or a Rust crate: for
@@ -243,10 +243,11 @@ impl Builder {
             }
         };
         if !warden::module::is_core_module_bytes(&bytes) {
-            return Err(fail(format!(
-                "{} is not a core WebAssembly module",
-                manifest.module_path(source_dir).display()
-            )));
+            let made = match command {
+                Some(_) => manifest.module_path(source_dir).display().to_string(),
+                None => "what cargo built".to_string(),
+            };
+            return Err(fail(format!("{made} is not a core WebAssembly module")));
         }
         let (dir, module) = write_built(
             source_dir,
@@ -254,7 +255,7 @@ impl Builder {
             &manifest.name,
             &manifest.module_path(Path::new("")),
             &bytes,
-            &self.stamp(),
+            &self.stamp(source_dir),
         )?;
         Ok(BuiltPlugin {
             name: manifest.name,
@@ -368,14 +369,17 @@ fn place(
 /// The file beside each build that records [`build_stamp`].
 const STAMP_FILE: &str = ".warden-build";
 
-/// What decides a build besides the plugin's own sources: this Warden's
-/// version, the pinned guest tools, the Go runtime package it ships and the
-/// wasm-opt it runs. A build made with another stamp is stale.
-fn build_stamp(wasm_opt: Option<&WasmOpt>) -> String {
+/// What decides a build of `source_dir` besides its own files: this
+/// Warden's version, the pinned guest tools, the Go runtime package it
+/// ships and, for a Rust source (the only one it runs on), the wasm-opt.
+/// A build made with another stamp is stale.
+fn build_stamp(source_dir: &Path, wasm_opt: Option<&WasmOpt>) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(env!("CARGO_PKG_VERSION"));
-    hash.update(wasm_opt.map_or("", WasmOpt::version));
+    if Language::Rust.is_in(source_dir) {
+        hash.update(wasm_opt.map_or("", WasmOpt::version));
+    }
     for tool in Tool::ALL {
         hash.update(tool.pin());
     }
@@ -429,7 +433,7 @@ pub fn is_stale(source_dir: &Path, out_dir: &Path) -> Result<bool> {
     };
     let built_dir = out_dir.join(&name);
     let stamp = std::fs::read_to_string(built_dir.join(STAMP_FILE)).unwrap_or_default();
-    if stamp != build_stamp(WasmOpt::detect().as_ref()) {
+    if stamp != build_stamp(source_dir, WasmOpt::detect().as_ref()) {
         return Ok(true);
     }
     let built = [built_dir.join(MANIFEST_FILE), built_dir.join(file)]
@@ -502,7 +506,7 @@ mod tests {
             "m",
             Path::new("m.wasm"),
             b"\0asm",
-            &build_stamp(WasmOpt::detect().as_ref()),
+            &build_stamp(source.path(), WasmOpt::detect().as_ref()),
         )
         .unwrap();
         assert!(!is_stale(source.path(), out.path()).unwrap(), "just built");
@@ -519,12 +523,22 @@ mod tests {
             program: "wasm-opt".into(),
             version: version.into(),
         };
+        let rust = tempfile::tempdir().unwrap();
+        std::fs::write(rust.path().join("Cargo.toml"), "").unwrap();
         let stamps = [
-            build_stamp(None),
-            build_stamp(Some(&wasm_opt("wasm-opt version 108"))),
-            build_stamp(Some(&wasm_opt("wasm-opt version 116"))),
+            build_stamp(rust.path(), None),
+            build_stamp(rust.path(), Some(&wasm_opt("wasm-opt version 108"))),
+            build_stamp(rust.path(), Some(&wasm_opt("wasm-opt version 116"))),
         ];
         assert_ne!(stamps[0], stamps[1]);
         assert_ne!(stamps[1], stamps[2]);
+        // Other languages are not run through it: installing it does not
+        // make their builds stale.
+        let python = tempfile::tempdir().unwrap();
+        std::fs::write(python.path().join("app.py"), "").unwrap();
+        assert_eq!(
+            build_stamp(python.path(), None),
+            build_stamp(python.path(), Some(&wasm_opt("wasm-opt version 108")))
+        );
     }
 }

@@ -46,12 +46,20 @@ impl WasmOpt {
         static FOUND: OnceLock<Option<WasmOpt>> = OnceLock::new();
         FOUND
             .get_or_init(|| {
-                let program = match std::env::var_os(WASM_OPT_ENV) {
+                let (program, named) = match std::env::var_os(WASM_OPT_ENV) {
                     Some(p) if p.is_empty() || p == "off" => return None,
-                    Some(p) => PathBuf::from(p),
-                    None => PathBuf::from("wasm-opt"),
+                    Some(p) => (PathBuf::from(p), true),
+                    None => (PathBuf::from("wasm-opt"), false),
                 };
-                WasmOpt::at(program).ok()
+                WasmOpt::at(program)
+                    .inspect_err(|e| {
+                        if named {
+                            tracing::warn!(
+                                "{WASM_OPT_ENV}: {e}; plugins are built without wasm-opt"
+                            );
+                        }
+                    })
+                    .ok()
             })
             .clone()
     }
@@ -60,20 +68,23 @@ impl WasmOpt {
     /// `PATH`); an error when it does not run or does not say its version.
     pub fn at(program: impl Into<PathBuf>) -> Result<WasmOpt> {
         let program = program.into();
-        let fail = |message: String| Error::Build {
-            dir: program.clone(),
+        let fail = |message: String| Error::Tool {
+            program: program.clone(),
             message,
         };
         let output = Command::new(&program)
             .arg("--version")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| fail(format!("cannot run wasm-opt: {e}")))?;
+            .map_err(|e| {
+                fail(format!(
+                    "cannot run it: {e}; install Binaryen or set {WASM_OPT_ENV}"
+                ))
+            })?;
         let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
         if !output.status.success() || version.is_empty() {
             return Err(fail(format!(
-                "`{} --version` did not answer with a version ({}); is it Binaryen's wasm-opt?",
-                program.display(),
+                "`--version` did not answer with a version ({}); is it Binaryen's wasm-opt?",
                 output.status
             )));
         }
@@ -85,11 +96,16 @@ impl WasmOpt {
         &self.version
     }
 
-    /// `core` optimised for speed (`-O3`), using `work_dir` for its files;
+    /// `core` optimised for speed (`-O3`), with its files in a directory
+    /// of its own under `work_dir` (builds of one plugin may run at once);
     /// why not, in one line with the tool's own message.
     pub(crate) fn optimize(&self, core: &[u8], work_dir: &Path) -> Result<Vec<u8>, String> {
-        let input = work_dir.join("core.wasm");
-        let output = work_dir.join("core.opt.wasm");
+        let work = tempfile::Builder::new()
+            .prefix("wasm-opt-")
+            .tempdir_in(work_dir)
+            .map_err(|e| format!("{}: {e}", work_dir.display()))?;
+        let input = work.path().join("core.wasm");
+        let output = work.path().join("core.opt.wasm");
         std::fs::write(&input, core).map_err(|e| format!("{}: {e}", input.display()))?;
         let run = Command::new(&self.program)
             .arg("-O3")

@@ -15,24 +15,36 @@ use crate::error::{Error, Result};
 /// Tells the wasm32-wasip2 linker to stop at the core module.
 const CORE_ONLY: &str = "-Clink-arg=--skip-wit-component";
 
+/// The cargo profile the core module is built with: the release profile
+/// under another name, so that the core module and the component are
+/// different files (a `cargo build` of the plugin must not overwrite the
+/// one being optimised) and neither build undoes the other's fingerprint.
+const CORE_PROFILE: &str = "warden-core";
+
 /// A Rust plugin's bytes and the wasm-opt version that optimised them.
 pub(crate) type Optimised = (Vec<u8>, Option<String>);
 
 /// Builds the crate in `dir` into a component for `target`: made by the
 /// linker, or, with `wasm_opt`, from a core module that wasm-opt
-/// optimised.
+/// optimised. When that way fails (a linker that cannot stop at the core
+/// module, a module wasm-opt broke), the plugin is built the plain way,
+/// with a warning.
 pub(crate) fn component(
     dir: &Path,
     target: &str,
     wasm_opt: Option<&WasmOpt>,
     progress: &Progress,
 ) -> Result<Optimised> {
-    let Some(wasm_opt) = wasm_opt else {
-        return Ok((read(&build(dir, target, None)?)?, None));
-    };
-    let core = read(&build(dir, target, Some(CORE_ONLY))?)?;
-    let (core, optimised_by) = optimised(dir, core, wasm_opt, progress)?;
-    Ok((componentize(&core, None, dir)?, optimised_by))
+    if let Some(wasm_opt) = wasm_opt {
+        let optimised = read(&build(dir, target, true)?)
+            .and_then(|core| optimised(dir, core, wasm_opt, progress))
+            .and_then(|(core, by)| Ok((componentize(&core, None, dir)?, by)));
+        match optimised {
+            Ok(built) => return Ok(built),
+            Err(e) => warn_unoptimised(dir, &e.to_string(), progress),
+        }
+    }
+    Ok((read(&build(dir, target, false)?)?, None))
 }
 
 /// Builds the crate in `dir` into a core module for `target`, through
@@ -43,7 +55,7 @@ pub(crate) fn module(
     wasm_opt: Option<&WasmOpt>,
     progress: &Progress,
 ) -> Result<Optimised> {
-    let core = read(&build(dir, target, None)?)?;
+    let core = read(&build(dir, target, false)?)?;
     match wasm_opt {
         Some(wasm_opt) => optimised(dir, core, wasm_opt, progress),
         None => Ok((core, None)),
@@ -68,14 +80,20 @@ fn optimised(
     match wasm_opt.optimize(&core, &work) {
         Ok(bytes) => Ok((bytes, Some(wasm_opt.version().to_string()))),
         Err(why) => {
-            tracing::warn!(plugin = %dir.display(), "built without wasm-opt: {why}");
-            progress(&format!(
-                "warning: {}: left unoptimised: {why}",
-                dir.display()
-            ));
+            warn_unoptimised(dir, &why, progress);
             Ok((core, None))
         }
     }
+}
+
+/// Says, in the log and as a progress line starting `warning:`, that the
+/// plugin in `dir` is built without wasm-opt, and why.
+fn warn_unoptimised(dir: &Path, why: &str, progress: &Progress) {
+    tracing::warn!(plugin = %dir.display(), "built without wasm-opt: {why}");
+    progress(&format!(
+        "warning: {}: built without wasm-opt: {why}",
+        dir.display()
+    ));
 }
 
 fn read(wasm: &Path) -> Result<Vec<u8>> {
@@ -133,9 +151,9 @@ fn simd(target: &str) -> String {
 }
 
 /// Runs cargo for the crate in `dir` and returns the `.wasm` it produced.
-/// `link_arg` goes to the crate's own link only (`cargo rustc`), so that
-/// its dependencies stay as cargo built them.
-fn build(dir: &Path, target: &str, link_arg: Option<&str>) -> Result<PathBuf> {
+/// With `core_only`, the linker stops at the core module: the flag goes to
+/// the crate's own link only (`cargo rustc`), in [`CORE_PROFILE`].
+fn build(dir: &Path, target: &str, core_only: bool) -> Result<PathBuf> {
     let fail = |message: String| Error::Build {
         dir: dir.to_path_buf(),
         message,
@@ -144,15 +162,20 @@ fn build(dir: &Path, target: &str, link_arg: Option<&str>) -> Result<PathBuf> {
     let cargo_toml = dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
+    match core_only {
+        true => command
+            .args(["rustc", "--profile", CORE_PROFILE, "--config"])
+            .arg(format!("profile.{CORE_PROFILE}.inherits=\"release\"")),
+        false => command.args(["build", "--release"]),
+    };
     command
-        .arg(if link_arg.is_some() { "rustc" } else { "build" })
-        .args(["--release", "--target", target, "--message-format=json"])
+        .args(["--target", target, "--message-format=json"])
         .arg("--config")
         .arg(simd(target))
         .arg("--manifest-path")
         .arg(&cargo_toml);
-    if let Some(arg) = link_arg {
-        command.args(["--lib", "--", arg]);
+    if core_only {
+        command.args(["--lib", "--", CORE_ONLY]);
     }
     let output = command
         // Guest artifacts belong in the plugin workspace's own target

@@ -54,7 +54,11 @@ pub fn build_with_progress(
     bar.enable_steady_tick(Duration::from_millis(120));
     let progress_bar = bar.clone();
     let builder = warden_build::Builder::new().on_progress(move |step| {
-        progress_bar.set_message(step.to_string());
+        // A warning stays on screen; a step is replaced by the next one.
+        match step.starts_with("warning:") {
+            true => progress_bar.suspend(|| eprintln!("{step}")),
+            false => progress_bar.set_message(step.to_string()),
+        }
     });
     let mut all = Vec::new();
     for (source, command) in sources {
