@@ -189,17 +189,13 @@ impl Builder {
                 (built, Some(language))
             }
         };
-        let mut built = place(
-            source_dir,
-            manifest,
-            &bytes,
-            out_dir,
+        let made = Made {
+            bytes: &bytes,
             language,
-            self.stamp(source_dir),
-        )?;
-        built.duration = started.elapsed();
-        built.wasm_opt = wasm_opt;
-        Ok(built)
+            wasm_opt,
+            started,
+        };
+        self.place(source_dir, manifest, made, out_dir)
     }
 
     /// The build stamp of what this builder makes of `source_dir`.
@@ -323,47 +319,58 @@ impl Job<'_> {
     }
 }
 
-/// Checks the built component against the manifest and places it, with the
-/// manifest, in `out_dir/<name>/`.
-fn place(
-    source_dir: &Path,
-    manifest: Manifest,
-    bytes: &[u8],
-    out_dir: &Path,
+/// What a toolchain made of a plugin source, on its way to the output
+/// directory.
+struct Made<'a> {
+    bytes: &'a [u8],
     language: Option<Language>,
-    stamp: String,
-) -> Result<BuiltPlugin> {
-    let wasm = manifest.component_path(source_dir);
-    let found = inspect(bytes, &wasm.display().to_string())?;
-    let contract = ContractVersion::detect(
-        &manifest.name,
-        found
-            .imports
-            .iter()
-            .chain(&found.exports)
-            .map(String::as_str),
-    )?;
-    manifest
-        .world
-        .check_exports(&manifest.name, contract, &found.exports)?;
-    let (dir, component) = write_built(
-        source_dir,
-        out_dir,
-        &manifest.name,
-        &manifest.component_path(Path::new("")),
-        bytes,
-        &stamp,
-    )?;
-    Ok(BuiltPlugin {
-        name: manifest.name,
-        version: manifest.version,
-        dir,
-        component,
-        size: bytes.len(),
-        language,
-        duration: Duration::ZERO,
-        wasm_opt: None,
-    })
+    /// The wasm-opt that optimised it.
+    wasm_opt: Option<String>,
+    started: Instant,
+}
+
+impl Builder {
+    /// Checks the built component against the manifest and places it,
+    /// with the manifest, in `out_dir/<name>/`.
+    fn place(
+        &self,
+        source_dir: &Path,
+        manifest: Manifest,
+        made: Made<'_>,
+        out_dir: &Path,
+    ) -> Result<BuiltPlugin> {
+        let wasm = manifest.component_path(source_dir);
+        let found = inspect(made.bytes, &wasm.display().to_string())?;
+        let contract = ContractVersion::detect(
+            &manifest.name,
+            found
+                .imports
+                .iter()
+                .chain(&found.exports)
+                .map(String::as_str),
+        )?;
+        manifest
+            .world
+            .check_exports(&manifest.name, contract, &found.exports)?;
+        let (dir, component) = write_built(
+            source_dir,
+            out_dir,
+            &manifest.name,
+            &manifest.component_path(Path::new("")),
+            made.bytes,
+            &self.stamp(source_dir),
+        )?;
+        Ok(BuiltPlugin {
+            name: manifest.name,
+            version: manifest.version,
+            dir,
+            component,
+            size: made.bytes.len(),
+            language: made.language,
+            duration: made.started.elapsed(),
+            wasm_opt: made.wasm_opt,
+        })
+    }
 }
 
 /// The file beside each build that records [`build_stamp`].
