@@ -4,88 +4,10 @@
 //! Binaryen and sets `WARDEN_TEST_REQUIRE_WASM_OPT`) makes a smaller
 //! plugin that answers the same.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod support;
 
-use warden::{ProcessRequest, Warden};
-use warden_build::{Builder, BuiltPlugin, WasmOpt};
-
-fn text_transform() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/text-transform")
-}
-
-/// What a stand-in wasm-opt does with its input.
-#[derive(Clone, Copy)]
-enum Fake {
-    /// Copies it to its output.
-    Copy,
-    /// Fails, as an old Binaryen does on a module it cannot read.
-    Fail,
-    /// Writes something that is not WebAssembly to its output.
-    Garbage,
-}
-
-/// A stand-in wasm-opt: says `version`, records its arguments beside
-/// itself, and does `what`.
-fn fake_wasm_opt(dir: &Path, version: &str, what: Fake) -> PathBuf {
-    let script = dir.join("wasm-opt");
-    let output = r#"prev=""; for a; do
-  if [ "$prev" = "-o" ]; then out="$a"; elif [ "${a%.wasm}" != "$a" ]; then in="$a"; fi
-  prev="$a"
-done"#;
-    let work = match what {
-        Fake::Copy => format!("{output}\ncp \"$in\" \"$out\""),
-        Fake::Fail => "echo '[parse exception: surprising value (at 0:8)]' >&2; exit 1".into(),
-        Fake::Garbage => format!("{output}\necho 'not wasm' > \"$out\""),
-    };
-    let text = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; exit 0; fi\n\
-         echo \"$@\" > \"$(dirname \"$0\")/args\"\n{work}\n"
-    );
-    executable(&script, &text);
-    script
-}
-
-/// Writes `text` to `path`, executable.
-fn executable(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// Builds text-transform with `wasm_opt` into `out`; the progress lines.
-fn build(wasm_opt: Option<WasmOpt>, out: &Path) -> (BuiltPlugin, Vec<String>) {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let seen = lines.clone();
-    let built = Builder::new()
-        .wasm_opt(wasm_opt)
-        .on_progress(move |line| seen.lock().expect("lines").push(line.to_string()))
-        .build(&text_transform(), None, out)
-        .expect("build text-transform");
-    let lines = lines.lock().expect("lines").clone();
-    (built, lines)
-}
-
-/// What the built plugin answers to a few requests.
-fn answers(built: &BuiltPlugin) -> Vec<String> {
-    let host = Warden::new().expect("host");
-    let plugin = host.load_blocking(&built.dir).expect("load");
-    [
-        "upper",
-        "lower",
-        "title",
-        "reverse",
-        "slugify",
-        "word-count",
-    ]
-    .iter()
-    .map(|op| {
-        let request = ProcessRequest::new("Hello, wörld of Warden 42").option("op", *op);
-        let response = plugin.process_blocking(request).expect("call");
-        String::from_utf8(response.output).expect("UTF-8")
-    })
-    .collect()
-}
+use support::{Fake, answers, build, executable, fake_wasm_opt};
+use warden_build::WasmOpt;
 
 #[test]
 fn a_rust_plugin_is_optimised_by_wasm_opt_and_still_answers() {

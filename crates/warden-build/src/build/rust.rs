@@ -36,7 +36,8 @@ pub(crate) fn component(
     progress: &Progress,
 ) -> Result<Optimised> {
     if let Some(wasm_opt) = wasm_opt {
-        let optimised = read(&build(dir, target, true)?)
+        let optimised = build(dir, target, true)
+            .and_then(|core| read(&core))
             .and_then(|core| optimised(dir, core, wasm_opt, progress))
             .and_then(|(core, by)| Ok((componentize(&core, None, dir)?, by)));
         match optimised {
