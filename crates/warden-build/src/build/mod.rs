@@ -245,24 +245,21 @@ impl Builder {
             };
             return Err(fail(format!("{made} is not a core WebAssembly module")));
         }
-        let (dir, module) = write_built(
+        let file = manifest.module_path(Path::new(""));
+        let made = Made {
+            bytes: &bytes,
+            language: command.is_none().then_some(Language::Rust),
+            wasm_opt,
+            started,
+        };
+        self.finish(
             source_dir,
             out_dir,
-            &manifest.name,
-            &manifest.module_path(Path::new("")),
-            &bytes,
-            &self.stamp(source_dir),
-        )?;
-        Ok(BuiltPlugin {
-            name: manifest.name,
-            version: manifest.version,
-            dir,
-            component: module,
-            size: bytes.len(),
-            language: command.is_none().then_some(Language::Rust),
-            duration: started.elapsed(),
-            wasm_opt,
-        })
+            manifest.name,
+            manifest.version,
+            &file,
+            made,
+        )
     }
 }
 
@@ -352,17 +349,33 @@ impl Builder {
         manifest
             .world
             .check_exports(&manifest.name, contract, &found.exports)?;
-        let (dir, component) = write_built(
+        let file = manifest.component_path(Path::new(""));
+        self.finish(
             source_dir,
             out_dir,
-            &manifest.name,
-            &manifest.component_path(Path::new("")),
-            made.bytes,
-            &self.stamp(source_dir),
-        )?;
+            manifest.name,
+            manifest.version,
+            &file,
+            made,
+        )
+    }
+
+    /// Writes what was made to `out_dir/<name>/<file>`, with the source's
+    /// manifest and this builder's stamp.
+    fn finish(
+        &self,
+        source_dir: &Path,
+        out_dir: &Path,
+        name: String,
+        version: semver::Version,
+        file: &Path,
+        made: Made<'_>,
+    ) -> Result<BuiltPlugin> {
+        let stamp = self.stamp(source_dir);
+        let (dir, component) = write_built(source_dir, out_dir, &name, file, made.bytes, &stamp)?;
         Ok(BuiltPlugin {
-            name: manifest.name,
-            version: manifest.version,
+            name,
+            version,
             dir,
             component,
             size: made.bytes.len(),
