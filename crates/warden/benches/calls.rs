@@ -18,6 +18,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+mod support;
 /// The plugin's own logic, compiled natively: the baseline for the work itself.
 #[path = "../../../plugins/text-transform/src/transform.rs"]
 #[allow(dead_code)]
@@ -217,14 +218,6 @@ async fn raw_instance(
     p
 }
 
-fn built_plugin() -> std::path::PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = repo.join("target/bench-plugins");
-    warden_build::build_plugin(&repo.join("plugins/text-transform"), &out)
-        .expect("build text-transform");
-    out.join("text-transform")
-}
-
 fn inputs() -> Vec<(&'static str, String)> {
     let text = |n: usize| "lorem ipsum dolor sit amet ".repeat(n / 27 + 1)[..n].to_string();
     vec![
@@ -295,7 +288,7 @@ fn warden_upper(plugin: &warden::Plugin, input: &str) -> warden::ProcessResponse
 }
 
 fn benches(c: &mut Criterion) {
-    let dir = built_plugin();
+    let dir = support::built_plugin("text-transform");
     let wasm = std::fs::read(dir.join("text-transform.wasm")).expect("component");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

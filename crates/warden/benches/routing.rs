@@ -9,13 +9,7 @@ use std::path::{Path, PathBuf};
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden::{ProcessRequest, Warden};
 
-fn built_plugin() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = repo.join("target/bench-plugins");
-    warden_build::build_plugin(&repo.join("plugins/text-transform"), &out)
-        .expect("build text-transform");
-    out.join("text-transform")
-}
+mod support;
 
 /// A copy of the built plugin whose manifest says `version`.
 fn versioned(built: &Path, root: &Path, version: &str) -> PathBuf {
@@ -39,7 +33,7 @@ fn request() -> ProcessRequest {
 }
 
 fn routing(c: &mut Criterion) {
-    let built = built_plugin();
+    let built = support::built_plugin("text-transform");
     let root = tempfile::tempdir().expect("tmp");
     let plain = Warden::new().expect("host");
     let handle = plain.load_blocking(&built).expect("load");

@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod blocking_work;
 mod breaker;
 mod budget;
 mod cache;

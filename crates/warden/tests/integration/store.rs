@@ -266,3 +266,64 @@ fn risk_rules_remembers_customers_and_scores_repeat_offenders_higher() {
     let other = assess("c2");
     assert!(!other["reasons"].to_string().contains("earlier"), "{other}");
 }
+
+/// Whether `err` is the call deadline's trap.
+fn timed_out(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Trap {
+            kind: warden::TrapKind::Timeout,
+            ..
+        }
+    )
+}
+
+/// Store calls run in place, on the thread that makes the plugin call (the
+/// built-in backend is local). A plugin that does nothing but call the
+/// store still ends at its deadline, audited, and other plugins' calls on
+/// the same two runtime workers go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_looping_on_the_store_ends_at_its_deadline_and_holds_up_no_one() {
+    let host = common::host();
+    let looping = host
+        .load(common::hostile_suite().join("kv-loop"))
+        .await
+        .expect("load kv-loop");
+    let neighbour = host
+        .load(common::plugin_dir("text-transform"))
+        .await
+        .expect("load text-transform");
+    let call = tokio::spawn(async move { looping.process(ProcessRequest::new("")).await });
+    let mut answered_meanwhile = 0;
+    while !call.is_finished() {
+        let out = neighbour
+            .process(ProcessRequest::new("hello").option("op", "upper"))
+            .await
+            .expect("the neighbour answers");
+        assert_eq!(out.output, b"HELLO");
+        answered_meanwhile += u32::from(!call.is_finished());
+    }
+    let err = call.await.expect("join").unwrap_err();
+    assert!(timed_out(&err), "{err:?}");
+    assert!(
+        answered_meanwhile > 0,
+        "no call was answered while the loop ran"
+    );
+    let audited = common::audited(&host, Some("hostile-kv-loop"), AuditKind::Timeout);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+}
+
+/// The same on the blocking API, where store calls run on the caller's own
+/// thread.
+#[test]
+fn a_plugin_looping_on_the_store_ends_at_its_deadline_on_the_blocking_api() {
+    let host = common::host();
+    let looping = host
+        .load_blocking(common::hostile_suite().join("kv-loop"))
+        .expect("load kv-loop");
+    let err = looping
+        .process_blocking(ProcessRequest::new(""))
+        .unwrap_err();
+    assert!(timed_out(&err), "{err:?}");
+    assert_eq!(looping.stats().traps, 1);
+}

@@ -123,6 +123,16 @@ pub fn kv_flood() -> Result<String, String> {
     Err(refusals.join("; "))
 }
 
+/// Increments one key for ever: every moment of the call is in the store
+/// or between two of its calls.
+pub fn kv_loop() -> String {
+    loop {
+        if let Err(e) = store::increment("", "loop", 1) {
+            return format!("the store refused: {e:?}");
+        }
+    }
+}
+
 /// `bytes` random bytes in one call: the host would have to make them all
 /// at once.
 pub fn random_flood(bytes: u64) -> String {

@@ -74,6 +74,16 @@ impl Default for KvLimits {
 /// blocking and is called off the async runtime's workers. `increment` and
 /// `compare_and_swap` must be atomic with respect to every other call.
 pub trait KvBackend: Send + Sync {
+    /// Whether every call is local work that ends by itself (no network, no
+    /// waiting on anything but a lock of its own and the local disk). Such
+    /// a backend is called on the calling thread, whose other tasks tokio
+    /// moves to another thread meanwhile, instead of on the blocking pool:
+    /// the call does not wait behind the runtime's queue to resume. A call
+    /// in place cannot be cut short by the plugin call's deadline, so a
+    /// backend that may wait on something remote keeps the default, false.
+    fn is_local(&self) -> bool {
+        false
+    }
     /// The value of `key`.
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     /// Sets `key`, within `limits.quota_bytes` for the namespace.
@@ -224,7 +234,7 @@ impl Store {
         Ok(ns)
     }
 
-    /// Runs `op` on namespace `ns` on a blocking thread.
+    /// Runs `op` on namespace `ns`, blocking (see [`KvBackend::is_local`]).
     async fn run<T: Send + 'static>(
         &self,
         ns: String,
@@ -246,9 +256,11 @@ impl Store {
             true => self.own_limits,
             false => self.limits,
         };
-        let outcome = tokio::task::spawn_blocking(move || op(&*backend, &limits, &ns))
-            .await
-            .unwrap_or_else(|e| Err(KvError::Internal(e.to_string())));
+        let outcome = match backend.is_local() {
+            true => crate::blocking_work::in_place(move || op(&*backend, &limits, &ns)).await,
+            false => crate::blocking_work::on_pool(move || op(&*backend, &limits, &ns)).await,
+        }
+        .unwrap_or_else(|e| Err(KvError::Internal(e)));
         if let Err(KvError::QuotaExceeded(detail)) = &outcome {
             self.scope
                 .audit(AuditKind::StoreQuota, detail.clone(), "write refused");

@@ -193,11 +193,25 @@ static DISK_FULL_LOGGED: Throttle = Throttle::new(LOG_EVERY);
 static UNOPENABLE_LOGGED: Throttle = Throttle::new(LOG_EVERY);
 
 fn current(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-    conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| {
-        r.get(0)
-    })
-    .optional()
-    .map_err(internal)
+    first(conn, "SELECT value FROM kv WHERE key = ?1", params![key]).map_err(internal)
+}
+
+/// The first column of the first row `sql` answers, if any. Each statement
+/// a store runs per call is prepared once per connection (rusqlite's cache),
+/// not parsed again at every call.
+fn first<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached(sql)?
+        .query_row(params, |r| r.get(0))
+        .optional()
+}
+
+/// Runs `sql`, prepared once per connection like [`first`]'s.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// Writes `value` (or deletes, for `None`) and charges the size change to
@@ -212,9 +226,7 @@ fn put(
 ) -> Result<(), KvError> {
     let size = |v: Option<&[u8]>| v.map_or(0, |v| (key.len() + v.len()) as i64);
     let delta = size(value) - size(old);
-    let used: i64 = tx
-        .query_row("SELECT bytes FROM usage WHERE id = 0", [], |r| r.get(0))
-        .optional()
+    let used: i64 = first(tx, "SELECT bytes FROM usage WHERE id = 0", [])
         .map_err(internal)?
         .unwrap_or(0);
     if let Some(limits) = limits
@@ -227,15 +239,17 @@ fn put(
         )));
     }
     match value {
-        Some(v) => tx.execute(
+        Some(v) => exec(
+            tx,
             "INSERT INTO kv (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, v],
         ),
-        None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
+        None => exec(tx, "DELETE FROM kv WHERE key = ?1", params![key]),
     }
     .map_err(internal)?;
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO usage (id, bytes) VALUES (0, ?1)
          ON CONFLICT (id) DO UPDATE SET bytes = bytes + ?1",
         params![delta],
@@ -260,6 +274,11 @@ fn prefix_end(prefix: &str) -> Option<String> {
 }
 
 impl KvBackend for SqliteBackend {
+    /// A local file (or memory), behind a lock of its own.
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let store = self.store(ns)?;
         current(&lock(&store), key)
