@@ -21,6 +21,9 @@ pub(crate) fn open_database(
     open_file(dir.map(|d| d.join(STORE_FILE)).as_deref(), what, schema)
 }
 
+/// How long a connection waits for a lock another process holds.
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens (or creates) the database `file` (`None`: in memory) and its
 /// directory, and creates `schema`'s tables if missing.
 pub(crate) fn open_file(
@@ -44,10 +47,9 @@ pub(crate) fn open_file(
     // read lock upgraded by `CREATE TABLE` can report busy at once instead
     // (SQLite refuses to wait where waiting could deadlock), so those are
     // retried until the same deadline.
-    const WAIT: Duration = Duration::from_secs(5);
-    conn.busy_timeout(WAIT)
+    conn.busy_timeout(BUSY_WAIT)
         .map_err(|e| format!("preparing {what}: {e}"))?;
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + BUSY_WAIT;
     let prepare = format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;

@@ -33,7 +33,6 @@
 #![warn(missing_docs)]
 
 mod audit;
-mod blocking_work;
 mod breaker;
 mod budget;
 mod cache;

@@ -14,6 +14,7 @@ mod deploy;
 mod errors;
 mod events;
 mod health;
+mod host_call_loops;
 mod hostile;
 mod http;
 mod isolation;

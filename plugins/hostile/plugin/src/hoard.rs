@@ -133,6 +133,16 @@ pub fn kv_loop() -> String {
     }
 }
 
+/// Rewrites one file in its data directory for ever: every moment of the
+/// call is in a file system call or between two of them.
+pub fn file_loop() -> String {
+    loop {
+        if let Err(e) = std::fs::write("/data/loop.txt", b"again") {
+            return format!("the write failed: {e}");
+        }
+    }
+}
+
 /// `bytes` random bytes in one call: the host would have to make them all
 /// at once.
 pub fn random_flood(bytes: u64) -> String {

@@ -185,6 +185,7 @@ mod component {
                     .map(text)
                     .map_err(|e| PluginError::Internal(format!("contained: {e}"))),
                 "kv-loop" => Ok(text(hoard::kv_loop())),
+                "file-loop" => Ok(text(hoard::file_loop())),
                 "random-flood" => Ok(text(hoard::random_flood(number("bytes", 1 << 30)))),
                 "grow-and-leak" => Ok(text(hoard::grow_and_leak(number("per-call", 40) as usize))),
                 "symlink-swap" => {

@@ -10,6 +10,7 @@
 //! store has the host's [`KvLimits::quota_bytes`]. Keys, prefixes and
 //! cursors are at most [`KvLimits::max_key_bytes`] long.
 
+mod namespaces;
 mod sqlite;
 mod wasi;
 
@@ -46,6 +47,11 @@ pub enum KvError {
     /// The backend failed.
     #[error("store failure: {0}")]
     Internal(String),
+    /// A view from [`KvBackend::without_waiting`] gave the call up, undone,
+    /// because it would have had to wait; the host makes it again on the
+    /// blocking pool, so plugins never see this.
+    #[error("the call would have waited: {0}")]
+    WouldWait(String),
 }
 
 /// Sizes the store enforces per namespace.
@@ -71,18 +77,20 @@ impl Default for KvLimits {
 }
 
 /// A key-value backend. Namespaces are opaque strings; every method is
-/// blocking and is called off the async runtime's workers. `increment` and
+/// blocking and is called off the async runtime's workers (except those
+/// of the view [`KvBackend::without_waiting`] gives). `increment` and
 /// `compare_and_swap` must be atomic with respect to every other call.
 pub trait KvBackend: Send + Sync {
-    /// Whether every call is local work that ends by itself (no network, no
-    /// waiting on anything but a lock of its own and the local disk). Such
-    /// a backend is called on the calling thread, whose other tasks tokio
-    /// moves to another thread meanwhile, instead of on the blocking pool:
-    /// the call does not wait behind the runtime's queue to resume. A call
-    /// in place cannot be cut short by the plugin call's deadline, so a
-    /// backend that may wait on something remote keeps the default, false.
-    fn is_local(&self) -> bool {
-        false
+    /// This backend as it answers a call at once, on the calling thread,
+    /// when it can without waiting on anything (a lock another call holds,
+    /// another process, the network, a flush to disk), and otherwise gives
+    /// the call up undone with [`KvError::WouldWait`]. The host asks it
+    /// first for one-key calls, which then cost no trip to the blocking
+    /// pool and back; batches, and calls given up, go to the pool, where
+    /// the plugin call's deadline can abandon them. The default, `None`:
+    /// every call goes to the pool.
+    fn without_waiting(&self) -> Option<&dyn KvBackend> {
+        None
     }
     /// The value of `key`.
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
@@ -110,6 +118,14 @@ pub trait KvBackend: Send + Sync {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError>;
+}
+
+/// How many keys a store call touches: one-key calls may run at once
+/// ([`Store::run_kv`]), batches always on the blocking pool.
+#[derive(Clone, Copy)]
+pub(crate) enum Keys {
+    One,
+    Many,
 }
 
 /// Most keys one `list-keys` call returns.
@@ -234,33 +250,47 @@ impl Store {
         Ok(ns)
     }
 
-    /// Runs `op` on namespace `ns`, blocking (see [`KvBackend::is_local`]).
+    /// Runs `op`, one key's call, on namespace `ns` ([`Store::run_kv`]).
     async fn run<T: Send + 'static>(
         &self,
         ns: String,
-        op: impl FnOnce(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
+        op: impl Fn(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.run_kv(ns, op).await.map_err(to_wit)
+        self.run_kv(ns, Keys::One, op).await.map_err(to_wit)
     }
 
     /// [`Store::run`] with the backend's own error: the one place every
     /// operation of both interfaces passes, so quota refusals are audited
     /// alike.
+    ///
+    /// A call on one key is first offered to the backend's view that does
+    /// not wait ([`KvBackend::without_waiting`]), here on the calling
+    /// thread; a batch, or a call that view gave up, runs on the blocking
+    /// pool (a trip there and back, and on a busy runtime a wait in its
+    /// queue to resume), where the plugin call's deadline can abandon it.
     async fn run_kv<T: Send + 'static>(
         &self,
         ns: String,
-        op: impl FnOnce(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
+        keys: Keys,
+        op: impl Fn(&dyn KvBackend, &KvLimits, &str) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, KvError> {
-        let backend = self.backend.clone();
         let limits = match ns.starts_with("plugin:") {
             true => self.own_limits,
             false => self.limits,
         };
-        let outcome = match backend.is_local() {
-            true => crate::blocking_work::in_place(move || op(&*backend, &limits, &ns)).await,
-            false => crate::blocking_work::on_pool(move || op(&*backend, &limits, &ns)).await,
-        }
-        .unwrap_or_else(|e| Err(KvError::Internal(e)));
+        let now = match (keys, self.backend.without_waiting()) {
+            (Keys::One, Some(now)) => Some(op(now, &limits, &ns)),
+            _ => None,
+        };
+        let outcome = match now {
+            Some(Err(KvError::WouldWait(_))) | None => {
+                let backend = self.backend.clone();
+                tokio::task::spawn_blocking(move || op(&*backend, &limits, &ns))
+                    .await
+                    .unwrap_or_else(|e| Err(KvError::Internal(e.to_string())))
+            }
+            Some(done) => done,
+        };
         if let Err(KvError::QuotaExceeded(detail)) = &outcome {
             self.scope
                 .audit(AuditKind::StoreQuota, detail.clone(), "write refused");
@@ -276,7 +306,7 @@ fn to_wit(e: KvError) -> StoreError {
         KvError::QuotaExceeded(m) => StoreError::QuotaExceeded(m),
         KvError::NoSuchStore(m) => StoreError::NoSuchStore(m),
         KvError::NotANumber(m) => StoreError::NotANumber(m),
-        KvError::Internal(m) => StoreError::Internal(m),
+        KvError::Internal(m) | KvError::WouldWait(m) => StoreError::Internal(m),
     }
 }
 

@@ -10,16 +10,15 @@
 //! versions kept together in `store.sqlite` are moved to their own files
 //! when the backend opens.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::namespaces::{Namespaces, Wait};
 use super::{KvBackend, KvError, KvLimits};
-use crate::db::{STORE_FILE, open_file};
-use crate::locks::{lock, read, write};
+use crate::db::STORE_FILE;
 use crate::throttle::Throttle;
 
 /// The directory, in the data directory, that holds the namespaces' files.
@@ -34,8 +33,12 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS kv (
 /// writer at a time per namespace, which is what makes `increment` and
 /// `compare-and-swap` atomic.
 pub struct SqliteBackend {
-    dir: Option<PathBuf>,
-    stores: RwLock<HashMap<String, Arc<Mutex<Connection>>>>,
+    namespaces: Arc<Namespaces>,
+    /// Whether its calls wait to reach a namespace.
+    wait: Wait,
+    /// The same namespaces reached without waiting, the view
+    /// [`KvBackend::without_waiting`] gives (`None` in that view itself).
+    at_once: Option<Box<SqliteBackend>>,
 }
 
 impl SqliteBackend {
@@ -43,9 +46,15 @@ impl SqliteBackend {
     /// in-memory stores. Moves namespaces left in `data_dir/store.sqlite`
     /// by earlier versions to their own files.
     pub fn open(data_dir: Option<&Path>) -> Result<Self, String> {
+        let namespaces = Arc::new(Namespaces::new(data_dir.map(|d| d.join(KV_DIR)), SCHEMA));
         let backend = SqliteBackend {
-            dir: data_dir.map(|d| d.join(KV_DIR)),
-            stores: RwLock::default(),
+            namespaces: namespaces.clone(),
+            wait: Wait::Yes,
+            at_once: Some(Box::new(SqliteBackend {
+                namespaces,
+                wait: Wait::No,
+                at_once: None,
+            })),
         };
         if let Some(dir) = data_dir {
             backend.move_legacy(&dir.join(STORE_FILE))?;
@@ -53,24 +62,14 @@ impl SqliteBackend {
         Ok(backend)
     }
 
-    /// The connection of namespace `ns`, opened on first use.
-    fn store(&self, ns: &str) -> Result<Arc<Mutex<Connection>>, KvError> {
-        if let Some(store) = read(&self.stores).get(ns) {
-            return Ok(store.clone());
-        }
-        let mut stores = write(&self.stores);
-        if let Some(store) = stores.get(ns) {
-            return Ok(store.clone());
-        }
-        let file = self
-            .dir
-            .as_ref()
-            .map(|d| d.join(format!("{}.sqlite", file_stem(ns))));
-        let conn = open_file(file.as_deref(), "a key-value namespace", SCHEMA)
-            .map_err(|why| unopenable(ns, why))?;
-        let store = Arc::new(Mutex::new(conn));
-        stores.insert(ns.to_string(), store.clone());
-        Ok(store)
+    /// Runs `f` on namespace `ns`'s connection.
+    fn read<T>(
+        &self,
+        ns: &str,
+        f: impl FnOnce(&Connection) -> Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        self.namespaces
+            .with(self.wait, ns, || file_stem(ns), |n| f(&n.conn))
     }
 
     /// Runs `f` in an immediate (write-locked) transaction of `ns`.
@@ -79,14 +78,7 @@ impl SqliteBackend {
         ns: &str,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        let store = self.store(ns)?;
-        let mut conn = lock(&store);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(internal)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(internal)?;
-        Ok(out)
+        self.namespaces.write(self.wait, ns, || file_stem(ns), f)
     }
 
     /// Moves every namespace of the shared `kv` table of earlier versions
@@ -155,16 +147,21 @@ fn file_stem(ns: &str) -> String {
 /// plain words (the transaction was rolled back, so nothing is half
 /// written) and told to the operator in the host's log, at most once per
 /// [`LOG_EVERY`] however often plugins retry.
-fn internal(e: rusqlite::Error) -> KvError {
-    match e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        true => disk_full(&e.to_string()),
-        false => KvError::Internal(e.to_string()),
+pub(super) fn internal(e: rusqlite::Error) -> KvError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => disk_full(&e.to_string()),
+        // Another process holds the file: given up at once by a call that
+        // does not wait, after the busy timeout by one that does.
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            KvError::WouldWait(e.to_string())
+        }
+        _ => KvError::Internal(e.to_string()),
     }
 }
 
 /// What a plugin is told when its namespace cannot be opened: not why
 /// (that names host paths), which goes to the host's log instead.
-fn unopenable(ns: &str, why: String) -> KvError {
+pub(super) fn unopenable(ns: &str, why: String) -> KvError {
     if why.contains("disk is full") || why.contains("No space left") {
         return disk_full(&why);
     }
@@ -274,14 +271,12 @@ fn prefix_end(prefix: &str) -> Option<String> {
 }
 
 impl KvBackend for SqliteBackend {
-    /// A local file (or memory), behind a lock of its own.
-    fn is_local(&self) -> bool {
-        true
+    fn without_waiting(&self) -> Option<&dyn KvBackend> {
+        self.at_once.as_deref().map(|b| b as &dyn KvBackend)
     }
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        let store = self.store(ns)?;
-        current(&lock(&store), key)
+        self.read(ns, |conn| current(conn, key))
     }
 
     fn set(&self, limits: &KvLimits, ns: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
@@ -308,8 +303,6 @@ impl KvBackend for SqliteBackend {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
-        let store = self.store(ns)?;
-        let conn = lock(&store);
         // One index range: from the prefix (or past `after`) to the end of
         // the prefix's keys.
         let (start, from) = match after {
@@ -323,11 +316,13 @@ impl KvBackend for SqliteBackend {
             "AND ?3 IS NULL"
         };
         let sql = format!("SELECT key FROM kv WHERE key {from} ?1 {upto} ORDER BY key LIMIT ?2");
-        let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
-        let rows = stmt
-            .query_map(params![start, limit, end], |r| r.get(0))
-            .map_err(internal)?;
-        rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+        self.read(ns, |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params![start, limit, end], |r| r.get(0))
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+        })
     }
 
     fn increment(
@@ -420,6 +415,92 @@ mod tests {
             .expect("b writes while a is locked");
         assert_eq!(db.list("plugin:b", "", None, 10), Ok(vec!["k".to_string()]));
         holder.execute_batch("ROLLBACK").expect("unlock a");
+    }
+
+    fn at_once(db: &SqliteBackend) -> &dyn KvBackend {
+        db.without_waiting().expect("the view that does not wait")
+    }
+
+    fn would_wait<T: std::fmt::Debug>(outcome: Result<T, KvError>) -> bool {
+        matches!(outcome, Err(KvError::WouldWait(_)))
+    }
+
+    /// Without waiting, a call on a file another process holds is given up
+    /// at once and undone; the waiting backend then makes it.
+    #[test]
+    fn a_call_that_does_not_wait_gives_up_a_file_another_process_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteBackend::open(Some(dir.path())).expect("open");
+        let limits = KvLimits::default();
+        db.set(&limits, "plugin:a", "k", b"before").expect("set");
+        let holder = Connection::open(dir.path().join("kv/plugin-a.sqlite")).expect("a's file");
+        holder.execute_batch("BEGIN IMMEDIATE").expect("lock a");
+        let started = std::time::Instant::now();
+        assert!(would_wait(
+            at_once(&db).set(&limits, "plugin:a", "k", b"now")
+        ));
+        assert!(
+            started.elapsed() < crate::db::BUSY_WAIT,
+            "gave up without the busy wait"
+        );
+        assert_eq!(
+            at_once(&db).get("plugin:a", "k"),
+            Ok(Some(b"before".to_vec()))
+        );
+        holder.execute_batch("ROLLBACK").expect("unlock a");
+        db.set(&limits, "plugin:a", "k", b"later")
+            .expect("the waiting backend writes");
+        assert_eq!(
+            at_once(&db).get("plugin:a", "k"),
+            Ok(Some(b"later".to_vec()))
+        );
+    }
+
+    /// Without waiting, a namespace another call holds, or one not open
+    /// yet, is given up.
+    #[test]
+    fn a_call_that_does_not_wait_gives_up_a_held_or_unopened_namespace() {
+        let db = SqliteBackend::open(None).expect("open");
+        let limits = KvLimits::default();
+        assert!(would_wait(at_once(&db).get("plugin:a", "k")));
+        db.set(&limits, "plugin:a", "k", b"v").expect("opens it");
+        assert_eq!(at_once(&db).get("plugin:a", "k"), Ok(Some(b"v".to_vec())));
+        let inside = db.namespaces.with(Wait::Yes, "plugin:a", String::new, |_| {
+            Ok(at_once(&db).increment(&limits, "plugin:a", "n", 1))
+        });
+        assert!(would_wait(inside.expect("held")));
+        assert_eq!(at_once(&db).get("plugin:a", "n"), Ok(None));
+    }
+
+    /// Writes that do not wait never checkpoint: once the write-ahead log
+    /// is full they are given up, the next waiting write checkpoints it,
+    /// and they go on.
+    #[test]
+    fn only_waiting_writes_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteBackend::open(Some(dir.path())).expect("open");
+        let limits = KvLimits::default();
+        db.set(&limits, "plugin:a", "start", b"v").expect("open a");
+        let value = vec![b'x'; 64 << 10];
+        let mut written = 0;
+        while at_once(&db)
+            .set(&limits, "plugin:a", &format!("k{written}"), &value)
+            .is_ok()
+        {
+            written += 1;
+            assert!(written < 1000, "a full log was never reported");
+        }
+        // Each write adds 16 pages of value and a few of the trees'.
+        let pages = super::super::namespaces::CHECKPOINT_PAGES;
+        assert!(written * 20 >= pages, "given up early, after {written}");
+        assert!(would_wait(
+            at_once(&db).set(&limits, "plugin:a", "again", b"v")
+        ));
+        db.set(&limits, "plugin:a", "waiting", b"v")
+            .expect("checkpoints");
+        at_once(&db)
+            .set(&limits, "plugin:a", "again", b"v")
+            .expect("writes go on after the checkpoint");
     }
 
     /// Namespaces earlier versions kept in `store.sqlite` move to their own

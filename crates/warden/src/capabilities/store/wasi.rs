@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::{KvBackend, KvError, MAX_PAGE, Store};
+use super::{Keys, KvBackend, KvError, MAX_PAGE, Store};
 use crate::contract::standard::keyvalue::{Bucket, Error, KeyResponse};
 use crate::contract::standard::{atomics, batch, keyvalue};
 use crate::state::PluginState;
@@ -72,6 +72,7 @@ fn other(message: impl Into<String>) -> Error {
 fn to_wasi(e: KvError) -> Error {
     match e {
         KvError::NoSuchStore(_) => Error::AccessDenied,
+        KvError::WouldWait(m) => Error::Other(KvError::Internal(m).to_string()),
         other => Error::Other(other.to_string()),
     }
 }
@@ -95,9 +96,10 @@ impl Store {
     async fn wasi_run<T: Send + 'static>(
         &self,
         ns: String,
-        op: impl FnOnce(&dyn KvBackend, &super::KvLimits, &str) -> Result<T, KvError> + Send + 'static,
+        keys: Keys,
+        op: impl Fn(&dyn KvBackend, &super::KvLimits, &str) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, Error> {
-        self.run_kv(ns, op).await.map_err(to_wasi)
+        self.run_kv(ns, keys, op).await.map_err(to_wasi)
     }
 
     fn check_batch(&self, keys: usize) -> Result<(), Error> {
@@ -135,7 +137,8 @@ impl keyvalue::HostBucket for Store {
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
         let ns = self.keyed(&bucket, &key)?;
-        self.wasi_run(ns, move |b, _, ns| b.get(ns, &key)).await
+        self.wasi_run(ns, Keys::One, move |b, _, ns| b.get(ns, &key))
+            .await
     }
 
     async fn set(
@@ -146,20 +149,24 @@ impl keyvalue::HostBucket for Store {
     ) -> Result<(), Error> {
         self.check_value(&value).map_err(to_wasi)?;
         let ns = self.keyed(&bucket, &key)?;
-        self.wasi_run(ns, move |b, l, ns| b.set(l, ns, &key, &value))
+        self.wasi_run(ns, Keys::One, move |b, l, ns| b.set(l, ns, &key, &value))
             .await
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), Error> {
         let ns = self.keyed(&bucket, &key)?;
-        self.wasi_run(ns, move |b, l, ns| b.delete(l, ns, &key).map(drop))
-            .await
+        self.wasi_run(ns, Keys::One, move |b, l, ns| {
+            b.delete(l, ns, &key).map(drop)
+        })
+        .await
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, Error> {
         let ns = self.keyed(&bucket, &key)?;
-        self.wasi_run(ns, move |b, _, ns| b.get(ns, &key).map(|v| v.is_some()))
-            .await
+        self.wasi_run(ns, Keys::One, move |b, _, ns| {
+            b.get(ns, &key).map(|v| v.is_some())
+        })
+        .await
     }
 
     async fn list_keys(
@@ -185,7 +192,7 @@ impl keyvalue::HostBucket for Store {
             ),
         };
         let keys = self
-            .wasi_run(ns.clone(), move |b, _, ns| {
+            .wasi_run(ns.clone(), Keys::One, move |b, _, ns| {
                 b.list(ns, "", after.as_deref(), MAX_PAGE)
             })
             .await?;
@@ -222,7 +229,9 @@ impl atomics::Host for Store {
             .map_err(|_| other(format!("a delta is at most {}; {delta} is not", i64::MAX)))?;
         let ns = self.keyed(&bucket, &key)?;
         let value = self
-            .wasi_run(ns, move |b, l, ns| b.increment(l, ns, &key, delta))
+            .wasi_run(ns, Keys::One, move |b, l, ns| {
+                b.increment(l, ns, &key, delta)
+            })
             .await?;
         u64::try_from(value).map_err(|_| other(format!("the value is {value}, which is not a u64")))
     }
@@ -241,12 +250,12 @@ impl batch::Host for Store {
         let ns = self.bucket(&bucket)?;
         let budget = self.budget.clone();
         let (found, _held) = self
-            .wasi_run(ns, move |b, _, ns| {
+            .wasi_run(ns, Keys::Many, move |b, _, ns| {
                 let mut total = 0;
                 let mut found = Vec::with_capacity(keys.len());
                 let mut held = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let value = b.get(ns, &key)?;
+                for key in &keys {
+                    let value = b.get(ns, key)?;
                     let size = key.len() + value.as_ref().map_or(0, Vec::len);
                     total += size;
                     if total > MAX_BATCH_BYTES {
@@ -260,7 +269,7 @@ impl batch::Host for Store {
                             .charge(size as u64, "a wasi:keyvalue get-many answer")
                             .map_err(|e| KvError::ValueTooLarge(e.to_string()))?,
                     );
-                    found.push(value.map(|v| (key, v)));
+                    found.push(value.map(|v| (key.clone(), v)));
                 }
                 Ok((found, held))
             })
@@ -279,7 +288,7 @@ impl batch::Host for Store {
             self.check_value(value).map_err(to_wasi)?;
         }
         let ns = self.bucket(&bucket)?;
-        self.wasi_run(ns, move |b, l, ns| {
+        self.wasi_run(ns, Keys::Many, move |b, l, ns| {
             key_values
                 .iter()
                 .try_for_each(|(key, value)| b.set(l, ns, key, value))
@@ -297,7 +306,7 @@ impl batch::Host for Store {
             self.check_key(key).map_err(to_wasi)?;
         }
         let ns = self.bucket(&bucket)?;
-        self.wasi_run(ns, move |b, l, ns| {
+        self.wasi_run(ns, Keys::Many, move |b, l, ns| {
             keys.iter()
                 .try_for_each(|key| b.delete(l, ns, key).map(drop))
         })
