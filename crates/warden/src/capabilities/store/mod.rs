@@ -83,8 +83,8 @@ impl Default for KvLimits {
 pub trait KvBackend: Send + Sync {
     /// This backend as it answers a call at once, on the calling thread,
     /// when it can without waiting on anything (a lock another call holds,
-    /// another process, the network, a flush to disk), and otherwise gives
-    /// the call up undone with [`KvError::WouldWait`]. The host asks it
+    /// another process, the network, a flush to disk, a large read), and
+    /// otherwise gives the call up undone with [`KvError::WouldWait`]. The host asks it
     /// first for one-key calls, which then cost no trip to the blocking
     /// pool and back; batches, and calls given up, go to the pool, where
     /// the plugin call's deadline can abandon them. The default, `None`:
@@ -121,7 +121,8 @@ pub trait KvBackend: Send + Sync {
 }
 
 /// How many keys a store call touches: one-key calls may run at once
-/// ([`Store::run_kv`]), batches always on the blocking pool.
+/// ([`Store::run_kv`]); batches and listings (which read whole rows, as
+/// many as a page holds) always run on the blocking pool.
 #[derive(Clone, Copy)]
 pub(crate) enum Keys {
     One,
@@ -357,7 +358,7 @@ impl store::Host for Store {
                 )));
             }
         }
-        self.run(ns, move |b, _, ns| {
+        self.run_kv(ns, Keys::Many, move |b, _, ns| {
             let keys = b.list(ns, &prefix, cursor.as_deref(), limit)?;
             let next_cursor = match keys.len() as u32 == limit {
                 true => keys.last().cloned(),
@@ -366,6 +367,7 @@ impl store::Host for Store {
             Ok(KeyPage { keys, next_cursor })
         })
         .await
+        .map_err(to_wit)
     }
 
     async fn increment(

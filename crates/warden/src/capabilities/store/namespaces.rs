@@ -3,20 +3,26 @@
 //! holding the file, for a checkpoint) or not at all.
 //!
 //! A call that does not wait is one the host makes at once on the thread
-//! of the plugin call: it takes the namespace's lock only if it is free,
-//! gives up at once if another process holds the file, and writes only
-//! while no checkpoint is due, so it costs its own work and nothing more.
-//! Checkpoints, SQLite's only flush to disk here (`synchronous = NORMAL`
-//! syncs nothing at commit), are taken off that path: the write-ahead
-//! log's hook counts its pages, and the first waiting write past
-//! [`CHECKPOINT_PAGES`] checkpoints it (SQLite's own automatic checkpoint,
-//! which the hook replaces, would run inside whichever commit crossed the
-//! line).
+//! of the plugin call, so it must cost its own small work and nothing
+//! more. It takes the namespace's lock only if the lock is free and no
+//! waiting call is queued for it (which would otherwise be overtaken again
+//! and again), gives up at once if another process holds the file, and
+//! leaves to the blocking pool every namespace that holds a value over
+//! [`LARGE_VALUE`] (SQLite reads a whole row when it compares keys, and
+//! rows live with their keys here) and every write while the write-ahead
+//! log is due for a checkpoint. Checkpoints and the sync that restarting
+//! the log after one makes (`synchronous = NORMAL` syncs nothing else) run
+//! only on the pool: the write-ahead log's hook counts its pages, the first
+//! waiting write past [`CHECKPOINT_PAGES`] checkpoints it, and the count
+//! stays until the next commit, which restarts the log and also waits.
+//! SQLite's automatic checkpoint, which the hook replaces, would run inside
+//! whichever commit crossed the line.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
+
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -28,6 +34,10 @@ use crate::locks::{lock, read, write};
 /// Pages in a namespace's write-ahead log past which it is checkpointed:
 /// SQLite's own default for its automatic checkpoints.
 pub(super) const CHECKPOINT_PAGES: i32 = 1000;
+
+/// The largest value a namespace may hold and still be reached without
+/// waiting, in bytes.
+pub(super) const LARGE_VALUE: usize = 64 << 10;
 
 /// Whether a call waits to reach its namespace.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,14 +53,24 @@ pub(super) enum Wait {
 pub(super) struct Namespaces {
     dir: Option<PathBuf>,
     schema: &'static str,
-    open: RwLock<HashMap<String, Arc<Mutex<Namespace>>>>,
+    open: RwLock<HashMap<String, Arc<Slot>>>,
 }
 
-/// One namespace's database, and how full its write-ahead log is.
+/// An open namespace, and how many waiting calls are queued for its lock.
+pub(super) struct Slot {
+    waiting: AtomicU32,
+    namespace: Mutex<Namespace>,
+}
+
+/// One namespace's database, how full its write-ahead log is, and whether
+/// it holds large values.
 pub(super) struct Namespace {
     pub(super) conn: Connection,
     /// Pages in the write-ahead log, as its hook last counted them.
     wal_pages: Arc<AtomicI32>,
+    /// Whether a value over [`LARGE_VALUE`] was stored (or was there when
+    /// the namespace opened); never unset while it is open.
+    large_values: bool,
 }
 
 impl Namespaces {
@@ -71,10 +91,18 @@ impl Namespaces {
         stem: impl FnOnce() -> String,
         f: impl FnOnce(&mut Namespace) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        let namespace = self.namespace(wait, ns, stem)?;
+        let slot = self.slot(wait, ns, stem)?;
         let mut held = match wait {
-            Wait::Yes => lock(&namespace),
-            Wait::No => match namespace.try_lock() {
+            Wait::Yes => {
+                slot.waiting.fetch_add(1, Ordering::SeqCst);
+                let held = lock(&slot.namespace);
+                slot.waiting.fetch_sub(1, Ordering::SeqCst);
+                held
+            }
+            Wait::No if slot.waiting.load(Ordering::SeqCst) > 0 => {
+                return Err(would_wait("a waiting call is queued for the namespace"));
+            }
+            Wait::No => match slot.namespace.try_lock() {
                 Ok(held) => held,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 Err(TryLockError::WouldBlock) => {
@@ -84,22 +112,28 @@ impl Namespaces {
         };
         match wait {
             Wait::Yes => f(&mut held),
+            Wait::No if held.large_values => Err(would_wait("the namespace holds large values")),
             Wait::No => without_busy_wait(&mut held, f),
         }
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction of `ns`; a
-    /// waiting write then checkpoints a full write-ahead log.
+    /// Runs `f`, which stores a value of `stored` bytes (0: none), in an
+    /// immediate (write-locked) transaction of `ns`; a waiting write then
+    /// checkpoints a full write-ahead log.
     pub(super) fn write<T>(
         &self,
         wait: Wait,
         ns: &str,
         stem: impl FnOnce() -> String,
+        stored: usize,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
         self.with(wait, ns, stem, |namespace| {
             if wait == Wait::No && namespace.checkpoint_due() {
                 return Err(would_wait("a checkpoint is due"));
+            }
+            if wait == Wait::No && stored > LARGE_VALUE {
+                return Err(would_wait("the value is large"));
             }
             let tx = namespace
                 .conn
@@ -107,6 +141,7 @@ impl Namespaces {
                 .map_err(super::sqlite::internal)?;
             let out = f(&tx)?;
             tx.commit().map_err(super::sqlite::internal)?;
+            namespace.large_values |= stored > LARGE_VALUE;
             if wait == Wait::Yes && namespace.checkpoint_due() {
                 namespace.checkpoint();
             }
@@ -117,12 +152,12 @@ impl Namespaces {
     /// The namespace `ns`, opened (from file `stem()`.sqlite) on first use
     /// by a waiting call; a call that does not wait gives up on a namespace
     /// not open yet.
-    fn namespace(
+    fn slot(
         &self,
         wait: Wait,
         ns: &str,
         stem: impl FnOnce() -> String,
-    ) -> Result<Arc<Mutex<Namespace>>, KvError> {
+    ) -> Result<Arc<Slot>, KvError> {
         let found = match wait {
             Wait::Yes => read(&self.open).get(ns).cloned(),
             Wait::No => match self.open.try_read() {
@@ -132,7 +167,7 @@ impl Namespaces {
             },
         };
         match (found, wait) {
-            (Some(namespace), _) => Ok(namespace),
+            (Some(slot), _) => Ok(slot),
             (None, Wait::No) => Err(would_wait("the namespace is not open yet")),
             (None, Wait::Yes) => self.open_namespace(ns, stem),
         }
@@ -142,10 +177,10 @@ impl Namespaces {
         &self,
         ns: &str,
         stem: impl FnOnce() -> String,
-    ) -> Result<Arc<Mutex<Namespace>>, KvError> {
+    ) -> Result<Arc<Slot>, KvError> {
         let mut open = write(&self.open);
-        if let Some(namespace) = open.get(ns) {
-            return Ok(namespace.clone());
+        if let Some(slot) = open.get(ns) {
+            return Ok(slot.clone());
         }
         let file = self
             .dir
@@ -161,9 +196,23 @@ impl Namespaces {
             Ok(())
         }))
         .map_err(|e| super::sqlite::unopenable(ns, e.to_string()))?;
-        let namespace = Arc::new(Mutex::new(Namespace { conn, wal_pages }));
-        open.insert(ns.to_string(), namespace.clone());
-        Ok(namespace)
+        let large_values = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM kv WHERE length(value) > ?1)",
+                [LARGE_VALUE as i64],
+                |r| r.get(0),
+            )
+            .map_err(|e| super::sqlite::unopenable(ns, e.to_string()))?;
+        let slot = Arc::new(Slot {
+            waiting: AtomicU32::new(0),
+            namespace: Mutex::new(Namespace {
+                conn,
+                wal_pages,
+                large_values,
+            }),
+        });
+        open.insert(ns.to_string(), slot.clone());
+        Ok(slot)
     }
 }
 
@@ -172,17 +221,15 @@ impl Namespace {
         self.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES
     }
 
-    /// Copies the write-ahead log into the database; a failure (another
-    /// process reading) leaves the count, and the next waiting write tries
-    /// again.
+    /// Copies the write-ahead log into the database. The count stays: the
+    /// next commit restarts the log (or, if another process's reader kept
+    /// frames, finds it still full) and says how many pages it holds.
     fn checkpoint(&mut self) {
-        match self
+        if let Err(e) = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i32>(0))
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
-            Ok(0) => self.wal_pages.store(0, Ordering::Relaxed),
-            Ok(_) => tracing::debug!("a key-value checkpoint was blocked; retried later"),
-            Err(e) => tracing::debug!("a key-value checkpoint failed ({e}); retried later"),
+            tracing::warn!("a key-value checkpoint failed ({e}); the next write tries again");
         }
     }
 }
@@ -208,4 +255,51 @@ fn without_busy_wait<T>(
 
 fn would_wait(why: &str) -> KvError {
     KvError::WouldWait(why.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str =
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);";
+
+    /// A waiting call queued for the lock is not overtaken: while one is,
+    /// calls that do not wait give way, even with the lock free.
+    #[test]
+    fn calls_that_do_not_wait_give_way_to_a_queued_waiting_call() {
+        let namespaces = Namespaces::new(None, SCHEMA);
+        let stem = || "a".to_string();
+        let nothing = |_: &mut Namespace| Ok(());
+        namespaces
+            .with(Wait::Yes, "a", stem, nothing)
+            .expect("open");
+        assert_eq!(namespaces.with(Wait::No, "a", stem, nothing), Ok(()));
+        let slot = namespaces.slot(Wait::No, "a", stem).expect("open");
+        slot.waiting.fetch_add(1, Ordering::SeqCst);
+        assert!(matches!(
+            namespaces.with(Wait::No, "a", stem, nothing),
+            Err(KvError::WouldWait(_))
+        ));
+        slot.waiting.fetch_sub(1, Ordering::SeqCst);
+        assert_eq!(namespaces.with(Wait::No, "a", stem, nothing), Ok(()));
+    }
+
+    /// A waiting call registers while it waits for the lock, and leaves.
+    #[test]
+    fn a_waiting_call_is_counted_while_it_waits() {
+        let namespaces = Namespaces::new(None, SCHEMA);
+        let stem = || "a".to_string();
+        let slot = namespaces.slot(Wait::Yes, "a", stem).expect("open");
+        std::thread::scope(|s| {
+            let held = lock(&slot.namespace);
+            let waiter = s.spawn(|| namespaces.with(Wait::Yes, "a", stem, |_| Ok(())));
+            while slot.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            drop(held);
+            assert_eq!(waiter.join().expect("waiter"), Ok(()));
+        });
+        assert_eq!(slot.waiting.load(Ordering::SeqCst), 0);
+    }
 }

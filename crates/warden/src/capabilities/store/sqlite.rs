@@ -72,13 +72,16 @@ impl SqliteBackend {
             .with(self.wait, ns, || file_stem(ns), |n| f(&n.conn))
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction of `ns`.
+    /// Runs `f`, which stores a value of `stored` bytes (0: none), in an
+    /// immediate (write-locked) transaction of `ns`.
     fn write<T>(
         &self,
         ns: &str,
+        stored: usize,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        self.namespaces.write(self.wait, ns, || file_stem(ns), f)
+        self.namespaces
+            .write(self.wait, ns, || file_stem(ns), stored, f)
     }
 
     /// Moves every namespace of the shared `kv` table of earlier versions
@@ -111,7 +114,8 @@ impl SqliteBackend {
                         .collect()
                 })
                 .map_err(moving)?;
-            self.write(&ns, |tx| {
+            let largest = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+            self.write(&ns, largest, |tx| {
                 for (key, value) in &rows {
                     let old = current(tx, key)?;
                     put(tx, None, key, old.as_deref(), Some(value))?;
@@ -280,14 +284,14 @@ impl KvBackend for SqliteBackend {
     }
 
     fn set(&self, limits: &KvLimits, ns: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.write(ns, |tx| {
+        self.write(ns, value.len(), |tx| {
             let old = current(tx, key)?;
             put(tx, Some(limits), key, old.as_deref(), Some(value))
         })
     }
 
     fn delete(&self, limits: &KvLimits, ns: &str, key: &str) -> Result<bool, KvError> {
-        self.write(ns, |tx| {
+        self.write(ns, 0, |tx| {
             let old = current(tx, key)?;
             if old.is_some() {
                 put(tx, Some(limits), key, old.as_deref(), None)?;
@@ -332,7 +336,7 @@ impl KvBackend for SqliteBackend {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.write(ns, |tx| {
+        self.write(ns, 0, |tx| {
             let old = current(tx, key)?;
             let value = match &old {
                 None => 0,
@@ -365,7 +369,7 @@ impl KvBackend for SqliteBackend {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError> {
-        self.write(ns, |tx| {
+        self.write(ns, new.len(), |tx| {
             let old = current(tx, key)?;
             if old.as_deref() != expected {
                 return Ok(false);
@@ -473,15 +477,17 @@ mod tests {
     }
 
     /// Writes that do not wait never checkpoint: once the write-ahead log
-    /// is full they are given up, the next waiting write checkpoints it,
-    /// and they go on.
+    /// is full they are given up, the next waiting write checkpoints it
+    /// (the database file then holds what the log held), the one after
+    /// restarts the log, and they go on.
     #[test]
     fn only_waiting_writes_checkpoint() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = SqliteBackend::open(Some(dir.path())).expect("open");
         let limits = KvLimits::default();
         db.set(&limits, "plugin:a", "start", b"v").expect("open a");
-        let value = vec![b'x'; 64 << 10];
+        let file = dir.path().join("kv/plugin-a.sqlite");
+        let value = vec![b'x'; 60 << 10];
         let mut written = 0;
         while at_once(&db)
             .set(&limits, "plugin:a", &format!("k{written}"), &value)
@@ -490,17 +496,46 @@ mod tests {
             written += 1;
             assert!(written < 1000, "a full log was never reported");
         }
-        // Each write adds 16 pages of value and a few of the trees'.
+        // Each write adds 15 pages of value and a few of the trees'.
         let pages = super::super::namespaces::CHECKPOINT_PAGES;
         assert!(written * 20 >= pages, "given up early, after {written}");
+        let before = std::fs::metadata(&file).expect("database").len();
+        assert!(before < (1 << 20), "nothing was checkpointed yet: {before}");
+        db.set(&limits, "plugin:a", "waiting", b"v")
+            .expect("checkpoints");
+        let after = std::fs::metadata(&file).expect("database").len();
+        assert!(
+            after >= written as u64 * (60 << 10),
+            "checkpointed: {after}"
+        );
         assert!(would_wait(
             at_once(&db).set(&limits, "plugin:a", "again", b"v")
         ));
-        db.set(&limits, "plugin:a", "waiting", b"v")
-            .expect("checkpoints");
+        db.set(&limits, "plugin:a", "restart", b"v")
+            .expect("restarts the log");
         at_once(&db)
             .set(&limits, "plugin:a", "again", b"v")
-            .expect("writes go on after the checkpoint");
+            .expect("writes go on after the restart");
+    }
+
+    /// A namespace that holds a value over the large-value bound is left to
+    /// the waiting backend, reads included, as is a large write.
+    #[test]
+    fn large_values_are_left_to_waiting_calls() {
+        let db = SqliteBackend::open(None).expect("open");
+        let limits = KvLimits::default();
+        let large = vec![b'x'; super::super::namespaces::LARGE_VALUE + 1];
+        db.set(&limits, "plugin:a", "small", b"v").expect("open a");
+        assert!(would_wait(
+            at_once(&db).set(&limits, "plugin:a", "big", &large)
+        ));
+        assert_eq!(
+            at_once(&db).get("plugin:a", "small"),
+            Ok(Some(b"v".to_vec()))
+        );
+        db.set(&limits, "plugin:a", "big", &large).expect("waiting");
+        assert!(would_wait(at_once(&db).get("plugin:a", "small")));
+        assert_eq!(db.get("plugin:a", "small"), Ok(Some(b"v".to_vec())));
     }
 
     /// Namespaces earlier versions kept in `store.sqlite` move to their own

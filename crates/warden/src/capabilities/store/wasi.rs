@@ -192,7 +192,7 @@ impl keyvalue::HostBucket for Store {
             ),
         };
         let keys = self
-            .wasi_run(ns.clone(), Keys::One, move |b, _, ns| {
+            .wasi_run(ns.clone(), Keys::Many, move |b, _, ns| {
                 b.list(ns, "", after.as_deref(), MAX_PAGE)
             })
             .await?;
