@@ -15,6 +15,7 @@ use crate::engine::{Allocator, EngineConfig, start_epoch_ticker};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSettings};
 use crate::grants::Grants;
+use crate::lane::{Lane, OwnedRuntime};
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::signature::PublicKey;
@@ -39,7 +40,9 @@ pub(crate) struct Core {
     instance_capacity: Option<u32>,
     /// Instances promised to loaded plugins (the sum of their `max-instances`).
     instances_reserved: Mutex<u32>,
-    executor: OnceLock<std::result::Result<Executor, String>>,
+    executor: OnceLock<std::result::Result<OwnedRuntime, String>>,
+    /// Where the calls of plugins that map directories run.
+    files: Lane,
 }
 
 /// How the host's event bus and circuit breakers behave.
@@ -47,18 +50,6 @@ pub(crate) struct Tuning {
     pub(crate) events: EventSettings,
     pub(crate) breaker: BreakerSettings,
     pub(crate) trusted_keys: Option<Arc<[PublicKey]>>,
-}
-
-/// The runtime behind the blocking facade. Dropped without waiting, so the
-/// last handle to a host may be dropped anywhere, even inside async code.
-struct Executor(Option<tokio::runtime::Runtime>);
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// Instances reserved for one plugin in the host's pool; released on drop.
@@ -133,6 +124,7 @@ impl Core {
             },
             instances_reserved: Mutex::new(0),
             executor: OnceLock::new(),
+            files: Lane::default(),
         }))
     }
 
@@ -156,6 +148,19 @@ impl Core {
         })
     }
 
+    /// Where a call of a plugin that maps directories runs: the file lane
+    /// ([`crate::lane`]), for a call made on an async runtime. A call
+    /// through the blocking facade stays on its caller's thread, which
+    /// waits for nothing else.
+    pub(crate) fn file_lane(&self) -> Option<tokio::runtime::Handle> {
+        let here = tokio::runtime::Handle::try_current().ok()?;
+        let facade = self.executor.get().and_then(|e| e.as_ref().ok());
+        if facade.is_some_and(|rt| rt.owns(&here)) {
+            return None;
+        }
+        self.files.handle(&here)
+    }
+
     /// Runs `fut` to completion on the calling thread, for the blocking
     /// facade. Refuses inside an async runtime, where blocking would stall
     /// that runtime's worker.
@@ -167,19 +172,13 @@ impl Core {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::BlockingInAsync { method });
         }
-        let executor = self.executor.get_or_init(|| {
-            // Calls run on the calling thread; the one worker only drives
-            // timers and I/O, so every caller thread makes progress in parallel.
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("warden-io")
-                .enable_all()
-                .build()
-                .map(|rt| Executor(Some(rt)))
-                .map_err(|e| e.to_string())
-        });
-        match executor {
-            Ok(Executor(Some(rt))) => {
+        // Calls run on the calling thread; the one worker only drives timers
+        // and I/O, so every caller thread makes progress in parallel.
+        let executor = self
+            .executor
+            .get_or_init(|| OwnedRuntime::new("warden-io", 1));
+        match executor.as_ref().map(OwnedRuntime::runtime) {
+            Ok(Some(rt)) => {
                 let mut fut = std::pin::pin!(fut);
                 // Most calls never wait on a timer or I/O: polled once in the
                 // runtime's context, they finish without `block_on`'s parking
@@ -194,7 +193,7 @@ impl Core {
                     std::task::Poll::Pending => rt.block_on(fut),
                 }
             }
-            Ok(Executor(None)) => Err(Error::Host("the blocking executor is shut down".into())),
+            Ok(None) => Err(Error::Host("the blocking executor is shut down".into())),
             Err(e) => Err(Error::host("starting the blocking executor", e.clone())),
         }
     }

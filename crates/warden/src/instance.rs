@@ -53,6 +53,24 @@ pub(crate) enum Op<'a> {
     Link(LinkCall<'a>),
 }
 
+impl<'a> Op<'a> {
+    /// This call with nothing borrowed, so that it can run on another task;
+    /// a linked call borrows its caller's arguments and is handed back.
+    pub(crate) fn into_owned(self) -> Result<Op<'static>, Op<'a>> {
+        Ok(match self {
+            Op::Process(call) => Op::Process(call),
+            Op::Validate(input) => Op::Validate(input),
+            Op::DescribeOptions => Op::DescribeOptions,
+            Op::OnEvent(event, hops) => Op::OnEvent(event, hops),
+            Op::Metadata => Op::Metadata,
+            Op::Status => Op::Status,
+            Op::SupportedEvents => Op::SupportedEvents,
+            Op::Shutdown => Op::Shutdown,
+            Op::Link(call) => return Err(Op::Link(call)),
+        })
+    }
+}
+
 /// What the guest returned for an [`Op`].
 pub(crate) enum Out {
     Process(Result<types::ProcessResponse, types::PluginError>),

@@ -55,6 +55,7 @@ mod grants;
 mod health;
 pub mod inspect;
 mod instance;
+mod lane;
 mod lifecycle;
 mod limits;
 mod loader;

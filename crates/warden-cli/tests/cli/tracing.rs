@@ -136,7 +136,8 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         "[grants]\nallow = [\"http:{origin}\"]\n\
          [telemetry]\notlp = \"{origin}\"\nservice-name = \"warden-under-test\"\n"
     );
-    let examples = ["url-fetcher", "counter"];
+    // notes maps its data directory: its calls run on the file lane.
+    let examples = ["url-fetcher", "counter", "notes"];
     // The fetcher's manifest asks for the receiver's origin.
     let staged = tmp.path().join("plugins/url-fetcher");
     for example in examples {
@@ -183,6 +184,7 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
     };
     traced("url-fetcher/process", &format!("{origin}/page"));
     traced("counter/process?op=incr&key=traced", "");
+    traced("notes/process?op=write&name=traced", "a traced note");
     for options in ["spans=70", "spans=1&forge=true"] {
         let given = traced(&format!("span-maker/process?{options}"), "");
         assert_eq!(given, TRACE_ID, "the plugin is given its call's trace");
@@ -203,7 +205,7 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         .iter()
         .filter(|s| s.name == "warden.request")
         .collect();
-    assert_eq!(requests.len(), 4, "{all}");
+    assert_eq!(requests.len(), 5, "{all}");
     for request in &requests {
         assert_eq!(hex_id(&request.trace_id), TRACE_ID, "{all}");
         assert_eq!(hex_id(&request.parent_span_id), CALLER_SPAN, "{all}");
@@ -231,6 +233,9 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         "the client's tracestate went on: {:?}",
         seen.tracestates
     );
+
+    // A call run on the file lane is still its request's child.
+    plugin_call("notes");
 
     // The counter's key-value calls: import spans under its call.
     let count = plugin_call("counter");

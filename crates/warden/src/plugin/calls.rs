@@ -17,9 +17,37 @@ impl Plugin {
     }
 
     /// Runs `op`; gives it back, not run, when the plugin is unloaded
-    /// before the call could begin. Refuses at once while quarantined or
-    /// while the circuit breaker is open; counts the call in the metrics.
+    /// before the call could begin. A plugin that maps directories has its
+    /// calls run on the host's file lane ([`crate::lane`]).
     pub(super) async fn try_call<'a>(
+        &self,
+        op: Op<'a>,
+        call_id: &CallId,
+    ) -> std::result::Result<Result<Out>, Op<'a>> {
+        let lane = match self.inner.maps_dirs {
+            true => self.inner.core.file_lane(),
+            false => None,
+        };
+        let Some(lane) = lane else {
+            return self.try_call_here(op, call_id).await;
+        };
+        let op = match op.into_owned() {
+            Ok(op) => op,
+            Err(op) => return self.try_call_here(op, call_id).await,
+        };
+        let (plugin, id) = (self.clone(), call_id.clone());
+        let call = async move { plugin.try_call_here(op, &id).await };
+        crate::lane::run(&lane, call).await.unwrap_or_else(|| {
+            Ok(Err(Error::Host(format!(
+                "the call into plugin `{}` was stopped: the host is shutting down",
+                self.inner.info.name
+            ))))
+        })
+    }
+
+    /// Runs `op` on this task. Refuses at once while quarantined or while
+    /// the circuit breaker is open; counts the call in the metrics.
+    async fn try_call_here<'a>(
         &self,
         op: Op<'a>,
         call_id: &CallId,

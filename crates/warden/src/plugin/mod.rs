@@ -67,6 +67,9 @@ struct Inner {
     shared_stores: Arc<Vec<String>>,
     http_origins: Arc<Vec<crate::permissions::Origin>>,
     data_dir: Option<Arc<DataDir>>,
+    /// Whether its instances map directories (its data directory or
+    /// `permissions.fs`): its calls then run on the file lane.
+    maps_dirs: bool,
     quotas: Arc<Vec<Arc<DataDir>>>,
     fingerprint: String,
     config: Arc<BTreeMap<String, String>>,
@@ -132,6 +135,7 @@ impl Plugin {
             timeout: info.limits.timeout,
             fuel: core.host_limits.fuel_metering.then_some(info.limits.fuel),
         };
+        let maps_dirs = p.data_dir.is_some() || !info.permissions.fs.is_empty();
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         let shared_stores = Arc::new(info.permissions.kv.clone());
         let http_origins = Arc::new(info.permissions.http.clone());
@@ -147,6 +151,7 @@ impl Plugin {
                 budget,
                 shared_stores,
                 http_origins,
+                maps_dirs,
                 data_dir: p.data_dir,
                 quotas: Arc::new(p.quotas),
                 fingerprint: p.fingerprint,
