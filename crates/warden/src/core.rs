@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSettings};
 use crate::grants::Grants;
 use crate::lane::{Lane, OwnedRuntime};
+
+/// The blocking pool of the blocking facade's runtime: tokio's default.
+const BLOCKING_POOL: usize = 512;
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::signature::PublicKey;
@@ -42,7 +45,7 @@ pub(crate) struct Core {
     instances_reserved: Mutex<u32>,
     executor: OnceLock<std::result::Result<OwnedRuntime, String>>,
     /// Where the calls of plugins that map directories run.
-    files: Lane,
+    pub(crate) files: Lane,
 }
 
 /// How the host's event bus and circuit breakers behave.
@@ -176,7 +179,7 @@ impl Core {
         // and I/O, so every caller thread makes progress in parallel.
         let executor = self
             .executor
-            .get_or_init(|| OwnedRuntime::new("warden-io", 1));
+            .get_or_init(|| OwnedRuntime::new("warden-io", 1, BLOCKING_POOL));
         match executor.as_ref().map(OwnedRuntime::runtime) {
             Ok(Some(rt)) => {
                 let mut fut = std::pin::pin!(fut);

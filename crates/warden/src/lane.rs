@@ -10,8 +10,18 @@
 //! the call at once; its caller waits for the whole call once. The call
 //! keeps its deadline, its limits and its instance pool (it is the same
 //! call, on another thread), and is cancelled when its caller gives up on
-//! it. A plugin that loops between file calls delays only the other file
-//! plugins' calls, and only until its next epoch yield.
+//! it, at its next yield (an epoch tick of guest code, or the end of the
+//! host call in progress). A plugin that loops between file calls holds up
+//! the lane's workers, not the runtime other plugins' calls run on, and
+//! only until its next epoch yield. Linked calls (they borrow their
+//! caller's arguments and end by its deadline) and calls through the
+//! blocking facade (whose caller's thread waits for nothing else) stay
+//! where they are made.
+//!
+//! The lane is started when the first plugin that maps directories loads,
+//! not by a call; its blocking pool is capped at [`BLOCKING_THREADS`], so
+//! file operations that never return (a hung network file system) hold
+//! threads of the lane's own and at most that many.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -19,16 +29,23 @@ use std::sync::OnceLock;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
+
+/// The most threads the lane's blocking pool runs at once; file operations
+/// past them wait for one.
+pub(crate) const BLOCKING_THREADS: usize = 128;
 
 /// A runtime, shut down without waiting when dropped, so that its owner may
 /// be dropped anywhere, even inside async code.
 pub(crate) struct OwnedRuntime(Option<tokio::runtime::Runtime>);
 
 impl OwnedRuntime {
-    /// A multi-thread runtime with `workers` workers, timers and I/O.
-    pub(crate) fn new(name: &str, workers: usize) -> Result<Self, String> {
+    /// A multi-thread runtime with `workers` workers, at most `blocking`
+    /// blocking threads, timers and I/O.
+    pub(crate) fn new(name: &str, workers: usize, blocking: usize) -> Result<Self, String> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
+            .max_blocking_threads(blocking)
             .thread_name(name)
             .enable_all()
             .build()
@@ -56,31 +73,37 @@ impl Drop for OwnedRuntime {
     }
 }
 
-/// The lane of one host, started on first use.
+/// The lane of one host, started by [`Lane::start`]; `None` when starting
+/// it failed.
 #[derive(Default)]
-pub(crate) struct Lane(OnceLock<Result<OwnedRuntime, String>>);
+pub(crate) struct Lane(OnceLock<Option<OwnedRuntime>>);
 
 impl Lane {
-    /// Where a call made on the runtime `here` runs: the lane, unless
-    /// `here` is the lane itself.
-    pub(crate) fn handle(&self, here: &Handle) -> Option<Handle> {
-        let started = self.0.get_or_init(|| {
+    /// Starts the lane, once; a failure is logged, once, and leaves file
+    /// calls where they are made.
+    pub(crate) fn start(&self) {
+        self.0.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            OwnedRuntime::new("warden-files", cores)
+            OwnedRuntime::new("warden-files", cores, BLOCKING_THREADS)
+                .inspect_err(|e| {
+                    tracing::warn!("starting the file lane failed, file calls run in place: {e}")
+                })
+                .ok()
         });
-        match started {
-            Ok(lane) if !lane.owns(here) => lane.runtime().map(|rt| rt.handle().clone()),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!("starting the file lane failed, file calls run in place: {e}");
-                None
-            }
+    }
+
+    /// Where a call made on the runtime `here` runs: the lane, once
+    /// started, unless `here` is the lane itself.
+    pub(crate) fn handle(&self, here: &Handle) -> Option<Handle> {
+        match self.0.get() {
+            Some(Some(lane)) if !lane.owns(here) => lane.runtime().map(|rt| rt.handle().clone()),
+            _ => None,
         }
     }
 }
 
-/// Runs `call` on `lane` under the caller's span, and waits for it; the
-/// call is cancelled if the caller stops waiting. A panic in the call
+/// Runs `call` on `lane` under the caller's span and tracing subscriber,
+/// and waits for it; the call is cancelled if the caller stops waiting. A panic in the call
 /// resumes in the caller, as it would have there; `None` if the lane shut
 /// down under it.
 pub(crate) async fn run<T: Send + 'static>(
@@ -89,8 +112,8 @@ pub(crate) async fn run<T: Send + 'static>(
 ) -> Option<T> {
     let span = tracing::Span::current();
     let task = match span.is_disabled() {
-        true => lane.spawn(call),
-        false => lane.spawn(call.instrument(span)),
+        true => lane.spawn(call.with_current_subscriber()),
+        false => lane.spawn(call.instrument(span).with_current_subscriber()),
     };
     match AbortOnDrop(task).wait().await {
         Ok(out) => Some(out),
@@ -124,7 +147,19 @@ mod tests {
             .enable_all()
             .build()
             .expect("caller runtime");
-        (Lane::default(), caller)
+        let lane = Lane::default();
+        lane.start();
+        (lane, caller)
+    }
+
+    #[test]
+    fn no_lane_until_started() {
+        let caller = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("caller runtime");
+        let lane = Lane::default();
+        let _context = caller.enter();
+        assert!(lane.handle(&Handle::current()).is_none());
     }
 
     #[test]

@@ -234,8 +234,11 @@ fn a_call_exports_its_span_tree_and_carries_the_trace_to_outbound_requests() {
         seen.tracestates
     );
 
-    // A call run on the file lane is still its request's child.
-    plugin_call("notes");
+    // notes' call ran on the file lane, the counter's did not; the lane's
+    // call is still its request's child.
+    let thread = |plugin: &str| attribute(plugin_call(plugin), "thread.name");
+    assert_eq!(thread("notes").as_deref(), Some("warden-files"), "{all}");
+    assert_ne!(thread("counter").as_deref(), Some("warden-files"), "{all}");
 
     // The counter's key-value calls: import spans under its call.
     let count = plugin_call("counter");

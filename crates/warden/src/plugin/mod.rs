@@ -136,6 +136,9 @@ impl Plugin {
             fuel: core.host_limits.fuel_metering.then_some(info.limits.fuel),
         };
         let maps_dirs = p.data_dir.is_some() || !info.permissions.fs.is_empty();
+        if maps_dirs {
+            core.files.start();
+        }
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         let shared_stores = Arc::new(info.permissions.kv.clone());
         let http_origins = Arc::new(info.permissions.http.clone());

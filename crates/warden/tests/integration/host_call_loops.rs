@@ -1,10 +1,10 @@
 //! Plugins that do nothing but call the host: the key-value store (whose
 //! one-key calls run at once on the plugin call's thread when they need
 //! not wait) and files (on tokio's blocking pool). Each still ends at its
-//! deadline, audited, and another plugin's calls are answered meanwhile on
-//! the one runtime worker they share; on the blocking API as well. Calls
-//! of a plugin that maps directories run on the host's file lane, and end
-//! there when their caller gives up on them.
+//! deadline, audited, and another plugin's calls are answered meanwhile
+//! on the caller's one runtime worker (the key-value loop shares it; the
+//! file loop runs on the host's file lane); on the blocking API as well. A
+//! file call on the lane ends there when its caller gives up on it.
 
 use warden_testkit as common;
 

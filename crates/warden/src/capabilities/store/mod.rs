@@ -26,8 +26,11 @@ use crate::state::PluginState;
 
 pub use sqlite::SqliteBackend;
 
-/// Why a store operation failed (the WIT `store-error`).
+/// Why a store operation failed (the WIT `store-error`). Backends make
+/// these; a match on one outside this crate needs a catch-all arm, so that
+/// a later kind (as `WouldWait` was) does not break it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KvError {
     /// The key is empty or too long.
     #[error("invalid key: {0}")]
