@@ -16,13 +16,13 @@ use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSettings};
 use crate::grants::Grants;
 use crate::lane::{Lane, OwnedRuntime};
-
-/// The blocking pool of the blocking facade's runtime: tokio's default.
-const BLOCKING_POOL: usize = 512;
 use crate::limits::{HostLimits, Limits};
 use crate::locks::lock;
 use crate::signature::PublicKey;
 use crate::state::PluginState;
+
+/// The blocking pool of the blocking facade's runtime: tokio's default.
+const BLOCKING_POOL: usize = 512;
 
 pub(crate) struct Core {
     pub(crate) engine: wasmtime::Engine,

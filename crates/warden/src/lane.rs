@@ -103,9 +103,9 @@ impl Lane {
 }
 
 /// Runs `call` on `lane` under the caller's span and tracing subscriber,
-/// and waits for it; the call is cancelled if the caller stops waiting. A panic in the call
-/// resumes in the caller, as it would have there; `None` if the lane shut
-/// down under it.
+/// and waits for it; the call is cancelled if the caller stops waiting. A
+/// panic in the call resumes in the caller, as it would have there; `None`
+/// if the lane shut down under it.
 pub(crate) async fn run<T: Send + 'static>(
     lane: &Handle,
     call: impl Future<Output = T> + Send + 'static,
