@@ -203,29 +203,35 @@ awk -v from="$((RUN_START + DURATION * 2 / 3))" '
         printf "rss growth over the last third: %+.1f%% (line through %d readings, %.0f -> %.0f MiB; readings %.0f-%.0f MiB)\n",
             (last - first) * 100 / first, n, first, last, lo, hi
     }' "$WORK/rss.log"
-# Inside the host, by plugin: the histogram bucket that holds p50 and p99.
-echo "host-side call time by plugin (upper bucket bound, ms):"
-curl -sf "$URL/metrics" | awk -F'[{}", ]+' '
-    /^warden_plugin_call_duration_seconds_bucket/ {
-        for (i = 2; i < NF; i++) {
-            if ($i == "le=") le = $(i + 1)
-            if ($i == "plugin=") name = $(i + 1)
-            if ($i == "version=") plugin = name "@" $(i + 1)
+# From a histogram of the server's metrics, by the labels named in `keys`
+# (joined with @): the bucket that holds p50 and p99, and the observations
+# over 10 ms (which of them make the tail).
+histogram() {
+    curl -sf "$URL/metrics" | awk -F'[{}", ]+' -v metric="$1_bucket" -v keys="$2" '
+        $1 == metric {
+            for (i = 2; i < NF; i++) if ($i ~ /=$/) label[substr($i, 1, length($i) - 1)] = $(i + 1)
+            n = split(keys, names, ","); key = label[names[1]]
+            for (k = 2; k <= n; k++) key = key "@" label[names[k]]
+            c = ++count[key]; bound[key, c] = label["le"]; total[key, c] = $NF
         }
-        n = ++count[plugin]; bound[plugin, n] = le; total[plugin, n] = $NF
-    }
-    END {
-        for (p in count) {
-            all = total[p, count[p]]
-            if (all == 0) continue
-            p50 = ""; p99 = ""
-            for (n = 1; n <= count[p]; n++) {
-                if (p50 == "" && total[p, n] >= all * 0.5) p50 = bound[p, n]
-                if (p99 == "" && total[p, n] >= all * 0.99) p99 = bound[p, n]
+        END {
+            for (p in count) {
+                all = total[p, count[p]]
+                if (all == 0) continue
+                p50 = ""; p99 = ""; slow = 0
+                for (n = 1; n <= count[p]; n++) {
+                    if (p50 == "" && total[p, n] >= all * 0.5) p50 = bound[p, n]
+                    if (p99 == "" && total[p, n] >= all * 0.99) p99 = bound[p, n]
+                    if (bound[p, n] == "0.01") slow = all - total[p, n]
+                }
+                printf "  %-26s %9d  p50 <= %s  p99 <= %s  over 10 ms %d\n", p, all, p50 * 1000, p99 * 1000, slow
             }
-            printf "  %-22s calls %8d  p50 <= %s  p99 <= %s\n", p, all, p50 * 1000, p99 * 1000
-        }
-    }' | sort
+        }' | sort
+}
+echo "server-side request time by route (upper bucket bound, ms):"
+histogram warden_http_request_duration_seconds route
+echo "host-side call time by plugin (upper bucket bound, ms):"
+histogram warden_plugin_call_duration_seconds plugin,version
 echo "instances recycled:"
 curl -sf "$URL/metrics" | grep -E '^warden_plugin_instances_recycled_total' | awk '$2 > 0' || true
 kill -TERM "$SERVER"

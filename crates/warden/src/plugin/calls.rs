@@ -24,19 +24,22 @@ impl Plugin {
         op: Op<'a>,
         call_id: &CallId,
     ) -> std::result::Result<Result<Out>, Op<'a>> {
+        // The call's time starts here: on the lane, it includes the wait
+        // for a lane worker.
+        let started = Instant::now();
         let lane = match self.inner.maps_dirs {
             true => self.inner.core.file_lane(),
             false => None,
         };
         let Some(lane) = lane else {
-            return self.try_call_here(op, call_id).await;
+            return self.try_call_here(op, call_id, started).await;
         };
         let op = match op.into_owned() {
             Ok(op) => op,
-            Err(op) => return self.try_call_here(op, call_id).await,
+            Err(op) => return self.try_call_here(op, call_id, started).await,
         };
         let (plugin, id) = (self.clone(), call_id.clone());
-        let call = async move { plugin.try_call_here(op, &id).await };
+        let call = async move { plugin.try_call_here(op, &id, started).await };
         crate::lane::run(&lane, call).await.unwrap_or_else(|| {
             Ok(Err(Error::Host(format!(
                 "the call into plugin `{}` was stopped: the host is shutting down",
@@ -46,17 +49,18 @@ impl Plugin {
     }
 
     /// Runs `op` on this task. Refuses at once while quarantined or while
-    /// the circuit breaker is open; counts the call in the metrics.
+    /// the circuit breaker is open; counts the call, from `started`, in the
+    /// metrics.
     async fn try_call_here<'a>(
         &self,
         op: Op<'a>,
         call_id: &CallId,
+        started: Instant,
     ) -> std::result::Result<Result<Out>, Op<'a>> {
         let inner = &self.inner;
         if inner.unloaded.load(Ordering::SeqCst) {
             return Err(op);
         }
-        let started = Instant::now();
         let admit = match self.admit(started) {
             Ok(admit) => admit,
             Err(e) => {
