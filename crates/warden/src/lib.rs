@@ -90,7 +90,7 @@ pub use breaker::{BreakerSettings, BreakerState};
 pub use cache::{CacheOutcome, CacheStats, default_cache_dir};
 pub use call::{OptionDoc, PluginMetadata, PluginStatus, ProcessRequest, ProcessResponse};
 pub use capabilities::ConfigSettings;
-pub use capabilities::http::HttpLimits;
+pub use capabilities::http::{HTTP_IDLE_FOR, HTTP_MAX_IDLE, HttpLimits};
 pub use capabilities::store::{KvBackend, KvError, KvLimits, SqliteBackend};
 pub use capabilities::{Capability, InstanceContext, PluginContext};
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_WIT, ContractVersion, World, write_contract_wit};

@@ -82,8 +82,8 @@ pub(crate) struct ServiceContext<'a> {
     pub(crate) bus: Arc<EventBus>,
     /// The named key-value stores the plugin was granted.
     pub(crate) shared_stores: Arc<Vec<String>>,
-    /// The HTTP origins the plugin was granted.
-    pub(crate) http_origins: Arc<Vec<crate::permissions::Origin>>,
+    /// The HTTP origins the plugin was granted, and its idle connections.
+    pub(crate) http: Arc<http::Outbound>,
     /// The plugin's data directory, if its manifest asks for one.
     pub(crate) data_dir: Option<Arc<DataDir>>,
     /// Every directory the plugin writes to, each with its quota: the data

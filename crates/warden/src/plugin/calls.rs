@@ -368,7 +368,7 @@ impl Plugin {
                 config: inner.config.clone(),
                 bus: inner.core.bus.clone(),
                 shared_stores: inner.shared_stores.clone(),
-                http_origins: inner.http_origins.clone(),
+                http: inner.http.clone(),
                 data_dir: inner.data_dir.clone(),
                 quotas: inner.quotas.clone(),
                 kv_quota: limits.kv_bytes,

@@ -65,7 +65,7 @@ struct Inner {
     exports: ExportIndices,
     budget: Budget,
     shared_stores: Arc<Vec<String>>,
-    http_origins: Arc<Vec<crate::permissions::Origin>>,
+    http: Arc<crate::capabilities::http::Outbound>,
     data_dir: Option<Arc<DataDir>>,
     /// Whether its instances map directories (its data directory or
     /// `permissions.fs`): its calls then run on the file lane.
@@ -141,7 +141,9 @@ impl Plugin {
         }
         let permits = Arc::new(Semaphore::new(info.limits.max_instances as usize));
         let shared_stores = Arc::new(info.permissions.kv.clone());
-        let http_origins = Arc::new(info.permissions.http.clone());
+        let http = Arc::new(crate::capabilities::http::Outbound::new(
+            info.permissions.http.clone(),
+        ));
         let core_breaker = core.breaker;
         let capability_calls = crate::capabilities::call_counters(&core.services);
         Plugin {
@@ -153,7 +155,7 @@ impl Plugin {
                 exports: p.exports,
                 budget,
                 shared_stores,
-                http_origins,
+                http,
                 maps_dirs,
                 data_dir: p.data_dir,
                 quotas: Arc::new(p.quotas),
@@ -543,6 +545,7 @@ impl Plugin {
             self.shut_down(instance).await;
         }
         inner.permits.close();
+        inner.http.close();
         lock(&inner.reservation).take();
         self.set_state(State::Unloaded, "every instance shut down");
     }

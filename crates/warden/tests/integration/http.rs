@@ -3,6 +3,10 @@
 //! origins work, every other origin (directly or through a redirect) is
 //! denied before a connection is made and audited, and the response size
 //! cap and timeouts hold; a call cut short closes its connection at once.
+//! Against a keep-alive server: a plugin's requests share one connection,
+//! which no other plugin uses, which a cut-off response does not leave
+//! open, which is replaced when the server closed it while idle, and which
+//! closes once idle for the pool's time.
 
 use warden_testkit as common;
 
@@ -50,21 +54,29 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, port: u16, requests: &AtomicUsize) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+/// Reads one request's head (the requests have no body) and gives its
+/// path; `None` when the peer closed the connection first.
+fn read_head(reader: &mut impl BufRead) -> Option<String> {
     let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
+    if !matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+        return None;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     loop {
         let mut header = String::new();
         match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(_) if header == "\r\n" => break,
             Ok(_) => {}
         }
     }
+    Some(line.split_whitespace().nth(1).unwrap_or("/").to_string())
+}
+
+fn serve(stream: TcpStream, port: u16, requests: &AtomicUsize) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let Some(path) = read_head(&mut reader) else {
+        return;
+    };
     requests.fetch_add(1, Ordering::SeqCst);
     let mut out = stream;
     let head = |status: &str, extra: &str| {
@@ -340,4 +352,183 @@ fn a_call_cut_short_closes_its_outbound_connection() {
         .recv_timeout(Duration::from_secs(5))
         .expect("the host closed the connection of the cut call");
     assert!(closed_at.duration_since(cut) < Duration::from_secs(5));
+}
+
+/// A keep-alive HTTP/1.1 server on 127.0.0.1: answers `/hello` (19 bytes)
+/// and `/big-chunked` (2 MiB, chunked) on each connection until the client closes it or
+/// `per_connection` requests were served, and records each connection and
+/// when it closed.
+struct KeepAlive {
+    origin: String,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    closed: std::sync::mpsc::Receiver<Instant>,
+}
+
+impl KeepAlive {
+    fn start(per_connection: usize) -> KeepAlive {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
+        let (connections, requests) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (closing, closed) = std::sync::mpsc::channel();
+        let (accepted, served) = (connections.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let (served, closing) = (served.clone(), closing.clone());
+                std::thread::spawn(move || {
+                    serve_keep_alive(stream, per_connection, &served);
+                    let _ = closing.send(Instant::now());
+                });
+            }
+        });
+        KeepAlive {
+            origin,
+            connections,
+            requests,
+            closed,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves requests on `stream` until the peer closes it (then returns) or
+/// `limit` were served (then closes it without a word).
+fn serve_keep_alive(stream: TcpStream, limit: usize, served: &AtomicUsize) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut out = stream;
+    for _ in 0..limit {
+        let Some(path) = read_head(&mut reader) else {
+            return;
+        };
+        served.fetch_add(1, Ordering::SeqCst);
+        let (head, body) = match path.as_str() {
+            // Declares no length: the cap can only cut it off as it streams.
+            "/big-chunked" => (
+                "transfer-encoding: chunked".to_string(),
+                format!("{BIG:x}\r\n{}\r\n0\r\n\r\n", "x".repeat(BIG)).into_bytes(),
+            ),
+            _ => (
+                "content-length: 19".to_string(),
+                b"hello from loopback".to_vec(),
+            ),
+        };
+        let head = format!("HTTP/1.1 200 OK\r\n{head}\r\n\r\n");
+        if out
+            .write_all(head.as_bytes())
+            .and_then(|()| out.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = out.shutdown(std::net::Shutdown::Both);
+}
+
+#[test]
+fn a_plugin_reuses_its_own_connections_and_no_other_plugin_does() {
+    let server = KeepAlive::start(usize::MAX);
+    let origins = [server.origin.clone()];
+    let host = host(&origins, HttpLimits::default());
+    let first = fetcher(&host, "fetch-first", &origins);
+    let second = fetcher(&host, "fetch-second", &origins);
+    let hello = format!("{}/hello", server.origin);
+    for _ in 0..5 {
+        let out = fetch(&first, &hello).expect("fetch");
+        assert_eq!(out.output, b"hello from loopback");
+    }
+    assert_eq!(
+        server.connections(),
+        1,
+        "five requests of one plugin, one connection"
+    );
+    fetch(&second, &hello).expect("fetch");
+    assert_eq!(
+        server.connections(),
+        2,
+        "another plugin never uses the first one's connection"
+    );
+    fetch(&first, &hello).expect("fetch");
+    assert_eq!(server.connections(), 2);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 7);
+}
+
+#[test]
+fn a_cut_off_response_leaves_no_connection_behind() {
+    let server = KeepAlive::start(usize::MAX);
+    let origins = [server.origin.clone()];
+    let limits = HttpLimits {
+        max_response_bytes: 1 << 20,
+        ..HttpLimits::default()
+    };
+    let host = host(&origins, limits);
+    let plugin = fetcher(&host, "fetch-capped", &origins);
+    assert!(fetch(&plugin, &format!("{}/big-chunked", server.origin)).is_err());
+    // Well before an idle connection would expire.
+    server
+        .closed
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the cut-off response's connection is closed at once");
+    fetch(&plugin, &format!("{}/hello", server.origin)).expect("fetch");
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    // The server closes each connection after two requests, saying nothing.
+    let server = KeepAlive::start(2);
+    let origins = [server.origin.clone()];
+    let host = host(&origins, HttpLimits::default());
+    let plugin = fetcher(&host, "fetch-again", &origins);
+    let hello = format!("{}/hello", server.origin);
+    for _ in 0..5 {
+        let out = fetch(&plugin, &hello).expect("every request is answered");
+        assert_eq!(out.output, b"hello from loopback");
+        // Time for the host to see the close of an idle connection.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.connections(), 3);
+}
+
+#[test]
+fn an_idle_connection_closes_after_the_pools_time() {
+    let server = KeepAlive::start(usize::MAX);
+    let origins = [server.origin.clone()];
+    let host = host(&origins, HttpLimits::default());
+    let plugin = fetcher(&host, "fetch-idle", &origins);
+    fetch(&plugin, &format!("{}/hello", server.origin)).expect("fetch");
+    let answered = Instant::now();
+    let closed = server
+        .closed
+        .recv_timeout(warden::HTTP_IDLE_FOR + Duration::from_millis(1500))
+        .expect("the idle connection is closed by the host once it expired");
+    let idle = closed.duration_since(answered);
+    assert!(
+        idle >= warden::HTTP_IDLE_FOR - Duration::from_millis(500),
+        "{idle:?}"
+    );
+    drop(plugin);
+}
+
+#[test]
+fn unloading_a_plugin_closes_its_idle_connections() {
+    let server = KeepAlive::start(usize::MAX);
+    let origins = [server.origin.clone()];
+    let host = host(&origins, HttpLimits::default());
+    let plugin = fetcher(&host, "fetch-unloaded", &origins);
+    fetch(&plugin, &format!("{}/hello", server.origin)).expect("fetch");
+    host.unload_blocking("fetch-unloaded").expect("unload");
+    // The plugin handle is still held: only the unload can have closed it.
+    server
+        .closed
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the unloaded build's connection is closed at once");
+    drop(plugin);
 }

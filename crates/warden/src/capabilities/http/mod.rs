@@ -16,8 +16,12 @@
 //! What the host buffers is bounded per handle (a header map holds at most
 //! [`FIELD_BYTES`], a request body [`BODY_CHUNK`] twice over) and per
 //! request in flight, which is charged to the instance's host budget when
-//! `handle` is called and given back when its connection ends.
+//! `handle` is called and given back when its response ends. A response
+//! read to its end leaves its connection to the build's next request to
+//! the same origin and address ([`pool`]): at most [`pool::MAX_IDLE`] per
+//! build, each for at most [`pool::IDLE_FOR`].
 
+mod pool;
 mod runtime;
 mod send;
 
@@ -40,6 +44,8 @@ use crate::budget::{Charge, HostTrap};
 use crate::permissions::Origin;
 use crate::scope::CallScope;
 use crate::state::PluginState;
+use pool::ConnectionPool;
+pub use pool::{IDLE_FOR as HTTP_IDLE_FOR, MAX_IDLE as HTTP_MAX_IDLE};
 use send::{REQUEST_BYTES, Target};
 
 type HttpError = wasmtime_wasi_http::Error;
@@ -87,10 +93,33 @@ pub(crate) struct Http {
     hooks: HttpHooks,
 }
 
+/// What one loaded build may reach over HTTP, and the connections it
+/// keeps between requests.
+pub(crate) struct Outbound {
+    /// The origins it was granted.
+    origins: Vec<Origin>,
+    pool: Arc<ConnectionPool>,
+}
+
+impl Outbound {
+    pub(crate) fn new(origins: Vec<Origin>) -> Self {
+        Outbound {
+            origins,
+            pool: Arc::default(),
+        }
+    }
+
+    /// Closes the build's idle connections, and those its last requests
+    /// give back: it is unloaded.
+    pub(crate) fn close(&self) {
+        self.pool.close();
+    }
+}
+
 /// Decides and sends each outgoing request of one plugin instance.
 struct HttpHooks {
     scope: Arc<CallScope>,
-    allowed: Arc<Vec<Origin>>,
+    outbound: Arc<Outbound>,
     limits: HttpLimits,
     /// The charge of the request `handle` is sending right now.
     charge: Option<Charge>,
@@ -115,7 +144,7 @@ impl Capability for HttpCapability {
             ctx: http,
             hooks: HttpHooks {
                 scope: ctx.scope.clone(),
-                allowed: ctx.http_origins.clone(),
+                outbound: ctx.http.clone(),
                 limits: ctx.settings.http,
                 charge: None,
                 trace: ctx.settings.trace.clone(),
@@ -291,7 +320,8 @@ impl HttpHooks {
     fn permits(&self, uri: &http::Uri) -> Option<Target> {
         let target = Target::of(uri)?;
         if self
-            .allowed
+            .outbound
+            .origins
             .iter()
             .any(|o| o.allows(&target.scheme, &target.host, target.port))
         {
@@ -359,7 +389,7 @@ impl WasiHttpHooks for HttpHooks {
         }
         let timeouts = self.clamp(options);
         let scope = self.scope.clone();
-        let allowed = self.allowed.clone();
+        let outbound = self.outbound.clone();
         let cap = send::ResponseCap {
             max: self.limits.max_response_bytes,
             scope: scope.clone(),
@@ -371,7 +401,7 @@ impl WasiHttpHooks for HttpHooks {
                     rcode: Some("name unresolvable".into()),
                     info_code: None,
                 })?;
-            let addresses = target.allowed(&allowed, found);
+            let addresses = target.allowed(&outbound.origins, found);
             if addresses.is_empty() {
                 deny_origin(
                     &scope,
@@ -381,7 +411,8 @@ impl WasiHttpHooks for HttpHooks {
                 );
                 return Err(HttpError::HttpRequestDenied);
             }
-            send::send(request, &target, &addresses, timeouts, charge, cap).await
+            let pool = outbound.pool.clone();
+            send::send(request, &target, &addresses, timeouts, charge, cap, pool).await
         }
         .instrument(span);
         Box::new(async move { runtime::spawn(sending)?.join().await? })

@@ -26,6 +26,11 @@ impl<T> Task<T> {
             .await
             .map_err(|e| HttpError::InternalError(Some(e.to_string())))
     }
+
+    /// Whether the task has ended.
+    pub(super) fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
 }
 
 impl<T> Drop for Task<T> {
@@ -40,6 +45,19 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    Ok(Task(runtime()?.spawn(work)))
+}
+
+/// Runs `work` on the outbound runtime to its end, waited for by no one.
+pub(super) fn detach<F>(work: F) -> Result<(), HttpError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    runtime()?.spawn(work);
+    Ok(())
+}
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime, HttpError> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     let runtime = RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -49,10 +67,7 @@ where
             .build()
             .map_err(|e| e.to_string())
     });
-    match runtime {
-        Ok(runtime) => Ok(Task(runtime.spawn(work))),
-        Err(e) => Err(HttpError::InternalError(Some(format!(
-            "starting the outbound HTTP runtime: {e}"
-        )))),
-    }
+    runtime.as_ref().map_err(|e| {
+        HttpError::InternalError(Some(format!("starting the outbound HTTP runtime: {e}")))
+    })
 }

@@ -3,8 +3,11 @@
 //! never reaches an [internal](crate::permissions::is_internal) address,
 //! only an origin naming the address itself does. The connection goes to an
 //! address that passed, so DNS cannot answer differently between the check
-//! and the connection, and TLS is verified against the name. The
-//! connection holds its charge on the instance's host budget until it ends.
+//! and the connection, and TLS is verified against the name. A connection
+//! the build's [pool](super::pool) kept from an earlier request goes to
+//! such an address too: it is reused only when the request's own checks
+//! allowed its address. A request holds its charge on the instance's host
+//! budget until its response ends.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -21,7 +24,8 @@ use tokio_rustls::rustls;
 use wasmtime_wasi_http::WasiBody;
 
 use super::HttpError;
-use super::runtime::{self, Task};
+use super::pool::{Conn, ConnectionPool, Key};
+use super::runtime;
 use crate::audit::AuditKind;
 use crate::budget::Charge;
 use crate::permissions::Origin;
@@ -131,7 +135,8 @@ pub(super) struct Timeouts {
     pub(super) between_bytes: Duration,
 }
 
-/// The future that reports how the connection ended.
+/// The future `wasi:http` waits on beside a response (for the end of the
+/// work behind it).
 pub(super) type Finished = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// The most a response body may bring, and whose audit log hears of one
@@ -176,9 +181,10 @@ impl ResponseCap {
     }
 }
 
-/// Sends `request` to `target` at one of `addresses`, within
-/// `timeouts`; the connection and `charge` live as long as the response,
-/// whose body stops at `cap`.
+/// Sends `request` to `target` at one of `addresses`, within `timeouts`,
+/// over an idle connection of `pool` that fits or a new one; `charge` lives
+/// as long as the response, whose body stops at `cap` and gives the
+/// connection back to `pool` when it comes to its end.
 pub(super) async fn send(
     mut request: http::Request<WasiBody>,
     target: &Target,
@@ -186,10 +192,95 @@ pub(super) async fn send(
     timeouts: Timeouts,
     charge: Charge,
     cap: ResponseCap,
+    pool: Arc<ConnectionPool>,
 ) -> Result<(http::Response<WasiBody>, Finished), HttpError> {
     let head = request.method() == http::Method::HEAD;
-    let connect_timeout = timeouts.connect;
+    // Only a proxy is sent the scheme and authority.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    *request.uri_mut() = path;
+    let first_byte = timeouts.first_byte;
+    let fits = |key: &Key| key.fits(&target.scheme, &target.host, target.port, addresses);
+    let sent = match pool.take(fits) {
+        Some((key, conn)) => send_reused(key, conn, request, &timeouts).await?,
+        None => Err(request),
+    };
+    let (key, conn, response) = match sent {
+        Ok(sent) => sent,
+        Err(request) => {
+            let (key, mut conn) = open(target, addresses, timeouts.connect).await?;
+            let response = tokio::time::timeout(first_byte, conn.sender.send_request(request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)??;
+            (key, conn, response)
+        }
+    };
+    cap.check_declared(&response, head)?;
+    let mut lease = Some(Lease { pool, key, conn });
+    if response.body().is_end_stream()
+        && let Some(lease) = lease.take()
+    {
+        lease.give_back();
+    }
+    let between_bytes = timeouts.between_bytes;
+    let response = response.map(|incoming| {
+        ResponseBody {
+            incoming,
+            between_bytes,
+            timer: Box::pin(tokio::time::sleep(between_bytes)),
+            left: cap.max,
+            cap,
+            lease,
+            charge: Some(charge),
+        }
+        .boxed_unsync()
+    });
+    // The connection outlives the response when it is kept, so there is
+    // no end of it to report (wasmtime's `wasi:http` 0.2 only logged it).
+    let finished: Finished = Box::new(async { Ok(()) });
+    Ok((response, finished))
+}
+
+/// A request sent, the connection it went over and the response's head.
+type Answered = (Key, Conn, http::Response<hyper::body::Incoming>);
+
+/// Sends `request` over the idle connection `conn` (which hyper said was
+/// ready), or gives it back unsent when the connection turns out closed
+/// before a byte of it was written (it is dropped then). One closed after
+/// that fails the request: it may have reached the server, and is not
+/// sent twice.
+async fn send_reused(
+    key: Key,
+    mut conn: Conn,
+    request: http::Request<WasiBody>,
+    timeouts: &Timeouts,
+) -> Result<Result<Answered, http::Request<WasiBody>>, HttpError> {
+    let sent = tokio::time::timeout(timeouts.first_byte, conn.sender.try_send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?;
+    match sent {
+        Ok(response) => Ok(Ok((key, conn, response))),
+        // Not written: the server closed the connection while it was idle.
+        Err(mut e) => match e.take_message() {
+            Some(unsent) => Ok(Err(unsent)),
+            None => Err(e.into_error().into()),
+        },
+    }
+}
+
+/// A new connection to `target` at the first of `addresses` that answers,
+/// over TLS for `https`, ready for HTTP/1 requests.
+async fn open(
+    target: &Target,
+    addresses: &[IpAddr],
+    connect_timeout: Duration,
+) -> Result<(Key, Conn), HttpError> {
     let tcp = connect(addresses, target.port, connect_timeout).await?;
+    let ip = tcp.peer_addr().map_err(HttpError::Connect)?.ip();
     let stream: Box<dyn Io> = if target.scheme == "https" {
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -207,53 +298,25 @@ pub(super) async fn send(
     let handshake = hyper::client::conn::http1::Builder::new()
         .max_buf_size(READ_BUFFER)
         .handshake(TokioIo::new(stream));
-    let (mut sender, connection) = tokio::time::timeout(connect_timeout, handshake)
+    let (sender, connection) = tokio::time::timeout(connect_timeout, handshake)
         .await
         .map_err(|_| HttpError::ConnectionTimeout)??;
-    // The connection runs beside the request and ends with the response;
-    // dropping what waits for it ends it at once, charge and all.
-    let driver = Driver(runtime::spawn(async move {
-        let _charge = charge;
-        connection.await
-    })?);
-    // Only a proxy is sent the scheme and authority.
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()
-        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    *request.uri_mut() = path;
-    let first_byte = timeouts.first_byte;
-    let response = tokio::time::timeout(first_byte, sender.send_request(request))
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)??;
-    cap.check_declared(&response, head)?;
-    let between_bytes = timeouts.between_bytes;
-    let response = response.map(|incoming| {
-        ResponseBody {
-            incoming,
-            between_bytes,
-            timer: Box::pin(tokio::time::sleep(between_bytes)),
-            left: cap.max,
-            cap,
-        }
-        .boxed_unsync()
-    });
-    let finished: Finished = Box::new(async move { driver.finished().await });
-    Ok((response, finished))
+    // The connection runs beside its requests; dropping its task closes it.
+    let driver = runtime::spawn(connection)?;
+    let key = Key::new(&target.scheme, &target.host, target.port, ip);
+    Ok((key, Conn { sender, driver }))
 }
 
-/// The task driving a connection, ended when dropped.
-struct Driver(Task<hyper::Result<()>>);
+/// A connection in use by one response, and the pool it goes back to.
+struct Lease {
+    pool: Arc<ConnectionPool>,
+    key: Key,
+    conn: Conn,
+}
 
-impl Driver {
-    async fn finished(self) -> Result<(), HttpError> {
-        match self.0.join().await? {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_timeout() => Err(HttpError::HttpResponseTimeout),
-            Err(e) => Err(e.into()),
-        }
+impl Lease {
+    fn give_back(self) {
+        self.pool.put(self.key, self.conn);
     }
 }
 
@@ -265,6 +328,29 @@ struct ResponseBody {
     timer: Pin<Box<tokio::time::Sleep>>,
     left: u64,
     cap: ResponseCap,
+    /// The connection, given back to its pool when the body comes to its
+    /// end and closed if it does not.
+    lease: Option<Lease>,
+    /// The response's share of the instance's host budget, until it ends.
+    charge: Option<Charge>,
+}
+
+impl ResponseBody {
+    /// The body ended: the connection may serve another request.
+    fn ended(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.give_back();
+        }
+        self.charge = None;
+    }
+
+    /// The body failed: its connection cannot be trusted with another
+    /// request, and closes now.
+    fn failed(&mut self, e: HttpError) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        self.lease = None;
+        self.charge = None;
+        Poll::Ready(Some(Err(e)))
+    }
 }
 
 impl Body for ResponseBody {
@@ -284,18 +370,22 @@ impl Body for ResponseBody {
                     Some(left) => self.left = left,
                     None => {
                         self.left = 0;
-                        return Poll::Ready(Some(Err(self.cap.refuse(Some(self.cap.max)))));
+                        let refused = self.cap.refuse(Some(self.cap.max));
+                        return self.failed(refused);
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) if e.is_timeout() => {
-                Poll::Ready(Some(Err(HttpError::HttpResponseTimeout)))
+                self.failed(HttpError::HttpResponseTimeout)
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => self.failed(e.into()),
+            Poll::Ready(None) => {
+                self.ended();
+                Poll::Ready(None)
+            }
             Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Ready(()) => self.failed(HttpError::ConnectionReadTimeout),
                 Poll::Pending => Poll::Pending,
             },
         }
