@@ -29,6 +29,12 @@ use crate::locks::lock;
 /// The most connections one plugin build keeps open between requests.
 pub const MAX_IDLE: usize = 4;
 
+/// How long a request waits for an idle connection to become ready (hyper
+/// has just seen the previous response's end, or is still writing a
+/// request body the server answered before it was all sent) before it
+/// opens a new connection instead.
+pub(super) const READY_WAIT: Duration = Duration::from_millis(250);
+
 /// How long a connection waits for its next request. Shorter than the
 /// keep-alive of common servers (Node.js closes after 5 s), so that the
 /// host seldom sends on a connection the server is closing.
@@ -106,16 +112,17 @@ impl Key {
 }
 
 impl ConnectionPool {
-    /// Takes the most recently idle connection whose key `fits` and that
-    /// can take a request now, if any; closes those that expired or whose
-    /// peer closed them.
+    /// Takes an idle connection whose key `fits`, if any: the most recent
+    /// that can take a request now, else the most recent; closes those
+    /// that expired or whose peer closed them.
     pub(super) fn take(&self, fits: impl Fn(&Key) -> bool) -> Option<(Key, Conn)> {
         let mut state = lock(&self.state);
         let closed = prune(&mut state.idle);
-        let found = state
-            .idle
+        let idle = &state.idle;
+        let found = idle
             .iter()
-            .rposition(|i| fits(&i.key) && i.conn.sender.is_ready());
+            .rposition(|i| fits(&i.key) && i.conn.sender.is_ready())
+            .or_else(|| idle.iter().rposition(|i| fits(&i.key)));
         let taken = found.map(|at| state.idle.remove(at));
         drop(state);
         drop(closed);

@@ -24,7 +24,7 @@ use tokio_rustls::rustls;
 use wasmtime_wasi_http::WasiBody;
 
 use super::HttpError;
-use super::pool::{Conn, ConnectionPool, Key};
+use super::pool::{Conn, ConnectionPool, Key, READY_WAIT};
 use super::runtime;
 use crate::audit::AuditKind;
 use crate::budget::Charge;
@@ -248,17 +248,24 @@ pub(super) async fn send(
 /// A request sent, the connection it went over and the response's head.
 type Answered = (Key, Conn, http::Response<hyper::body::Incoming>);
 
-/// Sends `request` over the idle connection `conn` (which hyper said was
-/// ready), or gives it back unsent when the connection turns out closed
-/// before a byte of it was written (it is dropped then). One closed after
-/// that fails the request: it may have reached the server, and is not
-/// sent twice.
+/// Sends `request` over the idle connection `conn` once it is ready, or
+/// gives it back unsent when the connection is not ready within
+/// [`READY_WAIT`] or turns out closed before a byte of it was written (it
+/// is dropped then). One closed after that fails the request: it may have
+/// reached the server, and is not sent twice.
 async fn send_reused(
     key: Key,
     mut conn: Conn,
     request: http::Request<WasiBody>,
     timeouts: &Timeouts,
 ) -> Result<Result<Answered, http::Request<WasiBody>>, HttpError> {
+    let wait = READY_WAIT.min(timeouts.connect);
+    if !matches!(
+        tokio::time::timeout(wait, conn.sender.ready()).await,
+        Ok(Ok(()))
+    ) {
+        return Ok(Err(request));
+    }
     let sent = tokio::time::timeout(timeouts.first_byte, conn.sender.try_send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)?;
