@@ -48,11 +48,26 @@ done"#;
     script
 }
 
-/// Writes `text` to `path`, executable.
+/// Writes `text` to `path`, executable. A child process writes it: a
+/// process another test thread forks while this one holds the file open
+/// for writing would keep it open, and running the script would then fail
+/// with "Text file busy".
 pub fn executable(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    use std::io::Write;
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let mut stdin = writer.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("script");
+    drop(stdin);
+    assert!(
+        writer.wait().expect("sh").success(),
+        "writing {}",
+        path.display()
+    );
 }
 
 /// Builds text-transform with `wasm_opt` into `out`; the progress lines.
