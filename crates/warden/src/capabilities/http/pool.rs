@@ -43,7 +43,7 @@ pub const IDLE_FOR: Duration = Duration::from_secs(4);
 /// Where a connection goes: a request may use it only if its own URL and
 /// one of the addresses its checks allowed match all of it. TLS was
 /// verified against `host`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Key {
     pub(super) scheme: String,
     pub(super) host: String,
@@ -56,6 +56,13 @@ pub(super) struct Key {
 pub(super) struct Conn {
     pub(super) sender: SendRequest<WasiBody>,
     pub(super) driver: Task<hyper::Result<()>>,
+}
+
+impl Conn {
+    /// Whether neither side has closed the connection.
+    fn is_open(&self) -> bool {
+        !self.sender.is_closed() && !self.driver.is_finished()
+    }
 }
 
 struct Idle {
@@ -132,12 +139,11 @@ impl ConnectionPool {
     /// Keeps `conn` for the next request to `key`, unless it cannot be
     /// reused; the oldest idle connection makes room when the pool is full.
     pub(super) fn put(self: &Arc<Self>, key: Key, conn: Conn) {
-        if conn.sender.is_closed() || conn.driver.is_finished() {
+        if !conn.is_open() {
             return;
         }
         let mut state = lock(&self.state);
         if state.closed {
-            drop(state);
             return;
         }
         let mut closed = prune(&mut state.idle);
@@ -196,11 +202,9 @@ async fn reap(pool: Weak<ConnectionPool>) {
 /// drop once the lock is released.
 fn prune(idle: &mut Vec<Idle>) -> Vec<Idle> {
     let now = Instant::now();
-    let (kept, gone): (Vec<Idle>, Vec<Idle>) = std::mem::take(idle).into_iter().partition(|i| {
-        now.duration_since(i.since) < IDLE_FOR
-            && !i.conn.sender.is_closed()
-            && !i.conn.driver.is_finished()
-    });
+    let (kept, gone): (Vec<Idle>, Vec<Idle>) = std::mem::take(idle)
+        .into_iter()
+        .partition(|i| now.duration_since(i.since) < IDLE_FOR && i.conn.is_open());
     *idle = kept;
     gone
 }
