@@ -6,6 +6,11 @@
 //! plugin-call time; the larger rows show the cost of copying the decoded
 //! pixels between the two instances.
 //!
+//! The same decode is linked twice: `decode` returns a record, which
+//! crosses value by value (`linked`), and `luminance` returns the same
+//! pixels as bare bytes, which cross as blocks of memory
+//! (`linked-bytes`, `op=luminance`).
+//!
 //! `cargo bench -p warden --bench links`
 
 use std::io::Cursor;
@@ -92,6 +97,24 @@ fn benches(c: &mut Criterion) {
                     .expect("linked call")
             })
         });
+        let luminance =
+            |input: &[u8]| ProcessRequest::new(input.to_vec()).option("op", "luminance");
+        let pixels = stats
+            .process_blocking(luminance(&input))
+            .expect("luminance")
+            .output;
+        assert_eq!(pixels.len(), (side * side) as usize);
+        group.bench_with_input(
+            BenchmarkId::new("linked-bytes", &size),
+            &input,
+            |b, input| {
+                b.iter(|| {
+                    stats
+                        .process_blocking(luminance(input))
+                        .expect("linked call")
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::OptionDoc;
-use crate::capabilities::links::LinkCall;
+use crate::capabilities::links::{LinkCall, Returned};
 use crate::contract::bindings::{event_handler, plugin, types};
 use crate::core::Reservation;
 use crate::limits::Limits;
@@ -81,7 +80,7 @@ pub(crate) enum Out {
     Status(types::PluginStatus),
     SupportedEvents(Vec<String>),
     Shutdown(Result<(), types::PluginError>),
-    Link(Vec<Val>),
+    Link(Returned),
 }
 
 /// Store data with a memory limiter and a call deadline: a component
@@ -258,10 +257,7 @@ impl Instance {
                     .component
                     .get_func(&mut *store, call.export)
                     .ok_or_else(|| wasmtime::format_err!("the linked export is missing"))?;
-                let mut results = vec![Val::Bool(false); call.results];
-                func.call_async(&mut *store, call.params, &mut results)
-                    .await?;
-                Out::Link(results)
+                Out::Link(call.args.call(store, func).await?)
             }
         })
     }

@@ -21,7 +21,7 @@ use crate::call::{
 };
 use crate::capabilities::ServiceContext;
 use crate::capabilities::data::DataDir;
-use crate::capabilities::links::LinkCall;
+use crate::capabilities::links::{LinkCall, Returned};
 use crate::contract::World;
 use crate::contract::bindings::types;
 use crate::core::{Core, Reservation};
@@ -349,16 +349,16 @@ impl Plugin {
     pub(crate) async fn serve_link<'a>(
         &self,
         call: LinkCall<'a>,
-    ) -> std::result::Result<Result<Vec<wasmtime::component::Val>>, LinkCall<'a>> {
+    ) -> std::result::Result<Result<Returned>, LinkCall<'a>> {
         let call_id = call.caller.call_id.clone();
-        let size = crate::values::size_of_values(call.params);
+        let size = call.args.data_size();
         if let Err(e) = self.check_size("input", size, &call_id) {
             return Ok(Err(e));
         }
         match self.try_call(Op::Link(call), &call_id).await {
-            Ok(Ok(Out::Link(values))) => {
-                let size = crate::values::size_of_values(&values);
-                Ok(self.check_size("output", size, &call_id).map(|()| values))
+            Ok(Ok(Out::Link(returned))) => {
+                let size = returned.data_size();
+                Ok(self.check_size("output", size, &call_id).map(|()| returned))
             }
             Ok(Ok(_)) => Ok(Err(mismatch())),
             Ok(Err(e)) => Ok(Err(e)),

@@ -59,6 +59,57 @@ fn request(input: Vec<u8>) -> ProcessRequest {
     ProcessRequest::new(input)
 }
 
+/// `image-stats`'s two ways across the link: `stats` calls `decode`, whose
+/// record crosses value by value; `luminance` calls `luminance`, whose
+/// bytes cross as blocks of memory (the typed fast path).
+const OPS: [&str; 2] = ["stats", "luminance"];
+
+fn request_op(input: Vec<u8>, op: &str) -> ProcessRequest {
+    ProcessRequest::new(input).option("op", op)
+}
+
+/// A granted host with both plugins loaded, each manifest with its `edit`
+/// (text replaced) if any.
+async fn loaded(
+    decoder: Option<(&str, &str)>,
+    stats: Option<(&str, &str)>,
+) -> (Warden, warden::Plugin, warden::Plugin) {
+    let host = granted();
+    let decoder = load_edited(&host, "image-decoder", decoder).await;
+    let stats = load_edited(&host, "image-stats", stats).await;
+    (host, decoder, stats)
+}
+
+async fn load_edited(host: &Warden, plugin: &str, edit: Option<(&str, &str)>) -> warden::Plugin {
+    match edit {
+        None => load(host, plugin).await,
+        Some((from, to)) => {
+            host.load_bytes(manifest_with(plugin, from, to), component(plugin))
+                .await
+        }
+    }
+    .unwrap_or_else(|e| panic!("loading {plugin} ({edit:?}): {e}"))
+}
+
+/// Which plugin trapped, and how.
+fn trap(err: Error) -> (String, TrapKind) {
+    match err {
+        Error::Trap { plugin, kind, .. } => (plugin, kind),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+/// The error of a call that failed on the provider's side of the link.
+fn linked_error(err: Error) -> Error {
+    match err {
+        Error::Linked { plugin, error, .. } => {
+            assert_eq!(plugin, "image-stats");
+            *error
+        }
+        other => panic!("expected a link failure, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_plugin_calls_another_through_a_link() {
     let host = granted();
@@ -99,9 +150,26 @@ async fn a_plugin_calls_another_through_a_link() {
         other => panic!("expected the consumer's plugin error, got {other:?}"),
     }
     assert_eq!((decoder.stats().calls, decoder.stats().traps), (2, 0));
+
+    // The same pixels as bare bytes, on the fast path; its errors alike.
+    let out = stats
+        .process(request_op(gradient_png(4, 2, 80), "luminance"))
+        .await
+        .expect("pixels of a png");
+    assert_eq!(out.output, [0, 80, 160, 240, 0, 80, 160, 240]);
+    assert_eq!(out.content_type, "application/octet-stream");
+    let err = stats
+        .process(request_op(b"not an image".to_vec(), "luminance"))
+        .await
+        .expect_err("not an image");
+    assert!(
+        matches!(&err, Error::Plugin { error, .. } if error.to_string().contains("not an image")),
+        "{err:?}"
+    );
+    assert_eq!((decoder.stats().calls, decoder.stats().traps), (4, 0));
     assert_eq!(
         stats.metrics().capability_calls.get("links"),
-        Some(&2),
+        Some(&4),
         "each call through the link is counted as the consumer's"
     );
 }
@@ -212,35 +280,25 @@ fn manifest_with(plugin: &str, from: &str, to: &str) -> warden::Manifest {
 
 #[tokio::test]
 async fn each_side_keeps_its_own_limits() {
+    for op in OPS {
+        each_side_keeps_its_own_limits_on(op).await;
+    }
+}
+
+async fn each_side_keeps_its_own_limits_on(op: &str) {
     // 2000×2000 RGB decodes into 12 MB: more than an 8 MiB decoder has.
     let big = gradient_png(2000, 2000, 1);
-    let host = granted();
-    let decoder = host
-        .load_bytes(
-            manifest_with("image-decoder", "\nmemory-mb = 256", "\nmemory-mb = 8"),
-            component("image-decoder"),
-        )
-        .await
-        .expect("decoder with 8 MiB");
-    let stats = load(&host, "image-stats").await.expect("stats");
+    let (host, decoder, stats) = loaded(Some(("\nmemory-mb = 256", "\nmemory-mb = 8")), None).await;
     let err = stats
-        .process(request(big.clone()).call_id("req-42"))
+        .process(request_op(big.clone(), op).call_id("req-42"))
         .await
         .expect_err("decoder OOM");
-    match &err {
-        Error::Linked { plugin, error, .. } => {
-            assert_eq!(plugin, "image-stats");
-            match &**error {
-                Error::Trap { plugin, kind, .. } => {
-                    assert_eq!(plugin, "image-decoder");
-                    assert_eq!(*kind, TrapKind::OutOfMemory);
-                }
-                other => panic!("expected the decoder's trap, got {other:?}"),
-            }
-        }
-        other => panic!("expected a link failure, got {other:?}"),
-    }
-    assert!(err.is_plugin_failure());
+    assert!(err.is_plugin_failure(), "{op}: {err:?}");
+    assert_eq!(
+        trap(linked_error(err)),
+        ("image-decoder".into(), TrapKind::OutOfMemory),
+        "{op}"
+    );
     assert_eq!(decoder.stats().traps, 1, "the trap is the decoder's");
     let audited = common::audited(&host, Some("image-decoder"), AuditKind::MemoryLimit);
     assert_eq!(audited.len(), 1);
@@ -256,74 +314,55 @@ async fn each_side_keeps_its_own_limits() {
     );
     // Both sides serve the next call, each with a fresh instance.
     stats
-        .process(request(gradient_png(8, 8, 30)))
+        .process(request_op(gradient_png(8, 8, 30), op))
         .await
         .expect("after the decoder's trap");
 
     // The other way round: the decoded pixels do not fit the consumer.
-    let host = granted();
-    let decoder = load(&host, "image-decoder").await.expect("decoder");
-    let stats = host
-        .load_bytes(
-            manifest_with("image-stats", "\nmemory-mb = 128", "\nmemory-mb = 4"),
-            component("image-stats"),
-        )
+    let (_host, decoder, stats) =
+        loaded(None, Some(("\nmemory-mb = 128", "\nmemory-mb = 4"))).await;
+    let err = stats
+        .process(request_op(big, op))
         .await
-        .expect("stats with 4 MiB");
-    let err = stats.process(request(big)).await.expect_err("consumer OOM");
-    match err {
-        Error::Trap { plugin, kind, .. } => {
-            assert_eq!(plugin, "image-stats");
-            assert_eq!(kind, TrapKind::OutOfMemory);
-        }
-        other => panic!("expected the consumer's own trap, got {other:?}"),
-    }
+        .expect_err("consumer OOM");
+    assert_eq!(
+        trap(err),
+        ("image-stats".into(), TrapKind::OutOfMemory),
+        "{op}: the consumer's own trap"
+    );
     assert_eq!(decoder.stats().traps, 0, "the decoder did its part");
 }
 
 #[tokio::test]
 async fn data_crossing_a_link_counts_against_the_providers_size_limits() {
-    let host = granted();
-    let decoder = host
-        .load_bytes(
-            manifest_with(
-                "image-decoder",
-                "[limits]",
-                "[limits]\nmax-input-bytes = 4096\nmax-output-bytes = 5000",
-            ),
-            component("image-decoder"),
-        )
-        .await
-        .expect("decoder");
-    let stats = load(&host, "image-stats").await.expect("stats");
+    for op in OPS {
+        data_crossing_a_link_counts_on(op).await;
+    }
+}
+
+async fn data_crossing_a_link_counts_on(op: &str) {
+    let limits = "[limits]\nmax-input-bytes = 4096\nmax-output-bytes = 5000";
+    let (host, decoder, stats) = loaded(Some(("[limits]", limits)), None).await;
     stats
-        .process(request(gradient_png(60, 60, 4)))
+        .process(request_op(gradient_png(60, 60, 4), op))
         .await
         .expect("3600 pixels fit");
-    let linked_limit = |err: Error| match err {
-        Error::Linked { error, .. } => match *error {
-            Error::LimitExceeded {
-                plugin, what, max, ..
-            } => (plugin, what, max),
-            other => panic!("expected the decoder's limit, got {other:?}"),
-        },
-        other => panic!("expected a link failure, got {other:?}"),
+    let linked_limit = |err: Error| match linked_error(err) {
+        Error::LimitExceeded {
+            plugin, what, max, ..
+        } => (plugin, what, max),
+        other => panic!("{op}: expected the decoder's limit, got {other:?}"),
     };
     let too_many_pixels = stats
-        .process(request(gradient_png(80, 80, 4)))
+        .process(request_op(gradient_png(80, 80, 4), op))
         .await
         .expect_err("6400 pixels do not");
     assert_eq!(
         linked_limit(too_many_pixels),
         ("image-decoder".to_string(), "output", 5000)
     );
-    let noise = RgbImage::from_fn(64, 64, |x, y| {
-        Rgb([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8])
-    });
-    let mut png = Cursor::new(Vec::new());
-    noise.write_to(&mut png, ImageFormat::Png).expect("png");
     let too_big_a_file = stats
-        .process(request(png.into_inner()))
+        .process(request_op(noise_png(64), op))
         .await
         .expect_err("a PNG over 4096 bytes");
     assert_eq!(
@@ -335,6 +374,99 @@ async fn data_crossing_a_link_counts_against_the_providers_size_limits() {
         1
     );
     assert_eq!(decoder.stats().traps, 0);
+}
+
+#[tokio::test]
+async fn deadlines_bound_a_linked_call_on_both_paths() {
+    // Decoding 3000×3000 pixels takes the decoder well over 20 ms.
+    let big = gradient_png(3000, 3000, 1);
+    let short = ("timeout-ms = 10000", "timeout-ms = 20");
+    for op in OPS {
+        let (_host, _, stats) = loaded(Some(short), None).await;
+        let err = stats
+            .process(request_op(big.clone(), op))
+            .await
+            .expect_err("decoder times out");
+        assert_eq!(
+            trap(linked_error(err)),
+            ("image-decoder".into(), TrapKind::Timeout),
+            "{op}: the decoder's own timeout"
+        );
+
+        // The consumer's deadline ends the decoder's call, whose own
+        // timeout is 10 s.
+        let (_host, _, stats) = loaded(None, Some(short)).await;
+        let started = std::time::Instant::now();
+        let err = stats
+            .process(request_op(big.clone(), op))
+            .await
+            .expect_err("the consumer's deadline");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{op}: took {:?}",
+            started.elapsed()
+        );
+        assert!(err.to_string().contains("time"), "{op}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_linked_call_copies_no_more_than_the_host_memory_limit() {
+    // 2 MiB less 64 KiB for each of 16 handles: 1 MiB per host call.
+    let small = (
+        "host-memory-mb = 256",
+        "host-memory-mb = 2\nmax-resources = 16",
+    );
+    let noise = noise_png(700);
+    assert!(noise.len() > 1 << 20, "noise does not compress");
+    for op in OPS {
+        let (_host, _, stats) = loaded(None, Some(small)).await;
+        let err = stats
+            .process(request_op(noise.clone(), op))
+            .await
+            .expect_err("the consumer passes more than it may");
+        assert_eq!(
+            trap(err),
+            ("image-stats".into(), TrapKind::HostResourceLimit),
+            "{op}"
+        );
+
+        let (_host, _, stats) = loaded(Some(small), None).await;
+        let err = stats
+            .process(request_op(gradient_png(1200, 1200, 1), op))
+            .await
+            .expect_err("the decoder returns 1.44 MB of pixels");
+        assert_eq!(
+            trap(linked_error(err)),
+            ("image-decoder".into(), TrapKind::HostResourceLimit),
+            "{op}"
+        );
+    }
+
+    // A byte held as a value costs the host 40, on the fast path 1: 80 kB
+    // of PNG crosses as bytes, not as values.
+    let (_host, _, stats) = loaded(None, Some(small)).await;
+    let noise = noise_png(160);
+    let pixels = stats
+        .process(request_op(noise.clone(), "luminance"))
+        .await
+        .expect("bytes cross as a block");
+    assert_eq!(pixels.output.len(), 160 * 160);
+    let err = stats
+        .process(request_op(noise, "stats"))
+        .await
+        .expect_err("values cost more host memory");
+    assert_eq!(trap(err).1, TrapKind::HostResourceLimit);
+}
+
+/// A `side`×`side` PNG of noise, which does not compress.
+fn noise_png(side: u32) -> Vec<u8> {
+    let noise = RgbImage::from_fn(side, side, |x, y| {
+        Rgb([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8])
+    });
+    let mut png = Cursor::new(Vec::new());
+    noise.write_to(&mut png, ImageFormat::Png).expect("png");
+    png.into_inner()
 }
 
 #[tokio::test]

@@ -27,6 +27,10 @@ mod component {
                 pixels: grey.pixels,
             })
         }
+
+        fn luminance(data: Vec<u8>) -> Result<Vec<u8>, String> {
+            crate::greyscale::decode(&data).map(|grey| grey.pixels)
+        }
     }
 
     export!(Decoder);

@@ -2,7 +2,8 @@
 //! not decode images itself: it imports `warden-example:image/decoder`,
 //! and the host wires those calls to the plugin its manifest links
 //! (`image-decoder`), which runs in its own sandbox and limits. The
-//! statistics are in [`stats`].
+//! statistics are in [`stats`]; `op=luminance` answers the decoded pixels
+//! instead.
 
 pub mod stats;
 
@@ -19,14 +20,17 @@ mod component {
     warden_guest::plugin_lifecycle!(ImageStats);
 
     impl Guest for ImageStats {
+        /// The statistics as JSON; with `op=luminance`, the decoded
+        /// pixels themselves, one byte per pixel, row by row.
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
-            let image = decoder::decode(&request.input).map_err(PluginError::InvalidInput)?;
-            let output = crate::stats::summarize(image.width, image.height, &image.pixels);
-            Ok(ProcessResponse {
-                output: output.into_bytes(),
-                content_type: "application/json".into(),
-                items_processed: u64::from(image.width) * u64::from(image.height),
-            })
+            let op = request.options.iter().find(|kv| kv.key == "op");
+            match op.map(|kv| kv.value.as_str()) {
+                None | Some("stats") => stats(&request.input),
+                Some("luminance") => luminance(&request.input),
+                Some(other) => Err(PluginError::InvalidInput(format!(
+                    "unknown op `{other}`: use `stats` (the default) or `luminance`"
+                ))),
+            }
         }
 
         /// Whether the input starts like a PNG or JPEG file (decoding it
@@ -34,6 +38,25 @@ mod component {
         fn validate(input: Vec<u8>) -> bool {
             input.starts_with(b"\x89PNG\r\n\x1a\n") || input.starts_with(b"\xff\xd8\xff")
         }
+    }
+
+    fn stats(input: &[u8]) -> Result<ProcessResponse, PluginError> {
+        let image = decoder::decode(input).map_err(PluginError::InvalidInput)?;
+        let output = crate::stats::summarize(image.width, image.height, &image.pixels);
+        Ok(ProcessResponse {
+            output: output.into_bytes(),
+            content_type: "application/json".into(),
+            items_processed: u64::from(image.width) * u64::from(image.height),
+        })
+    }
+
+    fn luminance(input: &[u8]) -> Result<ProcessResponse, PluginError> {
+        let pixels = decoder::luminance(input).map_err(PluginError::InvalidInput)?;
+        Ok(ProcessResponse {
+            items_processed: pixels.len() as u64,
+            output: pixels,
+            content_type: "application/octet-stream".into(),
+        })
     }
 
     export!(ImageStats);

@@ -4,17 +4,22 @@
 //! The consumer's manifest names the provider of each such interface
 //! (`[permissions.links]`) and the operator grants it (`link:PLUGIN`). At
 //! load, every function of the interface is defined, in the consumer's own
-//! linker, as a host function that forwards the call, value by value, to an
+//! linker, as a host function that forwards the call to an
 //! instance of the provider taken from the provider's own pool: each side
 //! runs in its own store, sandbox and limits, and the provider's call ends
 //! no later than the consumer's deadline. The provider is looked up at
 //! every call, so a reload, a rollback or a provider loaded after its
 //! consumer is followed. Values are copied between the two instances, so
-//! only interfaces without resources, streams and futures can be linked.
+//! only interfaces without resources, streams and futures can be linked. A
+//! function over bytes and text crosses as blocks of memory ([`typed`]);
+//! any other, value by value as wasmtime's dynamic values.
 //!
 //! The loaded plugins sit above the capabilities; links reach them through
 //! [`Providers`], which the host's registry implements.
 
+mod typed;
+
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -22,15 +27,18 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, ComponentExportIndex, Linker, Val};
+use wasmtime::component::{Component, ComponentExportIndex, Func, Linker, LinkerInstance, Val};
 
 use super::{Capability, InstanceContext, Linking};
 use crate::error::{Error, Result};
 use crate::permissions::Refusal;
 use crate::scope::CallId;
 use crate::state::PluginState;
-use crate::values::{Signature, crossable};
+use crate::values::{Signature, crossable, size_of_values};
+
+pub(crate) use typed::TypedCall;
 
 /// How often a call looks its provider up again when the build it found was
 /// unloaded before the call could begin (a reload swapping builds).
@@ -97,7 +105,7 @@ pub(crate) trait Provider: Send {
 
 /// What [`Provider::serve`] returns.
 pub(crate) type Served<'a> =
-    Pin<Box<dyn Future<Output = std::result::Result<Result<Vec<Val>>, LinkCall<'a>>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = std::result::Result<Result<Returned>, LinkCall<'a>>> + Send + 'a>>;
 
 /// The consumer's side of a linked call: who is calling, and until when.
 #[derive(Clone)]
@@ -110,14 +118,65 @@ pub(crate) struct Caller {
     pub(crate) deadline: Instant,
 }
 
-/// A call into a provider: which of its exports, with what. The arguments
-/// are the consumer's, borrowed: the provider's instance lowers them
-/// straight from there.
+/// A call into a provider: which of its exports, with what.
 pub(crate) struct LinkCall<'a> {
     pub(crate) export: ComponentExportIndex,
-    pub(crate) params: &'a [Val],
-    pub(crate) results: usize,
+    pub(crate) args: Args<'a>,
     pub(crate) caller: Caller,
+}
+
+/// The arguments of a linked call, the consumer's, borrowed: the
+/// provider's instance lowers them straight from there.
+#[derive(Clone, Copy)]
+pub(crate) enum Args<'a> {
+    /// Plain values of any type, and how many results the function has.
+    Values { params: &'a [Val], results: usize },
+    /// The one argument of a function over bytes and text.
+    Typed(&'a dyn TypedCall),
+}
+
+impl Args<'_> {
+    /// The arguments' size as data, as the provider's size limits count it.
+    pub(crate) fn data_size(&self) -> usize {
+        match self {
+            Args::Values { params, .. } => size_of_values(params),
+            Args::Typed(call) => call.data_size(),
+        }
+    }
+
+    /// Calls `func`, the provider's export, in `store`, its instance's.
+    pub(crate) async fn call(
+        self,
+        store: &mut Store<PluginState>,
+        func: Func,
+    ) -> wasmtime::Result<Returned> {
+        match self {
+            Args::Values { params, results } => {
+                let mut out = vec![Val::Bool(false); results];
+                func.call_async(&mut *store, params, &mut out).await?;
+                Ok(Returned::Values(out))
+            }
+            Args::Typed(call) => call.call(store, func).await,
+        }
+    }
+}
+
+/// What a provider's export returned, in the form its [`Args`] were.
+pub(crate) enum Returned {
+    /// Dynamic values.
+    Values(Vec<Val>),
+    /// The fast path's one result, and its size as data.
+    Typed(Box<dyn Any + Send>, usize),
+}
+
+impl Returned {
+    /// The results' size as data, as the provider's size limits count it.
+    pub(crate) fn data_size(&self) -> usize {
+        match self {
+            Returned::Values(values) => size_of_values(values),
+            Returned::Typed(_, size) => *size,
+        }
+    }
 }
 
 /// One imported function, wired to the plugin that serves it.
@@ -233,7 +292,7 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                     )
                 })?;
             }
-            functions.push(wire);
+            functions.push((Arc::new(wire), ty));
         }
         let mut instance = linking.linker().instance(interface).map_err(|_| {
             invalid(
@@ -241,68 +300,83 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                 "the host provides this interface itself; a link cannot replace it".into(),
             )
         })?;
-        for wire in functions {
-            define(&mut instance, wire)
-                .map_err(|e| Error::host(&format!("linking `{interface}`"), e))?;
+        for (wire, ty) in functions {
+            let linking = |e| Error::host(&format!("linking `{interface}`"), e);
+            if !typed::define(&mut instance, &wire, &ty).map_err(linking)? {
+                define(&mut instance, wire).map_err(linking)?;
+            }
         }
     }
     Ok(())
 }
 
-/// Defines `wire`'s function in the linked interface. A failure on the
-/// provider's side ends the consumer's call: the error is kept in the
-/// consumer's store, where the consumer's call picks it up
-/// ([`PluginState::link_failure`]), and the consumer's instance is
-/// discarded like after a trap, since its guest code was cut short.
-fn define(
-    instance: &mut wasmtime::component::LinkerInstance<'_, PluginState>,
-    wire: Wire,
-) -> wasmtime::Result<()> {
-    let wire = Arc::new(wire);
+/// Defines `wire`'s function in the linked interface, value by value.
+fn define(instance: &mut LinkerInstance<'_, PluginState>, wire: Arc<Wire>) -> wasmtime::Result<()> {
     let function = wire.function.clone();
     instance.func_new_async(&function, move |mut store, _ty, params, results| {
         let wire = wire.clone();
         Box::new(async move {
-            super::count_link_call(store.data_mut());
-            let state = store.data();
-            let caller = Caller {
-                call_id: state.scope().call_id(),
-                hops: state.scope().emit_hops(),
-                deadline: state.deadline,
+            let caller = caller(store.data_mut());
+            let args = Args::Values {
+                params,
+                results: results.len(),
             };
-            let span = tracing::debug_span!(
-                target: crate::SPAN_TARGET,
-                "warden.link",
-                plugin = %wire.consumer,
-                provider = %wire.provider,
-                function = %wire.function,
-            );
-            let forwarded = wire.forward(caller, params).instrument(span).await;
-            let outcome = forwarded.and_then(|values| {
-                if values.len() != results.len() {
-                    return Err(wire.failed(Error::Host(format!(
-                        "the provider returned {} values where {} were expected",
-                        values.len(),
+            let outcome = wire
+                .call(caller, args)
+                .await
+                .and_then(|returned| match returned {
+                    Returned::Values(values) if values.len() == results.len() => {
+                        for (slot, value) in results.iter_mut().zip(values) {
+                            *slot = value;
+                        }
+                        Ok(())
+                    }
+                    _ => Err(wire.failed(Error::Host(format!(
+                        "the provider did not return the {} values expected",
                         results.len()
-                    ))));
-                }
-                for (slot, value) in results.iter_mut().zip(values) {
-                    *slot = value;
-                }
-                Ok(())
-            });
-            outcome.map_err(|e| {
-                let message = e.to_string();
-                store.data_mut().link_failure = Some(e);
-                wasmtime::Error::msg(message)
-            })
+                    )))),
+                });
+            outcome.map_err(|e| fail(store.data_mut(), e))
         })
     })
 }
 
+/// The consumer's side of the linked call its instance (`state`) is
+/// making, which counts as a call into this capability.
+fn caller(state: &mut PluginState) -> Caller {
+    super::count_link_call(state);
+    Caller {
+        call_id: state.scope().call_id(),
+        hops: state.scope().emit_hops(),
+        deadline: state.deadline,
+    }
+}
+
+/// Ends the consumer's call with `error`, a failure on the provider's side:
+/// the error is kept in the consumer's store, where the consumer's call
+/// picks it up ([`PluginState::link_failure`]), and the consumer's instance
+/// is discarded like after a trap, since its guest code was cut short.
+fn fail(state: &mut PluginState, error: Error) -> wasmtime::Error {
+    let message = error.to_string();
+    state.link_failure = Some(error);
+    wasmtime::Error::msg(message)
+}
+
 impl Wire {
-    /// Runs the call in the provider; the error names both plugins.
-    async fn forward(&self, caller: Caller, params: &[Val]) -> Result<Vec<Val>> {
+    /// Runs the call in the provider, in a span of its own; the error names
+    /// both plugins.
+    async fn call(&self, caller: Caller, args: Args<'_>) -> Result<Returned> {
+        let span = tracing::debug_span!(
+            target: crate::SPAN_TARGET,
+            "warden.link",
+            plugin = %self.consumer,
+            provider = %self.provider,
+            function = %self.function,
+        );
+        self.forward(caller, args).instrument(span).await
+    }
+
+    async fn forward(&self, caller: Caller, args: Args<'_>) -> Result<Returned> {
         if let Some(refusal) = &self.refused {
             return Err(self.failed(Error::PermissionDenied {
                 plugin: self.consumer.clone(),
@@ -324,8 +398,7 @@ impl Wire {
             })?;
             let call = LinkCall {
                 export,
-                params,
-                results: self.signature.results.len(),
+                args,
                 caller: caller.clone(),
             };
             if let Ok(outcome) = provider.serve(call).await {
