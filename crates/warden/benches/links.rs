@@ -11,6 +11,11 @@
 //! pixels as bare bytes, which cross as blocks of memory
 //! (`linked-bytes`, `op=luminance`).
 //!
+//! The fixed cost of a link alone: `op=formats` asks the decoder for the
+//! two names of the formats it reads (`linked-formats`), against the same
+//! kind of call without the link (`no-link-refused-op`: an unknown op,
+//! which the consumer refuses itself).
+//!
 //! `cargo bench -p warden --bench links`
 
 use std::io::Cursor;
@@ -70,6 +75,23 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("links/image-stats");
     group.sample_size(20);
+    let formats = || ProcessRequest::new(Vec::new()).option("op", "formats");
+    let answer = stats.process_blocking(formats()).expect("formats").output;
+    assert_eq!(answer, b"png\njpeg");
+    group.bench_function("linked-formats", |b| {
+        b.iter(|| stats.process_blocking(formats()).expect("formats"))
+    });
+    let refused = || ProcessRequest::new(Vec::new()).option("op", "none");
+    stats
+        .process_blocking(refused())
+        .expect_err("an unknown op");
+    group.bench_function("no-link-refused-op", |b| {
+        b.iter(|| {
+            stats
+                .process_blocking(refused())
+                .expect_err("an unknown op")
+        })
+    });
     for side in [1u32, 256, 1024] {
         let input = png(side);
         let response = stats

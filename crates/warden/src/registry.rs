@@ -274,6 +274,10 @@ impl Provider for Plugin {
         (self.info().version.clone(), self.info().world.to_string())
     }
 
+    fn build_id(&self) -> u64 {
+        Plugin::build_id(self)
+    }
+
     fn component(&self) -> &Component {
         Plugin::component(self)
     }

@@ -8,7 +8,7 @@ use wasmtime::component::types::{ComponentFunc, Type};
 /// imports it.
 pub(crate) struct Signature {
     params: Vec<Type>,
-    pub(crate) results: Vec<Type>,
+    results: Vec<Type>,
 }
 
 impl Signature {

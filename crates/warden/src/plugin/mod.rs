@@ -6,7 +6,7 @@
 //! the next.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -57,6 +57,8 @@ pub struct Plugin {
 }
 
 struct Inner {
+    /// Unique among the builds this process loads.
+    id: u64,
     core: Arc<Core>,
     info: PluginInfo,
     /// `info.version` as every response carries it, formatted once.
@@ -83,7 +85,7 @@ struct Inner {
     reservation: Mutex<Option<Arc<Reservation>>>,
     stats: Counters,
     /// Calls into each capability, by slot.
-    capability_calls: Arc<[std::sync::atomic::AtomicU64]>,
+    capability_calls: Arc<[AtomicU64]>,
     lifecycle: Lifecycle,
     breaker: Breaker,
     /// When a quarantined build may be tried again.
@@ -148,6 +150,10 @@ impl Plugin {
         let capability_calls = crate::capabilities::call_counters(&core.services);
         Plugin {
             inner: Arc::new(Inner {
+                id: {
+                    static NEXT: AtomicU64 = AtomicU64::new(0);
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                },
                 core,
                 version_text: info.version.to_string(),
                 info,
@@ -365,6 +371,11 @@ impl Plugin {
             Err(Op::Link(call)) => Err(call),
             Err(_) => Ok(Err(mismatch())),
         }
+    }
+
+    /// This build's id, unique among the builds this process loads.
+    pub(crate) fn build_id(&self) -> u64 {
+        self.inner.id
     }
 
     /// The compiled component of this build.

@@ -3,7 +3,7 @@
 //! and the host wires those calls to the plugin its manifest links
 //! (`image-decoder`), which runs in its own sandbox and limits. The
 //! statistics are in [`stats`]; `op=luminance` answers the decoded pixels
-//! instead.
+//! instead, `op=formats` the formats the decoder reads.
 
 pub mod stats;
 
@@ -21,14 +21,16 @@ mod component {
 
     impl Guest for ImageStats {
         /// The statistics as JSON; with `op=luminance`, the decoded
-        /// pixels themselves, one byte per pixel, row by row.
+        /// pixels themselves, one byte per pixel, row by row; with
+        /// `op=formats`, the formats the decoder reads, one per line.
         fn process(request: ProcessRequest) -> Result<ProcessResponse, PluginError> {
             let op = request.options.iter().find(|kv| kv.key == "op");
             match op.map(|kv| kv.value.as_str()) {
                 None | Some("stats") => stats(&request.input),
                 Some("luminance") => luminance(&request.input),
+                Some("formats") => Ok(formats()),
                 Some(other) => Err(PluginError::InvalidInput(format!(
-                    "unknown op `{other}`: use `stats` (the default) or `luminance`"
+                    "unknown op `{other}`: use `stats` (the default), `luminance` or `formats`"
                 ))),
             }
         }
@@ -57,6 +59,15 @@ mod component {
             output: pixels,
             content_type: "application/octet-stream".into(),
         })
+    }
+
+    fn formats() -> ProcessResponse {
+        let formats = decoder::formats();
+        ProcessResponse {
+            items_processed: formats.len() as u64,
+            output: formats.join("\n").into_bytes(),
+            content_type: "text/plain".into(),
+        }
     }
 
     export!(ImageStats);

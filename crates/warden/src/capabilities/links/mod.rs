@@ -22,7 +22,7 @@ mod typed;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use tracing::Instrument;
@@ -33,6 +33,7 @@ use wasmtime::component::{Component, ComponentExportIndex, Func, Linker, LinkerI
 
 use super::{Capability, InstanceContext, Linking};
 use crate::error::{Error, Result};
+use crate::locks::lock;
 use crate::permissions::Refusal;
 use crate::scope::CallId;
 use crate::state::PluginState;
@@ -96,6 +97,8 @@ pub(crate) trait Provider: Send {
     fn name(&self) -> &str;
     /// The build's version and world, as errors name them.
     fn describe(&self) -> (semver::Version, String);
+    /// The build's id, unique among the builds this process loads.
+    fn build_id(&self) -> u64;
     /// The build's compiled component.
     fn component(&self) -> &Component;
     /// Runs `call` in an instance of the build; gives the call back unrun
@@ -191,6 +194,9 @@ struct Wire {
     refused: Option<Refusal>,
     signature: Signature,
     plugins: Weak<dyn Providers>,
+    /// The build last called, and where it exports the function: found
+    /// and checked once per build, not at every call.
+    resolved: Mutex<Option<(u64, ComponentExportIndex)>>,
 }
 
 /// Adds to the plugin's linker one forwarding function per function of
@@ -278,6 +284,7 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                 refused: refused.clone(),
                 signature: Signature::of(&ty),
                 plugins: plugins.clone(),
+                resolved: Mutex::new(None),
             };
             // Checked now when the provider is loaded; otherwise at each call.
             if let Some(provider) = &provider {
@@ -301,9 +308,9 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
             )
         })?;
         for (wire, ty) in functions {
-            let linking = |e| Error::host(&format!("linking `{interface}`"), e);
-            if !typed::define(&mut instance, &wire, &ty).map_err(linking)? {
-                define(&mut instance, wire).map_err(linking)?;
+            let failed = |e| Error::host(&format!("linking `{interface}`"), e);
+            if !typed::define(&mut instance, &wire, &ty).map_err(failed)? {
+                define(&mut instance, &wire).map_err(failed)?;
             }
         }
     }
@@ -311,7 +318,11 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
 }
 
 /// Defines `wire`'s function in the linked interface, value by value.
-fn define(instance: &mut LinkerInstance<'_, PluginState>, wire: Arc<Wire>) -> wasmtime::Result<()> {
+fn define(
+    instance: &mut LinkerInstance<'_, PluginState>,
+    wire: &Arc<Wire>,
+) -> wasmtime::Result<()> {
+    let wire = wire.clone();
     let function = wire.function.clone();
     instance.func_new_async(&function, move |mut store, _ty, params, results| {
         let wire = wire.clone();
@@ -376,6 +387,8 @@ impl Wire {
         self.forward(caller, args).instrument(span).await
     }
 
+    /// Finds the provider and runs the call in it, looking it up again when
+    /// the build found was unloaded before the call could begin.
     async fn forward(&self, caller: Caller, args: Args<'_>) -> Result<Returned> {
         if let Some(refusal) = &self.refused {
             return Err(self.failed(Error::PermissionDenied {
@@ -389,13 +402,7 @@ impl Wire {
             .ok_or_else(|| self.failed(Error::Host("the host is shutting down".into())))?;
         for _ in 0..LOOKUPS {
             let provider = plugins.find(&self.provider).map_err(|e| self.failed(e))?;
-            let export = self.export_of(provider.as_ref()).map_err(|why| {
-                self.failed(Error::Unsupported {
-                    plugin: provider.name().to_string(),
-                    world: provider.describe().1,
-                    operation: format!("serve `{}` ({why})", self.qualified()),
-                })
-            })?;
+            let export = self.export_in(provider.as_ref())?;
             let call = LinkCall {
                 export,
                 args,
@@ -409,6 +416,26 @@ impl Wire {
             "plugin `{}` was replaced {LOOKUPS} times while the call waited for it",
             self.provider
         ))))
+    }
+
+    /// Where `provider`'s build exports this function, remembered for the
+    /// build last called.
+    fn export_in(&self, provider: &dyn Provider) -> Result<ComponentExportIndex> {
+        let build = provider.build_id();
+        if let Some((resolved, export)) = *lock(&self.resolved)
+            && resolved == build
+        {
+            return Ok(export);
+        }
+        let export = self.export_of(provider).map_err(|why| {
+            self.failed(Error::Unsupported {
+                plugin: provider.name().to_string(),
+                world: provider.describe().1,
+                operation: format!("serve `{}` ({why})", self.qualified()),
+            })
+        })?;
+        *lock(&self.resolved) = Some((build, export));
+        Ok(export)
     }
 
     /// Where `provider`'s build exports this function, checked against the

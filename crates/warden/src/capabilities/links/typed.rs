@@ -5,10 +5,12 @@
 //! the provider's as blocks. Any other function crosses as dynamic values,
 //! one `Val` of 40 bytes per list element, lifted and lowered one by one.
 //!
-//! Nothing else differs: the provider's call is the same [`LinkCall`] on
-//! the same path, with its own instance, deadline, memory and size limits,
-//! and wasmtime charges the copy to the host call's fuel (a byte per byte
-//! here, where a `Val` costs 40).
+//! Nothing else differs: the provider's call is the same
+//! [`super::LinkCall`] on the same path, with its own instance, deadline,
+//! memory and size limits, and wasmtime charges what it copies out of a
+//! guest to the host call's fuel: a byte of guest memory here, where a
+//! `Val` costs 40. (Text is checked and, if the guest chose another string
+//! encoding, converted on the way, as on the value path.)
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -66,7 +68,9 @@ pub(crate) trait TypedCall: Send + Sync {
 
 /// The argument of a function from `P` to `R`.
 struct Typed<P, R> {
+    /// The consumer's argument, lifted out of its memory.
     arg: P,
+    /// The result type, which the provider's call is made for.
     result: PhantomData<fn() -> R>,
 }
 
@@ -81,6 +85,8 @@ impl<P: Carried, R: Carried> TypedCall for Typed<P, R> {
         func: Func,
     ) -> Pin<Box<dyn Future<Output = wasmtime::Result<Returned>> + Send + 'a>> {
         Box::pin(async move {
+            // Cannot fail: the export was checked against the import's type
+            // (`Wire::export_of`), which chose `P` and `R`.
             let typed = func.typed::<(&P,), (R,)>(&*store)?;
             let (value,) = typed.call_async(&mut *store, (&self.arg,)).await?;
             let size = value.data_size();
@@ -96,6 +102,7 @@ enum Kind {
     Text,
 }
 
+/// What `ty` is as the fast path carries it, if it can.
 fn kind(ty: &Type) -> Option<Kind> {
     match ty {
         Type::String => Some(Kind::Text),
@@ -107,11 +114,13 @@ fn kind(ty: &Type) -> Option<Kind> {
 /// What a fast-path function returns.
 #[derive(Clone, Copy)]
 enum Returns {
+    /// Bytes or text.
     Plain(Kind),
     /// `result<_, string>`.
     OrError(Kind),
 }
 
+/// What a function returning `ty` returns on the fast path, if it can.
 fn returns(ty: &Type) -> Option<Returns> {
     match ty {
         Type::Result(result) if matches!(result.err(), Some(Type::String)) => {
@@ -127,6 +136,14 @@ fn single<T>(mut items: impl Iterator<Item = T>) -> Option<T> {
     items.next().is_none().then_some(first)
 }
 
+/// The argument and result of a function of type `ty`, if it takes the
+/// fast path.
+fn shape(ty: &ComponentFunc) -> Option<(Kind, Returns)> {
+    let param = single(ty.params().map(|(_, ty)| ty)).and_then(|ty| kind(&ty))?;
+    let result = single(ty.results()).and_then(|ty| returns(&ty))?;
+    Some((param, result))
+}
+
 /// Defines `wire`'s function, of type `ty`, on the fast path when its type
 /// allows; `false` when it does not, and nothing was defined.
 pub(super) fn define(
@@ -134,9 +151,7 @@ pub(super) fn define(
     wire: &Arc<Wire>,
     ty: &ComponentFunc,
 ) -> wasmtime::Result<bool> {
-    let param = single(ty.params().map(|(_, ty)| ty)).and_then(|ty| kind(&ty));
-    let result = single(ty.results()).and_then(|ty| returns(&ty));
-    let (Some(param), Some(result)) = (param, result) else {
+    let Some((param, result)) = shape(ty) else {
         return Ok(false);
     };
     match param {
@@ -146,6 +161,7 @@ pub(super) fn define(
     Ok(true)
 }
 
+/// Defines `wire`'s function from `P` to what `result` says.
 fn define_returning<P: Carried>(
     instance: &mut LinkerInstance<'_, PluginState>,
     wire: &Arc<Wire>,
@@ -193,4 +209,75 @@ fn wrap<P: Carried, R: Carried>(
             })
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::{Component, Val};
+
+    use super::*;
+    use crate::values::size_of_values;
+
+    #[test]
+    fn one_argument_and_one_result_of_bytes_or_text_take_the_fast_path() {
+        let engine = wasmtime::Engine::default();
+        let component = Component::new(
+            &engine,
+            r#"(component
+                (import "bytes" (func (param "a" (list u8)) (result (list u8))))
+                (import "text" (func (param "a" string) (result string)))
+                (import "bytes-or-error" (func (param "a" string) (result (result (list u8) (error string)))))
+                (import "text-or-error" (func (param "a" (list u8)) (result (result string (error string)))))
+                (import "signed" (func (param "a" (list s8)) (result (list u8))))
+                (import "two" (func (param "a" string) (param "b" string) (result string)))
+                (import "nothing" (func (param "a" string)))
+                (import "none" (func (result string)))
+                (import "bytes-error" (func (param "a" string) (result (result string (error (list u8))))))
+                (import "no-ok" (func (param "a" string) (result (result (error string)))))
+                (import "record" (func (param "a" (list u8)) (result (tuple u32 (list u8)))))
+            )"#,
+        )
+        .expect("component");
+        let types = component.component_type();
+        let mut fast = Vec::new();
+        for (name, item) in types.imports(&engine) {
+            let ComponentItem::ComponentFunc(ty) = item.ty else {
+                panic!("`{name}` is not a function");
+            };
+            if shape(&ty).is_some() {
+                fast.push(name);
+            }
+        }
+        fast.sort_unstable();
+        assert_eq!(fast, ["bytes", "bytes-or-error", "text", "text-or-error"]);
+    }
+
+    #[test]
+    fn sizes_count_as_the_value_path_counts_them() {
+        let text = "grüße".to_string();
+        let boxed = |value| Some(Box::new(value));
+        let cases = [
+            (
+                vec![1u8, 2, 3].data_size(),
+                Val::List(vec![Val::U8(1), Val::U8(2), Val::U8(3)]),
+            ),
+            (text.data_size(), Val::String(text.clone())),
+            (
+                Ok::<Vec<u8>, String>(Vec::new()).data_size(),
+                Val::Result(Ok(boxed(Val::List(Vec::new())))),
+            ),
+            (
+                Err::<String, String>(text.clone()).data_size(),
+                Val::Result(Err(boxed(Val::String(text.clone())))),
+            ),
+        ];
+        for (fast, value) in cases {
+            assert_eq!(
+                fast,
+                size_of_values(std::slice::from_ref(&value)),
+                "{value:?}"
+            );
+        }
+    }
 }
