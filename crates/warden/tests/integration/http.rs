@@ -6,7 +6,8 @@
 //! Against a keep-alive server: a plugin's requests share one connection,
 //! which no other plugin uses, which a cut-off response does not leave
 //! open, which is replaced when the server closed it while idle, and which
-//! closes once idle for the pool's time.
+//! closes once idle for the pool's time; a build keeps no more idle
+//! connections than its share.
 
 use warden_testkit as common;
 
@@ -143,10 +144,16 @@ fn host(origins: &[String], limits: HttpLimits) -> Warden {
 
 /// url-fetcher loaded as `name`, asking for `origins`.
 fn fetcher(host: &Warden, name: &str, origins: &[String]) -> warden::Plugin {
+    fetcher_with(host, name, origins, "")
+}
+
+/// url-fetcher loaded as `name`, asking for `origins`, its manifest ending
+/// with `more`.
+fn fetcher_with(host: &Warden, name: &str, origins: &[String], more: &str) -> warden::Plugin {
     let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
     let text = format!(
         "name = \"{name}\"\nversion = \"0.1.0\"\nworld = \"processor\"\n\
-         [permissions]\nhttp = [{}]\n",
+         [permissions]\nhttp = [{}]\n{more}",
         list.join(", ")
     );
     host.load_bytes_blocking(common::manifest_from(&text), common::wasm("url-fetcher"))
@@ -354,8 +361,9 @@ fn a_call_cut_short_closes_its_outbound_connection() {
     assert!(closed_at.duration_since(cut) < Duration::from_secs(5));
 }
 
-/// A keep-alive HTTP/1.1 server on 127.0.0.1: answers `/hello` (19 bytes)
-/// and `/big-chunked` (2 MiB, chunked) on each connection until the client closes it or
+/// A keep-alive HTTP/1.1 server on 127.0.0.1: answers `/hello` (19 bytes),
+/// `/slow` (the same, after 500 ms) and `/big-chunked` (2 MiB, chunked) on
+/// each connection until the client closes it or
 /// `per_connection` requests were served, and records each connection and
 /// when it closed.
 struct KeepAlive {
@@ -409,6 +417,9 @@ fn serve_keep_alive(stream: TcpStream, limit: usize, served: &AtomicUsize) {
             return;
         };
         served.fetch_add(1, Ordering::SeqCst);
+        if path == "/slow" {
+            std::thread::sleep(Duration::from_millis(500));
+        }
         let (head, body) = match path.as_str() {
             // Declares no length: the cap can only cut it off as it streams.
             "/big-chunked" => (
@@ -531,4 +542,44 @@ fn unloading_a_plugin_closes_its_idle_connections() {
         .recv_timeout(Duration::from_secs(1))
         .expect("the unloaded build's connection is closed at once");
     drop(plugin);
+}
+
+#[test]
+fn a_build_keeps_at_most_its_share_of_idle_connections() {
+    let server = KeepAlive::start(usize::MAX);
+    let origins = [server.origin.clone()];
+    let host = host(&origins, HttpLimits::default());
+    let calls = warden::HTTP_MAX_IDLE + 2;
+    let plugin = fetcher_with(
+        &host,
+        "fetch-many",
+        &origins,
+        &format!("[limits]\nmax-instances = {calls}\n"),
+    );
+    let slow = format!("{}/slow", server.origin);
+    std::thread::scope(|threads| {
+        for _ in 0..calls {
+            threads.spawn(|| fetch(&plugin, &slow).expect("fetch"));
+        }
+    });
+    assert_eq!(
+        server.connections(),
+        calls,
+        "each call in flight opened a connection of its own"
+    );
+    for _ in 0..calls - warden::HTTP_MAX_IDLE {
+        server
+            .closed
+            .recv_timeout(Duration::from_secs(1))
+            .expect("a connection past the build's share is closed at once");
+    }
+    assert!(
+        server
+            .closed
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "the build's share stays open"
+    );
+    fetch(&plugin, &format!("{}/hello", server.origin)).expect("fetch");
+    assert_eq!(server.connections(), calls, "an idle one served it");
 }
