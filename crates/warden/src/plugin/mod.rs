@@ -94,6 +94,12 @@ struct Inner {
     held: AtomicBool,
 }
 
+/// An id no other build this process loads has.
+fn next_build_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let info = &self.inner.info;
@@ -150,10 +156,7 @@ impl Plugin {
         let capability_calls = crate::capabilities::call_counters(&core.services);
         Plugin {
             inner: Arc::new(Inner {
-                id: {
-                    static NEXT: AtomicU64 = AtomicU64::new(0);
-                    NEXT.fetch_add(1, Ordering::Relaxed)
-                },
+                id: next_build_id(),
                 core,
                 version_text: info.version.to_string(),
                 info,

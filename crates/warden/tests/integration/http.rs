@@ -362,8 +362,8 @@ fn a_call_cut_short_closes_its_outbound_connection() {
 }
 
 /// A keep-alive HTTP/1.1 server on 127.0.0.1: answers `/hello` (19 bytes),
-/// `/slow` (the same, after 500 ms) and `/big-chunked` (2 MiB, chunked) on
-/// each connection until the client closes it or
+/// `/together/N` (the same, once N such requests have arrived) and
+/// `/big-chunked` (2 MiB, chunked) on each connection until the client closes it or
 /// `per_connection` requests were served, and records each connection and
 /// when it closed.
 struct KeepAlive {
@@ -384,12 +384,13 @@ impl KeepAlive {
             (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (closing, closed) = std::sync::mpsc::channel();
         let (accepted, served) = (connections.clone(), requests.clone());
+        let gate = Arc::new(Gate::default());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 accepted.fetch_add(1, Ordering::SeqCst);
-                let (served, closing) = (served.clone(), closing.clone());
+                let (served, closing, gate) = (served.clone(), closing.clone(), gate.clone());
                 std::thread::spawn(move || {
-                    serve_keep_alive(stream, per_connection, &served);
+                    serve_keep_alive(stream, per_connection, &served, &gate);
                     let _ = closing.send(Instant::now());
                 });
             }
@@ -407,9 +408,29 @@ impl KeepAlive {
     }
 }
 
+/// The requests to `/together/N` that have arrived, for each to wait for
+/// the others.
+#[derive(Default)]
+struct Gate {
+    arrived: std::sync::Mutex<usize>,
+    all_in: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Counts this request in and waits until `n` have arrived (at most 5 s).
+    fn wait_for(&self, n: usize) {
+        let mut arrived = self.arrived.lock().expect("gate");
+        *arrived += 1;
+        self.all_in.notify_all();
+        let _ = self
+            .all_in
+            .wait_timeout_while(arrived, Duration::from_secs(5), |arrived| *arrived < n);
+    }
+}
+
 /// Serves requests on `stream` until the peer closes it (then returns) or
 /// `limit` were served (then closes it without a word).
-fn serve_keep_alive(stream: TcpStream, limit: usize, served: &AtomicUsize) {
+fn serve_keep_alive(stream: TcpStream, limit: usize, served: &AtomicUsize, gate: &Gate) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut out = stream;
     for _ in 0..limit {
@@ -417,8 +438,8 @@ fn serve_keep_alive(stream: TcpStream, limit: usize, served: &AtomicUsize) {
             return;
         };
         served.fetch_add(1, Ordering::SeqCst);
-        if path == "/slow" {
-            std::thread::sleep(Duration::from_millis(500));
+        if let Some(n) = path.strip_prefix("/together/") {
+            gate.wait_for(n.parse().unwrap_or(1));
         }
         let (head, body) = match path.as_str() {
             // Declares no length: the cap can only cut it off as it streams.
@@ -556,10 +577,10 @@ fn a_build_keeps_at_most_its_share_of_idle_connections() {
         &origins,
         &format!("[limits]\nmax-instances = {calls}\n"),
     );
-    let slow = format!("{}/slow", server.origin);
+    let together = format!("{}/together/{calls}", server.origin);
     std::thread::scope(|threads| {
         for _ in 0..calls {
-            threads.spawn(|| fetch(&plugin, &slow).expect("fetch"));
+            threads.spawn(|| fetch(&plugin, &together).expect("fetch"));
         }
     });
     assert_eq!(
@@ -571,7 +592,7 @@ fn a_build_keeps_at_most_its_share_of_idle_connections() {
         server
             .closed
             .recv_timeout(Duration::from_secs(1))
-            .expect("a connection past the build's share is closed at once");
+            .expect("the oldest idle connection makes room, closed at once");
     }
     assert!(
         server

@@ -400,9 +400,8 @@ async fn deadlines_bound_a_linked_call_on_both_paths() {
         );
 
         // The consumer's deadline ends the decoder's call, whose own
-        // timeout is 10 s: the decoder is interrupted, well before the
-        // consumer itself would be given up on (its deadline and a grace
-        // of 1 s).
+        // timeout is 10 s: the decoder is interrupted (without the cap, it
+        // would finish its decode and the consumer would trap instead).
         let (_host, _, stats) = loaded(None, Some(short)).await;
         let started = std::time::Instant::now();
         let err = stats
@@ -410,7 +409,7 @@ async fn deadlines_bound_a_linked_call_on_both_paths() {
             .await
             .expect_err("the consumer's deadline");
         assert!(
-            started.elapsed() < std::time::Duration::from_millis(800),
+            started.elapsed() < std::time::Duration::from_secs(5),
             "{op}: took {:?}",
             started.elapsed()
         );

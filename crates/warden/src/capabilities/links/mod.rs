@@ -17,6 +17,8 @@
 //! The loaded plugins sit above the capabilities; links reach them through
 //! [`Providers`], which the host's registry implements.
 
+#[cfg(test)]
+mod tests;
 mod typed;
 
 use std::any::Any;
@@ -276,7 +278,7 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                     ),
                 ));
             }
-            let wire = Wire {
+            let mut wire = Wire {
                 consumer: manifest.name.clone(),
                 interface: interface.clone(),
                 function: function.to_string(),
@@ -286,9 +288,10 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                 plugins: plugins.clone(),
                 resolved: Mutex::new(None),
             };
-            // Checked now when the provider is loaded; otherwise at each call.
+            // Checked now when the provider is loaded; otherwise at the first
+            // call to each build.
             if let Some(provider) = &provider {
-                wire.export_of(provider.as_ref()).map_err(|why| {
+                let export = wire.export_of(provider.as_ref()).map_err(|why| {
                     invalid(
                         interface,
                         format!(
@@ -298,6 +301,7 @@ pub(crate) fn link_plugin(linking: &mut Linking<'_>) -> Result<()> {
                         ),
                     )
                 })?;
+                wire.resolved = Mutex::new(Some((provider.build_id(), export)));
             }
             functions.push((Arc::new(wire), ty));
         }
