@@ -331,53 +331,59 @@ fn define(
     instance.func_new_async(&function, move |mut store, _ty, params, results| {
         let wire = wire.clone();
         Box::new(async move {
-            let caller = caller(store.data_mut());
+            let expected = results.len();
             let args = Args::Values {
                 params,
-                results: results.len(),
+                results: expected,
             };
-            let outcome = wire
-                .call(caller, args)
-                .await
-                .and_then(|returned| match returned {
-                    Returned::Values(values) if values.len() == results.len() => {
-                        for (slot, value) in results.iter_mut().zip(values) {
-                            *slot = value;
-                        }
-                        Ok(())
-                    }
-                    _ => Err(wire.failed(Error::Host(format!(
-                        "the provider did not return the {} values expected",
-                        results.len()
-                    )))),
-                });
-            outcome.map_err(|e| fail(store.data_mut(), e))
+            let values = wire
+                .run(store.data_mut(), args, |returned| match returned {
+                    Returned::Values(values) if values.len() == expected => Some(values),
+                    _ => None,
+                })
+                .await?;
+            for (slot, value) in results.iter_mut().zip(values) {
+                *slot = value;
+            }
+            Ok(())
         })
     })
 }
 
-/// The consumer's side of the linked call its instance (`state`) is
-/// making, which counts as a call into this capability.
-fn caller(state: &mut PluginState) -> Caller {
-    super::count_link_call(state);
-    Caller {
-        call_id: state.scope().call_id(),
-        hops: state.scope().emit_hops(),
-        deadline: state.deadline,
-    }
-}
-
-/// Ends the consumer's call with `error`, a failure on the provider's side:
-/// the error is kept in the consumer's store, where the consumer's call
-/// picks it up ([`PluginState::link_failure`]), and the consumer's instance
-/// is discarded like after a trap, since its guest code was cut short.
-fn fail(state: &mut PluginState, error: Error) -> wasmtime::Error {
-    let message = error.to_string();
-    state.link_failure = Some(error);
-    wasmtime::Error::msg(message)
-}
-
 impl Wire {
+    /// The consumer's side of a linked call its instance (`state`) makes,
+    /// which counts as a call into this capability: runs it in the provider
+    /// and `take`s the results, or ends the consumer's call. A failure on
+    /// the provider's side is kept in the consumer's store, where the
+    /// consumer's call picks it up ([`PluginState::link_failure`]), and the
+    /// consumer's instance is discarded like after a trap, since its guest
+    /// code was cut short.
+    async fn run<T>(
+        &self,
+        state: &mut PluginState,
+        args: Args<'_>,
+        take: impl FnOnce(Returned) -> Option<T>,
+    ) -> wasmtime::Result<T> {
+        super::count_link_call(state);
+        let caller = Caller {
+            call_id: state.scope().call_id(),
+            hops: state.scope().emit_hops(),
+            deadline: state.deadline,
+        };
+        let outcome = self.call(caller, args).await.and_then(|returned| {
+            take(returned).ok_or_else(|| {
+                self.failed(Error::Host(
+                    "the provider's results are not of the function's type".into(),
+                ))
+            })
+        });
+        outcome.map_err(|error| {
+            let message = error.to_string();
+            state.link_failure = Some(error);
+            wasmtime::Error::msg(message)
+        })
+    }
+
     /// Runs the call in the provider, in a span of its own; the error names
     /// both plugins.
     async fn call(&self, caller: Caller, args: Args<'_>) -> Result<Returned> {

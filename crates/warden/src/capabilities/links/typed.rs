@@ -21,8 +21,7 @@ use wasmtime::component::types::{ComponentFunc, Type};
 use wasmtime::component::{ComponentType, Func, Lift, LinkerInstance, Lower};
 use wasmtime::{Store, StoreContextMut};
 
-use super::{Args, Returned, Wire, caller, fail};
-use crate::error::Error;
+use super::{Args, Returned, Wire};
 use crate::state::PluginState;
 
 /// A Rust type the fast path carries a value of.
@@ -187,25 +186,21 @@ fn wrap<P: Carried, R: Carried>(
         move |mut store: StoreContextMut<'_, PluginState>, (arg,): (P,)| {
             let wire = wire.clone();
             Box::new(async move {
-                let caller = caller(store.data_mut());
                 let call = Typed::<P, R> {
                     arg,
                     result: PhantomData,
                 };
-                let mismatch = || {
-                    wire.failed(Error::Host(
-                        "the provider's result is not of the function's type".into(),
-                    ))
-                };
-                let outcome = match wire.call(caller, Args::Typed(&call)).await {
-                    Ok(Returned::Typed(value, _)) => value
-                        .downcast::<R>()
-                        .map(|value| (*value,))
-                        .map_err(|_| mismatch()),
-                    Ok(Returned::Values(_)) => Err(mismatch()),
-                    Err(e) => Err(e),
-                };
-                outcome.map_err(|e| fail(store.data_mut(), e))
+                let value = wire
+                    .run(
+                        store.data_mut(),
+                        Args::Typed(&call),
+                        |returned| match returned {
+                            Returned::Typed(value, _) => value.downcast::<R>().ok(),
+                            Returned::Values(_) => None,
+                        },
+                    )
+                    .await?;
+                Ok((*value,))
             })
         },
     )
